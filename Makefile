@@ -1,0 +1,43 @@
+# idtheory — the two commands: `make figures` (quick scale, offline) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCALE ?= quick
+# Local GLUE data (GLUE TSV layout); .ci/run points it at ../shared/data.
+IDTHEORY_DATA ?= $(abspath ../shared/data)
+export IDTHEORY_DATA
+PYTEST_ARGS ?= -m "not slow and not gpu"
+
+.PHONY: all venv test test-all lint figures bench clean
+
+all: test
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# CPU build of torch from the local wheel (a plain `torch` would pull a multi-GB CUDA build).
+	$(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q torch
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(PY) -m ruff check idtheory tests
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: venv
+	$(PY) -m pytest -m "not gpu"
+
+lint: venv
+	$(PY) -m ruff check idtheory tests
+	$(PY) -m ruff format --check idtheory tests || true
+
+figures: venv
+	$(PY) -m idtheory.cli figures --scale $(SCALE)
+
+bench: venv
+	$(PY) -m idtheory.bench fwht
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
