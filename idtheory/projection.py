@@ -1,0 +1,282 @@
+"""Random linear maps P: ℝ^d → ℝ^D for subspace training θ = θ₀ + P·θ_d.
+
+Three families share one interface (``P(theta_d)``, ``P.T(g)``, ``P.materialize()``):
+
+* :class:`FastfoodProjection` — the structured transform of Le, Sarlós & Smola (2013) as used by
+  Li et al. (2018) and Aghajanyan et al. (2021):
+
+      P θ = c · R_D · H G Π H B · E_d θ,        c = 1 / sqrt(D · Σ_j G_j²)
+
+  with L = 2^⌈log2 max(D, d)⌉, E_d the zero-padding ℝ^d → ℝ^L, B = diag(±1), H the unnormalized
+  L×L Walsh–Hadamard matrix, Π a permutation ((Πx)_i = x_{π(i)}), G = diag(N(0, 1)), and R_D
+  keeping the first D coordinates. Each full column of H G Π H B has squared norm L·ΣG², so
+  after keeping D of L rows every column of P has squared norm ≈ 1 (exactly 1 when D = L).
+  This is the normalisation of Li et al.'s and the authors' code (``paper.md`` §2.3).
+  Memory: B and G in the compute dtype and π as int64 — 16·L bytes for fp32 (2 GiB at L = 2^27);
+  cost per product: two FWHTs of length L.
+* :class:`DenseProjection` — i.i.d. N(0, 1/D) entries (columns of norm ≈ 1); D·d stored values.
+* :class:`SparseProjection` — Li, Hastie & Church (2006) very sparse projections as in Li et al.
+  (2018): each column has ⌈√D⌉ non-zeros at random rows with values ±1/√nnz (unit norm).
+
+All random state is generated on the CPU from ``seed`` with a private ``torch.Generator`` and
+then moved to the target device, so the same seed gives the same P on every device and a
+checkpoint needs only the seed. Products are differentiable: the backward of ``P(θ)`` is the
+exact transpose ``P.T(g)``, optionally multiplied by ``grad_scale`` (used only to reproduce the
+released code's mis-scaled gradient; see :class:`idtheory.config.SubspaceConfig`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from idtheory.hadamard import fwht, next_power_of_two
+
+__all__ = ["DenseProjection", "FastfoodProjection", "Projection", "SparseProjection", "make_projection"]
+
+#: Largest D·d that DenseProjection will store (2^28 values = 1 GiB in fp32).
+DENSE_MAX_ENTRIES = 1 << 28
+
+
+def _generator(seed: int) -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed))
+    return g
+
+
+class _ProjectFunction(torch.autograd.Function):
+    """y = P θ with backward g ↦ grad_scale · Pᵀ g (exact when grad_scale = 1)."""
+
+    @staticmethod
+    def forward(ctx, theta: torch.Tensor, proj: Projection) -> torch.Tensor:
+        ctx.proj = proj
+        with torch.no_grad():
+            return proj._forward(theta)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        proj = ctx.proj
+        with torch.no_grad():
+            g = proj._transpose(grad)
+        if proj.grad_scale != 1.0:
+            g = g * proj.grad_scale
+        return g, None
+
+
+class Projection(nn.Module):
+    """Base class: a fixed linear map ℝ^d → ℝ^D held as non-persistent buffers.
+
+    Subclasses implement ``_forward`` (θ ↦ Pθ) and ``_transpose`` (g ↦ Pᵀg) without autograd.
+    Buffers are non-persistent: a projection is saved as its constructor arguments (the seed).
+    """
+
+    def __init__(self, d: int, D: int, seed: int = 0, grad_scale: float = 1.0) -> None:
+        super().__init__()
+        if not (isinstance(d, int) and d > 0):
+            raise ValueError(f"projection dimension d must be a positive integer, got {d!r}")
+        if not (isinstance(D, int) and D > 0):
+            raise ValueError(f"projection target size D must be a positive integer, got {D!r}")
+        if d > D:
+            raise ValueError(
+                f"subspace dimension d={d} exceeds the number of projected parameters D={D}; "
+                f"choose d <= {D} (a subspace larger than the space itself is full fine-tuning)"
+            )
+        self.d, self.D, self.seed, self.grad_scale = d, D, int(seed), float(grad_scale)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        """P θ for θ of shape (d,), returning shape (D,); differentiable in θ."""
+        if theta.shape != (self.d,):
+            raise ValueError(f"expected theta of shape ({self.d},), got {tuple(theta.shape)}")
+        return _ProjectFunction.apply(theta, self)
+
+    def T(self, g: torch.Tensor) -> torch.Tensor:  # noqa: N802 - mirrors the maths (Pᵀ)
+        """Pᵀ g for g of shape (D,), returning shape (d,); differentiable in g."""
+        if g.shape != (self.D,):
+            raise ValueError(f"expected g of shape ({self.D},), got {tuple(g.shape)}")
+        return _TransposeFunction.apply(g, self)
+
+    def materialize(self) -> torch.Tensor:
+        """The explicit D×d matrix (for tests and small sizes only)."""
+        eye = torch.eye(self.d, dtype=self._dtype(), device=self._device())
+        with torch.no_grad():
+            return torch.stack([self._forward(eye[j]) for j in range(self.d)], dim=1)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the projection's random state."""
+        return sum(b.numel() * b.element_size() for b in self.buffers())
+
+    def _dtype(self) -> torch.dtype:
+        return next(self.buffers()).dtype if any(True for _ in self.buffers()) else torch.float32
+
+    def _device(self) -> torch.device:
+        return next(self.buffers()).device
+
+    def _forward(self, theta: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _transpose(self, g: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"d={self.d}, D={self.D}, seed={self.seed}"
+
+
+class _TransposeFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g: torch.Tensor, proj: Projection) -> torch.Tensor:
+        ctx.proj = proj
+        with torch.no_grad():
+            return proj._transpose(g)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        with torch.no_grad():
+            return ctx.proj._forward(grad), None
+
+
+class FastfoodProjection(Projection):
+    """Fastfood P = c · R_D H G Π H B E_d (see the module docstring for every convention).
+
+    Args:
+        d: subspace dimension (input size).
+        D: number of target coordinates (output size), d ≤ D; padded internally to
+            L = 2^⌈log2 D⌉.
+        seed: regenerates B, Π and G (CPU generator, identical on every device).
+        device, dtype: where and in which precision the state lives and products are computed.
+        grad_scale: multiplier of the backward (1 = exact gradient).
+    """
+
+    def __init__(
+        self,
+        d: int,
+        D: int,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        grad_scale: float = 1.0,
+    ) -> None:
+        super().__init__(d, D, seed, grad_scale)
+        L = next_power_of_two(D)
+        self.L = L
+        gen = _generator(seed)
+        B = torch.randint(0, 2, (L,), generator=gen).to(dtype).mul_(2).sub_(1)
+        perm = torch.randperm(L, generator=gen)
+        G = torch.randn(L, generator=gen, dtype=torch.float64)
+        scale = 1.0 / math.sqrt(D * float(G.square().sum()))
+        self.register_buffer("B", B.to(device), persistent=False)
+        self.register_buffer("perm", perm.to(device), persistent=False)
+        self.register_buffer("G", G.to(dtype).to(device), persistent=False)
+        self.scale = scale
+
+    def _forward(self, theta: torch.Tensor) -> torch.Tensor:
+        x = theta.new_zeros(self.L, dtype=self.G.dtype)
+        x[: self.d] = theta
+        x = fwht(x.mul_(self.B))
+        x = fwht(x[self.perm].mul_(self.G))
+        return x[: self.D].mul_(self.scale).to(theta.dtype)
+
+    def _transpose(self, g: torch.Tensor) -> torch.Tensor:
+        x = g.new_zeros(self.L, dtype=self.G.dtype)
+        x[: self.D] = g
+        x = fwht(x).mul_(self.G)
+        y = torch.empty_like(x)
+        y[self.perm] = x
+        y = fwht(y).mul_(self.B)
+        return y[: self.d].mul_(self.scale).to(g.dtype)
+
+    def extra_repr(self) -> str:
+        return f"d={self.d}, D={self.D}, L={self.L}, seed={self.seed}"
+
+
+class DenseProjection(Projection):
+    """Dense Gaussian P with i.i.d. N(0, 1/D) entries, stored as a D×d matrix."""
+
+    def __init__(
+        self,
+        d: int,
+        D: int,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        grad_scale: float = 1.0,
+    ) -> None:
+        super().__init__(d, D, seed, grad_scale)
+        if D * d > DENSE_MAX_ENTRIES:
+            raise ValueError(
+                f"a dense {D}x{d} projection has {D * d:,} entries (> {DENSE_MAX_ENTRIES:,}); "
+                "use projection='fastfood' (or 'sparse') for a model of this size"
+            )
+        gen = _generator(seed)
+        M = torch.randn(D, d, generator=gen, dtype=torch.float64) / math.sqrt(D)
+        self.register_buffer("matrix", M.to(dtype).to(device), persistent=False)
+
+    def _forward(self, theta: torch.Tensor) -> torch.Tensor:
+        return (self.matrix @ theta.to(self.matrix.dtype)).to(theta.dtype)
+
+    def _transpose(self, g: torch.Tensor) -> torch.Tensor:
+        return (self.matrix.T @ g.to(self.matrix.dtype)).to(g.dtype)
+
+
+class SparseProjection(Projection):
+    """Very sparse random P: each column has nnz = ⌈√D⌉ entries ±1/√nnz at distinct random rows."""
+
+    def __init__(
+        self,
+        d: int,
+        D: int,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        grad_scale: float = 1.0,
+    ) -> None:
+        super().__init__(d, D, seed, grad_scale)
+        gen = _generator(seed)
+        nnz = min(D, math.ceil(math.sqrt(D)))
+        # Distinct rows per column: the first nnz entries of a random key ordering, drawn per
+        # column in chunks to keep memory at O(chunk · D).
+        rows = []
+        chunk = max(1, (1 << 24) // D)
+        for start in range(0, d, chunk):
+            k = min(chunk, d - start)
+            keys = torch.rand(k, D, generator=gen)
+            rows.append(keys.topk(nnz, dim=1).indices)
+        row = torch.cat(rows).reshape(-1)
+        col = torch.arange(d).repeat_interleave(nnz)
+        sign = torch.randint(0, 2, (d * nnz,), generator=gen).to(dtype).mul_(2).sub_(1)
+        values = sign / math.sqrt(nnz)
+        self.nnz_per_column = nnz
+        self.register_buffer("rows", row.to(device), persistent=False)
+        self.register_buffer("cols", col.to(device), persistent=False)
+        self.register_buffer("values", values.to(device), persistent=False)
+
+    def _dtype(self) -> torch.dtype:
+        return self.values.dtype
+
+    def _forward(self, theta: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(self.D, dtype=self.values.dtype, device=theta.device)
+        out.index_add_(0, self.rows, self.values * theta.to(self.values.dtype)[self.cols])
+        return out.to(theta.dtype)
+
+    def _transpose(self, g: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(self.d, dtype=self.values.dtype, device=g.device)
+        out.index_add_(0, self.cols, self.values * g.to(self.values.dtype)[self.rows])
+        return out.to(g.dtype)
+
+
+_KINDS: dict[str, type[Projection]] = {
+    "fastfood": FastfoodProjection,
+    "dense": DenseProjection,
+    "sparse": SparseProjection,
+}
+
+
+def make_projection(kind: str, d: int, D: int, seed: int = 0, **kwargs) -> Projection:
+    """Construct a projection by name: ``"fastfood"``, ``"dense"`` or ``"sparse"``."""
+    try:
+        cls = _KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown projection {kind!r}; choose one of {sorted(_KINDS)}") from None
+    return cls(d, D, seed, **kwargs)
