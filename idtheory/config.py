@@ -80,7 +80,9 @@ class SubspaceConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown SubspaceConfig fields {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown SubspaceConfig fields {sorted(unknown)}; known: {sorted(known)}"
+            )
         return cls(**d)
 
 

@@ -39,7 +39,7 @@ __all__ = ["fwht", "fwht_reference", "is_power_of_two", "next_power_of_two"]
 MAX_LOG2 = 30
 #: Elements per contiguous block transformed in cache by the CPU kernel's first pass (128 KiB fp32).
 _CPU_BLOCK = 1 << 15
-#: Adjacent columns processed together in the CPU kernel's strided pass (four 64-byte lines of fp32).
+#: Adjacent columns processed together by the strided pass (four 64-byte lines of fp32).
 _CPU_COLS = 64
 
 
@@ -207,7 +207,7 @@ def _fwht_numpy(x: np.ndarray, block: int = _CPU_BLOCK, cols: int = _CPU_COLS) -
     adjacent columns at a time). With the default block, n ≤ 2^30 needs at most two passes.
     Rows shorter than 16 use the reference implementation.
     """
-    batch, n = x.shape
+    n = x.shape[1]
     kernels = _get_numba_kernels()
     if n < 16 or kernels is None:
         return fwht_reference(torch.from_numpy(x)).numpy()

@@ -34,7 +34,13 @@ from torch import nn
 
 from idtheory.hadamard import fwht, next_power_of_two
 
-__all__ = ["DenseProjection", "FastfoodProjection", "Projection", "SparseProjection", "make_projection"]
+__all__ = [
+    "DenseProjection",
+    "FastfoodProjection",
+    "Projection",
+    "SparseProjection",
+    "make_projection",
+]
 
 #: Largest D·d that DenseProjection will store (2^28 values = 1 GiB in fp32).
 DENSE_MAX_ENTRIES = 1 << 28
@@ -91,7 +97,7 @@ class Projection(nn.Module):
             raise ValueError(f"expected theta of shape ({self.d},), got {tuple(theta.shape)}")
         return _ProjectFunction.apply(theta, self)
 
-    def T(self, g: torch.Tensor) -> torch.Tensor:  # noqa: N802 - mirrors the maths (Pᵀ)
+    def T(self, g: torch.Tensor) -> torch.Tensor:
         """Pᵀ g for g of shape (D,), returning shape (d,); differentiable in g."""
         if g.shape != (self.D,):
             raise ValueError(f"expected g of shape ({self.D},), got {tuple(g.shape)}")

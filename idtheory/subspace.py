@@ -162,8 +162,14 @@ class SubspaceModel(nn.Module):
         start = 0
         for (name, param), key in zip(selected, group_keys):
             self.slots.append(
-                _Slot(name, param.shape, start, param.numel(), owners[id(param)],
-                      self.group_names.index(key))
+                _Slot(
+                    name,
+                    param.shape,
+                    start,
+                    param.numel(),
+                    owners[id(param)],
+                    self.group_names.index(key),
+                )
             )
             start += param.numel()
         theta0 = torch.cat([p.detach().reshape(-1) for _, p in selected])
@@ -197,16 +203,30 @@ class SubspaceModel(nn.Module):
         if cfg.layout == "global":
             L = next_power_of_two(self.num_projected)
             return [
-                make_projection(cfg.projection, d, self.num_projected, cfg.seed, device=device,
-                                dtype=dtype, grad_scale=scale(L))
+                make_projection(
+                    cfg.projection,
+                    d,
+                    self.num_projected,
+                    cfg.seed,
+                    device=device,
+                    dtype=dtype,
+                    grad_scale=scale(L),
+                )
             ]
         projections = []
         for i, slot in enumerate(self.slots):
             L = next_power_of_two(slot.numel)
             d_i = min(d, L) if fastfood else min(d, slot.numel)
             projections.append(
-                make_projection(cfg.projection, d_i, max(slot.numel, d_i), cfg.seed + i,
-                                device=device, dtype=dtype, grad_scale=scale(L))
+                make_projection(
+                    cfg.projection,
+                    d_i,
+                    max(slot.numel, d_i),
+                    cfg.seed + i,
+                    device=device,
+                    dtype=dtype,
+                    grad_scale=scale(L),
+                )
             )
         return projections
 
@@ -224,7 +244,8 @@ class SubspaceModel(nn.Module):
             off = torch.cat(pieces)
         if self.lambdas is not None:
             scale = torch.repeat_interleave(
-                self.lambdas, self._group_sizes.to(self.lambdas.device),
+                self.lambdas,
+                self._group_sizes.to(self.lambdas.device),
                 output_size=self.num_projected,
             )
             off = off * scale
@@ -244,8 +265,9 @@ class SubspaceModel(nn.Module):
         caching = not self.training and not torch.is_grad_enabled()
         if caching:
             key = (
-                self.theta._version, id(self.theta.data),
-                None if self.lambdas is None else (self.lambdas._version, id(self.lambdas.data)),
+                self.theta._version,
+                self.theta.data_ptr(),
+                None if self.lambdas is None else (self.lambdas._version, self.lambdas.data_ptr()),
                 self.theta.device,
             )
             if key == self._cache_key:
@@ -313,7 +335,9 @@ class SubspaceModel(nn.Module):
         with torch.no_grad():
             flat = self.merged_flat().detach()
         for slot in self.slots:
-            param = nn.Parameter(flat[slot.start : slot.start + slot.numel].view(slot.shape).clone())
+            param = nn.Parameter(
+                flat[slot.start : slot.start + slot.numel].view(slot.shape).clone()
+            )
             for module, attr in slot.owners:
                 if attr in module.__dict__:
                     del module.__dict__[attr]
@@ -326,8 +350,9 @@ class SubspaceModel(nn.Module):
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """θ_d, λ and (with ``train_head``) the head parameters — everything that was trained."""
-        return {n: p.detach().cpu().contiguous() for n, p in self.named_parameters()
-                if p.requires_grad}
+        return {
+            n: p.detach().cpu().contiguous() for n, p in self.named_parameters() if p.requires_grad
+        }
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Write ``subspace_config.json`` and ``subspace_model.safetensors`` (kilobytes).
@@ -357,7 +382,9 @@ class SubspaceModel(nn.Module):
         directory = Path(directory)
         cfg_path = directory / CONFIG_NAME
         if not cfg_path.exists():
-            raise FileNotFoundError(f"{cfg_path} not found: not a directory written by save_pretrained")
+            raise FileNotFoundError(
+                f"{cfg_path} not found: not a directory written by save_pretrained"
+            )
         meta = json.loads(cfg_path.read_text())
         model = cls(base_model, SubspaceConfig.from_dict(meta["subspace_config"]))
         if [s.name for s in model.slots] != meta["projected_names"]:

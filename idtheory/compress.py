@@ -1,0 +1,256 @@
+"""Quantization and entropy coding of a trained subspace vector θ_d (and SAID's λ scales).
+
+The pipeline of Lotfi et al. (2022, §6.1 of ``bounds.md``): quantize the d trained numbers to L
+levels (uniform bins or 1-d k-means), arithmetic-code the symbols under their empirical
+frequencies, and count the message length in **bits** as
+
+    l = ceil(d·H) + 1  +  L·codebook_bits  +  L·count_bits
+
+(coded symbols + codebook + symbol counts), which is what ``bounds.description_length_bits``
+computes; the bounds of :mod:`idtheory.bounds` then charge ``l + 2 log2 l`` bits.
+
+numpy only; torch tensors are accepted (converted with ``.detach().cpu()``) but torch is
+never imported. Entropy coding uses the ``constriction`` library (ANS coder with a categorical
+model, 24-bit fixed-point probabilities).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import constriction
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from idtheory.bounds import arithmetic_code_bits, description_length_bits, symbol_entropy_bits
+
+__all__ = [
+    "Quantized",
+    "arithmetic_decode",
+    "arithmetic_encode",
+    "coded_length_bits",
+    "ideal_coded_bits",
+    "message_length_bits",
+    "quantize_kmeans",
+    "quantize_uniform",
+    "symbol_probs",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Quantized:
+    """A vector quantized to ``levels`` levels.
+
+    Attributes:
+        codebook: float64 array of shape (levels,), the centroid values (ascending).
+        symbols: int64 array with the input's shape; entry i is the codebook index of w_i.
+        levels: L, the codebook size (some levels may be unused).
+        method: ``"uniform"`` or ``"kmeans"``.
+    """
+
+    codebook: NDArray[np.float64]
+    symbols: NDArray[np.int64]
+    levels: int
+    method: str
+
+    @property
+    def d(self) -> int:
+        """Number of quantized numbers."""
+        return int(self.symbols.size)
+
+    def values(self) -> NDArray[np.float64]:
+        """The reconstructed (dequantized) vector ``codebook[symbols]``, in the input's shape."""
+        return self.codebook[self.symbols]
+
+
+def _as_numpy(w: Any) -> NDArray[np.float64]:
+    """float64 copy of an array-like or a torch tensor (no torch import)."""
+    if hasattr(w, "detach") and hasattr(w, "cpu"):
+        w = np.asarray(w.detach().cpu().double())
+    a = np.asarray(w, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("cannot quantize an empty vector")
+    if not np.isfinite(a).all():
+        raise ValueError("w must be finite (got NaN or inf)")
+    return a
+
+
+def _check_levels(levels: int) -> int:
+    if int(levels) != levels or levels < 1:
+        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+    return int(levels)
+
+
+def _centroids(
+    x: NDArray[np.float64], sym: NDArray[np.int64], fallback: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Mean of each cluster; ``fallback`` for empty clusters. Returns (centroids, counts)."""
+    n = fallback.size
+    counts = np.bincount(sym, minlength=n)
+    sums = np.bincount(sym, weights=x, minlength=n)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), fallback), counts
+
+
+def _nearest(x: NDArray[np.float64], sorted_centers: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Index of the nearest of the (ascending) centers for each x (1-d Voronoi cells)."""
+    mids = 0.5 * (sorted_centers[1:] + sorted_centers[:-1])
+    return np.searchsorted(mids, x).astype(np.int64)
+
+
+def quantize_uniform(w: ArrayLike, levels: int) -> Quantized:
+    """Uniform-bin quantization (Lotfi et al. 2022): L equal bins on [−max|w|, max|w|] (edges
+    widened by 1e-6); each centroid is the mean of the values in its bin (the bin centre when
+    the bin is empty)."""
+    a, n = _as_numpy(w), _check_levels(levels)
+    x = a.ravel()
+    r = float(np.max(np.abs(x)))
+    edges = np.linspace(-r - 1e-6, r + 1e-6, n + 1)
+    sym = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n - 1).astype(np.int64)
+    codebook, _ = _centroids(x, sym, 0.5 * (edges[1:] + edges[:-1]))
+    return Quantized(codebook, sym.reshape(a.shape), n, "uniform")
+
+
+def _lloyd(
+    x: NDArray[np.float64], centers: NDArray[np.float64], iters: int, rng: np.random.Generator
+) -> tuple[NDArray[np.float64], float]:
+    """Lloyd iterations from ``centers``; returns (sorted centers, sum of squared errors)."""
+    uniq = np.unique(x)
+    for _ in range(iters):
+        centers = np.sort(centers)
+        new, counts = _centroids(x, _nearest(x, centers), centers)
+        empty = counts == 0
+        if empty.any():
+            new[empty] = rng.choice(uniq, size=int(empty.sum()), replace=False)
+        moved = np.max(np.abs(new - centers))
+        centers = new
+        if moved <= 1e-12 * (1.0 + np.max(np.abs(centers))):
+            break
+    centers = np.sort(centers)
+    return centers, float(np.sum((x - centers[_nearest(x, centers)]) ** 2))
+
+
+def _kmeans_pp(x: NDArray[np.float64], n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007) on 1-d data."""
+    centers = [x[rng.integers(x.size)]]
+    d2 = (x - centers[0]) ** 2
+    for _ in range(1, n):
+        tot = d2.sum()
+        nxt = x[rng.choice(x.size, p=d2 / tot)] if tot > 0 else x[rng.integers(x.size)]
+        centers.append(nxt)
+        d2 = np.minimum(d2, (x - nxt) ** 2)
+    return np.asarray(centers)
+
+
+def quantize_kmeans(w: ArrayLike, levels: int, seed: int = 0, iters: int = 100) -> Quantized:
+    """1-d k-means (Lloyd) quantization to L levels, minimizing the squared reconstruction error.
+
+    Lloyd is run (at most ``iters`` steps each) from three initializations — the centroids of
+    :func:`quantize_uniform` (so the result is never worse than uniform quantization), the
+    (i + ½)/L quantiles, and k-means++ seeding drawn with ``seed`` — and the lowest-error
+    codebook is kept; ``seed`` also drives the re-seeding of clusters that become empty. If w
+    has at most L distinct values they become the codebook (padded by repeating the largest)
+    and the quantization is exact.
+    """
+    a, n = _as_numpy(w), _check_levels(levels)
+    x = a.ravel()
+    uniq = np.unique(x)
+    if uniq.size <= n:
+        codebook = np.concatenate([uniq, np.full(n - uniq.size, uniq[-1])])
+        sym = np.searchsorted(uniq, x).astype(np.int64)
+        return Quantized(codebook, sym.reshape(a.shape), n, "kmeans")
+    rng = np.random.default_rng(seed)
+    inits = [
+        quantize_uniform(x, n).codebook,
+        np.quantile(x, (np.arange(n) + 0.5) / n),
+        _kmeans_pp(x, n, rng),
+    ]
+    centers, _ = min((_lloyd(x, c, iters, rng) for c in inits), key=lambda r: r[1])
+    return Quantized(centers, _nearest(x, centers).reshape(a.shape), n, "kmeans")
+
+
+def symbol_probs(q: Quantized) -> NDArray[np.float64]:
+    """Empirical symbol frequencies ``p_k = #{i : sym_i = k} / d``, shape (levels,)."""
+    return np.bincount(q.symbols.ravel(), minlength=q.levels) / q.d
+
+
+def _model(probs: ArrayLike) -> Any:
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    if p.size == 0 or (p < 0).any() or not np.isfinite(p).all() or p.sum() <= 0:
+        raise ValueError("probs must be a non-empty array of non-negative, finite probabilities")
+    if p.size == 1:  # constriction needs at least two symbols
+        p = np.array([1.0, 0.0])
+    return constriction.stream.model.Categorical(p, perfect=False)
+
+
+def _symbols(symbols: ArrayLike, n_levels: int) -> NDArray[np.int32]:
+    s = np.asarray(symbols).ravel()
+    if s.size and (s.min() < 0 or s.max() >= n_levels or (s != np.round(s)).any()):
+        raise ValueError(f"symbols must be integers in [0, {n_levels}), one per probability")
+    return s.astype(np.int32)
+
+
+def _encoder(symbols: ArrayLike, probs: ArrayLike) -> Any:
+    model = _model(probs)
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(_symbols(symbols, np.asarray(probs).size), model)
+    return coder
+
+
+def arithmetic_encode(symbols: ArrayLike, probs: ArrayLike) -> NDArray[np.uint32]:
+    """Entropy-code ``symbols`` (integers in [0, len(probs))) under the i.i.d. categorical model
+    ``probs`` with constriction's ANS coder. Returns the compressed words (uint32); decode with
+    ``arithmetic_decode(compressed, probs, len(symbols))``."""
+    return _encoder(symbols, probs).get_compressed()
+
+
+def arithmetic_decode(compressed: ArrayLike, probs: ArrayLike, n: int) -> NDArray[np.int64]:
+    """Inverse of :func:`arithmetic_encode`: the n symbols (int64), given the same ``probs``."""
+    if int(n) != n or n < 0:
+        raise ValueError(f"n (number of symbols) must be an integer >= 0, got {n!r}")
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    coder = constriction.stream.stack.AnsCoder(np.asarray(compressed, dtype=np.uint32))
+    return np.asarray(coder.decode(_model(probs), int(n)), dtype=np.int64)
+
+
+def coded_length_bits(q: Quantized) -> int:
+    """Actual length in **bits** of q's symbols coded by :func:`arithmetic_encode` under their
+    empirical frequencies (``num_valid_bits`` of the ANS coder, not rounded up to 32-bit words).
+
+    It exceeds the ideal ``ceil(d·H) + 1`` (:func:`ideal_coded_bits`) by the ANS coder's initial
+    state (at most its 24-bit precision) plus a tiny fixed-point cost, and can undercut it by
+    a bit or two.
+    """
+    return int(_encoder(q.symbols, symbol_probs(q)).num_valid_bits())
+
+
+def ideal_coded_bits(q: Quantized) -> int:
+    """Ideal arithmetic-code length ``ceil(d·H(p)) + 1`` bits of q's symbols, p = their
+    empirical frequencies (``bounds.arithmetic_code_bits``)."""
+    return int(arithmetic_code_bits(q.d, symbol_entropy_bits(symbol_probs(q))))
+
+
+def message_length_bits(
+    q: Quantized,
+    codebook_bits: int = 16,
+    count_bits: int | None = None,
+    use_coder: bool = False,
+) -> float:
+    """Message length in **bits** of a quantized vector (Lotfi et al. 2022):
+
+    ``ceil(d·H) + 1 + L·codebook_bits + L·count_bits`` — coded symbols, codebook
+    (``codebook_bits`` per centroid: 16 for float16, 32 for float32) and symbol counts
+    (``count_bits`` each, default ``ceil(log2(d + 1))``). Identical to
+    ``bounds.description_length_bits(q.d, q.levels, symbol_probs(q), ...)``. With
+    ``use_coder=True`` the coded-symbol term is the length actually produced by the coder
+    (:func:`coded_length_bits`) instead of ``ceil(d·H) + 1``.
+    """
+    total = float(
+        description_length_bits(
+            q.d, q.levels, symbol_probs(q), codebook_bits=codebook_bits, count_bits=count_bits
+        )
+    )
+    if use_coder:
+        total += coded_length_bits(q) - ideal_coded_bits(q)
+    return total

@@ -1,0 +1,1 @@
+"""Optional GPU kernels (Triton). Each module guards its own ``triton`` import."""

@@ -1,0 +1,386 @@
+"""The results store: one training = one record = one config hash (no torch import).
+
+Layout of a store rooted at ``root`` (default ``data/results/``)::
+
+    root/runs.jsonl   one training record per line (JSON Lines, human-readable, append-only)
+    root/d90.jsonl    one d90 summary per line (written by :func:`idtheory.search.measure_d90`)
+
+Both files are logs: lines are only ever appended, under an exclusive ``fcntl.flock``, so several
+processes (local workers, a future Ray executor on one host or a shared POSIX file system) can
+write at once without losing or interleaving lines. Readers take a shared lock and read the file
+incrementally (only the bytes appended since the last read), so a store object always sees what
+other processes have written.
+
+Conventions (choices, documented here once):
+
+* **Identity.** A record's key is ``run_id == RunSpec.config_hash()``. :meth:`ResultsStore.run`
+  checks that the trainer's record carries the hash of the spec it was given.
+* **Idempotence / latest wins.** A record with status ``"ok"`` is final: putting the same
+  ``run_id`` again writes nothing and returns the stored record. A stored record with any other
+  status (``"diverged"``, ``"failed"``) is *superseded* by a later :meth:`~ResultsStore.put` of the
+  same ``run_id``: the new line is appended and, when reading, the **last line of a run_id wins**
+  (earlier attempts stay in the file as history). Re-putting a record equal to the stored one
+  writes nothing.
+* **Retries.** :meth:`ResultsStore.run` re-trains a stored run only when its status is in
+  ``retry`` (default ``("failed",)``: a crash or an out-of-memory error may be transient, whereas
+  ``"diverged"`` is an outcome of the hyper-parameters and is reused like ``"ok"``).
+* **Robustness.** A line that is not valid JSON (typically the truncated last line of an
+  interrupted write) is skipped with a :class:`RuntimeWarning`; the next append first terminates
+  such a line with a newline, so it never corrupts the record written after it.
+* Floats that are not finite (a diverged ``train_loss``) are written as ``NaN``/``Infinity``, which
+  Python's :mod:`json` reads back.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from idtheory.config import RunSpec
+
+#: Default location of the results store, relative to the working directory.
+DEFAULT_ROOT = Path("data/results")
+#: Record statuses of the trainer contract.
+STATUSES: tuple[str, ...] = ("ok", "diverged", "failed")
+#: Summary keys that change between two otherwise identical d90 measurements (ignored when
+#: deciding whether a summary is already stored).
+VOLATILE_SUMMARY_KEYS: tuple[str, ...] = ("created", "n_trained", "n_reused")
+
+TrainFn = Callable[[RunSpec], dict[str, Any]]
+
+
+class _JsonlLog:
+    """An append-only JSON Lines file read incrementally, with flock-protected appends.
+
+    ``key`` extracts the identity of a line's object; the in-memory index keeps the last object
+    per key (insertion order = order of first appearance).
+    """
+
+    def __init__(self, path: Path, key: Callable[[dict[str, Any]], str]) -> None:
+        self.path = path
+        self._key = key
+        self._index: dict[str, dict[str, Any]] = {}
+        self._offset = 0
+        self._inode: int | None = None
+        self._warned: set[int] = set()
+
+    def refresh(self) -> None:
+        """Read whatever was appended since the last read (under a shared lock)."""
+        if not self.path.exists():
+            self._reset()
+            return
+        with open(self.path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            try:
+                self._read_new(fh)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def values(self) -> list[dict[str, Any]]:
+        self.refresh()
+        return list(self._index.values())
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        self.refresh()
+        return self._index.get(key)
+
+    def append(
+        self, obj: dict[str, Any], should_write: Callable[[dict[str, Any] | None], bool]
+    ) -> dict[str, Any]:
+        """Append ``obj`` unless ``should_write(current object of its key)`` is False.
+
+        The decision is taken under the exclusive lock, after reading what other processes
+        appended, so two processes putting the same key cannot both write it. Returns the object
+        stored for the key afterwards.
+        """
+        line = json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
+        key = self._key(obj)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                self._read_new(fh)
+                if not should_write(self._index.get(key)):
+                    return self._index[key]
+                fh.seek(0, os.SEEK_END)
+                end = fh.tell()
+                if end > 0:
+                    fh.seek(end - 1)
+                    if fh.read(1) != b"\n":  # terminate a truncated line left by a crash
+                        fh.write(b"\n")
+                fh.write(line.encode())
+                fh.flush()
+                os.fsync(fh.fileno())
+                self._read_new(fh)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return self._index[key]
+
+    # -- internals --
+
+    def _reset(self) -> None:
+        self._index = {}
+        self._offset = 0
+        self._inode = None
+
+    def _read_new(self, fh: Any) -> None:
+        st = os.fstat(fh.fileno())
+        if st.st_ino != self._inode or st.st_size < self._offset:  # new or rewritten file
+            self._reset()
+            self._inode = st.st_ino
+        if st.st_size == self._offset:
+            return
+        fh.seek(self._offset)
+        data = fh.read(st.st_size - self._offset)
+        pos = self._offset
+        for raw in data.splitlines(keepends=True):
+            complete = raw.endswith(b"\n")
+            obj = self._parse(raw, pos)
+            if obj is None and not complete:
+                # A truncated last line: leave it unread; it is re-read (and reported once) when
+                # a later append terminates it.
+                break
+            if obj is not None:
+                self._index[self._key(obj)] = obj
+            pos += len(raw)
+        self._offset = pos
+
+    def _parse(self, raw: bytes, pos: int) -> dict[str, Any] | None:
+        text = raw.strip()
+        if not text:
+            return None
+        try:
+            obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+            self._key(obj)
+        except (ValueError, KeyError, TypeError) as exc:
+            if pos not in self._warned:
+                self._warned.add(pos)
+                warnings.warn(
+                    f"{self.path}: skipping unreadable line at byte {pos} "
+                    f"(an interrupted write?): {exc}",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            return None
+        return obj
+
+
+class ResultsStore:
+    """Training records and d90 summaries on disk; the single source of truth for results.
+
+    Args:
+        root: directory of the store (created on the first write).
+    """
+
+    RUNS_FILE = "runs.jsonl"
+    SUMMARIES_FILE = "d90.jsonl"
+
+    def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+        # Module-level key functions keep the store picklable (it may be shipped to workers).
+        self._runs = _JsonlLog(self.root / self.RUNS_FILE, key=_run_key)
+        self._summaries = _JsonlLog(self.root / self.SUMMARIES_FILE, key=_summary_key)
+
+    def __repr__(self) -> str:
+        return f"ResultsStore({str(self.root)!r})"
+
+    # ---------------------------------------------------------------- records
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The stored record of ``run_id`` (the latest line of that id), or None."""
+        return self._runs.get(run_id)
+
+    def __contains__(self, run_id: object) -> bool:
+        if isinstance(run_id, RunSpec):
+            run_id = run_id.config_hash()
+        return isinstance(run_id, str) and self.get(run_id) is not None
+
+    def __len__(self) -> int:
+        return len(self._runs.values())
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._runs.values())
+
+    def put(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Store a training record; returns the record now stored under its ``run_id``.
+
+        Nothing is written when the stored record has status ``"ok"`` (final) or equals
+        ``record``; otherwise the record is appended and supersedes earlier lines of its id.
+        """
+        _check_record(record)
+        new = _canonical(record)
+        return self._runs.append(
+            record,
+            lambda old: old is None or (old.get("status") != "ok" and _canonical(old) != new),
+        )
+
+    def needs_training(self, spec: RunSpec, retry: Iterable[str] = ("failed",)) -> bool:
+        """True when :meth:`run` would call the trainer for ``spec``."""
+        old = self.get(spec.config_hash())
+        return old is None or old.get("status") in tuple(retry)
+
+    def run(
+        self, spec: RunSpec, train_fn: TrainFn, *, retry: Iterable[str] = ("failed",)
+    ) -> dict[str, Any]:
+        """The record of ``spec``: the stored one if present, else train, store and return it.
+
+        This is what makes interrupted sweeps resume and re-rendering figures free. A stored run
+        whose status is in ``retry`` is trained again and the new record supersedes it. Exceptions
+        of ``train_fn`` propagate (nothing is stored); trainers report expected failures as
+        records with status ``"failed"``.
+        """
+        run_id = spec.config_hash()
+        if not self.needs_training(spec, retry):
+            stored = self.get(run_id)
+            assert stored is not None
+            return stored
+        record = dict(train_fn(spec))
+        record.setdefault("run_id", run_id)
+        record.setdefault("spec", spec.to_dict())
+        if record["run_id"] != run_id:
+            raise ValueError(
+                f"train_fn returned run_id {record['run_id']!r} for a spec whose hash is {run_id!r}"
+            )
+        return self.put(record)
+
+    def records(self, **filters: Any) -> list[dict[str, Any]]:
+        """Stored records (latest per run_id, in order of first appearance) matching ``filters``.
+
+        Filter keys: ``model``, ``task``, ``method`` (``"full"``, ``"said"``, ``"did"``), ``dim``
+        (None for full fine-tuning), ``lr``, ``seed``, ``metric``, ``status``, any dotted spec path
+        (``"train.batch_size"``, ``"subspace.projection"``) or any other top-level record key.
+        A value matches by equality; a list/tuple/set value matches any of its members; a
+        callable value is a predicate.
+        """
+        return [r for r in self._runs.values() if _matches(r, filters, record_field)]
+
+    def to_rows(self, metric: str = "accuracy", **filters: Any) -> list[dict[str, Any]]:
+        """Flat dicts, one per record matching ``filters``, for a table (e.g. a DataFrame).
+
+        Columns: run_id, model, task, method, dim, lr, seed, ``dev_<metric>``,
+        ``train_<metric>`` (None when absent), best_step, num_trainable, status, wall_time_s.
+        """
+        rows = []
+        for r in self.records(**filters):
+            metrics = r.get("metrics") or {}
+            rows.append(
+                {
+                    "run_id": r["run_id"],
+                    "model": record_field(r, "model"),
+                    "task": record_field(r, "task"),
+                    "method": record_field(r, "method"),
+                    "dim": record_field(r, "dim"),
+                    "lr": record_field(r, "lr"),
+                    "seed": record_field(r, "seed"),
+                    f"dev_{metric}": (metrics.get("dev") or {}).get(metric),
+                    f"train_{metric}": (metrics.get("train") or {}).get(metric),
+                    "best_step": r.get("best_step"),
+                    "num_trainable": r.get("num_trainable"),
+                    "status": r.get("status"),
+                    "wall_time_s": r.get("wall_time_s"),
+                }
+            )
+        return rows
+
+    # ---------------------------------------------------------------- d90 summaries
+
+    def put_summary(self, summary: Any) -> dict[str, Any]:
+        """Store a d90 summary (a dict or an object with ``to_dict()``, e.g. ``D90Result``).
+
+        Summaries are keyed by ``summary_id`` (a hash of the search settings); the latest line of
+        an id wins. Nothing is written when the stored summary differs from ``summary`` only in
+        :data:`VOLATILE_SUMMARY_KEYS` (time stamp, trained/reused counts).
+        """
+        d = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
+        if "summary_id" not in d:
+            raise ValueError("a summary needs a 'summary_id'")
+
+        def strip(s: dict[str, Any]) -> str:
+            return _canonical({k: v for k, v in s.items() if k not in VOLATILE_SUMMARY_KEYS})
+
+        new = strip(d)
+        return self._summaries.append(d, lambda old: old is None or strip(old) != new)
+
+    def summaries(self, **filters: Any) -> list[dict[str, Any]]:
+        """Stored d90 summaries (latest per summary_id) whose top-level keys match ``filters``
+        (same matching rules as :meth:`records`)."""
+        return [
+            s
+            for s in self._summaries.values()
+            if _matches(s, filters, lambda obj, key: obj.get(key))
+        ]
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def _run_key(record: dict[str, Any]) -> str:
+    return str(record["run_id"])
+
+
+def _summary_key(summary: dict[str, Any]) -> str:
+    return str(summary["summary_id"])
+
+
+def _canonical(obj: Any) -> str:
+    """Canonical JSON text (tuples and lists alike, NaN equal to NaN) for equality tests."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def record_field(record: dict[str, Any], key: str) -> Any:
+    """Value of a filter key for a record (see :meth:`ResultsStore.records`)."""
+    spec = record.get("spec") or {}
+    train = spec.get("train") or {}
+    sub = spec.get("subspace")
+    if key in ("model", "task"):
+        return spec.get(key)
+    if key == "method":
+        return "full" if sub is None else sub.get("method")
+    if key == "dim":
+        return None if sub is None else sub.get("dim")
+    if key in ("lr", "seed", "metric"):
+        return train.get(key)
+    if key.startswith("train."):
+        return train.get(key[6:])
+    if key.startswith("subspace."):
+        return None if sub is None else sub.get(key[9:])
+    return record.get(key)
+
+
+def _matches(
+    obj: dict[str, Any], filters: dict[str, Any], field: Callable[[dict[str, Any], str], Any]
+) -> bool:
+    for key, want in filters.items():
+        value = field(obj, key)
+        if callable(want):
+            if not want(value):
+                return False
+        elif isinstance(want, (list, tuple, set, frozenset)):
+            if value not in want:
+                return False
+        elif value != want:
+            return False
+    return True
+
+
+def _check_record(record: dict[str, Any]) -> None:
+    if not isinstance(record, dict):
+        raise TypeError(f"a record must be a dict, got {type(record).__name__}")
+    if not isinstance(record.get("run_id"), str) or not record["run_id"]:
+        raise ValueError("a record needs a non-empty string 'run_id'")
+    if record.get("status") not in STATUSES:
+        raise ValueError(f"record status must be one of {STATUSES}, got {record.get('status')!r}")
+    json.dumps(record)  # raises TypeError early if not JSON-serialisable
+
+
+def is_finite_number(x: Any) -> bool:
+    """True for an int/float that is finite (bools excluded)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,158 @@
+"""Tests for idtheory.compress: quantization, arithmetic coding, message length."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from idtheory import bounds as B
+from idtheory import compress as C
+
+
+@pytest.fixture(scope="module")
+def theta() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(2000)
+
+
+def _mse(q: C.Quantized, w: np.ndarray) -> float:
+    return float(np.mean((q.values() - w) ** 2))
+
+
+@pytest.mark.parametrize("quantize", [C.quantize_uniform, C.quantize_kmeans])
+def test_quantized_structure(quantize, theta):
+    w = theta.reshape(40, 50)
+    q = quantize(w, 7)
+    assert q.levels == 7 and q.codebook.shape == (7,) and q.d == 2000
+    assert q.symbols.shape == (40, 50) and q.symbols.dtype == np.int64
+    assert q.symbols.min() >= 0 and q.symbols.max() < 7
+    assert (np.diff(q.codebook) >= 0).all()
+    assert q.values().shape == (40, 50)
+    assert np.array_equal(q.values(), q.codebook[q.symbols])
+    assert q.method == ("uniform" if quantize is C.quantize_uniform else "kmeans")
+
+
+@pytest.mark.parametrize("quantize", [C.quantize_uniform, C.quantize_kmeans])
+def test_reconstruction_error_decreases_with_levels(quantize, theta):
+    errs = [_mse(quantize(theta, L), theta) for L in (1, 2, 4, 8, 16, 32, 64)]
+    assert all(b < a for a, b in itertools.pairwise(errs)), errs
+    assert errs[0] == pytest.approx(np.var(theta))  # one level: the mean
+    step = 2 * np.abs(theta).max() / 64
+    assert errs[-1] <= step**2 / 4  # every point within half a bin of its centroid
+
+
+def test_kmeans_beats_uniform_and_is_deterministic(theta):
+    for L in (3, 7, 16):
+        assert _mse(C.quantize_kmeans(theta, L), theta) <= _mse(C.quantize_uniform(theta, L), theta)
+    a, b = C.quantize_kmeans(theta, 9, seed=3), C.quantize_kmeans(theta, 9, seed=3)
+    assert np.array_equal(a.codebook, b.codebook) and np.array_equal(a.symbols, b.symbols)
+
+
+def test_kmeans_exact_on_few_distinct_values():
+    w = np.array([0.5, -1.0, 0.5, 2.0, -1.0, 2.0, 2.0])
+    q = C.quantize_kmeans(w, 4)
+    assert np.array_equal(q.values(), w)
+    assert C.symbol_probs(q).tolist() == pytest.approx([2 / 7, 2 / 7, 3 / 7, 0.0])
+
+
+def test_uniform_bins_follow_lotfi():
+    w = np.array([-1.0, -0.9, 0.0, 0.1, 1.0])
+    q = C.quantize_uniform(w, 2)  # bins [-1, 0), [0, 1]
+    assert q.symbols.tolist() == [0, 0, 1, 1, 1]
+    assert q.codebook == pytest.approx([-0.95, 1.1 / 3])
+
+
+def test_symbol_probs(theta):
+    q = C.quantize_uniform(theta, 5)
+    p = C.symbol_probs(q)
+    assert p.sum() == pytest.approx(1.0)
+    assert np.allclose(p * q.d, np.bincount(q.symbols.ravel(), minlength=5))
+
+
+@pytest.mark.parametrize(("n", "probs"), [
+    (1, [0.3, 0.7]),
+    (257, [0.5, 0.25, 0.125, 0.125]),
+    (3000, [0.9] + [0.1 / 15] * 15),
+    (500, [0.2, 0.0, 0.8]),  # a zero-probability entry that is never used
+    (40, [1.0]),  # a single level
+])
+def test_encode_decode_round_trip(n, probs):
+    rng = np.random.default_rng(n)
+    p = np.asarray(probs)
+    symbols = rng.choice(len(p), size=n, p=p)
+    compressed = C.arithmetic_encode(symbols, p)
+    assert compressed.dtype == np.uint32
+    decoded = C.arithmetic_decode(compressed, p, n)
+    assert np.array_equal(decoded, symbols)
+
+
+def test_round_trip_of_a_quantized_vector(theta):
+    q = C.quantize_kmeans(theta, 16)
+    p = C.symbol_probs(q)
+    decoded = C.arithmetic_decode(C.arithmetic_encode(q.symbols, p), p, q.d)
+    assert np.array_equal(decoded.reshape(q.symbols.shape), q.symbols)
+    assert C.arithmetic_decode(C.arithmetic_encode([], p), p, 0).size == 0
+
+
+@pytest.mark.parametrize(("d", "levels"), [(50, 2), (207, 16), (2000, 7), (5000, 32)])
+def test_coded_length_close_to_entropy_bound(d, levels):
+    w = np.random.default_rng(d).standard_t(3, size=d)
+    q = C.quantize_uniform(w, levels)
+    p = C.symbol_probs(q)
+    info = -np.sum(np.log2(p[q.symbols]))  # −Σ_i log2 p(sym_i)
+    ideal = math.ceil(info - 1e-9) + 1
+    assert C.ideal_coded_bits(q) == ideal
+    assert ideal == B.arithmetic_code_bits(d, B.symbol_entropy_bits(p))
+    coded = C.coded_length_bits(q)
+    # the ANS coder pays its initial state (≤ 24-bit precision) plus fixed-point rounding
+    assert ideal - 2 <= coded <= ideal + 32, (coded, ideal)
+    assert 32 * C.arithmetic_encode(q.symbols, p).size >= coded
+
+
+def test_message_length_agrees_with_bounds(theta):
+    q = C.quantize_kmeans(theta[:207], 16)
+    p = C.symbol_probs(q)
+    want = C.ideal_coded_bits(q) + 16 * 16 + 16 * math.ceil(math.log2(208))
+    assert C.message_length_bits(q) == want
+    assert C.message_length_bits(q) == B.description_length_bits(207, 16, p)
+    assert C.message_length_bits(q, codebook_bits=32) == want + 16 * 16
+    assert C.message_length_bits(q, count_bits=0) == want - 16 * 8
+    actual = C.message_length_bits(q, use_coder=True)
+    assert actual - C.message_length_bits(q) == C.coded_length_bits(q) - C.ideal_coded_bits(q)
+    lot = B.lotfi_bound(0.1, q.d, q.levels, 3668, symbol_probs=p)
+    assert lot["bits"] == C.message_length_bits(q)
+    # entropy coding beats the uniform-usage worst case
+    assert C.message_length_bits(q) < B.description_length_bits(207, 16)
+
+
+def test_accepts_torch_tensor():
+    torch = pytest.importorskip("torch")
+    t = torch.linspace(-1, 1, 101, dtype=torch.float32, requires_grad=True)
+    q = C.quantize_uniform(t, 4)
+    assert q.symbols.shape == (101,)
+    assert np.allclose(q.values(), C.quantize_uniform(np.linspace(-1, 1, 101), 4).values(),
+                       atol=1e-6)
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: C.quantize_uniform(np.ones(5), 0), "levels must be an integer >= 1"),
+    (lambda: C.quantize_kmeans(np.ones(5), 2.5), "levels"),
+    (lambda: C.quantize_uniform(np.array([1.0, np.nan]), 4), "finite"),
+    (lambda: C.quantize_kmeans(np.array([]), 4), "empty"),
+    (lambda: C.arithmetic_encode([0, 3], [0.5, 0.5]), "symbols must be integers in \\[0, 2\\)"),
+    (lambda: C.arithmetic_encode([0, 1], [0.5, -0.5]), "non-negative"),
+    (lambda: C.arithmetic_decode(np.zeros(2, np.uint32), [0.5, 0.5], -1), "n \\(number"),
+])
+def test_invalid_inputs_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_import_does_not_pull_torch():
+    code = "import sys, idtheory.compress; assert 'torch' not in sys.modules, 'torch imported'"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

@@ -1,0 +1,363 @@
+"""Tests of idtheory.search: d90_from_curve and measure_d90 with fake trainers (no torch)."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from idtheory.config import RunSpec, TrainConfig
+from idtheory.search import (
+    DEFAULT_FULL_LRS,
+    DEFAULT_SUBSPACE_LRS,
+    D90Result,
+    LocalExecutor,
+    _geometric_grid,
+    d90_from_curve,
+    measure_d90,
+)
+from idtheory.store import ResultsStore
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# ---------------------------------------------------------------- d90_from_curve
+
+
+def test_curve_monotone() -> None:
+    c = d90_from_curve([1000, 10, 100, 300], [0.9, 0.5, 0.7, 0.85], full_score=0.9)
+    assert c.dims == (10, 100, 300, 1000)
+    assert c.threshold == pytest.approx(0.81)
+    assert c.passes == (False, False, True, True)
+    assert c.d90 == 300 and c.bracket == (100, 300) and c.d90_stable == 300
+    assert not c.non_monotone and c.violations == ()
+    assert not c.never_passes and not c.passes_at_smallest and c.status == "ok"
+
+
+def test_curve_non_monotone_reports_every_violation() -> None:
+    dims = [10, 20, 40, 80, 160, 320]
+    scores = [0.5, 0.85, 0.6, 0.9, 0.7, 0.9]  # passes at 20 and 80, fails at 40 and 160
+    c = d90_from_curve(dims, scores, full_score=0.9)
+    assert c.d90 == 20 and c.bracket == (10, 20)
+    assert c.non_monotone
+    assert c.violations == ((20, 40), (20, 160), (80, 160))
+    assert c.d90_stable == 320
+    assert c.status == "ok"
+
+
+def test_curve_never_passes() -> None:
+    c = d90_from_curve([10, 100, 1000], [0.5, 0.6, float("nan")], full_score=0.9)
+    assert c.d90 is None and c.never_passes and c.status == "never_passes"
+    assert c.bracket == (1000, None) and c.d90_stable is None and not c.passes_at_smallest
+
+
+def test_curve_passes_at_smallest_and_threshold_round_off() -> None:
+    c = d90_from_curve([10, 100], [0.765, 0.9], full_score=0.85)  # 0.9 × 0.85 = 0.765 exactly
+    assert c.passes_at_smallest and c.d90 == 10 and c.bracket == (None, 10)
+    assert c.status == "passes_at_smallest"
+    assert c.to_dict()["passes_at_smallest"] is True
+
+
+def test_curve_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        d90_from_curve([10, 10], [0.5, 0.6], 0.9)
+    with pytest.raises(ValueError):
+        d90_from_curve([], [], 0.9)
+    with pytest.raises(ValueError):
+        d90_from_curve([10], [0.5, 0.6], 0.9)
+
+
+def test_geometric_grid() -> None:
+    assert _geometric_grid(10, 5000, 4.0) == [10, 40, 160, 640, 2560, 5000]
+    assert _geometric_grid(10, 640, 4.0) == [10, 40, 160, 640]
+    assert _geometric_grid(1, 5, 1.2) == [1, 2, 3, 4, 5]  # strictly increasing after rounding
+
+
+# ---------------------------------------------------------------- fakes
+
+D0 = 300.0  # centre of the sigmoid in d
+FULL_ACC = {2e-5: 0.80, 5e-5: 0.90}  # best baseline lr is 5e-5 → threshold 0.81
+SEED_NOISE = {0: +0.05, 1: -0.05}  # cancels in the mean over seeds, not in a max
+
+
+def sigmoid_acc(d: int) -> float:
+    """Accuracy at the best subspace lr: 0.5 + 0.45·σ(2·(ln d − ln 300)); crosses 0.81 at 446.4."""
+    return 0.5 + 0.45 / (1.0 + math.exp(-2.0 * (math.log(d) - math.log(D0))))
+
+
+def record_for(spec: RunSpec, acc: float | None, status: str = "ok") -> dict[str, Any]:
+    dev = {} if acc is None else {"accuracy": acc}
+    return {
+        "run_id": spec.config_hash(),
+        "spec": spec.to_dict(),
+        "status": status,
+        "message": "" if status == "ok" else "loss is NaN",
+        "metrics": {"dev": dev, "train": dev},
+        "best_step": 1,
+        "history": [],
+        "num_trainable": spec.dim or 100_000,
+        "num_params": 100_000,
+        "wall_time_s": 0.0,
+        "peak_mem_mb": 0.0,
+        "versions": {},
+        "created": "2024-01-01T00:00:00+00:00",
+        "host": "test",
+    }
+
+
+class FakeTrainer:
+    """Dev accuracy = known function of (d, lr, seed); counts calls; may be interrupted."""
+
+    def __init__(
+        self,
+        interrupt_after: int | None = None,
+        acc: Callable[[int], float] = sigmoid_acc,
+        diverge: Callable[[RunSpec], bool] | None = None,
+    ) -> None:
+        self.calls: list[RunSpec] = []
+        self.interrupt_after = interrupt_after
+        self.acc = acc
+        self.diverge = diverge
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        if self.interrupt_after is not None and len(self.calls) >= self.interrupt_after:
+            raise KeyboardInterrupt
+        self.calls.append(spec)
+        if self.diverge is not None and self.diverge(spec):
+            return record_for(spec, None, status="diverged")
+        noise = SEED_NOISE.get(spec.train.seed, 0.0)
+        if spec.subspace is None:
+            return record_for(spec, FULL_ACC[spec.train.lr] + noise)
+        lr_penalty = 0.0 if spec.train.lr == 1e-2 else 0.1  # 1e-2 is the good subspace lr
+        return record_for(spec, self.acc(spec.subspace.dim) - lr_penalty + noise)
+
+    def dims(self) -> list[int]:
+        return sorted({s.dim for s in self.calls if s.dim is not None})
+
+
+class RecordingExecutor:
+    """Sequential executor that records the rounds it is given."""
+
+    def __init__(self) -> None:
+        self.rounds: list[list[RunSpec]] = []
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        self.rounds.append(list(items))  # type: ignore[arg-type]
+        return [fn(x) for x in items]
+
+
+class PicklingExecutor:
+    """Ships ``fn`` and each item through pickle, as a process or Ray executor would."""
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        remote_fn = pickle.loads(pickle.dumps(fn))
+        return [pickle.loads(pickle.dumps(remote_fn(pickle.loads(pickle.dumps(x))))) for x in items]
+
+
+def run(store: ResultsStore, trainer: FakeTrainer, **kw: Any) -> D90Result:
+    kw.setdefault("seeds", (0, 1))
+    kw.setdefault("progress", False)
+    return measure_d90("tiny", "mrpc", "said", store=store, train_fn=trainer, **kw)
+
+
+# ---------------------------------------------------------------- search
+
+
+def test_defaults_are_module_constants() -> None:
+    assert DEFAULT_FULL_LRS == (2e-5, 5e-5) and DEFAULT_SUBSPACE_LRS == (1e-3, 1e-2)
+
+
+def test_search_sigmoid_exact_bracket_and_count(tmp_path: Path) -> None:
+    """Threshold 0.9·0.90 = 0.81, crossing at d = 446.4 (mean over seeds, best lr 1e-2).
+
+    Coarse grid 10, 40, 160 fail, 640 passes; bisection: √(160·640) = 320 fails,
+    √(320·640) = 452.5 → 453 passes, √(320·453) = 380.7 → 381 fails; 453/381 = 1.19 ≤ 1.25.
+    7 d × 2 lr × 2 seeds + 2 full lr × 2 seeds = 32 trainings.
+    """
+    store = ResultsStore(tmp_path)
+    trainer = FakeTrainer()
+    executor = RecordingExecutor()
+    res = run(store, trainer, executor=executor)
+    assert res.status == "ok"
+    assert res.baseline_score == pytest.approx(0.90) and res.baseline_lr == 5e-5
+    assert res.threshold == pytest.approx(0.81)
+    assert res.d90 == 453 and res.bracket == (381, 453)
+    assert res.bracket_ratio is not None and res.bracket_ratio <= 1.25
+    assert res.search_path == [10, 40, 160, 640, 320, 453, 381]
+    assert sorted(res.scores) == [10, 40, 160, 320, 381, 453, 640]
+    assert res.scores[453] == pytest.approx(sigmoid_acc(453))  # mean over seeds at lr 1e-2
+    assert all(p.best_lr == 1e-2 for p in res.points)
+    assert len(trainer.calls) == 32 and res.n_trained == 32 and res.n_reused == 0
+    assert len(res.run_ids) == len(set(res.run_ids)) == 32
+    assert res.non_monotone == [] and res.problems == []
+    # One round for the baseline, then one round (all lr × seed) per d.
+    assert [len(r) for r in executor.rounds] == [4] + [4] * 7
+    # The summary is in the store, and every run behind it too.
+    (summary,) = store.summaries(model="tiny", task="mrpc")
+    assert summary["d90"] == 453 and summary["summary_id"] == res.summary_id
+    assert D90Result.from_dict(summary).bracket == (381, 453)
+    assert all(rid in store for rid in res.run_ids)
+
+
+def test_units_survive_pickling(tmp_path: Path) -> None:
+    """The units submitted to the executor are picklable; workers write to the same store."""
+    store = ResultsStore(tmp_path)
+    res = run(store, FakeTrainer(), executor=PicklingExecutor())
+    assert res.d90 == 453 and res.n_trained == 32 and len(store.records()) == 32
+
+
+def test_threshold_uses_best_baseline_lr(tmp_path: Path) -> None:
+    """With only the weaker baseline lr (0.80 → threshold 0.72, crossing at d = 293) d90 drops."""
+    res = run(ResultsStore(tmp_path), FakeTrainer(), full_lrs=(2e-5,))
+    assert res.threshold == pytest.approx(0.72)
+    # 10, 40, 160 fail, 640 and 320 pass, 226 and 269 fail: the crossing 293.4 is in (269, 320].
+    assert res.d90 == 320 and res.bracket == (269, 320)
+    both = run(ResultsStore(tmp_path / "b"), FakeTrainer(), full_lrs=(2e-5, 5e-5))
+    assert both.threshold == pytest.approx(0.81) and both.d90 == 453
+
+
+def test_resume_after_interrupt_trains_only_missing(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    first = FakeTrainer(interrupt_after=11)
+    with pytest.raises(KeyboardInterrupt):
+        run(store, first)
+    assert len(first.calls) == 11 and len(store.records()) == 11
+    second = FakeTrainer()
+    res = run(store, second)
+    assert len(second.calls) == 32 - 11
+    assert res.n_trained == 21 and res.n_reused == 11
+    assert not {s.config_hash() for s in second.calls} & {s.config_hash() for s in first.calls}
+    fresh = run(ResultsStore(tmp_path / "fresh"), FakeTrainer())
+    assert (res.d90, res.bracket, res.scores) == (fresh.d90, fresh.bracket, fresh.scores)
+    assert sorted(res.run_ids) == sorted(fresh.run_ids)
+    third = FakeTrainer()
+    again = run(store, third)  # everything cached: re-rendering is free
+    assert third.calls == [] and again.n_reused == 32 and again.d90 == 453
+    assert len(store.summaries()) == 1  # the same search is one summary
+
+
+def test_passes_at_smallest(tmp_path: Path) -> None:
+    trainer = FakeTrainer(acc=lambda d: 0.95)
+    res = run(ResultsStore(tmp_path), trainer)
+    assert res.status == "passes_at_smallest" and res.d90 == 10 and res.bracket == (None, 10)
+    assert trainer.dims() == [10] and len(trainer.calls) == 4 + 4
+
+
+def test_never_passes_up_to_d_max(tmp_path: Path) -> None:
+    trainer = FakeTrainer()
+    res = run(ResultsStore(tmp_path), trainer, d_max=400)
+    assert res.status == "never_passes" and res.d90 is None and res.bracket == (400, None)
+    assert trainer.dims() == [10, 40, 160, 400] and len(trainer.calls) == 4 + 4 * 4
+
+
+def test_d_max_defaults_to_reported_num_params(tmp_path: Path) -> None:
+    trainer = FakeTrainer(acc=lambda d: 0.5)  # 100_000 params reported by the baseline
+    res = run(ResultsStore(tmp_path), trainer, seeds=(0,))
+    assert res.status == "never_passes"
+    assert trainer.dims() == [10, 40, 160, 640, 2560, 10240, 40960, 100_000]
+
+
+def test_grid_mode_and_non_monotone(tmp_path: Path) -> None:
+    def dipped(d: int) -> float:
+        return 0.5 if d == 3000 else sigmoid_acc(d)  # a bad point above the crossing
+
+    trainer = FakeTrainer(acc=dipped)
+    executor = RecordingExecutor()
+    grid = [3000, 10, 100, 300, 1000, 10_000]
+    res = run(ResultsStore(tmp_path), trainer, grid=grid, executor=executor, seeds=(0,))
+    assert res.mode == "grid" and res.status == "ok"
+    assert res.d90 == 1000 and res.bracket == (300, 1000)
+    assert res.non_monotone == [(1000, 3000)] and res.d90_stable == 10_000
+    assert trainer.dims() == sorted(grid) and len(trainer.calls) == 2 + 6 * 2
+    assert [len(r) for r in executor.rounds] == [2, 12]  # the whole grid is one round
+    assert res.scores[1000] == pytest.approx(sigmoid_acc(1000) + 0.05)  # single seed 0
+
+
+def test_diverged_runs_count_as_failing(tmp_path: Path) -> None:
+    """lr 1e-2 diverges (no metric) above d = 200: d90 then comes from lr 1e-3 alone, exactly as
+    a search with subspace_lrs=(1e-3,); a diverged baseline lr is ignored the same way."""
+
+    def diverge(spec: RunSpec) -> bool:
+        if spec.subspace is None:
+            return spec.train.lr == 2e-5
+        return spec.train.lr == 1e-2 and spec.subspace.dim > 200
+
+    res = run(ResultsStore(tmp_path), FakeTrainer(diverge=diverge))
+    ref = run(ResultsStore(tmp_path / "ref"), FakeTrainer(), subspace_lrs=(1e-3,))
+    assert res.status == "ok" and res.baseline_lr == 5e-5
+    assert (res.d90, res.bracket) == (ref.d90, ref.bracket)
+    assert res.d90 is not None and res.d90 > 453
+    big = [p for p in res.points if p.d > 200]
+    assert big and all(p.best_lr == 1e-3 for p in big)
+    cell = next(c for c in big[0].cells if c.lr == 1e-2)
+    assert cell.score == 0.0 and cell.n_ok == 0
+    assert {p["status"] for p in res.problems} == {"diverged"}
+    n_diverged = 2 + 2 * len(big)  # baseline lr 2e-5 × 2 seeds, lr 1e-2 × 2 seeds per big d
+    assert len(res.problems) == n_diverged
+    assert all(p["lr"] in (2e-5, 1e-2) for p in res.problems)
+
+
+def test_diverged_run_with_metric_scores_its_metric(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+
+    def train(spec: RunSpec) -> dict[str, Any]:
+        if spec.subspace is None:
+            return record_for(spec, 0.9)
+        return record_for(spec, 0.85, status="diverged")  # best checkpoint before divergence
+
+    res = measure_d90("tiny", "mrpc", store=store, train_fn=train, full_lrs=(5e-5,), progress=False)
+    assert res.scores[10] == pytest.approx(0.85) and res.status == "passes_at_smallest"
+    assert len(res.problems) == 2
+
+
+def test_baseline_failed(tmp_path: Path) -> None:
+    trainer = FakeTrainer(diverge=lambda s: s.subspace is None)
+    res = run(ResultsStore(tmp_path), trainer)
+    assert res.status == "baseline_failed" and res.d90 is None and res.threshold is None
+    assert trainer.dims() == [] and len(res.problems) == 4
+
+
+def test_ok_record_without_metric_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no finite dev"):
+        measure_d90(
+            "tiny",
+            "mrpc",
+            store=ResultsStore(tmp_path),
+            train_fn=lambda s: record_for(s, None),
+            progress=False,
+        )
+
+
+def test_argument_validation(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    trainer = FakeTrainer()
+    with pytest.raises(ValueError, match="method"):
+        measure_d90("tiny", "mrpc", "full", store=store, train_fn=trainer)
+    with pytest.raises(ValueError, match="metric"):
+        run(store, trainer, base_train=TrainConfig(metric="f1"))
+    with pytest.raises(ValueError, match="subspace_kwargs"):
+        run(store, trainer, subspace_kwargs={"dim": 3})
+    with pytest.raises(ValueError, match="d_max"):
+        run(store, trainer, d_min=100, d_max=50)
+    assert trainer.calls == []
+
+
+def test_settings_enter_specs_and_summary(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    trainer = FakeTrainer(acc=lambda d: 0.95)
+    base = TrainConfig(batch_size=8, epochs=1.0)
+    res = run(store, trainer, base_train=base, subspace_kwargs={"projection": "dense", "seed": 3})
+    sub = [s for s in trainer.calls if s.subspace is not None]
+    assert all(s.train.batch_size == 8 for s in trainer.calls)
+    assert all(s.subspace.projection == "dense" and s.subspace.seed == 3 for s in sub)  # type: ignore[union-attr]
+    other = run(store, FakeTrainer(acc=lambda d: 0.95), base_train=base)
+    assert other.summary_id != res.summary_id and len(store.summaries()) == 2
+
+
+def test_local_executor() -> None:
+    assert LocalExecutor(progress=False).map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
+    assert LocalExecutor(progress=False).map(lambda x: x, []) == []

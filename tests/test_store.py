@@ -1,0 +1,249 @@
+"""Tests of idtheory.store: round trip, idempotence, retries, filters, concurrency, truncation."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+from idtheory.store import ResultsStore
+
+
+def make_spec(
+    dim: int | None = None, lr: float = 1e-3, seed: int = 0, task: str = "mrpc"
+) -> RunSpec:
+    sub = None if dim is None else SubspaceConfig(dim=dim)
+    return RunSpec(model="tiny", task=task, train=TrainConfig(lr=lr, seed=seed), subspace=sub)
+
+
+def make_record(
+    spec: RunSpec, acc: float = 0.8, status: str = "ok", **extra: Any
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "run_id": spec.config_hash(),
+        "spec": spec.to_dict(),
+        "status": status,
+        "message": "",
+        "metrics": {"dev": {"accuracy": acc}, "train": {"accuracy": acc + 0.1}},
+        "best_step": 10,
+        "history": [{"step": 10, "epoch": 1.0, "train_loss": 0.5, "dev": {"accuracy": acc}}],
+        "num_trainable": spec.dim or 1000,
+        "num_params": 1000,
+        "wall_time_s": 1.5,
+        "peak_mem_mb": 10.0,
+        "versions": {},
+        "created": "2024-01-01T00:00:00+00:00",
+        "host": "test",
+    }
+    rec.update(extra)
+    return rec
+
+
+def test_round_trip_and_reload(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    specs = [make_spec(d, lr) for d in (None, 10, 100) for lr in (1e-3, 1e-2)]
+    for i, s in enumerate(specs):
+        store.put(make_record(s, acc=0.5 + i / 100))
+    assert len(store) == 6
+    fresh = ResultsStore(tmp_path)  # a new object reads everything back from disk
+    for i, s in enumerate(specs):
+        rec = fresh.get(s.config_hash())
+        assert rec == make_record(s, acc=0.5 + i / 100)
+        assert s.config_hash() in fresh and s in fresh
+        assert RunSpec.from_dict(rec["spec"]) == s
+    assert fresh.get("0" * 16) is None and "0" * 16 not in fresh
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and all(json.loads(x)["run_id"] for x in lines)
+
+
+def test_put_is_idempotent_and_ok_is_final(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    spec = make_spec(10)
+    store.put(make_record(spec, 0.7))
+    stored = store.put(make_record(spec, 0.9))  # an ok record is never overwritten
+    assert stored["metrics"]["dev"]["accuracy"] == 0.7
+    store.put(make_record(spec, 0.7))
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 1
+
+
+def test_failed_run_is_superseded_latest_wins(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    spec = make_spec(10)
+    store.put(make_record(spec, status="failed", metrics={}, message="OOM"))
+    store.put(make_record(spec, status="failed", metrics={}, message="OOM"))  # identical: no-op
+    assert store.get(spec.config_hash())["status"] == "failed"
+    store.put(make_record(spec, 0.75))
+    assert store.get(spec.config_hash())["status"] == "ok"
+    assert ResultsStore(tmp_path).get(spec.config_hash())["status"] == "ok"  # after reload too
+    assert len(store.records()) == 1
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2  # history kept on disk
+
+
+def test_run_trains_once_and_retries_only_failed(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    calls: list[RunSpec] = []
+    outcome = {"status": "failed"}
+
+    def train(spec: RunSpec) -> dict[str, Any]:
+        calls.append(spec)
+        return make_record(spec, 0.6, status=outcome["status"])
+
+    spec = make_spec(10)
+    assert store.run(spec, train)["status"] == "failed"
+    outcome["status"] = "ok"
+    assert store.run(spec, train)["status"] == "ok"  # failed → retried
+    assert store.run(spec, train)["status"] == "ok"  # ok → reused
+    assert len(calls) == 2
+
+    spec2 = make_spec(20)
+    outcome["status"] = "diverged"
+    store.run(spec2, train)
+    store.run(spec2, train)  # diverged is an outcome, not retried by default
+    assert len(calls) == 3
+    store.run(spec2, train, retry=("failed", "diverged"))
+    assert len(calls) == 4
+
+
+def test_run_fills_and_checks_run_id(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    spec = make_spec(10)
+    rec = store.run(spec, lambda s: {"status": "ok", "metrics": {"dev": {"accuracy": 0.5}}})
+    assert rec["run_id"] == spec.config_hash() and rec["spec"] == spec.to_dict()
+    with pytest.raises(ValueError, match="run_id"):
+        store.run(make_spec(11), lambda s: make_record(make_spec(12)))
+    with pytest.raises(ValueError, match="status"):
+        store.put({"run_id": "x", "status": "weird"})
+
+
+def test_records_filters_and_rows(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    for d in (None, 10, 100):
+        for lr in (1e-3, 1e-2):
+            store.put(make_record(make_spec(d, lr), acc=0.8))
+    store.put(make_record(make_spec(10, 1e-3, task="qqp"), status="diverged", acc=0.1))
+    assert len(store.records()) == 7
+    assert len(store.records(method="full")) == 2
+    assert len(store.records(method="said", dim=10)) == 3
+    assert len(store.records(task="mrpc", dim=(10, 100))) == 4
+    assert len(store.records(status="diverged")) == 1
+    assert len(store.records(lr=1e-2, **{"subspace.projection": "fastfood"})) == 2
+    assert len(store.records(dim=lambda d: d is not None and d > 50)) == 2
+    rows = store.to_rows(task="qqp")
+    assert rows == [
+        {
+            "run_id": make_spec(10, 1e-3, task="qqp").config_hash(),
+            "model": "tiny",
+            "task": "qqp",
+            "method": "said",
+            "dim": 10,
+            "lr": 1e-3,
+            "seed": 0,
+            "dev_accuracy": 0.1,
+            "train_accuracy": pytest.approx(0.2),
+            "best_step": 10,
+            "num_trainable": 10,
+            "status": "diverged",
+            "wall_time_s": 1.5,
+        }
+    ]
+
+
+def test_summaries_latest_wins_and_no_duplicates(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    s1 = {"summary_id": "a", "model": "tiny", "task": "mrpc", "d90": 100, "created": "t1"}
+    store.put_summary(s1)
+    store.put_summary({**s1, "created": "t2"})  # only a volatile key differs: not written
+    assert len((tmp_path / "d90.jsonl").read_text().splitlines()) == 1
+    store.put_summary({**s1, "d90": 120})
+    store.put_summary({"summary_id": "b", "model": "tiny", "task": "qqp", "d90": 5})
+    assert [s["d90"] for s in ResultsStore(tmp_path).summaries()] == [120, 5]
+    assert [s["summary_id"] for s in store.summaries(task="qqp")] == ["b"]
+    with pytest.raises(ValueError):
+        store.put_summary({"d90": 1})
+
+
+def test_truncated_last_line_is_skipped_with_warning(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    specs = [make_spec(d) for d in (10, 20, 30)]
+    for s in specs[:2]:
+        store.put(make_record(s))
+    path = tmp_path / "runs.jsonl"
+    full_line = json.dumps(make_record(specs[2]))
+    with open(path, "a") as fh:
+        fh.write(full_line[: len(full_line) // 2])  # an interrupted write
+    fresh = ResultsStore(tmp_path)
+    with pytest.warns(RuntimeWarning, match="unreadable line"):
+        assert len(fresh.records()) == 2
+    assert specs[2].config_hash() not in fresh
+    # The next append terminates the broken line first, so the new record is intact.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per line and store object
+        fresh.put(make_record(specs[2]))
+    assert fresh.get(specs[2].config_hash()) == make_record(specs[2])
+    with pytest.warns(RuntimeWarning, match="unreadable line"):
+        again = ResultsStore(tmp_path)
+        assert len(again.records()) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert again.get(specs[2].config_hash()) == make_record(specs[2])
+
+
+def test_store_sees_other_writers(tmp_path: Path) -> None:
+    a, b = ResultsStore(tmp_path), ResultsStore(tmp_path)
+    assert len(a) == 0
+    b.put(make_record(make_spec(10)))
+    assert make_spec(10) in a  # a reads what b appended
+    a.put(make_record(make_spec(10), acc=0.1))  # already ok (written by b): not duplicated
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 1
+
+
+def _writer(root: str, worker: int, n: int, barrier: Any) -> None:
+    import time
+
+    from idtheory import store as store_mod
+
+    # Widen the read-decide-write window of each append, so that without the exclusive lock the
+    # two workers would both write the shared runs (this makes the test able to fail).
+    read_new = store_mod._JsonlLog._read_new
+
+    def slow_read_new(self: Any, fh: Any) -> None:
+        read_new(self, fh)
+        time.sleep(0.0005)
+
+    store_mod._JsonlLog._read_new = slow_read_new  # type: ignore[method-assign]
+    store = ResultsStore(root)
+    barrier.wait()
+    for i in range(n):
+        store.put(make_record(make_spec(dim=1 + i, lr=1e-3 * (worker + 1))))
+        if i % 4 == 0:
+            store.put(make_record(make_spec(dim=10_000 + i)))  # the same runs from both workers
+
+
+def test_two_processes_append_concurrently(tmp_path: Path) -> None:
+    n = 200
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), w, n, barrier)) for w in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    parsed = [json.loads(x) for x in lines]  # every line intact
+    store = ResultsStore(tmp_path)
+    n_shared = n // 4
+    assert len(store.records()) == 2 * n + n_shared  # 2×200 distinct + 50 shared: none lost
+    assert len(parsed) == 2 * n + n_shared  # the shared runs were written once, not twice
+
+
+def test_store_module_does_not_import_torch() -> None:
+    code = "import sys, idtheory.store, idtheory.search; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,364 @@
+"""Tests of idtheory.tasks: registry, local GLUE/ANLI loaders, subsampling, metrics, errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from idtheory import tasks
+from idtheory.tasks import (
+    DATA_ENV_VAR,
+    TASKS,
+    YELP_DEV_SIZE,
+    TaskDataNotFound,
+    compute_metrics,
+    get_task,
+    load_task,
+    majority_rate,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    env = os.environ.get(DATA_ENV_VAR)
+    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    """The shared GLUE/ANLI data; the tests using it are skipped only if it does not exist."""
+    path = _shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared task data not found at {path} (set {DATA_ENV_VAR})")
+    return path
+
+
+@pytest.fixture
+def no_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No $IDTHEORY_DATA and no importable `datasets`."""
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+    monkeypatch.setitem(sys.modules, "datasets", None)
+
+
+def _write_sst2(root: Path, n: int) -> None:
+    (root / "SST-2").mkdir(parents=True)
+    lines = ["sentence\tlabel"] + [f'sentence "{i} \t{i % 2}' for i in range(n)]
+    (root / "SST-2" / "train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_contents() -> None:
+    expected = {
+        "mrpc": 2,
+        "sst2": 2,
+        "rte": 2,
+        "cola": 2,
+        "qqp": 2,
+        "mnli": 3,
+        "qnli": 2,
+        "yelp": 2,
+        "anli-r1": 3,
+        "anli-r2": 3,
+        "anli-r3": 3,
+        "anli": 3,
+    }
+    assert {k: v.num_labels for k, v in TASKS.items()} == expected
+    for spec in TASKS.values():
+        assert spec.metrics[0] == "accuracy"
+        assert len(spec.labels) == spec.num_labels
+        assert spec.majority_note
+    assert TASKS["mrpc"].metrics == ("accuracy", "f1")
+    assert TASKS["qqp"].metrics == ("accuracy", "f1")
+    assert TASKS["cola"].metrics == ("accuracy", "mcc")
+    assert TASKS["rte"].labels[0] == "entailment"
+    assert TASKS["mnli"].hub_splits["dev"] == ("validation_matched",)
+    assert TASKS["anli"].hub_splits["train"] == ("train_r1", "train_r2", "train_r3")
+    assert TASKS["sst2"].is_pair is False and TASKS["mrpc"].is_pair is True
+
+
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [
+        ("SST-2", "sst2"),
+        ("sst2", "sst2"),
+        ("sst-2", "sst2"),
+        ("Sst_2", "sst2"),
+        ("MRPC", "mrpc"),
+        ("anli-r1", "anli-r1"),
+        ("ANLI_R2", "anli-r2"),
+        ("anli r3", "anli-r3"),
+        ("anli-all", "anli"),
+        ("ANLI", "anli"),
+        ("yelp_polarity", "yelp"),
+        ("Yelp-Polarity", "yelp"),
+        ("MNLI-m", "mnli"),
+        ("qnli", "qnli"),
+        ("QQP", "qqp"),
+        ("CoLA", "cola"),
+    ],
+)
+def test_aliases(alias: str, name: str) -> None:
+    assert get_task(alias).name == name
+
+
+def test_unknown_task_lists_known() -> None:
+    with pytest.raises(ValueError, match="unknown task 'sst5'") as info:
+        get_task("sst5")
+    for name in ("mrpc", "sst2", "anli-r3", "yelp"):
+        assert name in str(info.value)
+    with pytest.raises(ValueError, match="known tasks"):
+        load_task("wnli")
+
+
+def test_unknown_split(data_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown split"):
+        load_task("mrpc", "valid", data_dir=data_dir)
+    assert len(load_task("mrpc", "validation", data_dir=data_dir)) == 408
+
+
+# --------------------------------------------------------------------------- shared data
+
+
+@pytest.mark.parametrize(
+    ("task", "split", "n", "counts"),
+    [
+        ("mrpc", "train", 3668, {1: 2474, 0: 1194}),
+        ("mrpc", "dev", 408, {1: 279, 0: 129}),
+        ("sst2", "dev", 872, {1: 444, 0: 428}),
+        ("rte", "train", 2490, {0: 1249, 1: 1241}),
+        ("rte", "dev", 277, {0: 146, 1: 131}),
+        ("cola", "train", 8551, {1: 6023, 0: 2528}),
+        ("cola", "dev", 1043, {1: 721, 0: 322}),
+        ("anli-r1", "dev", 1000, {0: 334, 1: 333, 2: 333}),
+        ("anli-r3", "test", 1200, {0: 402, 1: 402, 2: 396}),
+        ("anli", "dev", 3200, {0: 1070, 1: 1068, 2: 1062}),
+    ],
+)
+def test_counts_and_labels(
+    data_dir: Path, task: str, split: str, n: int, counts: dict[int, int]
+) -> None:
+    d = load_task(task, split, data_dir=data_dir)
+    assert len(d) == len(d.texts) == n
+    assert dict(Counter(d.labels)) == counts
+    assert all(isinstance(y, int) for y in d.labels)
+    n_fields = len(d.spec.text_fields)
+    assert all(len(t) == n_fields and all(isinstance(s, str) and s for s in t) for t in d.texts)
+    assert d.split == split and d.has_labels
+    assert d.source.startswith(str(data_dir))
+
+
+def test_label_conventions(data_dir: Path) -> None:
+    rte = load_task("rte", "dev", data_dir=data_dir)
+    # first RTE dev pair is labelled not_entailment in the file → 1 (hub convention)
+    assert rte.texts[0][1] == "Christopher Reeve had an accident."
+    assert rte.labels[0] == 1
+    anli = load_task("anli-r1", "dev", data_dir=data_dir)
+    assert anli.texts[0][0].startswith("Linguistics is the scientific study of language")
+    assert anli.labels[0] == 2  # "c" → contradiction = 2
+    cola = load_task("cola", "dev", data_dir=data_dir)
+    # no header: the first line is an example, not column names
+    assert cola.texts[0] == ("The sailors rode the breeze clear of the rocks.",)
+    assert cola.labels[0] == 1
+
+
+def test_mrpc_bom_and_quotes(data_dir: Path) -> None:
+    raw = (data_dir / "MRPC" / "train.tsv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the case being tested is present
+    d = load_task("mrpc", "train", data_dir=data_dir)
+    assert d.labels[0] == 1 and type(d.labels[0]) is int  # BOM did not corrupt line 1/header
+    assert d.texts[0][0].startswith("Amrozi accused his brother")
+    # unbalanced quote at the start of a field: read intact, nothing swallowed
+    pair = (
+        '"We are declaring war on sexual harassment and sexual assault.',
+        '"We have declared war on sexual assault and sexual harassment," Rosa said.',
+    )
+    assert pair in d.texts
+    assert sum(t[0].count('"') % 2 for t in d.texts) > 0  # odd quote counts exist ...
+    assert not any("\t" in s or "\n" in s for t in d.texts for s in t)  # ... and do not merge rows
+
+
+def test_glue_test_split_unlabeled(data_dir: Path) -> None:
+    d = load_task("mrpc", "test", data_dir=data_dir)
+    assert len(d) == 1725
+    assert set(d.labels) == {-1} and not d.has_labels
+    assert all(len(t) == 2 for t in d.texts)
+
+
+def test_env_var_and_precedence(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DATA_ENV_VAR, str(data_dir))
+    d = load_task("sst2", "dev")
+    assert len(d) == 872 and d.source == str(data_dir / "SST-2" / "dev.tsv")
+    # data_dir wins over the env var when it has the files
+    _write_sst2(tmp_path, 7)
+    assert len(load_task("sst2", "train", data_dir=tmp_path)) == 7
+    # ... and the env var is used when data_dir lacks them
+    assert load_task("sst2", "dev", data_dir=tmp_path).source.startswith(str(data_dir))
+
+
+def test_anli_train_not_local(data_dir: Path, no_sources: None) -> None:
+    with pytest.raises(TaskDataNotFound) as info:
+        load_task("anli-r1", "train", data_dir=data_dir)
+    msg = str(info.value)
+    assert "facebook/anli" in msg and "train_r1" in msg and "hub" in msg
+
+
+def test_majority_rate_shared(data_dir: Path) -> None:
+    d = load_task("mrpc", "dev", data_dir=data_dir)
+    assert majority_rate(d.labels) == pytest.approx(279 / 408)
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def test_subsample_deterministic(tmp_path: Path, no_sources: None) -> None:
+    _write_sst2(tmp_path, 100)
+    full = load_task("sst2", data_dir=tmp_path)
+    assert len(full) == 100
+    assert full.texts[3] == ('sentence "3 ',)  # unbalanced quote, trailing space kept
+    a = load_task("sst2", data_dir=tmp_path, max_examples=20, seed=3)
+    b = load_task("sst2", data_dir=tmp_path, max_examples=20, seed=3)
+    c = load_task("sst2", data_dir=tmp_path, max_examples=20, seed=4)
+    assert a.texts == b.texts and a.labels == b.labels
+    assert a.texts != c.texts
+    assert len(a) == 20 and len(set(a.texts)) == 20  # without replacement
+    pairs = set(zip(full.texts, full.labels))
+    assert all(p in pairs for p in zip(a.texts, a.labels))
+    small = load_task("sst2", data_dir=tmp_path, max_examples=5, seed=3)
+    assert small.texts == a.texts[:5]  # nested draws
+    assert len(load_task("sst2", data_dir=tmp_path, max_examples=500)) == 100
+    assert len(load_task("sst2", data_dir=tmp_path, max_examples=0)) == 0
+    with pytest.raises(ValueError, match="max_examples"):
+        load_task("sst2", data_dir=tmp_path, max_examples=-1)
+
+
+def test_missing_data_error(tmp_path: Path, no_sources: None) -> None:
+    with pytest.raises(TaskDataNotFound) as info:
+        load_task("mrpc", "train", data_dir=tmp_path)
+    assert isinstance(info.value, FileNotFoundError)
+    msg = str(info.value)
+    assert str(tmp_path) in msg
+    assert DATA_ENV_VAR in msg
+    assert "datasets" in msg and "nyu-mll/glue" in msg
+    assert "MRPC/train.tsv" in msg
+
+
+def test_malformed_row_raises(tmp_path: Path, no_sources: None) -> None:
+    (tmp_path / "RTE").mkdir()
+    (tmp_path / "RTE" / "dev.tsv").write_text(
+        "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tonly two\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="expected 4 columns"):
+        load_task("rte", "dev", data_dir=tmp_path)
+    (tmp_path / "RTE" / "dev.tsv").write_text(
+        "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="unexpected label 'maybe'"):
+        load_task("rte", "dev", data_dir=tmp_path)
+
+
+def test_yelp_holdout(tmp_path: Path, no_sources: None) -> None:
+    n = YELP_DEV_SIZE + 50
+    folder = tmp_path / "yelp_review_polarity_csv"
+    folder.mkdir()
+    rows = [f'"{1 + i % 2}","review {i}\\nline two, ""quoted"""' for i in range(n)]
+    (folder / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    train = load_task("yelp", "train", data_dir=tmp_path)
+    dev = load_task("yelp", "dev", data_dir=tmp_path)
+    assert len(train) == 50 and len(dev) == YELP_DEV_SIZE
+    assert not set(train.texts) & set(dev.texts)
+    assert len(set(train.texts) | set(dev.texts)) == n
+    first = sorted(train.texts + dev.texts, key=lambda t: int(t[0].split()[1]))[0]
+    assert first == ('review 0\nline two, "quoted"',)
+    assert set(train.labels) | set(dev.labels) == {0, 1}  # CSV 1/2 → 0/1
+    assert "hold-out" in dev.source
+    assert load_task("yelp", "dev", data_dir=tmp_path).texts == dev.texts
+
+
+class _FakeDatasets:
+    """Stands in for the `datasets` module: load_dataset returns columns as a dict."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.calls: list[tuple[Any, ...]] = []
+
+    def load_dataset(self, *args: Any, split: str) -> dict[str, list[Any]]:
+        self.calls.append((*args, split))
+        if self.fail:
+            raise ConnectionError("offline")
+        return {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [1, 0]}
+
+
+def test_hub_fallback_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+    fake = _FakeDatasets()
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.warns(UserWarning, match="Hugging Face hub"):
+        d = load_task("mrpc", "dev", data_dir=tmp_path)
+    assert fake.calls == [("nyu-mll/glue", "mrpc", "validation")]
+    assert d.texts == [("a", "c"), ("b", "d")] and d.labels == [1, 0]
+    assert d.source == "hf://nyu-mll/glue/mrpc[validation]"
+    monkeypatch.setitem(sys.modules, "datasets", _FakeDatasets(fail=True))
+    with pytest.raises(TaskDataNotFound, match="ConnectionError"):
+        tasks.load_task("mrpc", "dev")
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_metrics_known_values() -> None:
+    # tp=2, fp=1, fn=1, tn=2 → precision = recall = 2/3, f1 = 2/3, accuracy = 4/6
+    m = compute_metrics("mrpc", [1, 1, 0, 1, 0, 0], [1, 0, 0, 1, 1, 0])
+    assert m == pytest.approx({"accuracy": 4 / 6, "f1": 2 / 3})
+    # tp=2, fp=1, fn=1, tn=1 → mcc = (2·1 − 1·1) / sqrt(3·3·2·2) = 1/6
+    m = compute_metrics("cola", [1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
+    assert m == pytest.approx({"accuracy": 0.6, "mcc": 1 / 6})
+    # scikit-learn docs example: y_true=[+1,+1,+1,-1], y_pred=[+1,-1,+1,+1] → −1/3
+    assert compute_metrics("cola", [1, 0, 1, 1], [1, 1, 1, 0])["mcc"] == pytest.approx(-1 / 3)
+    assert compute_metrics("cola", [0, 1, 1], [0, 1, 1])["mcc"] == pytest.approx(1.0)
+    assert compute_metrics("cola", [1, 0, 0], [0, 1, 1])["mcc"] == pytest.approx(-1.0)
+    assert compute_metrics("cola", [1, 1, 1], [0, 1, 1])["mcc"] == 0.0  # constant predictor
+    assert compute_metrics("qqp", [0, 0], [0, 0])["f1"] == 0.0  # no positives anywhere
+    assert set(compute_metrics("rte", [0, 1], [0, 0])) == {"accuracy"}
+    # 3-class MCC: tp on diag 2 of 4, formula (c·s − Σ p_k t_k) / sqrt((s² − Σp²)(s² − Σt²))
+    y, p = [0, 1, 2, 2], [0, 2, 2, 1]
+    expected = (2 * 4 - (1 + 1 + 2 * 2)) / np.sqrt((16 - (1 + 1 + 4)) * (16 - (1 + 1 + 4)))
+    spec = tasks.TASKS["anli"]
+    assert tasks._mcc(np.array(p), np.array(y), spec.num_labels) == pytest.approx(expected)
+
+
+def test_metrics_inputs() -> None:
+    logits = np.array([[0.1, 0.9], [2.0, -1.0], [0.0, 3.0]])
+    assert compute_metrics("sst2", logits, [1, 0, 0])["accuracy"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="differ in length"):
+        compute_metrics("sst2", [1, 0], [1])
+    with pytest.raises(ValueError, match="hidden"):
+        compute_metrics("sst2", [1, 0], [-1, -1])
+    with pytest.raises(ValueError, match=r"0\.\.1"):
+        compute_metrics("sst2", [2, 0], [1, 0])
+    with pytest.raises(ValueError):
+        compute_metrics("sst2", [], [])
+    assert majority_rate([1, 1, 0]) == pytest.approx(2 / 3)
+    assert majority_rate(np.array([2, 2, 2])) == 1.0
+    with pytest.raises(ValueError):
+        majority_rate([])
+
+
+def test_no_torch_import() -> None:
+    import subprocess
+
+    code = "import sys, idtheory.tasks; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert out.stdout.strip() == "False"
