@@ -4,7 +4,7 @@ Turns an intrinsic dimension d (e.g. d90), a training-set size m, a training err
 details of how the d trained numbers are quantized and coded into certified upper bounds on
 the true (population) 0/1 error of the **compressed** model.
 
-Units and conventions (see ``docs``/``shared/reference/bounds.md``):
+Units and conventions (see ``shared/reference/bounds.md``):
 
 * error rates are **fractions** in [0, 1] (never percentages);
 * a parameter or return value whose name ends in ``_bits`` is in bits, ``_nats`` in nats;
@@ -793,23 +793,50 @@ def _rows_for_code(
     k = int(_error_count(np.float64(m), np.float64(err)))
     lam_val, lam = catoni_bound_opt(err, kl, m, delta, union=True)
     specs = [
-        ("Occam, Hoeffding (Arora explicit)", occam_bound(m, err, bits, delta, "hoeffding"), True,
-         "ê + sqrt((bits·ln2 + ln 1/δ)/(2m)) [Langford 2005 Thm 4.1; Arora et al. 2018]"),
-        ("Occam, kl", occam_bound(m, err, bits, delta, "kl"), True,
-         "kl⁻¹(ê, (bits·ln2 + ln 1/δ)/m) [Langford 2005 Thm 4.1]; equals Catoni with free λ"),
-        ("Occam, binomial", occam_bound(m, err, bits, delta, "binomial"), True,
-         f"Bin⁻(m, k, δ·2^-bits), k = ceil(m·ê) = {k} errors [Langford 2005 Thm 4.1]"),
-        ("PAC-Bayes-kl (Maurer)", pac_bayes_kl_bound(err, kl, m, delta), True,
-         "kl⁻¹(ê, (KL + ln(2√m/δ))/m), KL = bits·ln2 [Maurer 2004]"),
-        ("PAC-Bayes-kl (Langford-Seeger)",
-         pac_bayes_kl_bound(err, kl, m, delta, "langford_seeger"), True,
-         "kl⁻¹(ê, (KL + ln((m+1)/δ))/m) [Langford 2005 Thm 5.1]"),
-        ("Catoni, λ-grid union", lam_val, True,
-         "Catoni 2007 Thm 1.2.6, λ optimized with the λ-grid union penalty of Zhou et al. 2019 "
-         "(α=1e-4), as reported by Lotfi et al. 2022"),
-        ("'McAllester' (tight-pac-bayes)", mcallester_bound(err, kl, m, delta), False,
-         "ê + sqrt((KL − ln δ + ln m)/(2m − 1)): non-standard variant from the tight-pac-bayes "
-         "code (McAllester 1999 without its +2), NOT a proven statement"),
+        (
+            "Occam, Hoeffding (Arora explicit)",
+            occam_bound(m, err, bits, delta, "hoeffding"),
+            True,
+            "ê + sqrt((bits·ln2 + ln 1/δ)/(2m)) [Langford 2005 Thm 4.1; Arora et al. 2018]",
+        ),
+        (
+            "Occam, kl",
+            occam_bound(m, err, bits, delta, "kl"),
+            True,
+            "kl⁻¹(ê, (bits·ln2 + ln 1/δ)/m) [Langford 2005 Thm 4.1]; equals Catoni with free λ",
+        ),
+        (
+            "Occam, binomial",
+            occam_bound(m, err, bits, delta, "binomial"),
+            True,
+            f"Bin⁻(m, k, δ·2^-bits), k = ceil(m·ê) = {k} errors [Langford 2005 Thm 4.1]",
+        ),
+        (
+            "PAC-Bayes-kl (Maurer)",
+            pac_bayes_kl_bound(err, kl, m, delta),
+            True,
+            "kl⁻¹(ê, (KL + ln(2√m/δ))/m), KL = bits·ln2 [Maurer 2004]",
+        ),
+        (
+            "PAC-Bayes-kl (Langford-Seeger)",
+            pac_bayes_kl_bound(err, kl, m, delta, "langford_seeger"),
+            True,
+            "kl⁻¹(ê, (KL + ln((m+1)/δ))/m) [Langford 2005 Thm 5.1]",
+        ),
+        (
+            "Catoni, λ-grid union",
+            lam_val,
+            True,
+            "Catoni 2007 Thm 1.2.6, λ optimized with the λ-grid union penalty of Zhou et al. 2019 "
+            "(α=1e-4), as reported by Lotfi et al. 2022",
+        ),
+        (
+            "'McAllester' (tight-pac-bayes)",
+            mcallester_bound(err, kl, m, delta),
+            False,
+            "ê + sqrt((KL − ln δ + ln m)/(2m − 1)): non-standard variant from the tight-pac-bayes "
+            "code (McAllester 1999 without its +2), NOT a proven statement",
+        ),
     ]
     rows = [_row(n, code, bits, v, c, f, note, inputs) for n, v, c, f in specs]
     rows[5]["lam"] = float(lam)
@@ -851,28 +878,44 @@ def bound_report(
     sel_note = f" + {sel:.1f} selection bits ({' + '.join(parts)})" if sel > 0 else ""
     inputs = f"d={da}, m={ma}, training error ê={err:g}, δ={dl:g}"
     rows = [
-        _row("Aghajanyan Thm 1, ê + sqrt(d/m)", "-", np.nan, err + math.sqrt(da / ma), False,
-             "Theorem 1's O(sqrt(d/m)) with the unknown constant set to 1; no δ, no precision: "
-             "NOT a certified bound [Aghajanyan et al. 2021]", "", inputs),
+        _row(
+            "Aghajanyan Thm 1, ê + sqrt(d/m)",
+            "-",
+            np.nan,
+            err + math.sqrt(da / ma),
+            False,
+            "Theorem 1's O(sqrt(d/m)) with the unknown constant set to 1; no δ, no precision: "
+            "NOT a certified bound [Aghajanyan et al. 2021]",
+            "",
+            inputs,
+        ),
     ]
     if levels is None:
-        uniform = [("fp32", 32.0, 0.0), ("fp16", 16.0, 0.0)]
+        uniform = [("fp32", 32.0, 0.0, "2^32"), ("fp16", 16.0, 0.0, "2^16")]
     else:
         la = int(_integer(levels, "levels", 1))
-        uniform = [(f"L={la} fixed", math.log2(la), 16.0 * la)]
-    for code, per_param, cb in uniform:
+        uniform = [(f"L={la} fixed", math.log2(la), 16.0 * la, str(la))]
+    for code, per_param, cb, r_label in uniform:
         bits = da * per_param + cb + sel
-        note = f"{code}: {bits:,.1f} bits = d·{per_param:.4g} (r = 2^{per_param:.4g} values/param)"
+        note = f"{code}: {bits:,.1f} bits = d·log2 r, r = {r_label} values/param"
         if cb:
             note += f" + {cb:g} codebook bits (16 per centroid)"
         log10_fail = (sel + cb - da * per_param) * math.log10(2.0)
         note += f"{sel_note}; Arora's τ holds with failure probability 10^{log10_fail:.1f}"
         q_ln_r = da * per_param * LN2
         rows.append(
-            _row("Arora Thm 2.1, τ = sqrt(q ln r/m)", code, bits, err + math.sqrt(q_ln_r / ma),
-                 True, "ê + sqrt(q ln r/m), q = d: holds with failure probability "
-                 "r^-q · 2^(codebook + selection bits) (given with its code), not at δ "
-                 "[Arora et al. 2018 Thm 2.1]", note, inputs)
+            _row(
+                "Arora Thm 2.1, τ = sqrt(q ln r/m)",
+                code,
+                bits,
+                err + math.sqrt(q_ln_r / ma),
+                True,
+                "ê + sqrt(q ln r/m), q = d: holds with failure probability "
+                "r^-q · 2^(codebook + selection bits) (given with its code), not at δ "
+                "[Arora et al. 2018 Thm 2.1]",
+                note,
+                inputs,
+            )
         )
         rows += _rows_for_code(code, bits, note, err, ma, dl, inputs)
     if levels is not None:

@@ -12,8 +12,8 @@ Three families share one interface (``P(theta_d)``, ``P.T(g)``, ``P.materialize(
   keeping the first D coordinates. Each full column of H G Π H B has squared norm L·ΣG², so
   after keeping D of L rows every column of P has squared norm ≈ 1 (exactly 1 when D = L).
   This is the normalisation of Li et al.'s and the authors' code (``paper.md`` §2.3).
-  Memory: B and G in the compute dtype and π as int64 — 16·L bytes for fp32 (2 GiB at L = 2^27);
-  cost per product: two FWHTs of length L.
+  Memory: B and G in the compute dtype and π as int32 — 12·L bytes for fp32 (1.5 GiB at
+  L = 2^27); cost per product: two FWHTs of length L and one random gather (or scatter).
 * :class:`DenseProjection` — i.i.d. N(0, 1/D) entries (columns of norm ≈ 1); D·d stored values.
 * :class:`SparseProjection` — Li, Hastie & Church (2006) very sparse projections as in Li et al.
   (2018): each column has ⌈√D⌉ non-zeros at random rows with values ±1/√nnz (unit norm).
@@ -50,6 +50,54 @@ def _generator(seed: int) -> torch.Generator:
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
     return g
+
+
+_numba_perm = None
+
+
+def _perm_kernels():
+    """Parallel numba kernels fusing the permutation with the G scaling (CPU), or None."""
+    global _numba_perm
+    if _numba_perm is None:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is a declared dependency
+            _numba_perm = False
+            return None
+
+        @numba.njit(parallel=True, cache=True)
+        def gather_scale(x, perm, g, out):
+            for i in numba.prange(out.size):
+                out[i] = x[perm[i]] * g[i]
+
+        @numba.njit(parallel=True, cache=True)
+        def scatter_scale(x, perm, g, out):
+            for i in numba.prange(x.size):
+                out[perm[i]] = x[i] * g[i]
+
+        _numba_perm = (gather_scale, scatter_scale)
+    return _numba_perm or None
+
+
+def _gather_scale(x: torch.Tensor, perm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """out_i = x_{π(i)} · g_i, i.e. G Π x."""
+    kernels = _perm_kernels() if x.device.type == "cpu" else None
+    if kernels is None:
+        return x[perm.long()].mul_(g)
+    out = torch.empty_like(x)
+    kernels[0](x.numpy(), perm.numpy(), g.numpy(), out.numpy())
+    return out
+
+
+def _scatter_scale(x: torch.Tensor, perm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """out_{π(i)} = x_i · g_i, i.e. Πᵀ G x."""
+    kernels = _perm_kernels() if x.device.type == "cpu" else None
+    out = torch.empty_like(x)
+    if kernels is None:
+        out[perm.long()] = x * g
+        return out
+    kernels[1](x.numpy(), perm.numpy(), g.numpy(), out.numpy())
+    return out
 
 
 class _ProjectFunction(torch.autograd.Function):
@@ -169,7 +217,7 @@ class FastfoodProjection(Projection):
         self.L = L
         gen = _generator(seed)
         B = torch.randint(0, 2, (L,), generator=gen).to(dtype).mul_(2).sub_(1)
-        perm = torch.randperm(L, generator=gen)
+        perm = torch.randperm(L, generator=gen).to(torch.int32)
         G = torch.randn(L, generator=gen, dtype=torch.float64)
         scale = 1.0 / math.sqrt(D * float(G.square().sum()))
         self.register_buffer("B", B.to(device), persistent=False)
@@ -179,19 +227,15 @@ class FastfoodProjection(Projection):
 
     def _forward(self, theta: torch.Tensor) -> torch.Tensor:
         x = theta.new_zeros(self.L, dtype=self.G.dtype)
-        x[: self.d] = theta
-        x = fwht(x.mul_(self.B))
-        x = fwht(x[self.perm].mul_(self.G))
+        x[: self.d] = theta * self.B[: self.d]
+        x = fwht(_gather_scale(fwht(x), self.perm, self.G))
         return x[: self.D].mul_(self.scale).to(theta.dtype)
 
     def _transpose(self, g: torch.Tensor) -> torch.Tensor:
         x = g.new_zeros(self.L, dtype=self.G.dtype)
         x[: self.D] = g
-        x = fwht(x).mul_(self.G)
-        y = torch.empty_like(x)
-        y[self.perm] = x
-        y = fwht(y).mul_(self.B)
-        return y[: self.d].mul_(self.scale).to(g.dtype)
+        y = fwht(_scatter_scale(fwht(x), self.perm, self.G))
+        return (y[: self.d] * self.B[: self.d]).mul_(self.scale).to(g.dtype)
 
     def extra_repr(self) -> str:
         return f"d={self.d}, D={self.D}, L={self.L}, seed={self.seed}"

@@ -54,8 +54,9 @@ def test_e1_aghajanyan_arora(r, bits, tau, log10_fail, tau_delta, kl0, kl1):
     assert B.aghajanyan_bound(d, m, 0.1, r=r, form="binomial") <= kl1 + 1e-12
 
 
-@pytest.mark.parametrize(("d", "value"), [(200, 0.233507), (207, 0.237558), (1000, 0.522138),
-                                          (8030, 1.47960)])
+@pytest.mark.parametrize(
+    ("d", "value"), [(200, 0.233507), (207, 0.237558), (1000, 0.522138), (8030, 1.47960)]
+)
 def test_e1_asymptotic_is_flagged(d, value):
     with pytest.warns(B.UncertifiedBoundWarning, match="not a certified bound"):
         got = B.aghajanyan_bound(d, 3668, form="asymptotic")
@@ -121,10 +122,13 @@ def test_e3_k0_closed_form():
     assert B.test_set_bound(1000, 0, 0.05) == pytest.approx(1 - 0.05 ** (1 / 1000), rel=1e-10)
 
 
-@pytest.mark.parametrize(("m", "k", "bits", "binom", "kl", "hoeff"), [
-    (1000, 50, 10, 0.0822496, 0.0867454, 0.120453),
-    (1000, 0, 20, 0.0167174, 0.0167174, 0.0918114),
-])
+@pytest.mark.parametrize(
+    ("m", "k", "bits", "binom", "kl", "hoeff"),
+    [
+        (1000, 50, 10, 0.0822496, 0.0867454, 0.120453),
+        (1000, 0, 20, 0.0167174, 0.0167174, 0.0918114),
+    ],
+)
 def test_e4_occam(m, k, bits, binom, kl, hoeff):
     err = k / m
     assert close(B.occam_bound(m, err, bits, 0.05, method="binomial"), binom)
@@ -136,8 +140,9 @@ def test_e4_occam(m, k, bits, binom, kl, hoeff):
 # ------------------------------------------------------------------------------- E5
 
 
-@pytest.mark.parametrize(("lam", "value"), [(500, 0.311317), (1000, 0.211164), (2000, 0.164645),
-                                            (5000, 0.148722)])
+@pytest.mark.parametrize(
+    ("lam", "value"), [(500, 0.311317), (1000, 0.211164), (2000, 0.164645), (5000, 0.148722)]
+)
 def test_e5_catoni_fixed_lambda(lam, value):
     assert close(B.catoni_bound(0.1, 100.0, 10000, lam, 0.05), value)
 
@@ -222,8 +227,10 @@ def test_binomial_tiny_delta():
     assert B.binomial_tail_inv(m, m, 0.05) == 1.0
 
 
-@pytest.mark.parametrize(("err", "kl", "m"), [(0.1, 100.0, 10000), (0.0, 5.0, 200),
-                                              (0.4, 2000.0, 3668), (0.7, 50.0, 1000)])
+@pytest.mark.parametrize(
+    ("err", "kl", "m"),
+    [(0.1, 100.0, 10000), (0.0, 5.0, 200), (0.4, 2000.0, 3668), (0.7, 50.0, 1000)],
+)
 def test_catoni_free_matches_occam_and_union_is_larger(err, kl, m):
     free, _ = B.catoni_bound_opt(err, kl, m, 0.05, union=False)
     occ = B.kl_inv_upper(err, (kl + LN20) / m)
@@ -342,39 +349,42 @@ def test_vectorized_equals_elementwise():
 # ------------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: B.occam_bound(1000, 1.5, 10, 0.05), "emp_err must be a fraction in \\[0, 1\\]"),
-    (lambda: B.occam_bound(1000, -0.1, 10, 0.05), "fraction"),
-    (lambda: B.occam_bound(0, 0.1, 10, 0.05), "m must be"),
-    (lambda: B.occam_bound(-5, 0.1, 10, 0.05, "hoeffding"), "m must be"),
-    (lambda: B.occam_bound(100.5, 0.1, 10, 0.05, "binomial"), "integer"),
-    (lambda: B.occam_bound(1000, 0.1, 10, 1.0), "delta .* \\(0, 1\\)"),
-    (lambda: B.occam_bound(1000, 0.1, 10, 0.0), "delta"),
-    (lambda: B.occam_bound(1000, 0.1, -1, 0.05), "complexity_bits must be >= 0"),
-    (lambda: B.occam_bound(1000, 0.1, 10, 0.05, "chernoff"), "method must be one of"),
-    (lambda: B.kl_inv_upper(0.1, -0.01), "c must be >= 0"),
-    (lambda: B.kl_inv_upper(np.nan, 0.1), "NaN"),
-    (lambda: B.catoni_bound(0.1, -1.0, 100, 10, 0.05), "kl_nats"),
-    (lambda: B.catoni_bound(0.1, 1.0, 100, 0, 0.05), "lam"),
-    (lambda: B.catoni_bound_opt(0.1, 1.0, 100, 0.05, alpha=0), "alpha"),
-    (lambda: B.pac_bayes_kl_bound(0.1, 1.0, 5, 0.05), "m >= 8"),
-    (lambda: B.pac_bayes_kl_bound(0.1, 1.0, 500, 0.05, variant="x"), "variant"),
-    (lambda: B.binomial_tail_inv(100, 101, 0.05), "k \\(error count\\) must be <= m"),
-    (lambda: B.binomial_tail_inv(100, 2.5, 0.05), "integer"),
-    (lambda: B.binomial_tail_inv(100, 2), "exactly one"),
-    (lambda: B.binomial_tail_inv(100, 2, 0.05, log_delta=-3), "exactly one"),
-    (lambda: B.binomial_tail_inv(100, 2, log_delta=0.5), "log_delta must be < 0"),
-    (lambda: B.arora_compression_bound(0.0, 10, 0.5, 100), "r \\(values per parameter\\)"),
-    (lambda: B.aghajanyan_bound(-1, 100), "d must be >= 0"),
-    (lambda: B.aghajanyan_bound(10, 100, form="exact"), "form"),
-    (lambda: B.prefix_code_bits(1.0), "l >= 2"),
-    (lambda: B.hyperparam_bits(0), "n_configs"),
-    (lambda: B.description_length_bits(0, 4), "d must be an integer >= 1"),
-    (lambda: B.description_length_bits(10, 0), "levels"),
-    (lambda: B.symbol_entropy_bits([0.0, 0.0]), "positive"),
-    (lambda: B.lotfi_bound(0.1, 207, 16, 3668, extra_bits=-2), "extra_bits"),
-    (lambda: B.bound_report(207, 3668, 10.0), "train_error must be a fraction"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: B.occam_bound(1000, 1.5, 10, 0.05), "emp_err must be a fraction in \\[0, 1\\]"),
+        (lambda: B.occam_bound(1000, -0.1, 10, 0.05), "fraction"),
+        (lambda: B.occam_bound(0, 0.1, 10, 0.05), "m must be"),
+        (lambda: B.occam_bound(-5, 0.1, 10, 0.05, "hoeffding"), "m must be"),
+        (lambda: B.occam_bound(100.5, 0.1, 10, 0.05, "binomial"), "integer"),
+        (lambda: B.occam_bound(1000, 0.1, 10, 1.0), "delta .* \\(0, 1\\)"),
+        (lambda: B.occam_bound(1000, 0.1, 10, 0.0), "delta"),
+        (lambda: B.occam_bound(1000, 0.1, -1, 0.05), "complexity_bits must be >= 0"),
+        (lambda: B.occam_bound(1000, 0.1, 10, 0.05, "chernoff"), "method must be one of"),
+        (lambda: B.kl_inv_upper(0.1, -0.01), "c must be >= 0"),
+        (lambda: B.kl_inv_upper(np.nan, 0.1), "NaN"),
+        (lambda: B.catoni_bound(0.1, -1.0, 100, 10, 0.05), "kl_nats"),
+        (lambda: B.catoni_bound(0.1, 1.0, 100, 0, 0.05), "lam"),
+        (lambda: B.catoni_bound_opt(0.1, 1.0, 100, 0.05, alpha=0), "alpha"),
+        (lambda: B.pac_bayes_kl_bound(0.1, 1.0, 5, 0.05), "m >= 8"),
+        (lambda: B.pac_bayes_kl_bound(0.1, 1.0, 500, 0.05, variant="x"), "variant"),
+        (lambda: B.binomial_tail_inv(100, 101, 0.05), "k \\(error count\\) must be <= m"),
+        (lambda: B.binomial_tail_inv(100, 2.5, 0.05), "integer"),
+        (lambda: B.binomial_tail_inv(100, 2), "exactly one"),
+        (lambda: B.binomial_tail_inv(100, 2, 0.05, log_delta=-3), "exactly one"),
+        (lambda: B.binomial_tail_inv(100, 2, log_delta=0.5), "log_delta must be < 0"),
+        (lambda: B.arora_compression_bound(0.0, 10, 0.5, 100), "r \\(values per parameter\\)"),
+        (lambda: B.aghajanyan_bound(-1, 100), "d must be >= 0"),
+        (lambda: B.aghajanyan_bound(10, 100, form="exact"), "form"),
+        (lambda: B.prefix_code_bits(1.0), "l >= 2"),
+        (lambda: B.hyperparam_bits(0), "n_configs"),
+        (lambda: B.description_length_bits(0, 4), "d must be an integer >= 1"),
+        (lambda: B.description_length_bits(10, 0), "levels"),
+        (lambda: B.symbol_entropy_bits([0.0, 0.0]), "positive"),
+        (lambda: B.lotfi_bound(0.1, 207, 16, 3668, extra_bits=-2), "extra_bits"),
+        (lambda: B.bound_report(207, 3668, 10.0), "train_error must be a fraction"),
+    ],
+)
 def test_invalid_inputs_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

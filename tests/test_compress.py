@@ -73,13 +73,16 @@ def test_symbol_probs(theta):
     assert np.allclose(p * q.d, np.bincount(q.symbols.ravel(), minlength=5))
 
 
-@pytest.mark.parametrize(("n", "probs"), [
-    (1, [0.3, 0.7]),
-    (257, [0.5, 0.25, 0.125, 0.125]),
-    (3000, [0.9] + [0.1 / 15] * 15),
-    (500, [0.2, 0.0, 0.8]),  # a zero-probability entry that is never used
-    (40, [1.0]),  # a single level
-])
+@pytest.mark.parametrize(
+    ("n", "probs"),
+    [
+        (1, [0.3, 0.7]),
+        (257, [0.5, 0.25, 0.125, 0.125]),
+        (3000, [0.9] + [0.1 / 15] * 15),
+        (500, [0.2, 0.0, 0.8]),  # a zero-probability entry that is never used
+        (40, [1.0]),  # a single level
+    ],
+)
 def test_encode_decode_round_trip(n, probs):
     rng = np.random.default_rng(n)
     p = np.asarray(probs)
@@ -134,19 +137,23 @@ def test_accepts_torch_tensor():
     t = torch.linspace(-1, 1, 101, dtype=torch.float32, requires_grad=True)
     q = C.quantize_uniform(t, 4)
     assert q.symbols.shape == (101,)
-    assert np.allclose(q.values(), C.quantize_uniform(np.linspace(-1, 1, 101), 4).values(),
-                       atol=1e-6)
+    assert np.allclose(
+        q.values(), C.quantize_uniform(np.linspace(-1, 1, 101), 4).values(), atol=1e-6
+    )
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: C.quantize_uniform(np.ones(5), 0), "levels must be an integer >= 1"),
-    (lambda: C.quantize_kmeans(np.ones(5), 2.5), "levels"),
-    (lambda: C.quantize_uniform(np.array([1.0, np.nan]), 4), "finite"),
-    (lambda: C.quantize_kmeans(np.array([]), 4), "empty"),
-    (lambda: C.arithmetic_encode([0, 3], [0.5, 0.5]), "symbols must be integers in \\[0, 2\\)"),
-    (lambda: C.arithmetic_encode([0, 1], [0.5, -0.5]), "non-negative"),
-    (lambda: C.arithmetic_decode(np.zeros(2, np.uint32), [0.5, 0.5], -1), "n \\(number"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: C.quantize_uniform(np.ones(5), 0), "levels must be an integer >= 1"),
+        (lambda: C.quantize_kmeans(np.ones(5), 2.5), "levels"),
+        (lambda: C.quantize_uniform(np.array([1.0, np.nan]), 4), "finite"),
+        (lambda: C.quantize_kmeans(np.array([]), 4), "empty"),
+        (lambda: C.arithmetic_encode([0, 3], [0.5, 0.5]), "symbols must be integers in \\[0, 2\\)"),
+        (lambda: C.arithmetic_encode([0, 1], [0.5, -0.5]), "non-negative"),
+        (lambda: C.arithmetic_decode(np.zeros(2, np.uint32), [0.5, 0.5], -1), "n \\(number"),
+    ],
+)
 def test_invalid_inputs_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()

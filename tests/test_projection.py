@@ -37,7 +37,7 @@ def test_fastfood_equals_explicit_formula():
     L = P.L
     assert L == 32
     H = torch.from_numpy(scipy.linalg.hadamard(L)).to(F64)
-    Pi = torch.eye(L, dtype=F64)[P.perm]  # (Πx)_i = x_{π(i)}
+    Pi = torch.eye(L, dtype=F64)[P.perm.long()]  # (Πx)_i = x_{π(i)}
     M = H @ torch.diag(P.G) @ Pi @ H @ torch.diag(P.B)
     M = M[:D, :d] / math.sqrt(D * float(P.G.square().sum()))
     torch.testing.assert_close(P.materialize(), M)
@@ -109,4 +109,4 @@ def test_errors():
 def test_memory_accounting():
     P = FastfoodProjection(10, 1000)
     assert P.L == 1024
-    assert P.nbytes == 1024 * (4 + 4 + 8)  # B, G in fp32; π as int64
+    assert P.nbytes == 1024 * (4 + 4 + 4)  # B, G in fp32; π as int32

@@ -1,0 +1,176 @@
+"""Benchmarks, printed as ratios measured side by side in one run.
+
+``python -m idtheory.bench fwht`` — median time of :func:`idtheory.hadamard.fwht`, of the naive
+per-stage PyTorch implementation and of ``x.clone()`` for n = 2^16 … 2^25 on the CPU (and on
+CUDA when present), with the ratios to ``clone``.
+
+``python -m idtheory.bench step`` — one training step (forward + backward + AdamW) of full
+fine-tuning, SAID and DID for a model (default ``minilm-l6``), batch 32, length 128, random
+tokens; prints medians and the ratio of each subspace step to the full fine-tuning step.
+
+Timing rules: warm-up calls first, medians of several repeats, all variants interleaved in one
+process so that machine noise hits them alike. No numbers here are asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from idtheory.hadamard import fwht, fwht_reference
+
+
+def _median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_fwht(
+    log2_sizes: range = range(16, 26), device: str = "cpu", repeats: int = 7
+) -> list[dict[str, float]]:
+    """Median seconds of fwht, the naive implementation and clone for each n = 2^k."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    rows = []
+    for k in log2_sizes:
+        x = torch.randn(1 << k, device=device)
+        fwht(x), fwht_reference(x), x.clone()  # warm-up (and numba compilation)
+        t_fast = _median_time(lambda x=x: fwht(x), repeats, sync)
+        t_naive = _median_time(lambda x=x: fwht_reference(x), max(3, repeats // 2), sync)
+        t_clone = _median_time(lambda x=x: x.clone(), repeats, sync)
+        rows.append(
+            {
+                "log2_n": k,
+                "fwht_s": t_fast,
+                "naive_s": t_naive,
+                "clone_s": t_clone,
+                "fwht/clone": t_fast / t_clone,
+                "naive/clone": t_naive / t_clone,
+                "naive/fwht": t_naive / t_fast,
+            }
+        )
+    return rows
+
+
+def _print_fwht(rows: list[dict[str, float]], device: str) -> None:
+    print(f"FWHT on {device} (torch threads: {torch.get_num_threads()}), median seconds")
+    print(
+        f"{'n':>6} {'fwht':>10} {'naive':>10} {'clone':>10} {'fwht/clone':>11} "
+        f"{'naive/clone':>12} {'speed-up':>9}"
+    )
+    for r in rows:
+        print(
+            f"2^{r['log2_n']:<4} {r['fwht_s']:10.5f} {r['naive_s']:10.5f} {r['clone_s']:10.5f} "
+            f"{r['fwht/clone']:11.2f} {r['naive/clone']:12.2f} {r['naive/fwht']:9.1f}"
+        )
+
+
+def bench_step(
+    model_name: str = "minilm-l6",
+    dims: tuple[int, ...] = (1000,),
+    batch_size: int = 32,
+    length: int = 128,
+    repeats: int = 5,
+    device: str = "cpu",
+) -> list[dict[str, float]]:
+    """Median seconds of one AdamW training step: full fine-tuning vs SAID/DID at each d."""
+    from idtheory.config import SubspaceConfig
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    g = torch.Generator().manual_seed(0)
+    variants: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]] = {}
+    loaded = load_model(model_name, num_labels=2)
+    vocab = loaded.model.config.vocab_size
+    batch = {
+        "input_ids": torch.randint(5, vocab, (batch_size, length), generator=g).to(device),
+        "attention_mask": torch.ones(batch_size, length, dtype=torch.long, device=device),
+        "labels": torch.randint(0, 2, (batch_size,), generator=g).to(device),
+    }
+    full = loaded.model.to(device).train()
+    variants["full"] = (full, torch.optim.AdamW(full.parameters(), lr=1e-5))
+    for d in dims:
+        for method in ("said", "did"):
+            base = load_model(model_name, num_labels=2).model
+            model = get_subspace_model(base, SubspaceConfig(dim=d, method=method)).to(device)
+            model.train()
+            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+            variants[f"{method} d={d}"] = (model, opt)
+
+    def step(model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad(set_to_none=True)
+        model(**batch).loss.backward()
+        opt.step()
+
+    for model, opt in variants.values():
+        step(model, opt)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):  # interleaved
+        for name, (model, opt) in variants.items():
+            times[name].append(_median_time(lambda m=model, o=opt: step(m, o), 1, sync))
+    t_full = statistics.median(times["full"])
+    return [
+        {
+            "variant": name,
+            "step_s": statistics.median(ts),
+            "ratio_to_full": statistics.median(ts) / t_full,
+        }
+        for name, ts in times.items()
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m idtheory.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("fwht", help="FWHT vs naive vs clone, n = 2^min … 2^max")
+    p.add_argument("--min-log2", type=int, default=16)
+    p.add_argument("--max-log2", type=int, default=25)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--threads", type=int, default=None, help="torch/numba threads")
+    p = sub.add_parser("step", help="training step: SAID/DID vs full fine-tuning")
+    p.add_argument("--model", default="minilm-l6")
+    p.add_argument("--dims", type=int, nargs="+", default=[1000])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--length", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        import numba
+
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    if args.what == "fwht":
+        sizes = range(args.min_log2, args.max_log2 + 1)
+        _print_fwht(bench_fwht(sizes, "cpu", args.repeats), "cpu")
+        if torch.cuda.is_available():
+            _print_fwht(bench_fwht(sizes, "cuda", args.repeats), "cuda")
+    else:
+        rows = bench_step(
+            args.model, tuple(args.dims), args.batch_size, args.length, args.repeats, args.device
+        )
+        print(
+            f"training step on {args.device}, {args.model}, batch {args.batch_size} × "
+            f"length {args.length} (torch threads: {torch.get_num_threads()})"
+        )
+        for r in rows:
+            print(f"{r['variant']:>14}  {r['step_s']:8.3f} s   ×{r['ratio_to_full']:.3f} of full")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,433 @@
+"""One training loop for full fine-tuning and subspace (DID/SAID) training.
+
+:func:`finetune` trains an already-built model on a task; :func:`run_spec` builds everything
+from a :class:`~idtheory.config.RunSpec` and returns one results-store **record** (the contract
+of :mod:`idtheory.store`). The loop knows nothing of d90: :mod:`idtheory.search` decides which
+specs to run.
+
+Conventions:
+
+* Optimiser: AdamW (β = 0.9, 0.999, ε = 1e-8) over the trainable parameters only, linear warm-up
+  for ``warmup_ratio`` of the steps then linear decay to 0; gradient clipping at ``grad_clip``.
+* Data order: a ``torch.Generator`` seeded with ``TrainConfig.seed`` shuffles each epoch; the
+  classification head is initialised from the same seed; dynamic padding within each batch.
+* Evaluation: on the dev split once per epoch (or every ``eval_every`` steps) and at the end.
+  The **best** evaluation by ``TrainConfig.metric`` is kept; the train-set metrics reported are
+  those of the model at that best evaluation (needed for generalization gaps).
+* A non-finite loss ends the run with status ``"diverged"``; the metrics of the best evaluation
+  before it (if any) are kept. A CUDA out-of-memory error gives status ``"failed"``.
+* ``peak_mem_mb``: on CUDA, the peak allocated device memory of this run; on CPU, the peak
+  resident set size of the process so far (an upper bound for this run).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from idtheory import __version__
+from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+from idtheory.tasks import TaskData, compute_metrics, get_task, load_task
+
+__all__ = ["TrainResult", "encode", "evaluate", "finetune", "make_train_fn", "run_spec"]
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`finetune` (the record minus its identifying fields)."""
+
+    status: str
+    message: str
+    dev: dict[str, float]
+    train: dict[str, float]
+    best_step: int
+    history: list[dict[str, Any]]
+    steps: int
+    wall_time_s: float
+    peak_mem_mb: float
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def encode(tokenizer, data: TaskData, max_length: int) -> list[dict[str, Any]]:
+    """Tokenize every example once (truncated to ``max_length`` tokens, unpadded)."""
+    fields = list(zip(*data.texts))
+    enc = tokenizer(*fields, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    return [
+        {**{k: enc[k][i] for k in keys}, "labels": int(data.labels[i])} for i in range(len(data))
+    ]
+
+
+def _collate(examples: Sequence[dict[str, Any]], pad_id: int, device) -> dict[str, torch.Tensor]:
+    length = max(len(e["input_ids"]) for e in examples)
+    batch: dict[str, torch.Tensor] = {}
+    for key in examples[0]:
+        if key == "labels":
+            batch[key] = torch.tensor([e[key] for e in examples])
+            continue
+        fill = pad_id if key == "input_ids" else 0
+        rows = [e[key] + [fill] * (length - len(e[key])) for e in examples]
+        batch[key] = torch.tensor(rows)
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _batches(
+    examples: list[dict[str, Any]], batch_size: int, pad_id: int, device, order=None
+) -> Iterator[dict[str, torch.Tensor]]:
+    idx = range(len(examples)) if order is None else order
+    idx = list(idx)
+    for start in range(0, len(idx), batch_size):
+        yield _collate([examples[i] for i in idx[start : start + batch_size]], pad_id, device)
+
+
+def _length_order(examples: list[dict[str, Any]]) -> list[int]:
+    """Indices sorted by length: evaluation batches with little padding."""
+    return sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
+
+
+# ------------------------------------------------------------------------------ eval
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    examples: list[dict[str, Any]],
+    task: str,
+    *,
+    batch_size: int = 64,
+    pad_id: int = 0,
+    device: torch.device | str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
+    """Metrics of ``model`` on tokenized ``examples`` (eval mode restored to the previous mode)."""
+    was_training = model.training
+    model.eval()
+    order = _length_order(examples)
+    preds = np.empty(len(examples), dtype=np.int64)
+    pos = 0
+    device = torch.device(device)
+    for batch in _batches(examples, batch_size, pad_id, device, order):
+        labels = batch.pop("labels")
+        with _autocast(device, autocast_dtype):
+            logits = model(**batch).logits
+        n = len(labels)
+        preds[order[pos : pos + n]] = logits.argmax(-1).cpu().numpy()
+        pos += n
+    model.train(was_training)
+    labels = np.array([e["labels"] for e in examples])
+    return compute_metrics(task, preds, labels)
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return torch.autocast(device_type=device.type, enabled=False)
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("TrainConfig.device='cuda' but no CUDA device is available; use 'cpu'")
+    return torch.device(name)
+
+
+def _precision(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if config.precision == "fp32":
+        return None
+    if device.type != "cuda":
+        raise ValueError(
+            f"precision={config.precision!r} needs a CUDA device (got {device}); use 'fp32' on CPU"
+        )
+    return torch.bfloat16 if config.precision == "bf16" else torch.float16
+
+
+def _lr_lambda(total: int, warmup: int):
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return f
+
+
+def _peak_mem_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss_kb / 1024
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value)
+
+
+def finetune(
+    model: nn.Module,
+    tokenizer,
+    task: str,
+    config: TrainConfig,
+    *,
+    train_data: TaskData | None = None,
+    dev_data: TaskData | None = None,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` (full or subspace-wrapped) on ``task`` and return the best evaluation.
+
+    Only parameters with ``requires_grad`` are optimised, so the same loop serves full
+    fine-tuning and :class:`~idtheory.subspace.SubspaceModel`. On return the model holds the
+    parameters of the best evaluation.
+    """
+    t0 = time.perf_counter()
+    device = _resolve_device(config.device)
+    amp = _precision(config, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    spec = get_task(task)
+    if train_data is None:
+        train_data = load_task(
+            spec.name,
+            "train",
+            data_dir=data_dir,
+            max_examples=config.max_train_examples,
+            seed=config.seed,
+        )
+    if dev_data is None:
+        dev_data = load_task(
+            spec.name, "dev", data_dir=data_dir, max_examples=config.max_eval_examples, seed=0
+        )
+    train_ex = encode(tokenizer, train_data, config.max_length)
+    dev_ex = encode(tokenizer, dev_data, config.max_length)
+    pad_id = tokenizer.pad_token_id or 0
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameter")
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
+    total = config.max_steps or max(1, round(config.epochs * steps_per_epoch))
+    warmup = round(config.warmup_ratio * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, warmup))
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    eval_every = config.eval_every or steps_per_epoch
+    gen = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"score": -math.inf, "step": 0, "dev": {}, "state": None}
+    status, message = "ok", ""
+    step, running = 0, []
+
+    def do_eval() -> None:
+        dev = evaluate(
+            model,
+            dev_ex,
+            spec.name,
+            batch_size=2 * config.batch_size,
+            pad_id=pad_id,
+            device=device,
+            autocast_dtype=amp,
+        )
+        loss = float(np.mean(running)) if running else float("nan")
+        history.append(
+            {"step": step, "epoch": step / steps_per_epoch, "train_loss": loss, "dev": dev}
+        )
+        running.clear()
+        if dev[config.metric] > best["score"]:
+            best.update(score=dev[config.metric], step=step, dev=dev, state=_snapshot(model))
+
+    bar = _progress(total, progress, f"{spec.name} lr={config.lr:g}")
+    model.train()
+    try:
+        while step < total:
+            order = torch.randperm(len(train_ex), generator=gen).tolist()
+            for batch in _batches(train_ex, config.batch_size, pad_id, device, order):
+                with _autocast(device, amp):
+                    loss = model(**batch).loss
+                if not torch.isfinite(loss):
+                    status = "diverged"
+                    message = (
+                        f"non-finite loss ({loss.item()}) at step {step} with lr={config.lr:g}"
+                    )
+                    raise _Stop
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                scheduler.step()
+                step += 1
+                running.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{running[-1]:.3f}", best=f"{best['score']:.3f}")
+                if step % eval_every == 0 or step == total:
+                    do_eval()
+                if step >= total:
+                    break
+    except _Stop:
+        pass
+    except torch.cuda.OutOfMemoryError as err:  # pragma: no cover - GPU only
+        status, message = "failed", f"CUDA out of memory: {err}"
+    finally:
+        bar.close()
+
+    train_metrics: dict[str, float] = {}
+    if best["state"] is not None:
+        _restore(model, best["state"])
+        train_metrics = evaluate(
+            model,
+            train_ex,
+            spec.name,
+            batch_size=2 * config.batch_size,
+            pad_id=pad_id,
+            device=device,
+            autocast_dtype=amp,
+        )
+    return TrainResult(
+        status=status,
+        message=message,
+        dev=best["dev"],
+        train=train_metrics,
+        best_step=best["step"],
+        history=history,
+        steps=step,
+        wall_time_s=time.perf_counter() - t0,
+        peak_mem_mb=_peak_mem_mb(device),
+    )
+
+
+class _Stop(Exception):
+    pass
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, leave=False, dynamic_ncols=True)
+
+
+# ------------------------------------------------------------------------------ records
+
+
+def _versions() -> dict[str, str]:
+    import transformers
+
+    return {
+        "idtheory": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run_spec(
+    spec: RunSpec,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    artifacts_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the run described by ``spec`` and return its results-store record.
+
+    Args:
+        spec: model, task, subspace (None = full fine-tuning) and training config.
+        data_dir: task data directory (else ``$IDTHEORY_DATA``, else the hub).
+        artifacts_dir: if given, the trained subspace parameters (θ_d, λ; kilobytes) are saved
+            with ``save_pretrained`` to ``artifacts_dir/<run_id>/`` for later compression and
+            bounds. Full fine-tuning runs save nothing.
+        progress: show a tqdm bar.
+    """
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+
+    task = get_task(spec.task)
+    loaded = load_model(spec.model, num_labels=task.num_labels, seed=spec.train.seed)
+    model = loaded.model
+    if spec.subspace is not None:
+        model = get_subspace_model(model, spec.subspace)
+    num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    result = finetune(
+        model, loaded.tokenizer, task.name, spec.train, data_dir=data_dir, progress=progress
+    )
+    run_id = spec.config_hash()
+    if artifacts_dir is not None and spec.subspace is not None and result.status == "ok":
+        model.save_pretrained(Path(artifacts_dir) / run_id)
+    return {
+        "run_id": run_id,
+        "spec": spec.to_dict(),
+        "status": result.status,
+        "message": result.message,
+        "metrics": {"dev": result.dev, "train": result.train},
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "history": result.history,
+        "num_trainable": num_trainable,
+        "num_params": loaded.num_params,
+        "wall_time_s": result.wall_time_s,
+        "peak_mem_mb": result.peak_mem_mb,
+        "versions": _versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+    }
+
+
+@dataclass(frozen=True)
+class _TrainFn:
+    """A picklable ``train_fn(spec) -> record`` with fixed options (for executors)."""
+
+    data_dir: str | None = None
+    artifacts_dir: str | None = None
+    progress: bool = True
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        return run_spec(
+            spec, data_dir=self.data_dir, artifacts_dir=self.artifacts_dir, progress=self.progress
+        )
+
+
+def make_train_fn(
+    *, data_dir: str | None = None, artifacts_dir: str | None = None, progress: bool = True
+) -> _TrainFn:
+    """A picklable trainer for :func:`idtheory.search.measure_d90` and the executors."""
+    return _TrainFn(
+        None if data_dir is None else str(data_dir),
+        None if artifacts_dir is None else str(artifacts_dir),
+        progress,
+    )
+
+
+__all__ += ["SubspaceConfig"]
