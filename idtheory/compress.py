@@ -17,6 +17,7 @@ model, 24-bit fixed-point probabilities).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import constriction
@@ -29,6 +30,7 @@ __all__ = [
     "Quantized",
     "arithmetic_decode",
     "arithmetic_encode",
+    "bound_for_run",
     "coded_length_bits",
     "ideal_coded_bits",
     "message_length_bits",
@@ -254,3 +256,143 @@ def message_length_bits(
     if use_coder:
         total += coded_length_bits(q) - ideal_coded_bits(q)
     return total
+
+
+# ----------------------------------------------------------------------------- stored runs
+
+#: Bits charged for the projection seed (a 32-bit integer named in the description).
+SEED_BITS = 32
+#: Bits per stored SAID λ (kept at fp16, not quantized).
+LAMBDA_BITS = 16
+
+
+def bound_for_run(
+    run_id: str,
+    *,
+    store: Any,
+    levels: int = 16,
+    quantizer: str = "kmeans",
+    delta: float = 0.05,
+    n_candidate_d: int = 1,
+    extra_bits: float = 0.0,
+    data_dir: str | None = None,
+    artifacts_dir: str | None = None,
+    save: bool = True,
+) -> dict[str, Any]:
+    """Quantize a stored subspace run, measure the quantized model, and bound its error.
+
+    Steps: rebuild the run's model from its saved θ_d and λ (``<store>/params/<run_id>``,
+    written by :func:`idtheory.train.run_spec`), quantize θ_d to ``levels`` levels
+    (``"kmeans"`` or ``"uniform"``), round λ to fp16, measure the **quantized** model's error on
+    the run's training set (the same subsample it was trained on, m examples) and its dev
+    accuracy, and evaluate every bound of :func:`idtheory.bounds.bound_report` with the exact
+    description: the arithmetic-coded θ_d (its empirical symbol distribution) plus
+    ``SEED_BITS`` for the projection seed, ``LAMBDA_BITS`` per λ, ``log2(n_candidate_d)`` for
+    choosing d and ``extra_bits`` for any other searched hyper-parameter.
+
+    Returns (and, with ``save``, stores via ``store.put_bound``) a record with the settings,
+    m, the float and quantized train/dev accuracies, the message length in bits and the rows of
+    the bound table (``rows``; ``title`` for printing).
+    """
+    import torch
+
+    from idtheory.bounds import bound_report
+    from idtheory.config import RunSpec
+    from idtheory.models import load_model
+    from idtheory.subspace import SubspaceModel
+    from idtheory.tasks import get_task, load_task
+    from idtheory.train import encode, evaluate
+
+    record = store.get(run_id)
+    if record is None:
+        raise ValueError(f"no stored run {run_id!r} in {store.root}; see `idtheory results`")
+    spec = RunSpec.from_dict(record["spec"])
+    if spec.subspace is None:
+        raise ValueError(
+            f"run {run_id} is full fine-tuning: compression bounds need a subspace (SAID/DID) run"
+        )
+    if spec.subspace.train_head:
+        raise ValueError(f"run {run_id} trained its head outside the subspace: not supported")
+    path = Path(artifacts_dir or Path(store.root) / "params") / run_id
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path} not found: the run's θ_d was not saved; retrain it with an artifacts "
+            "directory (the CLI saves to <results-dir>/params)"
+        )
+    task = get_task(spec.task)
+    loaded = load_model(spec.model, num_labels=task.num_labels, seed=spec.train.seed)
+    model = SubspaceModel.from_pretrained(loaded.model, path).eval()
+    train = load_task(
+        task.name,
+        "train",
+        data_dir=data_dir,
+        max_examples=spec.train.max_train_examples,
+        seed=spec.train.seed,
+    )
+    dev = load_task(
+        task.name, "dev", data_dir=data_dir, max_examples=spec.train.max_eval_examples, seed=0
+    )
+    train_ex = encode(loaded.tokenizer, train, spec.train.max_length)
+    dev_ex = encode(loaded.tokenizer, dev, spec.train.max_length)
+    pad = loaded.tokenizer.pad_token_id or 0
+
+    def measure() -> tuple[float, float]:
+        tr = evaluate(model, train_ex, task.name, pad_id=pad)["accuracy"]
+        dv = evaluate(model, dev_ex, task.name, pad_id=pad)["accuracy"]
+        return tr, dv
+
+    float_train, float_dev = measure()
+    theta = model.theta.detach().double().numpy()
+    quantize = {"kmeans": quantize_kmeans, "uniform": quantize_uniform}[quantizer]
+    q = quantize(theta, levels)
+    n_lambda = model.num_lambdas
+    with torch.no_grad():
+        model.theta.copy_(torch.from_numpy(q.values()))
+        if n_lambda:
+            model.lambdas.copy_(model.lambdas.half().float())
+    q_train, q_dev = measure()
+    charge = SEED_BITS + LAMBDA_BITS * n_lambda + float(extra_bits)
+    rows = bound_report(
+        q.d,
+        len(train),
+        1.0 - q_train,
+        levels=levels,
+        delta=delta,
+        n_candidate_d=n_candidate_d,
+        extra_bits=charge,
+        symbol_probs=symbol_probs(q),
+    )
+    result = {
+        "run_id": run_id,
+        "settings": {
+            "levels": int(levels),
+            "quantizer": quantizer,
+            "delta": float(delta),
+            "n_candidate_d": int(n_candidate_d),
+            "extra_bits": float(extra_bits),
+            "seed_bits": SEED_BITS,
+            "lambda_bits": LAMBDA_BITS,
+        },
+        "model": spec.model,
+        "task": task.name,
+        "method": spec.method,
+        "dim": spec.dim,
+        "m": len(train),
+        "d_quantized": q.d,
+        "n_lambda": n_lambda,
+        "message_bits": float(message_length_bits(q)),
+        "train_accuracy_float": float_train,
+        "dev_accuracy_float": float_dev,
+        "train_accuracy_quantized": q_train,
+        "dev_accuracy_quantized": q_dev,
+        "best_bound": min(r["bound"] for r in rows if r["certified"]),
+        "rows": rows,
+        "title": (
+            f"{spec.model} / {task.name} / {spec.method} d={spec.dim}: θ_d quantized to "
+            f"{levels} levels ({quantizer}); train acc {float_train:.4f} → {q_train:.4f}, "
+            f"dev acc {float_dev:.4f} → {q_dev:.4f}; m = {len(train)}"
+        ),
+    }
+    if save:
+        store.put_bound(result)
+    return result

@@ -429,14 +429,24 @@ def _load_pretrained(
     path_or_id: str, num_labels: int, local_only: bool
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     tokenizer = AutoTokenizer.from_pretrained(path_or_id, local_files_only=local_only)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path_or_id,
-        num_labels=num_labels,
-        local_files_only=local_only,
-        ignore_mismatched_sizes=True,
-    )
+    # The newly initialised head is expected (and documented); silence transformers' load
+    # report and progress bar about it.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path_or_id,
+            num_labels=num_labels,
+            local_files_only=local_only,
+            ignore_mismatched_sizes=True,
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
     return model, tokenizer
 
 

@@ -23,29 +23,39 @@ Conventions (the paper leaves them open, §8 items 5–7; these are this library
   full fine-tuning; d *passes* when ``score(d) ≥ threshold`` (with a 1e-12 tolerance for float
   round-off, so 0.9 × 0.85 is reached by an accuracy of 0.765).
 * **Search.** A geometric grid ``d_min, d_min·f, d_min·f², …`` (rounded to integers, capped at
-  ``d_max``) stops at the first passing d; bisection in log d (geometric midpoint rounded to an
-  integer) then narrows the bracket ``(lo, hi)`` (largest failing d below the smallest passing d)
-  until ``hi / lo ≤ bracket_ratio`` or ``lo`` and ``hi`` are adjacent integers. d90 = ``hi``.
-  Bisection assumes the score is monotone in d; by construction every failing d it evaluates lies
-  below every passing one, so non-monotonicity can only be *observed* in grid mode, where all
-  violations are reported.
-* Each unit of work (the baseline, one d, or a whole grid) is submitted as one round of
-  independent trainings through ``executor.map``, so a parallel executor runs the learning rates
-  and seeds (and grid points) of a round at once.
+  ``d_max``) stops at the first passing d; k-section in log d then narrows the bracket
+  ``(lo, hi)`` (largest failing d below the smallest passing d) until ``hi / lo ≤
+  bracket_ratio`` or ``lo`` and ``hi`` are adjacent integers. d90 = ``hi``. With k = 1 (the
+  local executor) this is bisection: the geometric midpoint ``round(√(lo·hi))``. With k > 1
+  (a parallel executor, k ≈ its parallelism / trainings per d) a round evaluates k grid points
+  at once, then k points splitting ``[log lo, log hi]`` into k + 1 equal parts (fewer in the
+  last round when fewer suffice, :func:`section_points`), so the bracket shrinks by a factor
+  ``(hi/lo)^(1/(k+1))`` per round instead of ``^(1/2)``: about ``log₂(k+1)`` times fewer
+  rounds, for somewhat more trainings. The search assumes the score is monotone in d; by
+  construction every failing d it evaluates lies below every passing one, so non-monotonicity
+  can only be *observed* in grid mode, where all violations are reported.
+* **Rounds.** Each unit of work (the baseline, the candidate d of one step, or a whole grid) is
+  submitted as one round of independent trainings, so a parallel executor runs the learning
+  rates, seeds, candidate d (and grid points) of a round at once; :func:`measure_d90_many` runs
+  the rounds of several searches (models, tasks, methods) concurrently. Executors are in
+  :mod:`idtheory.executors` (``"local"``, ``"ray"``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal, Protocol, TypeVar, cast
+from typing import Any, Literal, cast
 
 from idtheory.config import HASH_EXCLUDED, RunSpec, SubspaceConfig, TrainConfig
+from idtheory.executors import Executor, LocalExecutor, executor_parallelism, get_executor
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
 
 #: Default learning rates of the full fine-tuning baseline (to be tuned by experiment).
@@ -63,10 +73,6 @@ DEFAULT_D_MAX = 4_000_000
 PASS_TOL = 1e-12
 #: Statuses of :class:`D90Result` / :class:`D90Curve`.
 RESULT_STATUSES: tuple[str, ...] = ("ok", "passes_at_smallest", "never_passes", "baseline_failed")
-
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 # ======================================================================== curve → d90
 
@@ -186,40 +192,17 @@ def d90_from_curve(
     )
 
 
-# ======================================================================== executors
-
-
-class Executor(Protocol):
-    """Runs independent units of work; the search submits one round at a time.
-
-    ``map(fn, items)`` must return ``[fn(x) for x in items]`` in order; it may run the calls in
-    any order or in parallel (a future Ray executor: ``ray.get([remote(fn).remote(x) ...])``).
-    ``fn`` is picklable when the store and the trainer are (a ``functools.partial`` of a
-    module-level function), and each call writes its record to the store itself, so a round
-    interrupted half-way keeps the trainings already finished.
-    """
-
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
-
-
-class LocalExecutor:
-    """In-process, sequential executor with a tqdm progress bar."""
-
-    def __init__(self, progress: bool = True, desc: str = "trainings") -> None:
-        self.progress = progress
-        self.desc = desc
-
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        from tqdm.auto import tqdm
-
-        items = list(items)
-        return [
-            fn(x) for x in tqdm(items, desc=self.desc, disable=not self.progress or len(items) == 0)
-        ]
+# ======================================================================== units
 
 
 def _run_unit(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
+    """Train ``spec`` unless stored and record it (the unit when workers write the store)."""
     return store.run(spec, train_fn)
+
+
+def _train_unit(train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
+    """Train ``spec`` only (the unit of executors whose driver records the runs)."""
+    return dict(train_fn(spec))
 
 
 def default_train_fn() -> TrainFn:
@@ -341,7 +324,7 @@ def run_score(record: dict[str, Any], metric: str = "accuracy") -> float:
     Raises ``ValueError`` when an "ok" record lacks the metric (a trainer/metric mismatch
     that must not be silently scored 0).
     """
-    value = ((record.get("metrics") or {}).get("dev") or {}).get(metric)
+    value: Any = ((record.get("metrics") or {}).get("dev") or {}).get(metric)
     if record.get("status") == "ok":
         if not is_finite_number(value):
             raise ValueError(
@@ -352,6 +335,25 @@ def run_score(record: dict[str, Any], metric: str = "accuracy") -> float:
     return float(value) if is_finite_number(value) else 0.0
 
 
+#: Keyword arguments of :func:`measure_d90` that describe one search (per job in
+#: :func:`measure_d90_many`); the others (store, trainer, executor) are shared by all jobs.
+SEARCH_OPTIONS: tuple[str, ...] = (
+    "full_lrs",
+    "subspace_lrs",
+    "seeds",
+    "base_train",
+    "subspace_kwargs",
+    "frac",
+    "d_min",
+    "d_max",
+    "grid_factor",
+    "bracket_ratio",
+    "grid",
+    "metric",
+    "candidates",
+)
+
+
 def measure_d90(
     model: str,
     task: str,
@@ -359,7 +361,8 @@ def measure_d90(
     *,
     store: ResultsStore,
     train_fn: TrainFn | None = None,
-    executor: Executor | None = None,
+    executor: Executor | str | None = "local",
+    max_parallel: int | None = None,
     full_lrs: Iterable[float] = DEFAULT_FULL_LRS,
     subspace_lrs: Iterable[float] = DEFAULT_SUBSPACE_LRS,
     seeds: Iterable[int] = (0,),
@@ -372,6 +375,7 @@ def measure_d90(
     bracket_ratio: float = DEFAULT_BRACKET_RATIO,
     grid: Iterable[int] | None = None,
     metric: str = "accuracy",
+    candidates: int | None = None,
     progress: bool = True,
 ) -> D90Result:
     """Measure d90 of fine-tuning ``model`` on ``task`` with ``method`` ("said" or "did").
@@ -381,13 +385,21 @@ def measure_d90(
     1. Full fine-tuning baseline: one run per ``full_lrs`` × ``seeds`` (``subspace=None``);
        baseline = max over lr of the mean over seeds; ``threshold = frac × baseline``.
     2. Search mode (``grid=None``): coarse geometric grid ``d_min·grid_factor^k`` (capped at
-       ``d_max``) until the first passing d, then log-d bisection until ``hi/lo ≤
-       bracket_ratio``. Each d is trained at every ``subspace_lrs`` × ``seeds``.
+       ``d_max``) until the first passing d, then k-section in log d (bisection when k = 1)
+       until ``hi/lo ≤ bracket_ratio``. Each d is trained at every ``subspace_lrs`` × ``seeds``.
        Grid mode (``grid=[...]``): every listed d is trained (one round) and d90 is read off the
-       curve with :func:`d90_from_curve` (``d_min``, ``d_max``, ``grid_factor`` and
-       ``bracket_ratio`` are then unused).
+       curve with :func:`d90_from_curve` (``d_min``, ``d_max``, ``grid_factor``,
+       ``bracket_ratio`` and ``candidates`` are then unused).
 
-    Every training goes through ``store.run(spec, train_fn)``: runs already stored are reused,
+    ``executor`` is ``"local"`` (default; in-process, sequential), ``"ray"`` (a
+    :class:`~idtheory.executors.RayExecutor` with default options: ``$RAY_ADDRESS`` or a local
+    Ray instance) or an executor object (:mod:`idtheory.executors`); ``max_parallel`` caps the
+    trainings in flight. ``candidates`` is the number k of d evaluated per round (None: as many
+    as fill the executor, ``max(1, parallelism // (len(subspace_lrs)·len(seeds)))``, so 1 with
+    the local executor); k > 1 enters the settings (and so the summary id) because it changes
+    which d are evaluated.
+
+    Every training goes through the store: runs already stored are reused (never resubmitted),
     so calling again after an interruption trains only what is missing. ``d_max=None`` means
     :data:`DEFAULT_D_MAX`, capped by the ``num_params`` the baseline records report.
     ``base_train`` supplies every other hyper-parameter (its ``lr`` and ``seed`` are replaced;
@@ -396,201 +408,554 @@ def measure_d90(
 
     The result is saved with ``store.put_summary`` and returned.
     """
-    if method not in ("said", "did"):
-        raise ValueError(f"method must be 'said' or 'did', got {method!r}")
-    full_lrs_t = _unique_floats(full_lrs, "full_lrs")
-    sub_lrs_t = _unique_floats(subspace_lrs, "subspace_lrs")
-    seeds_t = tuple(dict.fromkeys(int(s) for s in seeds))
-    if not seeds_t:
-        raise ValueError("seeds must not be empty")
-    if not 0 < frac <= 1:
-        raise ValueError(f"frac must be in (0, 1], got {frac}")
-    if base_train is None:
-        base_train = TrainConfig(metric=metric)
-    elif base_train.metric != metric:
-        raise ValueError(
-            f"base_train.metric={base_train.metric!r} differs from metric={metric!r}: the "
-            "checkpoint-selection metric and the d90 metric must agree"
-        )
-    sub_kwargs = dict(subspace_kwargs or {})
-    if {"dim", "method"} & set(sub_kwargs):
-        raise ValueError("subspace_kwargs must not set 'dim' or 'method'")
-    method_l = cast(Literal["said", "did"], method)
-    SubspaceConfig(dim=1, method=method_l, **sub_kwargs)  # validate early
-    grid_t: tuple[int, ...] | None = None
-    if grid is not None:
-        grid_t = tuple(sorted({_positive_int(d, "grid entries") for d in grid}))
-        if not grid_t:
-            raise ValueError("grid must not be empty")
-    else:
-        _positive_int(d_min, "d_min")
-        if d_max is not None and _positive_int(d_max, "d_max") < d_min:
-            raise ValueError(f"d_max={d_max} < d_min={d_min}")
-        if not grid_factor > 1:
-            raise ValueError(f"grid_factor must be > 1, got {grid_factor}")
-        if not bracket_ratio > 1:
-            raise ValueError(f"bracket_ratio must be > 1, got {bracket_ratio}")
+    options = dict(
+        full_lrs=full_lrs,
+        subspace_lrs=subspace_lrs,
+        seeds=seeds,
+        base_train=base_train,
+        subspace_kwargs=subspace_kwargs,
+        frac=frac,
+        d_min=d_min,
+        d_max=d_max,
+        grid_factor=grid_factor,
+        bracket_ratio=bracket_ratio,
+        grid=grid,
+        metric=metric,
+        candidates=candidates,
+    )
+    (result,) = measure_d90_many(
+        [{"model": model, "task": task, "method": method, **options}],
+        store=store,
+        train_fn=train_fn,
+        executor=executor,
+        max_parallel=max_parallel,
+        progress=progress,
+    )
+    return result
+
+
+def measure_d90_many(
+    jobs: Iterable[Mapping[str, Any]],
+    *,
+    store: ResultsStore,
+    train_fn: TrainFn | None = None,
+    executor: Executor | str | None = "local",
+    max_parallel: int | None = None,
+    progress: bool = True,
+    **common: Any,
+) -> list[D90Result]:
+    """Run several d90 searches at once (a sweep, a trend experiment); results in job order.
+
+    Each job is a mapping with ``model``, ``task``, optionally ``method`` (default "said") and
+    any of :data:`SEARCH_OPTIONS`, which override ``common`` (the same options for every job).
+    The searches are independent, so their rounds run concurrently: with an executor that has
+    ``submit`` (Ray) each search submits its next round as soon as its previous one is complete,
+    and each training is recorded as soon as it finishes; with a ``map``-only executor the
+    current rounds of all searches are merged into one ``map`` call. A training shared by
+    several jobs (the full fine-tuning baseline of "said" and "did" on the same model and task)
+    is trained once. The number of candidate d per round is, unless a job sets ``candidates``,
+    ``max(1, parallelism // (jobs × trainings per d))``: fixed for the whole call, so the
+    evaluated d depend on the executor's parallelism but not on the timing of the trainings.
+
+    If a training raises (or its Ray worker dies more than ``max_retries`` times), no new
+    training is started, the ones in flight are awaited and recorded, and the first exception
+    is raised; calling again resumes from the store.
+    """
+    jobs = [dict(j) for j in jobs]
+    unknown_common = set(common) - set(SEARCH_OPTIONS)
+    if unknown_common:
+        raise TypeError(f"unknown options {sorted(unknown_common)}; known: {SEARCH_OPTIONS}")
+    searches: list[_Search] = []
+    for job in jobs:
+        job = {**common, **job}
+        try:
+            model, task = job.pop("model"), job.pop("task")
+        except KeyError as exc:
+            raise ValueError(f"a job needs 'model' and 'task', got {sorted(job)}") from exc
+        method = job.pop("method", "said")
+        unknown = set(job) - set(SEARCH_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown job options {sorted(unknown)}; known: {SEARCH_OPTIONS}")
+        searches.append(_Search(model, task, method, **job))
+    if max_parallel is not None and max_parallel < 1:
+        raise ValueError(f"max_parallel must be >= 1 or None, got {max_parallel}")
+    if not searches:
+        return []
 
     if train_fn is None:
         train_fn = default_train_fn()
-    if executor is None:
-        executor = LocalExecutor(progress=progress)
-    unit = functools.partial(_run_unit, store, train_fn)
+    if executor is None or isinstance(executor, str):
+        name = executor or "local"
+        executor = get_executor(name, progress=progress) if name == "local" else get_executor(name)
+    parallelism = executor_parallelism(executor, max_parallel)
+    for s in searches:
+        if s.candidates is None:
+            s.k = max(1, parallelism // (len(searches) * s.units_per_d))
+        else:
+            s.k = s.candidates
+    gens = [s.steps(store) for s in searches]
+    if callable(getattr(executor, "submit", None)):
+        return _drive_futures(searches, gens, store, train_fn, executor, max_parallel, progress)
+    return _drive_map(searches, gens, store, train_fn, executor)
 
-    settings: dict[str, Any] = {
-        "full_lrs": list(full_lrs_t),
-        "subspace_lrs": list(sub_lrs_t),
-        "seeds": list(seeds_t),
-        "base_train": {k: v for k, v in base_train.to_dict().items() if k not in HASH_EXCLUDED},
-        "subspace_kwargs": SubspaceConfig(dim=1, method=method_l, **sub_kwargs).to_dict(),
-        "frac": frac,
-        "metric": metric,
-    }
-    settings["subspace_kwargs"].pop("dim")
-    if grid_t is not None:
-        settings["grid"] = list(grid_t)
-    else:
-        settings.update(
-            d_min=d_min, d_max=d_max, grid_factor=grid_factor, bracket_ratio=bracket_ratio
-        )
 
-    counts = {"trained": 0, "reused": 0}
-    run_ids: list[str] = []
-    problems: list[dict[str, Any]] = []
+@dataclass
+class _Round:
+    """One round of a search: independent trainings submitted together."""
 
-    def run_round(specs: list[RunSpec], label: str) -> list[dict[str, Any]]:
-        for s in specs:
-            counts["trained" if store.needs_training(s) else "reused"] += 1
-        if isinstance(executor, LocalExecutor):
-            executor.desc = f"{model}/{task} {label}"
-        records = executor.map(unit, specs)
-        for s, r in zip(specs, records, strict=True):
-            run_ids.append(r["run_id"])
-            if r.get("status") != "ok":
-                problems.append(
-                    {
-                        "run_id": r["run_id"],
-                        "d": s.dim,
-                        "lr": s.train.lr,
-                        "seed": s.train.seed,
-                        "status": r.get("status"),
-                        "message": r.get("message", ""),
-                    }
+    specs: list[RunSpec]
+    label: str
+
+
+SearchSteps = Generator[_Round, list[dict[str, Any]], D90Result]
+
+
+class _Search:
+    """One d90 measurement: validated settings and the search as a generator of rounds.
+
+    :meth:`steps` yields a :class:`_Round` and receives the records of its specs (in order); it
+    returns the :class:`D90Result` (already saved to the store). The driver fills ``counts``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        task: str,
+        method: str = "said",
+        *,
+        full_lrs: Iterable[float] = DEFAULT_FULL_LRS,
+        subspace_lrs: Iterable[float] = DEFAULT_SUBSPACE_LRS,
+        seeds: Iterable[int] = (0,),
+        base_train: TrainConfig | None = None,
+        subspace_kwargs: dict[str, Any] | None = None,
+        frac: float = 0.9,
+        d_min: int = 10,
+        d_max: int | None = None,
+        grid_factor: float = DEFAULT_GRID_FACTOR,
+        bracket_ratio: float = DEFAULT_BRACKET_RATIO,
+        grid: Iterable[int] | None = None,
+        metric: str = "accuracy",
+        candidates: int | None = None,
+    ) -> None:
+        if method not in ("said", "did"):
+            raise ValueError(f"method must be 'said' or 'did', got {method!r}")
+        self.full_lrs = _unique_floats(full_lrs, "full_lrs")
+        self.sub_lrs = _unique_floats(subspace_lrs, "subspace_lrs")
+        self.seeds = tuple(dict.fromkeys(int(s) for s in seeds))
+        if not self.seeds:
+            raise ValueError("seeds must not be empty")
+        if not 0 < frac <= 1:
+            raise ValueError(f"frac must be in (0, 1], got {frac}")
+        if base_train is None:
+            base_train = TrainConfig(metric=metric)
+        elif base_train.metric != metric:
+            raise ValueError(
+                f"base_train.metric={base_train.metric!r} differs from metric={metric!r}: the "
+                "checkpoint-selection metric and the d90 metric must agree"
+            )
+        self.sub_kwargs = dict(subspace_kwargs or {})
+        if {"dim", "method"} & set(self.sub_kwargs):
+            raise ValueError("subspace_kwargs must not set 'dim' or 'method'")
+        self.method = cast(Literal["said", "did"], method)
+        SubspaceConfig(dim=1, method=self.method, **self.sub_kwargs)  # validate early
+        self.grid: tuple[int, ...] | None = None
+        if grid is not None:
+            self.grid = tuple(sorted({_positive_int(d, "grid entries") for d in grid}))
+            if not self.grid:
+                raise ValueError("grid must not be empty")
+        else:
+            _positive_int(d_min, "d_min")
+            if d_max is not None and _positive_int(d_max, "d_max") < d_min:
+                raise ValueError(f"d_max={d_max} < d_min={d_min}")
+            if not grid_factor > 1:
+                raise ValueError(f"grid_factor must be > 1, got {grid_factor}")
+            if not bracket_ratio > 1:
+                raise ValueError(f"bracket_ratio must be > 1, got {bracket_ratio}")
+        if candidates is not None:
+            _positive_int(candidates, "candidates")
+        self.model, self.task = model, task
+        self.base_train, self.frac, self.metric = base_train, frac, metric
+        self.d_min, self.d_max = d_min, d_max
+        self.grid_factor, self.bracket_ratio = grid_factor, bracket_ratio
+        self.candidates = candidates
+        self.k = candidates or 1  # candidate d per round; set by the driver
+        self.counts = {"trained": 0, "reused": 0}
+
+    @property
+    def units_per_d(self) -> int:
+        """Trainings behind one evaluated d (learning rates × seeds)."""
+        return len(self.sub_lrs) * len(self.seeds)
+
+    def settings(self) -> dict[str, Any]:
+        """The search settings recorded in (and hashed into) the summary."""
+        sub = SubspaceConfig(dim=1, method=self.method, **self.sub_kwargs).to_dict()
+        sub.pop("dim")
+        settings: dict[str, Any] = {
+            "full_lrs": list(self.full_lrs),
+            "subspace_lrs": list(self.sub_lrs),
+            "seeds": list(self.seeds),
+            "base_train": {
+                k: v for k, v in self.base_train.to_dict().items() if k not in HASH_EXCLUDED
+            },
+            "subspace_kwargs": sub,
+            "frac": self.frac,
+            "metric": self.metric,
+        }
+        if self.grid is not None:
+            settings["grid"] = list(self.grid)
+        else:
+            settings.update(
+                d_min=self.d_min,
+                d_max=self.d_max,
+                grid_factor=self.grid_factor,
+                bracket_ratio=self.bracket_ratio,
+            )
+            if self.k > 1:  # k = 1 (bisection) keeps the summary ids of earlier versions
+                settings["candidates"] = self.k
+        return settings
+
+    def steps(self, store: ResultsStore) -> SearchSteps:
+        """The search, one round per ``yield`` (see the class docstring)."""
+        model, task, metric, method = self.model, self.task, self.metric, self.method
+        settings = self.settings()
+        run_ids: list[str] = []
+        problems: list[dict[str, Any]] = []
+
+        def run_round(
+            specs: list[RunSpec], label: str
+        ) -> Generator[_Round, list[dict[str, Any]], list[dict[str, Any]]]:
+            records = yield _Round(specs, f"{model}/{task} {label}")
+            for s, r in zip(specs, records, strict=True):
+                run_ids.append(r["run_id"])
+                if r.get("status") != "ok":
+                    problems.append(
+                        {
+                            "run_id": r["run_id"],
+                            "d": s.dim,
+                            "lr": s.train.lr,
+                            "seed": s.train.seed,
+                            "status": r.get("status"),
+                            "message": r.get("message", ""),
+                        }
+                    )
+            return records
+
+        def cells_of(specs: list[RunSpec], records: list[dict[str, Any]]) -> list[LrCell]:
+            by_lr: dict[float, list[tuple[str, float, bool]]] = {}
+            for s, r in zip(specs, records, strict=True):
+                by_lr.setdefault(s.train.lr, []).append(
+                    (r["run_id"], run_score(r, metric), r.get("status") == "ok")
                 )
-        return records
+            return [
+                LrCell(
+                    lr=lr,
+                    score=sum(x[1] for x in runs) / len(runs),
+                    run_scores=[x[1] for x in runs],
+                    run_ids=[x[0] for x in runs],
+                    n_ok=sum(x[2] for x in runs),
+                )
+                for lr, runs in by_lr.items()
+            ]
 
-    def cells_of(specs: list[RunSpec], records: list[dict[str, Any]]) -> list[LrCell]:
-        by_lr: dict[float, list[tuple[str, float, bool]]] = {}
-        for s, r in zip(specs, records, strict=True):
-            by_lr.setdefault(s.train.lr, []).append(
-                (r["run_id"], run_score(r, metric), r.get("status") == "ok")
-            )
-        return [
-            LrCell(
-                lr=lr,
-                score=sum(x[1] for x in runs) / len(runs),
-                run_scores=[x[1] for x in runs],
-                run_ids=[x[0] for x in runs],
-                n_ok=sum(x[2] for x in runs),
-            )
-            for lr, runs in by_lr.items()
+        def finish(result: D90Result) -> D90Result:
+            return _finish(result, store, run_ids, problems, self.counts)
+
+        # ---- 1. full fine-tuning baseline
+        base_spec = RunSpec(model=model, task=task, train=self.base_train)
+        full_specs = [
+            base_spec.with_(**{"train.lr": lr, "train.seed": seed})
+            for lr in self.full_lrs
+            for seed in self.seeds
         ]
+        full_records = yield from run_round(full_specs, "full fine-tuning")
+        baseline_cells = cells_of(full_specs, full_records)
+        result = D90Result(
+            model=model,
+            task=task,
+            method=method,
+            mode="grid" if self.grid is not None else "search",
+            metric=metric,
+            frac=self.frac,
+            status="baseline_failed",
+            d90=None,
+            bracket=(None, None),
+            baseline_score=None,
+            baseline_lr=None,
+            threshold=None,
+            baseline=baseline_cells,
+            settings=settings,
+        )
+        if not any(r.get("status") == "ok" for r in full_records):
+            return finish(result)
+        best = max(baseline_cells, key=lambda c: c.score)
+        baseline_score, threshold = best.score, self.frac * best.score
+        result = replace(
+            result, baseline_score=baseline_score, baseline_lr=best.lr, threshold=threshold
+        )
+        d_max = self.d_max
+        if d_max is None and self.grid is None:
+            reported = [
+                r["num_params"] for r in full_records if is_finite_number(r.get("num_params"))
+            ]
+            d_max = max(self.d_min, min([DEFAULT_D_MAX, *(int(n) for n in reported)]))
+            settings["d_max_resolved"] = d_max
 
-    # ---- 1. full fine-tuning baseline
-    base_spec = RunSpec(model=model, task=task, train=base_train)
-    full_specs = [
-        base_spec.with_(**{"train.lr": lr, "train.seed": seed})
-        for lr in full_lrs_t
-        for seed in seeds_t
-    ]
-    full_records = run_round(full_specs, "full fine-tuning")
-    baseline_cells = cells_of(full_specs, full_records)
-    result = D90Result(
-        model=model,
-        task=task,
-        method=method,
-        mode="grid" if grid_t is not None else "search",
-        metric=metric,
-        frac=frac,
-        status="baseline_failed",
-        d90=None,
-        bracket=(None, None),
-        baseline_score=None,
-        baseline_lr=None,
-        threshold=None,
-        baseline=baseline_cells,
-        settings=settings,
+        # ---- 2. subspace trainings
+        points: dict[int, D90Point] = {}
+        path: list[int] = []
+
+        def sub_specs(d: int) -> list[RunSpec]:
+            sub = SubspaceConfig(dim=d, method=method, **self.sub_kwargs)
+            return [
+                replace(base_spec, subspace=sub).with_(**{"train.lr": lr, "train.seed": seed})
+                for lr in self.sub_lrs
+                for seed in self.seeds
+            ]
+
+        def evaluate(ds: list[int]) -> Generator[_Round, list[dict[str, Any]], None]:
+            """One round: train every lr × seed of every d in ``ds`` (none evaluated before)."""
+            ds = [d for d in ds if d not in points]
+            specs_per_d = [sub_specs(d) for d in ds]
+            flat = [s for specs in specs_per_d for s in specs]
+            records = yield from run_round(flat, f"{method} d=" + ",".join(map(str, ds)))
+            i = 0
+            for d, specs in zip(ds, specs_per_d, strict=True):
+                cells = cells_of(specs, records[i : i + len(specs)])
+                i += len(specs)
+                top = max(cells, key=lambda c: c.score)
+                passes = top.score >= threshold - PASS_TOL
+                points[d] = D90Point(
+                    d=d, score=top.score, best_lr=top.lr, passes=passes, cells=cells
+                )
+                path.append(d)
+
+        if self.grid is not None:
+            yield from evaluate(list(self.grid))
+        else:
+            assert d_max is not None
+            coarse = _geometric_grid(self.d_min, d_max, self.grid_factor)
+            for start in range(0, len(coarse), self.k):  # k grid points per round
+                chunk = coarse[start : start + self.k]
+                yield from evaluate(chunk)
+                if any(points[d].passes for d in chunk):
+                    break
+            while True:
+                lo, hi = _bracket(points)
+                if lo is None or hi is None or hi / lo <= self.bracket_ratio:
+                    break
+                ds = section_points(lo, hi, self.k, self.bracket_ratio)
+                if not ds:  # adjacent integers: the bracket is exact
+                    break
+                yield from evaluate(ds)
+
+        ordered = sorted(points.values(), key=lambda p: p.d)
+        curve = d90_from_curve(
+            [p.d for p in ordered], [p.score for p in ordered], baseline_score, self.frac
+        )
+        result = replace(
+            result,
+            status=curve.status,
+            d90=curve.d90,
+            bracket=curve.bracket,
+            points=ordered,
+            search_path=path,
+            non_monotone=list(curve.violations),
+            d90_stable=curve.d90_stable,
+        )
+        return finish(result)
+
+
+def section_points(lo: int, hi: int, k: int, bracket_ratio: float) -> list[int]:
+    """The candidate d of one k-section round of the bracket ``(lo, hi)``, in increasing order.
+
+    ``j ≤ k`` points split ``[log lo, log hi]`` into ``j + 1`` equal parts (rounded to distinct
+    integers strictly inside the bracket), with ``j`` the fewest that bring the ratio of each
+    part down to ``bracket_ratio`` (at most ``k``): the last round spends no more trainings than
+    it needs. ``k = 1`` is the bisection ``round(√(lo·hi))``. Every integer in between when
+    there are at most ``j`` of them; none when ``hi = lo + 1``.
+    """
+    if hi - lo <= 1:
+        return []
+    ratio = hi / lo
+    j = 1
+    while j < k and ratio ** (1.0 / (j + 1)) > bracket_ratio:
+        j += 1
+    if j == 1:
+        mid = math.floor(math.sqrt(lo * hi) + 0.5)
+        return [min(max(mid, lo + 1), hi - 1)]
+    if hi - lo - 1 <= j:
+        return list(range(lo + 1, hi))
+    out: list[int] = []
+    for i in range(1, j + 1):
+        x = math.sqrt(lo * hi) if 2 * i == j + 1 else lo * ratio ** (i / (j + 1))
+        d = max(math.floor(x + 0.5), (out[-1] if out else lo) + 1)
+        out.append(min(d, hi - (j - i + 1)))
+    return out
+
+
+# ======================================================================== drivers
+
+
+def _advance(
+    gen: SearchSteps, records: list[dict[str, Any]] | None
+) -> tuple[_Round | None, D90Result | None]:
+    """Send ``records`` (None: start) to a search; its next round, or its result when done."""
+    try:
+        rnd = next(gen) if records is None else gen.send(records)
+    except StopIteration as stop:
+        return None, cast(D90Result, stop.value)
+    return rnd, None
+
+
+def _drive_map(
+    searches: list[_Search],
+    gens: list[SearchSteps],
+    store: ResultsStore,
+    train_fn: TrainFn,
+    executor: Executor,
+) -> list[D90Result]:
+    """Lockstep driver for ``map``-only executors: the current rounds of all searches form one
+    ``executor.map`` call; each unit trains and records its run itself (``store.run``)."""
+    unit = functools.partial(_run_unit, store, train_fn)
+    results: list[D90Result | None] = [None] * len(gens)
+    current: dict[int, _Round] = {}
+    for i, gen in enumerate(gens):
+        rnd, res = _advance(gen, None)
+        if rnd is None:
+            results[i] = res
+        else:
+            current[i] = rnd
+    while current:
+        unique: dict[str, RunSpec] = {}
+        for i, rnd in current.items():
+            for s in rnd.specs:
+                h = s.config_hash()
+                if h in unique:  # the same training in two searches: trained once
+                    searches[i].counts["reused"] += 1
+                    continue
+                unique[h] = s
+                searches[i].counts["trained" if store.needs_training(s) else "reused"] += 1
+        if isinstance(executor, LocalExecutor):
+            executor.desc = "; ".join(rnd.label for rnd in current.values())
+        records = executor.map(unit, list(unique.values()))
+        by_id = dict(zip(unique, records, strict=True))
+        for i in list(current):
+            rnd = current.pop(i)
+            nxt, res = _advance(gens[i], [by_id[s.config_hash()] for s in rnd.specs])
+            if nxt is None:
+                results[i] = res
+            else:
+                current[i] = nxt
+    return [cast(D90Result, r) for r in results]
+
+
+def _drive_futures(
+    searches: list[_Search],
+    gens: list[SearchSteps],
+    store: ResultsStore,
+    train_fn: TrainFn,
+    executor: Any,
+    max_parallel: int | None,
+    progress: bool,
+) -> list[D90Result]:
+    """Asynchronous driver for executors with ``submit``: every search advances as soon as its
+    round is complete; each training is recorded (by the driver when the executor has
+    ``driver_records``, else by the unit itself) as soon as it finishes."""
+    from tqdm.auto import tqdm
+
+    driver_records = bool(getattr(executor, "driver_records", False))
+    unit: Callable[[RunSpec], dict[str, Any]] = (
+        functools.partial(_train_unit, train_fn)
+        if driver_records
+        else functools.partial(_run_unit, store, train_fn)
     )
-    if not any(r.get("status") == "ok" for r in full_records):
-        return _finish(result, store, run_ids, problems, counts)
-    best = max(baseline_cells, key=lambda c: c.score)
-    baseline_score, threshold = best.score, frac * best.score
-    result = replace(
-        result, baseline_score=baseline_score, baseline_lr=best.lr, threshold=threshold
-    )
-    if d_max is None and grid_t is None:
-        reported = [r["num_params"] for r in full_records if is_finite_number(r.get("num_params"))]
-        d_max = max(d_min, min([DEFAULT_D_MAX, *(int(n) for n in reported)]))
-        settings["d_max_resolved"] = d_max
+    caps = [c for c in (max_parallel, getattr(executor, "max_parallel", None)) if c is not None]
+    limit = min(caps) if caps else None
 
-    # ---- 2. subspace trainings
-    points: dict[int, D90Point] = {}
-    path: list[int] = []
+    results: list[D90Result | None] = [None] * len(gens)
+    current: dict[int, _Round] = {}
+    waiting: dict[int, set[str]] = {}  # search → run_ids its current round still waits for
+    ready: deque[int] = deque()  # searches whose current round is complete
+    queue: deque[RunSpec] = deque()  # trainings not yet submitted
+    pending: set[str] = set()  # run_ids queued or in flight
+    in_flight: dict[concurrent.futures.Future[dict[str, Any]], RunSpec] = {}
+    finished: dict[str, dict[str, Any]] = {}  # records of trainings run by this call
+    error: BaseException | None = None
+    bar = tqdm(total=0, desc="trainings", disable=not progress, unit="run")
 
-    def sub_specs(d: int) -> list[RunSpec]:
-        sub = SubspaceConfig(dim=d, method=method_l, **sub_kwargs)
-        return [
-            replace(base_spec, subspace=sub).with_(**{"train.lr": lr, "train.seed": seed})
-            for lr in sub_lrs_t
-            for seed in seeds_t
-        ]
+    def start(i: int, records: list[dict[str, Any]] | None) -> None:
+        rnd, res = _advance(gens[i], records)
+        if rnd is None:
+            results[i] = res
+            current.pop(i, None)
+            return
+        current[i] = rnd
+        missing: set[str] = set()
+        for s in rnd.specs:
+            h = s.config_hash()
+            if h in pending:  # being trained for another search
+                searches[i].counts["reused"] += 1
+                missing.add(h)
+            elif h in finished or not store.needs_training(s):
+                searches[i].counts["reused"] += 1
+            else:
+                searches[i].counts["trained"] += 1
+                queue.append(s)
+                pending.add(h)
+                missing.add(h)
+        waiting[i] = missing
+        if not missing:
+            ready.append(i)
 
-    def evaluate(ds: list[int]) -> None:
-        """One round: train every lr × seed of every d in ``ds`` (none evaluated before)."""
-        ds = [d for d in ds if d not in points]
-        specs_per_d = [sub_specs(d) for d in ds]
-        flat = [s for specs in specs_per_d for s in specs]
-        records = run_round(flat, f"{method} d=" + ",".join(map(str, ds)))
-        i = 0
-        for d, specs in zip(ds, specs_per_d, strict=True):
-            cells = cells_of(specs, records[i : i + len(specs)])
-            i += len(specs)
-            top = max(cells, key=lambda c: c.score)
-            passes = top.score >= threshold - PASS_TOL
-            points[d] = D90Point(d=d, score=top.score, best_lr=top.lr, passes=passes, cells=cells)
-            path.append(d)
+    def record_of(s: RunSpec) -> dict[str, Any]:
+        h = s.config_hash()
+        rec = finished.get(h) or store.get(h)
+        assert rec is not None, f"no record for {h}"
+        return rec
 
-    if grid_t is not None:
-        evaluate(list(grid_t))
-    else:
-        assert d_max is not None
-        for d in _geometric_grid(d_min, d_max, grid_factor):
-            evaluate([d])
-            if points[d].passes:
-                break
+    try:
+        for i in range(len(gens)):
+            start(i, None)
         while True:
-            lo, hi = _bracket(points)
-            if lo is None or hi is None or hi / lo <= bracket_ratio:
+            while ready and error is None:
+                i = ready.popleft()
+                start(i, [record_of(s) for s in current[i].specs])
+            while error is None and queue and (limit is None or len(in_flight) < limit):
+                s = queue.popleft()
+                in_flight[executor.submit(unit, s)] = s
+                bar.total += 1
+                bar.refresh()
+            if not in_flight:
                 break
-            mid = math.floor(math.sqrt(lo * hi) + 0.5)
-            mid = min(max(mid, lo + 1), hi - 1)
-            if mid <= lo:  # adjacent integers: the bracket is exact
-                break
-            evaluate([mid])
-
-    ordered = sorted(points.values(), key=lambda p: p.d)
-    curve = d90_from_curve([p.d for p in ordered], [p.score for p in ordered], baseline_score, frac)
-    result = replace(
-        result,
-        status=curve.status,
-        d90=curve.d90,
-        bracket=curve.bracket,
-        points=ordered,
-        search_path=path,
-        non_monotone=list(curve.violations),
-        d90_stable=curve.d90_stable,
-    )
-    return _finish(result, store, run_ids, problems, counts)
+            done, _ = concurrent.futures.wait(
+                in_flight, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for fut in done:
+                s = in_flight.pop(fut)
+                h = s.config_hash()
+                pending.discard(h)
+                bar.update(1)
+                try:
+                    rec = fut.result()
+                    if driver_records:
+                        rec = store.put_result(s, rec)
+                except Exception as exc:  # stop submitting, drain what runs, then raise
+                    if error is None:
+                        error = exc
+                        queue.clear()
+                    continue
+                finished[h] = rec
+                for i, missing in waiting.items():
+                    if h in missing:
+                        missing.discard(h)
+                        if not missing:
+                            ready.append(i)
+    finally:
+        bar.close()
+    if error is not None:
+        raise error
+    assert all(r is not None for r in results), "a search did not finish"
+    return [cast(D90Result, r) for r in results]
 
 
 # ======================================================================== helpers

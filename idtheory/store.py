@@ -6,7 +6,7 @@ Layout of a store rooted at ``root`` (default ``data/results/``)::
     root/d90.jsonl    one d90 summary per line (written by :func:`idtheory.search.measure_d90`)
 
 Both files are logs: lines are only ever appended, under an exclusive ``fcntl.flock``, so several
-processes (local workers, a future Ray executor on one host or a shared POSIX file system) can
+processes (local workers, Ray workers on one host or on a shared POSIX file system) can
 write at once without losing or interleaving lines. Readers take a shared lock and read the file
 incrementally (only the bytes appended since the last read), so a store object always sees what
 other processes have written.
@@ -182,12 +182,14 @@ class ResultsStore:
 
     RUNS_FILE = "runs.jsonl"
     SUMMARIES_FILE = "d90.jsonl"
+    BOUNDS_FILE = "bounds.jsonl"
 
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self.root = Path(root)
         # Module-level key functions keep the store picklable (it may be shipped to workers).
         self._runs = _JsonlLog(self.root / self.RUNS_FILE, key=_run_key)
         self._summaries = _JsonlLog(self.root / self.SUMMARIES_FILE, key=_summary_key)
+        self._bounds = _JsonlLog(self.root / self.BOUNDS_FILE, key=_bound_key)
 
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.root)!r})"
@@ -237,12 +239,21 @@ class ResultsStore:
         of ``train_fn`` propagate (nothing is stored); trainers report expected failures as
         records with status ``"failed"``.
         """
-        run_id = spec.config_hash()
         if not self.needs_training(spec, retry):
-            stored = self.get(run_id)
+            stored = self.get(spec.config_hash())
             assert stored is not None
             return stored
-        record = dict(train_fn(spec))
+        return self.put_result(spec, train_fn(spec))
+
+    def put_result(self, spec: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
+        """Store the record a trainer returned for ``spec``; returns the record now stored.
+
+        Fills ``run_id`` and ``spec`` when the trainer left them out and checks that the
+        ``run_id`` is the spec's hash. This is how a driver records a training that ran
+        elsewhere (a Ray worker); :meth:`run` uses it too.
+        """
+        run_id = spec.config_hash()
+        record = dict(record)
         record.setdefault("run_id", run_id)
         record.setdefault("spec", spec.to_dict())
         if record["run_id"] != run_id:
@@ -320,6 +331,28 @@ class ResultsStore:
 
 
 # -------------------------------------------------------------------- helpers
+
+    # ---------------------------------------------------------------- bounds
+
+    def put_bound(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Store a generalization-bound record of a run (``idtheory.compress.bound_for_run``).
+
+        Keyed by ``run_id`` and ``settings`` (levels, quantizer, δ, bit charges); the latest
+        record of a key wins, so recomputing with the same settings replaces it.
+        """
+        for key in ("run_id", "settings"):
+            if key not in record:
+                raise ValueError(f"a bound record needs {key!r}")
+        return self._bounds.append(record, lambda current: True)
+
+    def bounds(self, **filters: Any) -> list[dict[str, Any]]:
+        """Stored bound records, filtered by top-level keys (e.g. ``run_id=...``)."""
+        return [b for b in self._bounds.values()
+                if all(b.get(k) == v for k, v in filters.items())]
+
+
+def _bound_key(record: dict[str, Any]) -> str:
+    return _canonical({k: record[k] for k in ("run_id", "settings")})
 
 
 def _run_key(record: dict[str, Any]) -> str:

@@ -1,0 +1,427 @@
+"""Command line: ``idtheory {finetune,d90,results,bound,pretrain,figures} --help``.
+
+Every command reads task data from ``--data-dir`` (else ``$IDTHEORY_DATA``, else the Hugging Face
+hub) and stores training runs in ``--results-dir`` (default ``data/results``), so repeated
+commands reuse what is stored and interrupted sweeps resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+
+DEFAULT_RESULTS = "data/results"
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default="minilm-l6",
+        help="hub id, local directory or alias (minilm-l6, tiny-bert, tiny-roberta)",
+    )
+    p.add_argument("--task", default="mrpc", help="task name (mrpc, sst2, rte, cola, qqp, ...)")
+    p.add_argument("--data-dir", default=None, help="GLUE-layout data (default $IDTHEORY_DATA)")
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training (TrainConfig)")
+    g.add_argument("--epochs", type=_positive_float, default=3.0)
+    g.add_argument("--max-steps", type=_positive_int, default=None)
+    g.add_argument("--batch-size", type=_positive_int, default=32)
+    g.add_argument("--max-length", type=_positive_int, default=128)
+    g.add_argument("--warmup-ratio", type=float, default=0.06)
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--grad-clip", type=float, default=1.0)
+    g.add_argument("--eval-every", type=int, default=0, help="steps (0 = once per epoch)")
+    g.add_argument("--max-train-examples", type=_positive_int, default=None)
+    g.add_argument("--max-eval-examples", type=_positive_int, default=None)
+    g.add_argument("--metric", default="accuracy", choices=["accuracy", "f1", "mcc"])
+    g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
+    g = p.add_argument_group("subspace (SubspaceConfig)")
+    if with_dim:
+        g.add_argument("--dim", type=_positive_int, default=None, help="d (SAID: λ counted in d)")
+    g.add_argument("--projection", default="fastfood", choices=["fastfood", "dense", "sparse"])
+    g.add_argument("--layout", default="global", choices=["global", "per_tensor"])
+    g.add_argument(
+        "--scaling",
+        default="block",
+        choices=["block", "module", "tensor"],
+        help="SAID λ granularity",
+    )
+    g.add_argument("--proj-seed", type=int, default=0, help="seed of the random projection")
+    g.add_argument(
+        "--train-head",
+        action="store_true",
+        help="train the classification head directly, outside the subspace",
+    )
+    g.add_argument(
+        "--grad-scale",
+        default="exact",
+        choices=["exact", "authors"],
+        help="'authors' reproduces the released code's 1/L-scaled gradient",
+    )
+
+
+def _train_config(args: argparse.Namespace, lr: float = 2e-5, seed: int = 0) -> TrainConfig:
+    return TrainConfig(
+        lr=lr,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip,
+        seed=seed,
+        eval_every=args.eval_every,
+        max_train_examples=args.max_train_examples,
+        max_eval_examples=args.max_eval_examples,
+        metric=args.metric,
+        precision=args.precision,
+        device=args.device,
+    )
+
+
+def _subspace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "projection": args.projection,
+        "layout": args.layout,
+        "scaling": args.scaling,
+        "seed": args.proj_seed,
+        "train_head": args.train_head,
+        "grad_scale": args.grad_scale,
+    }
+
+
+def _train_fn(args: argparse.Namespace):
+    from idtheory.train import make_train_fn
+
+    return make_train_fn(
+        data_dir=args.data_dir,
+        artifacts_dir=str(Path(args.results_dir) / "params"),
+        progress=not args.quiet,
+    )
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from idtheory.store import ResultsStore
+
+    if args.method != "full" and args.dim is None:
+        raise SystemExit("idtheory finetune: --dim is required with --method said/did")
+    subspace = None
+    if args.method != "full":
+        subspace = SubspaceConfig(dim=args.dim, method=args.method, **_subspace_kwargs(args))
+    lr = args.lr if args.lr is not None else (2e-5 if args.method == "full" else 1e-2)
+    spec = RunSpec(args.model, args.task, _train_config(args, lr, args.seed), subspace)
+    train_fn = _train_fn(args)
+    record = train_fn(spec) if args.no_store else ResultsStore(args.results_dir).run(spec, train_fn)
+    dev, train = record["metrics"]["dev"], record["metrics"]["train"]
+    print(f"run {record['run_id']}  status={record['status']}  {record.get('message', '')}")
+    print(f"  trainable {record['num_trainable']:,} of D = {record['num_params']:,}")
+    print(f"  dev   {_fmt_metrics(dev)}\n  train {_fmt_metrics(train)}")
+    print(f"  best step {record['best_step']}, {record['wall_time_s']:.1f} s")
+    return 0 if record["status"] == "ok" else 1
+
+
+def _fmt_metrics(m: dict[str, float]) -> str:
+    return "  ".join(f"{k}={v:.4f}" for k, v in m.items()) or "-"
+
+
+def cmd_d90(args: argparse.Namespace) -> int:
+    from idtheory.executors import executor_from_args
+    from idtheory.search import measure_d90
+    from idtheory.store import ResultsStore
+
+    result = measure_d90(
+        args.model,
+        args.task,
+        args.method,
+        store=ResultsStore(args.results_dir),
+        train_fn=_train_fn(args),
+        executor=executor_from_args(args, progress=not args.quiet),
+        max_parallel=args.max_parallel,
+        full_lrs=args.full_lrs,
+        subspace_lrs=args.subspace_lrs,
+        seeds=args.seeds,
+        base_train=_train_config(args),
+        subspace_kwargs=_subspace_kwargs(args),
+        frac=args.frac,
+        d_min=args.d_min,
+        d_max=args.d_max,
+        grid_factor=args.grid_factor,
+        bracket_ratio=args.bracket_ratio,
+        grid=args.grid,
+        metric=args.metric,
+        progress=not args.quiet,
+    )
+    print(format_d90(result.to_dict()))
+    return 0
+
+
+def format_d90(r: dict[str, Any]) -> str:
+    """A short human-readable summary of a d90 result dict."""
+    lines = [
+        f"{r['model']} / {r['task']} / {r['method']}: status {r['status']}",
+        f"  baseline {r['metric']} {r['baseline_score']:.4f} (lr {r['baseline_lr']}) → "
+        f"threshold {r['threshold']:.4f} ({r['frac']:.0%})",
+        f"  d90 = {r['d90']}   bracket {r['bracket']}   "
+        f"trainings: {r['n_trained']} new, {r['n_reused']} reused",
+    ]
+    for p in sorted(r["points"], key=lambda p: p["d"]):
+        mark = "pass" if p["passes"] else "fail"
+        lines.append(f"    d = {p['d']:>8}  score {p['score']:.4f}  best lr {p['best_lr']}  {mark}")
+    if r.get("non_monotone"):
+        lines.append(f"  non-monotone observations: {r['non_monotone']}")
+    return "\n".join(lines)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from idtheory.store import ResultsStore
+
+    store = ResultsStore(args.results_dir)
+    filters = {
+        k: v
+        for k, v in (("model", args.model), ("task", args.task), ("method", args.method))
+        if v is not None
+    }
+    if args.d90:
+        rows = store.summaries(**filters)
+        if args.format == "json":
+            print(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                print(format_d90(r))
+        return 0
+    rows = store.to_rows(metric=args.metric, **filters)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        if rows:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        print(_table(rows))
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no stored runs match)"
+    cols = list(rows[0])
+    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    head = "  ".join(c.rjust(w) for c, w in zip(cols, widths))
+    body = ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join([head, *body])
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def cmd_bound(args: argparse.Namespace) -> int:
+    from idtheory.bounds import bound_report, format_report
+
+    if args.run is not None:
+        from idtheory.compress import bound_for_run
+        from idtheory.store import ResultsStore
+
+        result = bound_for_run(
+            args.run,
+            store=ResultsStore(args.results_dir),
+            levels=args.levels or 16,
+            delta=args.delta,
+            n_candidate_d=args.n_candidate_d,
+            data_dir=args.data_dir,
+        )
+        print(format_report(result["rows"], title=result["title"]))
+        return 0
+    if args.d is None or args.m is None or args.train_error is None:
+        raise SystemExit("idtheory bound: give --d, --m and --train-error (or --run ID)")
+    rows = bound_report(
+        args.d,
+        args.m,
+        args.train_error,
+        levels=args.levels,
+        delta=args.delta,
+        n_candidate_d=args.n_candidate_d,
+        extra_bits=args.extra_bits,
+    )
+    print(format_report(rows))
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from idtheory.figures import render_all
+
+    return render_all(
+        scale=args.scale,
+        only=args.only,
+        results_dir=args.results_dir,
+        figures_dir=args.figures_dir,
+        build_dir=args.build_dir,
+    )
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from idtheory.pretrain import run_pretrain_command
+
+    return run_pretrain_command(args) or 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idtheory",
+        description="Intrinsic dimension of language-model fine-tuning: subspace training, "
+        "d90 measurement, generalization bounds and the paper's figures.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("finetune", help="one training run (full, SAID or DID), stored")
+    _add_common(p)
+    p.add_argument("--method", default="said", choices=["full", "said", "did"])
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="learning rate (default 2e-5 full, 1e-2 subspace)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="training seed (data order, head init)")
+    p.add_argument("--no-store", action="store_true", help="do not read or write the store")
+    _add_train(p)
+    _add_subspace(p, with_dim=True)
+    p.set_defaults(func=cmd_finetune)
+
+    from idtheory.search import DEFAULT_BRACKET_RATIO, DEFAULT_FULL_LRS, DEFAULT_SUBSPACE_LRS
+
+    p = sub.add_parser("d90", help="measure d90: full baseline, then search over d")
+    _add_common(p)
+    p.add_argument("--method", default="said", choices=["said", "did"])
+    p.add_argument("--full-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_FULL_LRS))
+    p.add_argument(
+        "--subspace-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_SUBSPACE_LRS)
+    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline (0.9)")
+    p.add_argument("--d-min", type=_positive_int, default=10)
+    p.add_argument("--d-max", type=_positive_int, default=None)
+    p.add_argument("--grid-factor", type=float, default=4.0)
+    p.add_argument("--bracket-ratio", type=float, default=DEFAULT_BRACKET_RATIO)
+    p.add_argument(
+        "--grid",
+        type=_positive_int,
+        nargs="+",
+        default=None,
+        help="train exactly these d (accuracy-vs-d curve) instead of searching",
+    )
+    _add_train(p)
+    _add_subspace(p, with_dim=False)
+    from idtheory.executors import add_executor_arguments
+
+    add_executor_arguments(p)
+    p.set_defaults(func=cmd_d90)
+
+    p = sub.add_parser("results", help="table of stored runs or d90 results")
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS)
+    p.add_argument("--model")
+    p.add_argument("--task")
+    p.add_argument("--method", choices=["full", "said", "did"])
+    p.add_argument("--metric", default="accuracy")
+    p.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("bound", help="generalization bounds for d parameters (or a stored run)")
+    p.add_argument("--d", type=_positive_int, help="intrinsic dimension (e.g. d90)")
+    p.add_argument("--m", type=_positive_int, help="number of training examples")
+    p.add_argument("--train-error", type=float, help="training error of the compressed model")
+    p.add_argument("--levels", type=_positive_int, default=None, help="quantization levels")
+    p.add_argument("--delta", type=float, default=0.05, help="failure probability")
+    p.add_argument(
+        "--n-candidate-d",
+        type=_positive_int,
+        default=1,
+        help="number of d values searched (charged log2 bits)",
+    )
+    p.add_argument("--extra-bits", type=float, default=0.0, help="other hyper-parameter bits")
+    p.add_argument("--run", default=None, help="a stored run id: quantize and bound it")
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS)
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_bound)
+
+    p = sub.add_parser("pretrain", help="pretrain a masked LM from scratch with checkpoints")
+    try:
+        from idtheory.pretrain import add_pretrain_arguments
+
+        add_pretrain_arguments(p)
+    except ImportError:  # pragma: no cover
+        pass
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("figures", help="render the notebooks (papermill) into figures/")
+    p.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    p.add_argument("--only", type=int, nargs="+", default=None, help="notebook numbers")
+    p.add_argument("--results-dir", default=None, help="default: the scale's preset")
+    p.add_argument("--figures-dir", default="figures")
+    p.add_argument("--build-dir", default="build/notebooks")
+    p.set_defaults(func=cmd_figures)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"idtheory {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: everything finished so far is stored; rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The command line, end to end on a tiny random model and a slice of MRPC."""
+
+from __future__ import annotations
+
+import pytest
+
+from idtheory.cli import build_parser, main
+
+TINY = [
+    "--model",
+    "tiny-bert",
+    "--task",
+    "mrpc",
+    "--max-train-examples",
+    "32",
+    "--max-eval-examples",
+    "32",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--max-length",
+    "48",
+    "--quiet",
+]
+
+
+@pytest.mark.parametrize("command", ["finetune", "d90", "results", "bound", "pretrain", "figures"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: idtheory " + command in capsys.readouterr().out
+
+
+def test_d90_end_to_end_and_resume(data_dir, tmp_path, capsys):
+    args = [
+        "d90",
+        *TINY,
+        "--data-dir",
+        str(data_dir),
+        "--results-dir",
+        str(tmp_path),
+        "--method",
+        "did",
+        "--grid",
+        "10",
+        "100",
+        "--subspace-lrs",
+        "1e-2",
+        "--full-lrs",
+        "1e-3",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "tiny-bert / mrpc / did" in out and "3 new, 0 reused" in out
+    assert main(args) == 0  # everything is stored: nothing retrains
+    assert "0 new, 3 reused" in capsys.readouterr().out
+    assert main(["results", "--results-dir", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert table.count("tiny-bert") == 3
+    assert main(["results", "--results-dir", str(tmp_path), "--d90"]) == 0
+    assert "d90 =" in capsys.readouterr().out
+
+
+def test_finetune_and_bound_for_the_run(data_dir, tmp_path, capsys):
+    args = [
+        "finetune",
+        *TINY,
+        "--data-dir",
+        str(data_dir),
+        "--results-dir",
+        str(tmp_path),
+        "--method",
+        "said",
+        "--dim",
+        "30",
+        "--lr",
+        "0.01",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    run_id = out.split()[1]
+    assert "trainable 30" in out
+    assert (
+        main(
+            [
+                "bound",
+                "--run",
+                run_id,
+                "--results-dir",
+                str(tmp_path),
+                "--data-dir",
+                str(data_dir),
+                "--levels",
+                "8",
+            ]
+        )
+        == 0
+    )
+    report = capsys.readouterr().out
+    assert "Catoni" in report and "Occam" in report
+
+
+def test_bound_table(capsys):
+    assert (
+        main(["bound", "--d", "207", "--m", "3668", "--train-error", "0.1", "--levels", "16"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "Catoni" in out and "Aghajanyan" in out
+
+
+def test_clear_errors(data_dir, tmp_path, capsys):
+    code = main(
+        ["finetune", *TINY, "--task", "no-such-task", "--dim", "10", "--results-dir", str(tmp_path)]
+    )
+    assert code == 2
+    assert "mrpc" in capsys.readouterr().err  # lists the known tasks
+    code = main(
+        [
+            "finetune",
+            *TINY,
+            "--data-dir",
+            str(data_dir),
+            "--method",
+            "did",
+            "--dim",
+            "100000000",
+            "--results-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "exceeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["finetune", "--dim", "-3"])

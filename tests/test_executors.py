@@ -1,0 +1,604 @@
+"""Tests of idtheory.executors and of the parallel search: k-section, concurrent searches, Ray.
+
+The Ray tests share one local Ray instance (2 CPUs, module-scoped fixture) and are skipped when
+``ray`` is not installed. Trainers here are fakes: a record is a known function of the spec, so
+two executors must produce identical records; trainers leave one marker file per invocation so
+that invocations can be counted across processes (Ray workers, a killed driver).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from idtheory.config import RunSpec
+from idtheory.executors import (
+    LocalExecutor,
+    RayExecutor,
+    add_executor_arguments,
+    executor_from_args,
+    executor_parallelism,
+    get_executor,
+)
+from idtheory.search import D90Result, measure_d90, measure_d90_many, section_points
+from idtheory.search import LocalExecutor as SearchLocalExecutor
+from idtheory.store import ResultsStore
+
+try:
+    import ray
+
+    HAVE_RAY = True
+except ImportError:  # pragma: no cover - depends on the environment
+    ray = None  # type: ignore[assignment]
+    HAVE_RAY = False
+
+needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# ---------------------------------------------------------------- fakes (picklable)
+
+
+def sigmoid_acc(d: int, d0: float = 300.0) -> float:
+    """0.5 + 0.45·σ(2·ln(d/d0)); with baseline 0.90 the threshold 0.81 is crossed at 1.488·d0."""
+    return 0.5 + 0.45 / (1.0 + math.exp(-2.0 * (math.log(d) - math.log(d0))))
+
+
+def fake_record(spec: RunSpec, acc: float) -> dict[str, Any]:
+    """A deterministic trainer record (no time stamps, no host), so executors can be compared."""
+    return {
+        "run_id": spec.config_hash(),
+        "spec": spec.to_dict(),
+        "status": "ok",
+        "message": "",
+        "metrics": {"dev": {"accuracy": acc}},
+        "best_step": 1,
+        "history": [],
+        "num_trainable": spec.dim or 100_000,
+        "num_params": 100_000,
+        "wall_time_s": 0.0,
+        "versions": {},
+    }
+
+
+class Trainer:
+    """Fake trainer: baseline 0.90 (lr 5e-5) / 0.80, subspace accuracy from ``curve``.
+
+    Args:
+        marker_dir: where each invocation leaves a file ``<run_id>.<random>`` (None: nowhere).
+        sleep: seconds each invocation sleeps (simulated training time).
+        crash_dims: subspace dims whose first attempt kills its process (``os._exit``): the
+            attempt is detected through a file ``<run_id>.attempted`` in ``marker_dir``.
+        fail_dims: subspace dims whose training raises ``RuntimeError``.
+        d_star: when set, a step curve (0.9 from ``d_star`` on, else 0.5) replaces the sigmoid.
+    """
+
+    def __init__(
+        self,
+        marker_dir: str | None = None,
+        sleep: float = 0.0,
+        crash_dims: Sequence[int] = (),
+        fail_dims: Sequence[int] = (),
+        d_star: int | None = None,
+    ) -> None:
+        self.marker_dir = marker_dir
+        self.sleep = sleep
+        self.crash_dims = tuple(crash_dims)
+        self.fail_dims = tuple(fail_dims)
+        self.d_star = d_star
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        run_id = spec.config_hash()
+        if self.marker_dir is not None:
+            Path(self.marker_dir, f"{run_id}.{uuid.uuid4().hex}").touch()
+            if spec.dim in self.crash_dims:
+                attempted = Path(self.marker_dir, f"{run_id}.attempted")
+                if not attempted.exists():
+                    attempted.touch()
+                    os._exit(1)  # the worker process dies mid-run
+        if self.sleep:
+            time.sleep(self.sleep)
+        if spec.dim in self.fail_dims:
+            raise RuntimeError(f"training of d={spec.dim} crashed")
+        if spec.subspace is None:
+            return fake_record(spec, 0.90 if spec.train.lr == 5e-5 else 0.80)
+        d = spec.subspace.dim
+        if self.d_star is not None:
+            return fake_record(spec, 0.9 if d >= self.d_star else 0.5)
+        return fake_record(spec, sigmoid_acc(d))
+
+
+def invocations(marker_dir: Path) -> dict[str, int]:
+    """Trainer invocations per run_id, from the marker files."""
+    out: dict[str, int] = {}
+    for p in marker_dir.iterdir():
+        run_id, _, tag = p.name.partition(".")
+        if tag != "attempted":
+            out[run_id] = out.get(run_id, 0) + 1
+    return out
+
+
+def stored_lines(root: Path) -> list[dict[str, Any]]:
+    path = root / "runs.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+class RecordingExecutor:
+    """Sequential ``map``-only executor that claims a parallelism and records its rounds."""
+
+    def __init__(self, parallelism: int = 1) -> None:
+        self.parallelism = parallelism
+        self.rounds: list[list[Any]] = []
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        self.rounds.append(list(items))
+        return [fn(x) for x in items]
+
+
+class ThreadExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A stdlib thread pool is an idtheory executor (it has ``submit``); ``map`` returns a list."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(max_workers=n)
+        self.parallelism = n
+
+    def map(self, fn: Callable[..., Any], *iterables: Any, **kw: Any) -> list[Any]:  # type: ignore[override]
+        return list(super().map(fn, *iterables, **kw))
+
+
+SMALL: dict[str, Any] = {
+    "full_lrs": (2e-5, 5e-5),
+    "subspace_lrs": (1e-2,),
+    "seeds": (0,),
+    "progress": False,
+}
+
+# ---------------------------------------------------------------- k-section
+
+
+def test_section_points() -> None:
+    assert section_points(160, 640, 1, 1.25) == [320]  # bisection: round(√(160·640))
+    assert section_points(320, 640, 1, 1.25) == [453]  # √204800 = 452.5 → 453
+    assert section_points(160, 640, 3, 1.25) == [226, 320, 453]  # 4^(1/4) = √2 steps
+    # Only as many points as needed: (320, 453) needs one cut to reach 1.25, not three.
+    assert section_points(320, 453, 3, 1.25) == [381]
+    assert section_points(100, 10_000, 3, 1.01) == [316, 1000, 3162]
+    assert section_points(10, 13, 5, 1.01) == [11, 12]  # every integer in between
+    assert section_points(10, 11, 3, 1.01) == []  # adjacent: exact
+    pts = section_points(10, 20, 7, 1.01)
+    assert pts == sorted(set(pts)) and all(10 < d < 20 for d in pts) and len(pts) == 7
+
+
+def _rounds_for(tmp: Path, d_star: int, k: int) -> tuple[int, D90Result]:
+    executor = RecordingExecutor(parallelism=k)
+    res = measure_d90(
+        "tiny",
+        "mrpc",
+        store=ResultsStore(tmp),
+        train_fn=Trainer(d_star=d_star),
+        executor=executor,
+        **SMALL,
+    )
+    return len(executor.rounds) - 1, res  # subspace rounds (the baseline round excluded)
+
+
+def test_ksection_sigmoid_path_and_fewer_rounds(tmp_path: Path) -> None:
+    """Sigmoid crossing 0.81 at d = 446.4 (as in test_search): bisection takes 7 subspace
+    rounds (10 | 40 | 160 | 640 | 320 | 453 | 381); k = 3 takes 4 (10,40,160 | 640,2560,10240 |
+    226,320,453 | 381) and brackets it the same."""
+    store = ResultsStore(tmp_path)
+    bis_exec, ks_exec = RecordingExecutor(1), RecordingExecutor(3)
+    bis = measure_d90("tiny", "mrpc", store=store, train_fn=Trainer(), executor=bis_exec, **SMALL)
+    ks = measure_d90(
+        "tiny",
+        "mrpc",
+        store=ResultsStore(tmp_path / "k3"),
+        train_fn=Trainer(),
+        executor=ks_exec,
+        **SMALL,
+    )
+    assert bis.search_path == [10, 40, 160, 640, 320, 453, 381]
+    assert [len(r) for r in bis_exec.rounds] == [2] + [1] * 7
+    assert ks.search_path == [10, 40, 160, 640, 2560, 10240, 226, 320, 453, 381]
+    assert [len(r) for r in ks_exec.rounds] == [2, 3, 3, 3, 1]
+    assert bis.d90 == ks.d90 == 453 and bis.bracket == ks.bracket == (381, 453)
+    assert "candidates" not in bis.settings and ks.settings["candidates"] == 3
+    assert bis.summary_id != ks.summary_id
+    # The k = 3 search reuses the runs it shares with the bisection when both use one store.
+    again = measure_d90(
+        "tiny", "mrpc", store=store, train_fn=Trainer(), executor=RecordingExecutor(3), **SMALL
+    )
+    assert again.n_reused == 2 + 7 and again.n_trained == 3  # 2560, 10240, 226 are new
+
+
+def test_ksection_needs_fewer_rounds_over_many_curves(tmp_path: Path) -> None:
+    """Step curves with the crossing d* at 25 log-spaced places in [12, 50 000]: every search
+    brackets d* within the ratio, and the mean number of rounds falls with k."""
+    d_stars = [round(12 * (50_000 / 12) ** (i / 24)) for i in range(25)]
+    mean_rounds: dict[int, float] = {}
+    for k in (1, 3, 7):
+        total = 0
+        for j, d_star in enumerate(d_stars):
+            n, res = _rounds_for(tmp_path / f"k{k}_{j}", d_star, k)
+            lo, hi = res.bracket
+            assert hi is not None and hi >= d_star and (lo is None or lo < d_star)
+            assert lo is None or hi / lo <= 1.25 or hi == lo + 1
+            total += n
+        mean_rounds[k] = total / len(d_stars)
+    assert mean_rounds[3] < 0.7 * mean_rounds[1]
+    assert mean_rounds[7] < mean_rounds[3]
+
+
+def test_candidates_follow_executor_parallelism(tmp_path: Path) -> None:
+    """k = parallelism // (trainings per d): 8 workers, 2 lr × 2 seeds per d → 2 candidates."""
+    executor = RecordingExecutor(parallelism=8)
+    res = measure_d90(
+        "tiny",
+        "mrpc",
+        store=ResultsStore(tmp_path),
+        train_fn=Trainer(),
+        executor=executor,
+        full_lrs=(5e-5,),
+        subspace_lrs=(1e-3, 1e-2),
+        seeds=(0, 1),
+        progress=False,
+    )
+    assert res.settings["candidates"] == 2
+    assert [len(r) for r in executor.rounds][:2] == [2, 8]  # baseline; 2 d × 4 trainings
+    capped = measure_d90(  # max_parallel caps the parallelism: back to bisection
+        "tiny",
+        "mrpc",
+        store=ResultsStore(tmp_path / "capped"),
+        train_fn=Trainer(),
+        executor=RecordingExecutor(parallelism=8),
+        max_parallel=4,
+        full_lrs=(5e-5,),
+        subspace_lrs=(1e-3, 1e-2),
+        seeds=(0, 1),
+        progress=False,
+    )
+    assert "candidates" not in capped.settings
+    assert capped.search_path == [10, 40, 160, 640, 320, 453, 381]
+
+
+# ---------------------------------------------------------------- concurrent searches
+
+
+def test_many_searches_share_baseline_and_match_single(tmp_path: Path) -> None:
+    """SAID and DID on one model/task share the full fine-tuning baseline (trained once); the
+    results equal those of separate searches, with the local and a thread-pool executor."""
+    jobs = [{"model": "tiny", "task": "mrpc", "method": m} for m in ("said", "did")]
+    ref = [
+        measure_d90(
+            "tiny",
+            "mrpc",
+            m,
+            store=ResultsStore(tmp_path / f"ref_{m}"),
+            train_fn=Trainer(),
+            **SMALL,
+        )
+        for m in ("said", "did")
+    ]
+    for name, executor in (("local", "local"), ("threads", ThreadExecutor(2))):
+        marker = tmp_path / f"markers_{name}"
+        marker.mkdir()
+        store = ResultsStore(tmp_path / name)
+        res = measure_d90_many(
+            jobs,
+            store=store,
+            train_fn=Trainer(str(marker)),
+            executor=executor,  # type: ignore[arg-type]
+            candidates=1,
+            **SMALL,
+        )
+        assert [r.method for r in res] == ["said", "did"]
+        for r, want in zip(res, ref, strict=True):
+            assert (r.d90, r.bracket, r.scores, r.search_path) == (
+                want.d90,
+                want.bracket,
+                want.scores,
+                want.search_path,
+            )
+            assert r.summary_id == want.summary_id
+        calls = invocations(marker)
+        assert all(n == 1 for n in calls.values())  # nothing trained twice
+        assert len(calls) == len(store.records()) == 2 + 2 * 7  # baseline shared
+        assert res[0].n_trained + res[1].n_trained == len(calls)
+        assert len(stored_lines(tmp_path / name)) == len(calls)
+
+
+def test_thread_executor_error_drains_then_raises(tmp_path: Path) -> None:
+    """A training that raises: trainings in flight finish and are stored, the error is raised,
+    and the next call resumes (only what is missing is trained)."""
+    marker = tmp_path / "markers"
+    marker.mkdir()
+    store = ResultsStore(tmp_path / "store")
+    grid = [10, 20, 40, 80]
+    with ThreadExecutor(2) as ex, pytest.raises(RuntimeError, match="d=20 crashed"):
+        measure_d90(
+            "tiny",
+            "mrpc",
+            store=store,
+            train_fn=Trainer(str(marker), fail_dims=(20,), d_star=10),
+            executor=ex,
+            grid=grid,
+            **SMALL,
+        )
+    before = {r["run_id"] for r in store.records()}
+    assert _spec_hash(20) not in before and len(before) >= 2  # finished ones were recorded
+    with ThreadExecutor(2) as ex:
+        res = measure_d90(
+            "tiny",
+            "mrpc",
+            store=store,
+            train_fn=Trainer(str(marker), d_star=10),
+            executor=ex,
+            grid=grid,
+            **SMALL,
+        )
+    assert res.d90 == 10 and len(store.records()) == 2 + 4
+    calls = invocations(marker)
+    assert all(calls[r] == 1 for r in before)  # nothing stored was trained again
+    assert res.n_reused == len(before)
+
+
+def _spec_hash(d: int) -> str:
+    from idtheory.config import SubspaceConfig, TrainConfig
+
+    spec = RunSpec(
+        model="tiny", task="mrpc", train=TrainConfig(lr=1e-2), subspace=SubspaceConfig(dim=d)
+    )
+    return spec.config_hash()
+
+
+# ---------------------------------------------------------------- factory and CLI
+
+
+def test_get_executor_and_parallelism() -> None:
+    local = get_executor("local", progress=False)
+    assert isinstance(local, LocalExecutor) and SearchLocalExecutor is LocalExecutor
+    assert isinstance(get_executor(None), LocalExecutor)
+    assert get_executor(local) is local
+    rex = get_executor("ray", address="auto", max_parallel=4, num_gpus=0.5)
+    assert isinstance(rex, RayExecutor) and rex.max_parallel == 4 and rex.num_gpus == 0.5
+    assert rex._ray is None  # nothing started until used
+    with pytest.raises(ValueError, match="unknown executor"):
+        get_executor("dask")
+    with pytest.raises(TypeError):
+        get_executor(local, progress=False)
+    with pytest.raises(TypeError):
+        get_executor(object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        RayExecutor(max_parallel=0)
+    assert executor_parallelism(local) == 1 and executor_parallelism(local, 8) == 1
+    assert executor_parallelism(RecordingExecutor(6)) == 6
+    assert executor_parallelism(RecordingExecutor(6), max_parallel=4) == 4
+    assert LocalExecutor(progress=False).map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
+
+
+def test_cli_arguments() -> None:
+    parser = argparse.ArgumentParser()
+    add_executor_arguments(parser)
+    args = parser.parse_args([])
+    assert args.executor == "local" and args.address is None and args.max_parallel is None
+    assert isinstance(executor_from_args(args), LocalExecutor)
+    args = parser.parse_args(
+        ["--executor", "ray", "--address", "auto", "--max-parallel", "8", "--max-retries", "5"]
+    )
+    ex = executor_from_args(args)
+    assert isinstance(ex, RayExecutor)
+    assert (ex.address, ex.max_parallel, ex.max_retries, ex.num_gpus) == ("auto", 8, 5, None)
+    with pytest.raises(ValueError, match="--address"):
+        executor_from_args(parser.parse_args(["--address", "auto"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--executor", "slurm"])
+
+
+def test_local_path_does_not_import_ray(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from idtheory.search import measure_d90\n"
+        "from idtheory.store import ResultsStore\n"
+        "from idtheory.config import RunSpec\n"
+        "def train(spec):\n"
+        "    acc = 0.9 if spec.subspace is None or spec.subspace.dim >= 40 else 0.5\n"
+        "    return {'status': 'ok', 'metrics': {'dev': {'accuracy': acc}}, 'num_params': 1000}\n"
+        f"r = measure_d90('tiny', 'mrpc', store=ResultsStore({str(tmp_path)!r}), train_fn=train,"
+        " full_lrs=(1e-5,), subspace_lrs=(1e-2,), progress=False)\n"
+        "assert r.d90 == 40, r\n"
+        "assert 'ray' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- Ray
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """One local Ray instance with 2 CPUs for all Ray tests of this module."""
+    if not HAVE_RAY:
+        pytest.skip("ray is not installed")
+    assert ray is not None
+    # Trainers defined in this test module travel to the workers by value (the workers cannot
+    # import the tests folder).
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@needs_ray
+def test_ray_executor_basics(ray_address: str) -> None:
+    ex = RayExecutor()
+    assert ex.parallelism == 2 and ex.resources == {"num_cpus": 1.0, "num_gpus": 0.0}
+    assert ex.map(abs, [-1, 2, -3]) == [1, 2, 3]
+    assert RayExecutor(max_parallel=1).map(abs, [-4, 5]) == [4, 5]
+    assert ex.submit(abs, -7).result(timeout=60) == 7
+    with pytest.raises(ValueError):
+        ex.map(int, ["x"])  # the task's exception, re-raised as (a subclass of) itself
+    ex.close()  # Ray was started by the fixture: left running
+    assert ray is not None and ray.is_initialized()
+
+
+@needs_ray
+def test_ray_grid_gives_same_records_as_local(ray_address: str, tmp_path: Path) -> None:
+    """A grid of 8 trainings (2 baseline + 6 d, 0.3 s each) on 2 Ray workers: the same records
+    and the same result as the local executor, and about twice as fast."""
+    grid = [10, 30, 100, 300, 1000, 3000]
+    out: dict[str, tuple[D90Result, list[dict[str, Any]], float]] = {}
+    executors: dict[str, Any] = {
+        "local": LocalExecutor(progress=False),
+        "ray": RayExecutor(),  # the driver records
+        "ray_workers_record": RayExecutor(driver_records=False),  # the workers record
+    }
+    for name, executor in executors.items():
+        store = ResultsStore(tmp_path / name)
+        t0 = time.perf_counter()
+        res = measure_d90(
+            "tiny",
+            "mrpc",
+            store=store,
+            train_fn=Trainer(sleep=0.3),
+            executor=executor,
+            grid=grid,
+            **SMALL,
+        )
+        out[name] = (res, store.records(), time.perf_counter() - t0)
+    (loc, loc_recs, t_loc), (rr, ray_recs, t_ray) = out["local"], out["ray"]
+    key = lambda r: r["run_id"]  # noqa: E731
+    assert sorted(ray_recs, key=key) == sorted(loc_recs, key=key) and len(ray_recs) == 8
+    assert (rr.d90, rr.bracket, rr.scores, rr.summary_id) == (
+        loc.d90,
+        loc.bracket,
+        loc.scores,
+        loc.summary_id,
+    )
+    assert rr.d90 == 1000 and rr.n_trained == 8
+    assert len(stored_lines(tmp_path / "ray")) == 8
+    assert t_ray < 0.85 * t_loc, (t_ray, t_loc)
+    wr, wr_recs, _ = out["ray_workers_record"]
+    assert sorted(wr_recs, key=key) == sorted(loc_recs, key=key) and wr.d90 == 1000
+    assert len(stored_lines(tmp_path / "ray_workers_record")) == 8
+
+
+@needs_ray
+def test_ray_worker_killed_is_retried_once_stored(ray_address: str, tmp_path: Path) -> None:
+    """The first attempt of two trainings kills its worker process (os._exit); Ray re-runs them
+    and the store holds every run exactly once."""
+    marker = tmp_path / "markers"
+    marker.mkdir()
+    store = ResultsStore(tmp_path / "store")
+    res = measure_d90(
+        "tiny",
+        "mrpc",
+        store=store,
+        train_fn=Trainer(str(marker), sleep=0.1, crash_dims=(30, 300), d_star=300),
+        executor=RayExecutor(max_retries=2),
+        grid=[10, 30, 100, 300],
+        **SMALL,
+    )
+    assert res.d90 == 300 and res.problems == []
+    lines = stored_lines(tmp_path / "store")
+    assert len(lines) == len({x["run_id"] for x in lines}) == 2 + 4
+    calls = invocations(marker)
+    crashed = {_spec_hash(30), _spec_hash(300)}
+    assert {r for r, n in calls.items() if n == 2} == crashed
+    assert all(n == 1 for r, n in calls.items() if r not in crashed)
+
+
+@needs_ray
+def test_ray_parallel_search_uses_k_section(ray_address: str, tmp_path: Path) -> None:
+    """On 2 workers with 1 training per d the search evaluates 2 candidates per round."""
+    res = measure_d90(
+        "tiny",
+        "mrpc",
+        store=ResultsStore(tmp_path),
+        train_fn=Trainer(d_star=450),
+        executor=RayExecutor(),
+        **SMALL,
+    )
+    assert res.settings["candidates"] == 2
+    # Rounds of two: 10,40 | 160,640 (passes) | 254,403 (fail) | 470,549 (pass): 4 rounds where
+    # bisection needs 7 (10 | 40 | 160 | 640 | 320 | 453 | 381).
+    assert res.search_path == [10, 40, 160, 640, 254, 403, 470, 549]
+    assert res.d90 == 470 and res.bracket == (403, 470)
+
+
+DRIVER_GRID = [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120]
+
+
+def _driver_main(address: str, store_root: str, marker_dir: str) -> None:
+    """The driver run as a subprocess by the kill-and-restart test."""
+    measure_d90(
+        "tiny",
+        "mrpc",
+        store=ResultsStore(store_root),
+        train_fn=Trainer(marker_dir, sleep=0.4),
+        executor=RayExecutor(address=address),
+        grid=DRIVER_GRID,
+        **SMALL,
+    )
+
+
+@needs_ray
+def test_ray_driver_killed_and_restarted_resumes(ray_address: str, tmp_path: Path) -> None:
+    """Kill the driver (SIGKILL) after a few records exist; a new driver finishes the sweep
+    without training again any run that was stored."""
+    root, marker = tmp_path / "store", tmp_path / "markers"
+    marker.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, ray_address, str(root), str(marker)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(stored_lines(root)) < 4:
+            assert proc.poll() is None, "the driver ended before it was killed"
+            assert time.monotonic() < deadline, "no records after 60 s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    before = {x["run_id"] for x in stored_lines(root)}
+    n_total = 2 + len(DRIVER_GRID)
+    assert 4 <= len(before) < n_total
+    time.sleep(0.5)  # let tasks of the dead driver that were mid-run leave their markers
+    res = measure_d90(
+        "tiny",
+        "mrpc",
+        store=ResultsStore(root),
+        train_fn=Trainer(str(marker), sleep=0.4),
+        executor=RayExecutor(),
+        grid=DRIVER_GRID,
+        **SMALL,
+    )
+    assert res.n_reused == len(before) and res.n_trained == n_total - len(before)
+    lines = stored_lines(root)
+    assert len(lines) == len({x["run_id"] for x in lines}) == n_total  # each run exactly once
+    calls = invocations(marker)
+    assert all(calls[r] == 1 for r in before)  # a stored run is never trained again
+    assert set(calls) == {x["run_id"] for x in lines}
+
+
+if __name__ == "__main__":  # the subprocess driver of test_ray_driver_killed_and_restarted
+    _driver_main(sys.argv[1], sys.argv[2], sys.argv[3])
