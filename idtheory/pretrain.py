@@ -405,17 +405,17 @@ def _texts_of(corpus: Corpus | Iterable[str]) -> list[str]:
     return list(corpus)
 
 
-def _keys(text: str, min_sentence_chars: int) -> set[str]:
-    """Overlap keys of a text: the whole text, and each sentence of ≥ ``min_sentence_chars``
-    characters when it has several (all normalized)."""
+def _keys(text: str, min_sentence_chars: int) -> list[str]:
+    """Overlap keys of a text: the whole text first, then each sentence of ≥
+    ``min_sentence_chars`` characters when it has several (all normalized, no duplicates)."""
     whole = normalize_text(text)
-    keys = {whole} if whole else set()
+    keys = [whole] if whole else []
     parts = _SENTENCE_SPLIT.split(text.strip())
     if len(parts) > 1:
         for part in parts:
             key = normalize_text(part)
-            if len(key) >= min_sentence_chars:
-                keys.add(key)
+            if len(key) >= min_sentence_chars and key not in keys:
+                keys.append(key)
     return keys
 
 
@@ -481,8 +481,8 @@ def check_no_overlap(
             "would be contaminated. Examples:"
         ]
         for (task, split, text), line in hits:
-            shown = line if len(line) <= 200 else line[:197] + "..."
-            lines.append(f"  - {task}/{split}: {text!r}\n      in corpus line: {shown!r}")
+            lines.append(f"  - {task}/{split}: «{_clip(text, 300)}»")
+            lines.append(f"      in corpus line: «{_clip(line, 300)}»")
         lines.append(
             "Remove these lines (build_corpus(..., drop_overlap=True) does it) or evaluate on "
             "other tasks."
@@ -494,6 +494,10 @@ def check_no_overlap(
         "n_corpus_lines": len(texts),
         "n_eval_keys": len(index),
     }
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _read_text_files(
@@ -1230,7 +1234,7 @@ def _pretrain(
             torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True)
         )
         scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
-        _set_rng_state(torch.load(ckpt / "rng_state.pt", weights_only=False), device)
+        _set_rng_state(torch.load(ckpt / "rng_state.pt", weights_only=True), device)
         step = int(state["step"])
         window = [float(state["window"][0]), int(state["window"][1])]
         elapsed = float(state["elapsed_s"])
@@ -1584,9 +1588,10 @@ def pretraining_trend(
         [get_task(tasks).name] if isinstance(tasks, str) else [get_task(t).name for t in tasks]
     )
     metric = search_kwargs.get("metric", "accuracy")
+    cells = _normalize_checkpoints(checkpoints)
     majorities = _majorities(task_list, metric, majority, data_dir)
     rows: list[dict[str, Any]] = []
-    for step, name in _normalize_checkpoints(checkpoints):
+    for step, name in cells:
         for task in task_list:
             row, _ = _measure_row(
                 name,

@@ -13,7 +13,8 @@ Three families share one interface (``P(theta_d)``, ``P.T(g)``, ``P.materialize(
   after keeping D of L rows every column of P has squared norm ≈ 1 (exactly 1 when D = L).
   This is the normalisation of Li et al.'s and the authors' code (``paper.md`` §2.3).
   Memory: B and G in the compute dtype and π as int32 — 12·L bytes for fp32 (1.5 GiB at
-  L = 2^27); cost per product: two FWHTs of length L and one random gather (or scatter).
+  L = 2^27); cost per product: one FWHT of length L, one of length 2^⌈log2 d⌉ and one sequential pass
+  (see ``FastfoodProjection._forward``).
 * :class:`DenseProjection` — i.i.d. N(0, 1/D) entries (columns of norm ≈ 1); D·d stored values.
 * :class:`SparseProjection` — Li, Hastie & Church (2006) very sparse projections as in Li et al.
   (2018): each column has ⌈√D⌉ non-zeros at random rows with values ±1/√nnz (unit norm).
@@ -56,7 +57,7 @@ _numba_perm = None
 
 
 def _perm_kernels():
-    """Parallel numba kernels fusing the permutation with the G scaling (CPU), or None."""
+    """Parallel numba kernels for the table gather / scatter-add fused with G (CPU), or None."""
     global _numba_perm
     if _numba_perm is None:
         try:
@@ -66,38 +67,49 @@ def _perm_kernels():
             return None
 
         @numba.njit(parallel=True, cache=True)
-        def gather_scale(x, perm, g, out):
+        def gather_table_scale(table, perm, g, out):
+            mask = table.size - 1
             for i in numba.prange(out.size):
-                out[i] = x[perm[i]] * g[i]
+                out[i] = table[perm[i] & mask] * g[i]
 
         @numba.njit(parallel=True, cache=True)
-        def scatter_scale(x, perm, g, out):
-            for i in numba.prange(x.size):
-                out[perm[i]] = x[i] * g[i]
+        def scatter_add_table_scale(x, perm, g, partial):
+            """partial[c, π(i) mod b] += x_i g_i over chunk c of i (one row per chunk)."""
+            n = x.size
+            chunks, b = partial.shape
+            mask = b - 1
+            step = (n + chunks - 1) // chunks
+            for c in numba.prange(chunks):
+                for i in range(c * step, min(n, (c + 1) * step)):
+                    partial[c, perm[i] & mask] += x[i] * g[i]
 
-        _numba_perm = (gather_scale, scatter_scale)
+        _numba_perm = (gather_table_scale, scatter_add_table_scale)
     return _numba_perm or None
 
 
-def _gather_scale(x: torch.Tensor, perm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """out_i = x_{π(i)} · g_i, i.e. G Π x."""
-    kernels = _perm_kernels() if x.device.type == "cpu" else None
+def _gather_table_scale(table: torch.Tensor, perm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """out_i = table[π(i) mod b] · g_i (b = len(table), a power of two): G Π (table tiled)."""
+    kernels = _perm_kernels() if table.device.type == "cpu" else None
     if kernels is None:
-        return x[perm.long()].mul_(g)
-    out = torch.empty_like(x)
-    kernels[0](x.numpy(), perm.numpy(), g.numpy(), out.numpy())
+        return table[(perm & (table.numel() - 1)).long()].mul_(g)
+    out = torch.empty_like(g)
+    kernels[0](table.numpy(), perm.numpy(), g.numpy(), out.numpy())
     return out
 
 
-def _scatter_scale(x: torch.Tensor, perm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """out_{π(i)} = x_i · g_i, i.e. Πᵀ G x."""
+def _scatter_add_table_scale(
+    x: torch.Tensor, perm: torch.Tensor, g: torch.Tensor, b: int
+) -> torch.Tensor:
+    """t_j = Σ_{i: π(i) mod b = j} x_i·g_i: the b-periodic fold of Πᵀ G x."""
     kernels = _perm_kernels() if x.device.type == "cpu" else None
-    out = torch.empty_like(x)
     if kernels is None:
-        out[perm.long()] = x * g
-        return out
-    kernels[1](x.numpy(), perm.numpy(), g.numpy(), out.numpy())
-    return out
+        return x.new_zeros(b).index_add_(0, (perm & (b - 1)).long(), x * g)
+    import numba
+
+    chunks = max(1, min(4 * numba.get_num_threads(), x.numel() // 4096))
+    partial = torch.zeros(chunks, b, dtype=x.dtype)
+    kernels[1](x.numpy(), perm.numpy(), g.numpy(), partial.numpy())
+    return partial.sum(0)
 
 
 class _ProjectFunction(torch.autograd.Function):
@@ -215,6 +227,7 @@ class FastfoodProjection(Projection):
         super().__init__(d, D, seed, grad_scale)
         L = next_power_of_two(D)
         self.L = L
+        self.b = next_power_of_two(d)
         gen = _generator(seed)
         B = torch.randint(0, 2, (L,), generator=gen).to(dtype).mul_(2).sub_(1)
         perm = torch.randperm(L, generator=gen).to(torch.int32)
@@ -225,17 +238,25 @@ class FastfoodProjection(Projection):
         self.register_buffer("G", G.to(dtype).to(device), persistent=False)
         self.scale = scale
 
+    # θ_d is supported on the first b = 2^⌈log2 d⌉ coordinates, and H_L = H_{L/b} ⊗ H_b
+    # (Sylvester order, index i·b + j), so H_L·pad(x) is H_b·x tiled L/b times. The first
+    # transform of the forward therefore collapses to a length-b FWHT followed by a gather from
+    # that tiny table at π(i) mod b; by transposition, the last transform of Pᵀ collapses to a
+    # scatter-add into a length-b table followed by a length-b FWHT. Each product thus costs one
+    # length-L FWHT and one sequential pass, with all random accesses inside a cache-sized table.
+
     def _forward(self, theta: torch.Tensor) -> torch.Tensor:
-        x = theta.new_zeros(self.L, dtype=self.G.dtype)
-        x[: self.d] = theta * self.B[: self.d]
-        x = fwht(_gather_scale(fwht(x), self.perm, self.G))
+        table = theta.new_zeros(self.b, dtype=self.G.dtype)
+        table[: self.d] = theta * self.B[: self.d]
+        table = fwht(table)
+        x = fwht(_gather_table_scale(table, self.perm, self.G))
         return x[: self.D].mul_(self.scale).to(theta.dtype)
 
     def _transpose(self, g: torch.Tensor) -> torch.Tensor:
         x = g.new_zeros(self.L, dtype=self.G.dtype)
         x[: self.D] = g
-        y = fwht(_scatter_scale(fwht(x), self.perm, self.G))
-        return (y[: self.d] * self.B[: self.d]).mul_(self.scale).to(g.dtype)
+        table = fwht(_scatter_add_table_scale(fwht(x), self.perm, self.G, self.b))
+        return (table[: self.d] * self.B[: self.d]).mul_(self.scale).to(g.dtype)
 
     def extra_repr(self) -> str:
         return f"d={self.d}, D={self.D}, L={self.L}, seed={self.seed}"

@@ -231,7 +231,7 @@ def test_stop_at_splits_a_run_into_sessions(tmp_path: Path) -> None:
 
 def test_overlap_check_fires_on_planted_sentence(tmp_path: Path, data_dir: Path) -> None:
     rte_dev = load_task("rte", "dev", data_dir=data_dir)
-    planted = rte_dev.texts[3][0]
+    planted = next(t[0] for t in rte_dev.texts if 80 < len(t[0]) < 250 and "'" in t[0])
     clean = synthetic_corpus(50)
     assert check_no_overlap(clean, ["rte"], data_dir=data_dir)["n_corpus_lines"] == 50
 

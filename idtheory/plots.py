@@ -1,0 +1,653 @@
+"""Matplotlib figures of the paper (and ours), from tidy rows and D90Result dicts.
+
+Every function takes plain data — lists of dicts (one per point / run / model) or
+:meth:`idtheory.search.D90Result.to_dict` dicts — and returns a :class:`matplotlib.figure.Figure`
+(created with ``pyplot``, so notebooks show it inline; call ``plt.close(fig)`` in scripts). No
+function reads the results store or trains anything: the notebooks gather the rows with
+:mod:`idtheory.figures` and hand them here. :func:`save_figure` writes a figure as PNG and PDF
+and :func:`save_table` the rows behind it as CSV, under ``figures_dir/<scale>/`` with stable
+names.
+
+Conventions: d and d90 axes are logarithmic; accuracies and errors are fractions; "vacuous"
+bound values (≥ 1) are drawn at 1 with an upward triangle; a figure without data shows a
+centred "no data" message instead of raising, so a notebook always writes its files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+__all__ = [
+    "METHOD_STYLE",
+    "accuracy_vs_d",
+    "bounds_vs_d90",
+    "bounds_vs_error",
+    "column_norms",
+    "fastfood_matrix",
+    "generalization",
+    "no_data",
+    "pretraining_trend",
+    "relative_gap",
+    "save_figure",
+    "save_table",
+    "size_trend",
+    "table1_comparison",
+    "trainable_params",
+    "transform_cost",
+]
+
+#: Line style and marker of each method.
+METHOD_STYLE: dict[str, dict[str, str]] = {
+    "said": {"linestyle": "-", "marker": "o"},
+    "did": {"linestyle": "--", "marker": "s"},
+    "full": {"linestyle": ":", "marker": "D"},
+}
+#: Marker of each d90 status in trend plots (``unable to compute`` is drawn at the bottom).
+STATUS_MARKER: dict[str, str] = {
+    "ok": "o",
+    "passes_at_smallest": "v",
+    "never_passes": "^",
+    "unable to compute": "x",
+}
+_FIGSIZE = (6.4, 4.2)
+
+
+def _color(i: int) -> str:
+    return f"C{i % 10}"
+
+
+def _new(figsize: tuple[float, float] = _FIGSIZE, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    fig, axes = plt.subplots(1, ncols, figsize=figsize, squeeze=False, layout="constrained")
+    return fig, list(axes[0])
+
+
+def no_data(ax: Axes, message: str = "no data") -> None:
+    """Write ``message`` in the middle of an empty axes (used when nothing is stored yet)."""
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        wrap=True,
+        transform=ax.transAxes,
+        fontsize=9,
+        color="0.35",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _unique(values: Iterable[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+def _short(name: Any, width: int = 28) -> str:
+    """A readable model label: the last path component(s) of a directory or hub id."""
+    text = str(name)
+    parts = [p for p in text.replace("\\", "/").split("/") if p]
+    if len(parts) > 1 and parts[-1].startswith("checkpoint-"):
+        text = "/".join(parts[-2:])
+    elif parts:
+        text = parts[-1]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+# ============================================================================ Figure 1
+
+
+def accuracy_vs_d(
+    results: Sequence[Mapping[str, Any]],
+    *,
+    title: str | None = None,
+    metric: str = "accuracy",
+    empty_message: str = "no stored grid results",
+) -> Figure:
+    """Evaluation score against d (log axis), one curve per (model, method) (paper Figure 1).
+
+    ``results`` are D90Result dicts (grid mode) of one task: each contributes a line through its
+    ``points`` (SAID solid, DID dashed; one colour per model) and a star at its d90. Each model
+    gets one dotted horizontal line at its 90% threshold (``threshold`` of its first result).
+    """
+    fig, (ax,) = _new()
+    curves = [r for r in results if r.get("points")]
+    if not curves:
+        no_data(ax, empty_message)
+        ax.set_title(title or "")
+        return fig
+    models = _unique(r["model"] for r in curves)
+    for r in curves:
+        i = models.index(r["model"])
+        style = METHOD_STYLE.get(r["method"], METHOD_STYLE["said"])
+        pts = sorted(r["points"], key=lambda p: p["d"])
+        ax.plot(
+            [p["d"] for p in pts],
+            [p["score"] for p in pts],
+            color=_color(i),
+            label=f"{_short(r['model'])} {str(r['method']).upper()}",
+            **style,
+            markersize=4,
+        )
+        if r.get("d90") is not None:
+            score = next((p["score"] for p in pts if p["d"] == r["d90"]), None)
+            if score is not None:
+                ax.scatter([r["d90"]], [score], marker="*", s=140, color=_color(i), zorder=5,
+                           edgecolors="k", linewidths=0.5)
+    for i, model in enumerate(models):
+        thr = next((r.get("threshold") for r in curves if r["model"] == model
+                    and r.get("threshold") is not None), None)
+        if thr is not None:
+            ax.axhline(thr, color=_color(i), linestyle=":", linewidth=1.2,
+                       label=f"90% of {_short(model)} full FT")
+    ax.set_xscale("log")
+    ax.set_xlabel("subspace dimension d")
+    ax.set_ylabel(f"dev {metric}")
+    ax.set_title(title or "")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+# ============================================================================ Table 1
+
+
+def table1_comparison(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "d90: the paper's Table 1 and this reproduction",
+) -> Figure:
+    """d90 per model, task and method: the paper's values beside ours (log axis).
+
+    ``rows`` have ``model`` (a display label), ``task``, ``method``, ``d90`` and ``source``
+    (``"paper"`` or anything else = ours). One panel per task; one row of the y axis per
+    model; SAID circles, DID squares; the paper hollow and black, ours filled in colour.
+    Rows without a d90 are skipped (they stay in the CSV).
+    """
+    tasks = _unique(r["task"] for r in rows)
+    fig, axes = _new((4.2 * max(1, len(tasks)), 0.5 + 0.45 * max(4, _n_models(rows))),
+                     ncols=max(1, len(tasks)))
+    if not rows:
+        no_data(axes[0], "no d90 values")
+        return fig
+    for ax, task in zip(axes, tasks):
+        sub = [r for r in rows if r["task"] == task]
+        labels = _unique(r["model"] for r in sorted(sub, key=lambda r: r["source"] != "paper"))
+        for method, offset in (("said", -0.15), ("did", 0.15)):
+            for is_paper in (True, False):
+                pts = [r for r in sub if r["method"] == method
+                       and (r["source"] == "paper") == is_paper and _finite(r.get("d90"))]
+                if not pts:
+                    continue
+                marker = METHOD_STYLE[method]["marker"]
+                ax.scatter(
+                    [r["d90"] for r in pts],
+                    [labels.index(r["model"]) + offset for r in pts],
+                    marker=marker,
+                    s=45,
+                    facecolors="none" if is_paper else ("C0" if method == "said" else "C1"),
+                    edgecolors="k" if is_paper else ("C0" if method == "said" else "C1"),
+                    label=f"{'paper' if is_paper else 'ours'} {method.upper()}",
+                )
+        ax.set_yticks(range(len(labels)), [_short(m) for m in labels], fontsize=8)
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("d90")
+        ax.set_title(task.upper())
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+        if ax.collections:
+            ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _n_models(rows: Sequence[Mapping[str, Any]]) -> int:
+    per_task: dict[Any, set[Any]] = {}
+    for r in rows:
+        per_task.setdefault(r["task"], set()).add(r["model"])
+    return max((len(v) for v in per_task.values()), default=1)
+
+
+# ============================================================================ Figure 2
+
+
+def _bracket(row: Mapping[str, Any]) -> tuple[Any, Any]:
+    b = row.get("bracket")
+    if isinstance(b, (list, tuple)) and len(b) == 2:
+        return b[0], b[1]
+    return row.get("bracket_lo"), row.get("bracket_hi")
+
+
+def pretraining_trend(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "d90 during pre-training",
+    method: str = "SAID",
+) -> Figure:
+    """d90 against pre-training updates, one line per task (paper Figure 2).
+
+    ``rows``: ``checkpoint``, ``step`` (None: the checkpoint's index is used), ``task``,
+    ``d90``, ``status`` and ``bracket``. Statuses ``ok`` (filled circles on the line),
+    ``passes_at_smallest`` (▼: d90 is at most that value), ``never_passes`` (▲ at the largest d
+    tried: d90 is larger) and ``unable to compute`` (✕ along the bottom edge: the checkpoint's
+    full fine-tuning does not beat the majority class).
+    """
+    fig, (ax,) = _new()
+    if not rows:
+        no_data(ax, "no checkpoints")
+        ax.set_title(title)
+        return fig
+    steps = _unique(r.get("checkpoint") for r in rows)
+    tasks = _unique(r["task"] for r in rows)
+    bottom = blended_transform_factory(ax.transData, ax.transAxes)
+
+    def x_of(r: Mapping[str, Any]) -> float:
+        s = r.get("step")
+        return float(s) if _finite(s) else float(steps.index(r.get("checkpoint")))
+
+    any_y = False
+    for i, task in enumerate(tasks):
+        sub = sorted((r for r in rows if r["task"] == task), key=x_of)
+        line = [r for r in sub if _finite(r.get("d90"))]
+        if line:
+            any_y = True
+            ax.plot([x_of(r) for r in line], [r["d90"] for r in line], color=_color(i),
+                    label=str(task), linewidth=1.5)
+            for status in ("ok", "passes_at_smallest"):
+                pts = [r for r in line if r.get("status") == status]
+                if pts:
+                    ax.scatter([x_of(r) for r in pts], [r["d90"] for r in pts],
+                               marker=STATUS_MARKER[status], color=_color(i), zorder=4,
+                               facecolors=_color(i) if status == "ok" else "none")
+        never = [r for r in sub if r.get("status") == "never_passes" and _finite(_bracket(r)[0])]
+        if never:
+            any_y = True
+            ax.scatter([x_of(r) for r in never], [_bracket(r)[0] for r in never], marker="^",
+                       color=_color(i), zorder=4)
+        unable = [r for r in sub if r.get("status") == "unable to compute"]
+        if unable:
+            ax.scatter([x_of(r) for r in unable], [0.04 + 0.03 * i] * len(unable), marker="x",
+                       color=_color(i), transform=bottom, zorder=4, clip_on=False)
+    for status, text in (("unable to compute", "unable to compute"),
+                         ("passes_at_smallest", "d90 ≤ smallest d tried"),
+                         ("never_passes", "d90 > largest d tried")):
+        if any(r.get("status") == status for r in rows):
+            ax.scatter([], [], marker=STATUS_MARKER[status], color="0.3", label=text,
+                       facecolors="none" if status == "passes_at_smallest" else "0.3")
+    if any_y:
+        ax.set_yscale("log")
+    else:
+        ax.set_yticks([])
+    ax.set_xlabel("pre-training updates" if any(_finite(r.get("step")) for r in rows)
+                  else "checkpoint")
+    ax.set_ylabel(f"{method} d90")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+# ============================================================================ Figure 3
+
+
+def size_trend(
+    rows: Sequence[Mapping[str, Any]],
+    fit: Mapping[str, Any] | None = None,
+    *,
+    title: str = "d90 against model size",
+    method: str = "SAID",
+    task: str = "MRPC",
+) -> Figure:
+    """d90 against parameter count, log-log, with the fitted line (paper Figure 3).
+
+    ``rows``: ``model``, ``n_params``, ``d90``, ``status``. ``fit``: ``slope`` and
+    ``intercept`` of ``log10 d90 = intercept + slope · log10 n_params`` (e.g.
+    :meth:`idtheory.pretrain.LogLogFit.to_dict`), optionally ``slope_ci95`` and ``r2``.
+    ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼.
+    """
+    fig, (ax,) = _new()
+    pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
+    if not pts:
+        missing = ", ".join(_short(r.get("model")) for r in rows) or "none"
+        no_data(ax, f"no d90 with a parameter count yet (models: {missing})")
+        ax.set_title(title)
+        return fig
+    exact = [r for r in pts if r.get("status") != "passes_at_smallest"]
+    upper = [r for r in pts if r.get("status") == "passes_at_smallest"]
+    if exact:
+        ax.scatter([r["n_params"] for r in exact], [r["d90"] for r in exact], color="C0",
+                   zorder=4, label="d90")
+    if upper:
+        ax.scatter([r["n_params"] for r in upper], [r["d90"] for r in upper], marker="v",
+                   facecolors="none", edgecolors="C0", zorder=4, label="d90 ≤ (smallest d tried)")
+    for r in pts:
+        ax.annotate(_short(r["model"], 22), (r["n_params"], r["d90"]), fontsize=6,
+                    xytext=(3, 3), textcoords="offset points")
+    if fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
+        xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)
+        ys = 10.0 ** (fit["intercept"] + fit["slope"] * np.log10(xs))
+        label = f"fit: slope {fit['slope']:.2f}"
+        ci = fit.get("slope_ci95")
+        if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_finite(c) for c in ci):
+            label += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+        if _finite(fit.get("r2")):
+            label += f", R² {fit['r2']:.2f}"
+        ax.plot(xs, ys, color="C3", linestyle="--", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters of the pre-trained model")
+    ax.set_ylabel(f"{method} d90 on {task}")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+# ============================================================================ Figures 4-5
+
+
+def relative_gap(acc_train: float, acc_eval: float) -> float:
+    """Relative generalization gap ``(acc_train − acc_eval) / (1 − acc_eval)`` (NaN if
+    ``acc_eval`` is 1 or an input is missing)."""
+    if not (_finite(acc_train) and _finite(acc_eval)) or acc_eval >= 1.0:
+        return float("nan")
+    return (acc_train - acc_eval) / (1.0 - acc_eval)
+
+
+def generalization(
+    rows: Sequence[Mapping[str, Any]],
+    kind: str = "accuracy",
+    *,
+    source: str = "full",
+    title: str | None = None,
+) -> Figure:
+    """Evaluation accuracy (``kind="accuracy"``, paper Figure 4) or relative generalization gap
+    (``kind="gap"``, Figure 5) against d90, one colour per task.
+
+    ``rows``: ``task``, ``d90``, ``status`` and the accuracies ``<source>_dev`` /
+    ``<source>_train`` (``source="full"``: the full fine-tuning of the checkpoint; ``"d90"``: its
+    subspace training at d = d90). A dashed least-squares line of y against log10 d90 over all
+    points is added when there are at least two distinct d90.
+    """
+    if kind not in ("accuracy", "gap"):
+        raise ValueError(f"kind must be 'accuracy' or 'gap', got {kind!r}")
+    fig, (ax,) = _new()
+    dev_key, train_key = f"{source}_dev", f"{source}_train"
+
+    def y_of(r: Mapping[str, Any]) -> float:
+        if kind == "accuracy":
+            v = r.get(dev_key)
+            return float(v) if _finite(v) else float("nan")
+        return relative_gap(r.get(train_key, float("nan")), r.get(dev_key, float("nan")))
+
+    pts = [r for r in rows if _finite(r.get("d90")) and math.isfinite(y_of(r))]
+    ylabel = "evaluation accuracy" if kind == "accuracy" else "relative generalization gap"
+    what = "full fine-tuning" if source == "full" else "subspace training at d90"
+    ax.set_title(title or f"{ylabel} against d90 ({what})", fontsize=10)
+    if not pts:
+        no_data(ax, "no d90 values yet")
+        return fig
+    for i, task in enumerate(_unique(r["task"] for r in pts)):
+        sub = [r for r in pts if r["task"] == task]
+        ax.scatter([r["d90"] for r in sub], [y_of(r) for r in sub], color=_color(i),
+                   label=str(task), zorder=4)
+    xs = np.log10([r["d90"] for r in pts])
+    if np.ptp(xs) > 0:
+        slope, intercept = np.polyfit(xs, [y_of(r) for r in pts], 1)
+        grid = np.linspace(xs.min(), xs.max(), 20)
+        ax.plot(10**grid, intercept + slope * grid, color="0.4", linestyle="--",
+                label=f"least squares: {slope:+.3f} per decade")
+    ax.set_xscale("log")
+    ax.set_xlabel("d90")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+# ============================================================================ bounds
+
+
+def _bound_series(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return _unique(str(r["label"]) for r in rows if _finite(r.get("bound")))
+
+
+def _plot_bounds(ax: Axes, rows: Sequence[Mapping[str, Any]], x_key: str) -> None:
+    vac = False
+    for i, label in enumerate(_bound_series(rows)):
+        sub = [r for r in rows if r["label"] == label and _finite(r.get("bound"))
+               and _finite(r.get(x_key))]
+        if not sub:
+            continue
+        certified = all(bool(r.get("certified", True)) for r in sub)
+        ok = [r for r in sub if r["bound"] < 1.0]
+        over = [r for r in sub if r["bound"] >= 1.0]
+        vac |= bool(over)
+        ax.scatter([r[x_key] for r in ok], [r["bound"] for r in ok], color=_color(i),
+                   marker="o" if certified else "P",
+                   label=label + ("" if certified else " (not certified)"), zorder=4)
+        if over:
+            ax.scatter([r[x_key] for r in over], [1.0] * len(over), color=_color(i), marker="^",
+                       zorder=4)
+    ax.axhline(1.0, color="0.5", linewidth=0.8)
+    if vac:
+        ax.text(0.01, 0.99, "▲ at 1: vacuous bound (≥ 1)", transform=ax.transAxes, fontsize=7,
+                va="top", color="0.3")
+    ax.set_ylim(0.0, 1.08)
+    ax.set_ylabel("bound on the 0-1 error")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def bounds_vs_d90(
+    rows: Sequence[Mapping[str, Any]], *, title: str = "certified error bounds against d90"
+) -> Figure:
+    """Bound values against d (= d90), one series per bound (``label``), with the measured dev
+    error of every run as black crosses.
+
+    ``rows``: ``d``, ``bound`` (fraction, raw), ``label``, ``certified``, ``dev_error`` (one
+    row per run × bound). Values ≥ 1 are drawn at 1 (▲).
+    """
+    fig, (ax,) = _new()
+    ax.set_title(title, fontsize=10)
+    if not any(_finite(r.get("bound")) for r in rows):
+        no_data(ax, "no bounds yet (no d90 run)")
+        return fig
+    _plot_bounds(ax, rows, "d")
+    runs = {r.get("run_id"): r for r in rows if _finite(r.get("dev_error"))}
+    if runs:
+        ax.scatter([r["d"] for r in runs.values()], [r["dev_error"] for r in runs.values()],
+                   marker="x", color="k", label="measured dev error", zorder=5)
+    ax.set_xscale("log")
+    ax.set_xlabel("d90 (trained parameters)")
+    ax.legend(fontsize=6, loc="lower right")
+    return fig
+
+
+def bounds_vs_error(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "certified error bounds against the measured dev error",
+) -> Figure:
+    """Bound values against the measured dev error of the same run, with the diagonal
+    bound = error (a valid bound lies above it, up to the dev set's sampling noise)."""
+    fig, (ax,) = _new()
+    ax.set_title(title, fontsize=10)
+    if not any(_finite(r.get("bound")) and _finite(r.get("dev_error")) for r in rows):
+        no_data(ax, "no bounds yet (no d90 run)")
+        return fig
+    _plot_bounds(ax, rows, "dev_error")
+    ax.plot([0, 1], [0, 1], color="k", linestyle=":", linewidth=1, label="bound = dev error")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("measured dev error")
+    ax.legend(fontsize=6, loc="lower right")
+    return fig
+
+
+# ============================================================================ Fastfood tour
+
+
+def fastfood_matrix(P: Any, *, title: str | None = None) -> Figure:
+    """A materialized projection matrix (D × d) as an image, symmetric diverging colours."""
+    M = np.asarray(P.detach().cpu() if hasattr(P, "detach") else P, dtype=np.float64)
+    fig, (ax,) = _new((4.8, 5.2))
+    v = float(np.abs(M).max()) or 1.0
+    im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto", interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="entry of P")
+    ax.set_xlabel(f"column j (input coordinate, d = {M.shape[1]})")
+    ax.set_ylabel(f"row i (parameter, D = {M.shape[0]})")
+    ax.set_title(title or "Fastfood P = c·H G Π H B, materialized", fontsize=10)
+    return fig
+
+
+def column_norms(
+    norms: Mapping[str, Sequence[float]], *, title: str = "column norms of P"
+) -> Figure:
+    """Histogram of the column norms ‖P e_j‖ per projection kind (≈ 1 by construction)."""
+    fig, (ax,) = _new()
+    if not norms:
+        no_data(ax)
+        return fig
+    values = [np.asarray(v, dtype=np.float64) for v in norms.values()]
+    lo = min(float(v.min()) for v in values)
+    hi = max(float(v.max()) for v in values)
+    bins = np.linspace(min(lo, 0.9), max(hi, 1.1), 40)
+    for i, (name, v) in enumerate(norms.items()):
+        ax.hist(np.asarray(v), bins=bins, alpha=0.55, color=_color(i),
+                label=f"{name} (mean {np.mean(v):.3f}, sd {np.std(v):.3f})")
+    ax.axvline(1.0, color="k", linestyle=":", linewidth=1)
+    ax.set_xlabel("‖P e_j‖ (column norm)")
+    ax.set_ylabel("columns")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def transform_cost(
+    rows: Sequence[Mapping[str, Any]], *, title: str = "cost of the transform against D"
+) -> Figure:
+    """Seconds per product against D (log-log), one line per operation (``op``), plus a dashed
+    O(D log D) reference through the first point of the first operation."""
+    fig, (ax,) = _new()
+    pts = [r for r in rows if _finite(r.get("seconds")) and _finite(r.get("D"))]
+    if not pts:
+        no_data(ax)
+        return fig
+    ops = _unique(r["op"] for r in pts)
+    for i, op in enumerate(ops):
+        sub = sorted((r for r in pts if r["op"] == op), key=lambda r: r["D"])
+        ax.plot([r["D"] for r in sub], [r["seconds"] for r in sub], marker="o", color=_color(i),
+                label=str(op))
+    first = sorted((r for r in pts if r["op"] == ops[0]), key=lambda r: r["D"])
+    Ds = np.array(sorted({r["D"] for r in pts}), dtype=np.float64)
+    ref = first[0]["seconds"] * (Ds * np.log2(Ds)) / (first[0]["D"] * math.log2(first[0]["D"]))
+    ax.plot(Ds, ref, color="0.5", linestyle="--", label="∝ D log D")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("D (target size)")
+    ax.set_ylabel("seconds per product")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def trainable_params(
+    rows: Sequence[Mapping[str, Any]], *, title: str = "what SAID and DID train"
+) -> Figure:
+    """Stacked bars of the trainable parameters per (model, method): θ_d entries and SAID λ
+    scales (and a directly trained head, if any), annotated with D, the projected size.
+
+    ``rows``: ``model``, ``method``, ``theta_d``, ``lambdas``, ``head``, ``projected``.
+    """
+    fig, (ax,) = _new((6.4, 0.8 + 0.5 * max(2, len(rows))))
+    if not rows:
+        no_data(ax)
+        return fig
+    labels = [f"{_short(r['model'])} {str(r['method']).upper()}" for r in rows]
+    y = np.arange(len(rows))
+    left = np.zeros(len(rows))
+    for key, color, name in (("theta_d", "C0", "θ_d (projected by P)"),
+                             ("lambdas", "C1", "λ (SAID scales)"), ("head", "C2", "head")):
+        vals = np.array([float(r.get(key) or 0) for r in rows])
+        if vals.any():
+            ax.barh(y, vals, left=left, color=color, label=name)
+            left += vals
+    for yi, r, total in zip(y, rows, left):
+        ax.text(total, yi, f"  {int(total):,} of D = {int(r.get('projected') or 0):,}",
+                va="center", fontsize=7)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("trainable parameters")
+    ax.set_xlim(0, float(left.max()) * 1.9 or 1.0)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+# ============================================================================ files
+
+
+def _out_dir(figures_dir: str | os.PathLike[str], scale: str) -> Path:
+    out = Path(figures_dir) / scale
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save_figure(
+    fig: Figure, figures_dir: str | os.PathLike[str], scale: str, name: str, *, dpi: int = 150
+) -> dict[str, Path]:
+    """Write ``fig`` as ``figures_dir/<scale>/<name>.png`` and ``.pdf``; returns both paths.
+
+    The PDF carries no creation date, so re-rendering identical data gives identical files.
+    """
+    out = _out_dir(figures_dir, scale)
+    paths = {"png": out / f"{name}.png", "pdf": out / f"{name}.pdf"}
+    fig.savefig(paths["png"], dpi=dpi, bbox_inches="tight")
+    fig.savefig(paths["pdf"], bbox_inches="tight", metadata={"CreationDate": None})
+    return paths
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return value
+
+
+def save_table(
+    rows: Sequence[Mapping[str, Any]],
+    figures_dir: str | os.PathLike[str],
+    scale: str,
+    name: str,
+    columns: Sequence[str] | None = None,
+) -> Path:
+    """Write the rows behind a figure as ``figures_dir/<scale>/<name>.csv``; returns the path.
+
+    Columns: ``columns`` if given, else the union of the rows' keys in order of appearance
+    (a header is written even without rows). Lists and dicts are written as JSON, None as "".
+    """
+    out = _out_dir(figures_dir, scale) / f"{name}.csv"
+    cols = list(columns) if columns is not None else _unique(k for r in rows for k in r)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        for r in rows:
+            writer.writerow([_cell(r.get(c)) for c in cols])
+    return out

@@ -1,0 +1,294 @@
+"""Scale presets of the figure notebooks: ``smoke``, ``quick`` and ``paper`` (no torch import).
+
+A scale is a **parameter preset, not a code path**: every notebook runs the same library
+functions at every scale, only with different models, tasks, grids, learning rates, data
+slices and devices. :func:`get_scale` returns a copy of a preset with overrides applied; the
+notebooks' ``parameters`` cell overrides any key by name (``None`` keeps the preset's value).
+
+Keys of a preset (all JSON-serialisable, so papermill can inject them):
+
+* ``description`` — one line.
+* ``models`` / ``tasks`` / ``methods`` / ``dims`` — Figure 1 and Table 1: every model × task ×
+  method is trained on the grid ``dims`` (grid mode of :func:`idtheory.search.measure_d90`).
+* ``full_lrs`` / ``subspace_lrs`` / ``seeds`` — the learning rates and training seeds of every
+  d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
+* ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
+* ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"`` or ``"ray"``.
+* ``subspace`` — :class:`~idtheory.config.SubspaceConfig` fields (except ``dim``, ``method``).
+* ``search`` — ``d_min``, ``d_max``, ``grid_factor``, ``bracket_ratio`` of the d90 searches of
+  Figures 2–5 (search mode); ``frac`` (0.9) and ``metric`` (accuracy) of every d90.
+* ``majority_margin`` — a checkpoint whose full fine-tuning does not beat the majority class by
+  more than this is "unable to compute" (Figure 2). ``smoke`` uses −1, which disables the check:
+  random tiny models never beat the majority class, and the smoke scale must run every path.
+* ``trend_method`` / ``trend_tasks`` / ``checkpoints`` / ``trend_max_step`` / ``trend_stride`` —
+  Figure 2 (and the checkpoints of Figures 4–5). ``checkpoints`` is a *model source*:
+  ``{"pretrain_dir": DIR, "preset": NAME}`` (checkpoints written by :func:`idtheory.pretrain.
+  pretrain`; pre-trained with ``pretrain`` + ``corpus`` when ``compute`` is True and ``DIR`` has
+  none), ``{"suite": "multiberts", "max_step": N}`` (public checkpoints,
+  :data:`idtheory.pretrain.PUBLIC_CHECKPOINT_SUITES`) or a list of directories / hub ids.
+* ``pretrain`` / ``corpus`` — :class:`~idtheory.pretrain.PretrainConfig` fields and
+  :func:`~idtheory.pretrain.build_corpus` arguments used when a checkpoint run must be created.
+* ``size_task`` / ``size_models`` / ``fit_statuses`` — Figure 3. Entries of ``size_models`` are
+  model names, ``{"pretrain_dir": DIR, "preset": NAME}`` (the run's last checkpoint), or
+  ``"@public"`` (:data:`idtheory.pretrain.PUBLIC_SIZE_MODELS`).
+* ``gen_source`` — Figures 4–5 plot the accuracies of the full fine-tuning of each checkpoint
+  (``"full"``, default) or of its subspace training at d = d90 (``"d90"``).
+* ``bound_levels`` / ``bound_delta`` — certified bounds of Figure "bounds": δ, and the number
+  of quantization levels for :func:`idtheory.compress.bound_for_run` (None: only the float32
+  code, which needs no re-evaluation).
+* ``fastfood`` — sizes of notebook 5's illustrations and timings.
+* ``paper_labels`` — our model name → the paper's Table 1 row it reproduces.
+* ``results_dir`` — the results store (relative to the project root); ``compute`` — whether the
+  notebooks run missing trainings (True) or only render what is stored (False).
+
+Path values may contain ``{results_dir}``, resolved by :func:`idtheory.figures.resolve_path`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["SCALES", "SCALE_NAMES", "get_scale", "scale_keys"]
+
+_PAPER_SUBSPACE: dict[str, Any] = {
+    "projection": "fastfood",
+    "layout": "global",
+    "scaling": "block",
+    "train_head": False,
+    "grad_scale": "exact",
+}
+
+SCALES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "description": "random 2-layer tiny models, 64 train / 64 dev examples, 1 epoch, CPU: "
+        "exercises every code path in about a minute; the numbers mean nothing",
+        "models": ["tiny-bert", "tiny-roberta"],
+        "tasks": ["mrpc"],
+        "methods": ["said", "did"],
+        "dims": [16, 64, 256],
+        "full_lrs": [1e-3],
+        "subspace_lrs": [1e-2],
+        "seeds": [0],
+        "train": {
+            "epochs": 1.0,
+            "batch_size": 32,
+            "max_length": 64,
+            "max_train_examples": 64,
+            "max_eval_examples": 64,
+        },
+        "device": "cpu",
+        "executor": "local",
+        "subspace": dict(_PAPER_SUBSPACE),
+        "search": {"d_min": 16, "d_max": 256, "grid_factor": 4.0, "bracket_ratio": 4.0},
+        "frac": 0.9,
+        "metric": "accuracy",
+        "majority_margin": -1.0,
+        "trend_method": "said",
+        "trend_tasks": ["mrpc", "sst2"],
+        "checkpoints": {"pretrain_dir": "{results_dir}/pretrain-xs", "preset": "xs"},
+        "trend_max_step": None,
+        "trend_stride": 1,
+        "pretrain": {
+            "vocab_size": 1000,
+            "max_length": 64,
+            "batch_size": 8,
+            "steps": 6,
+            "save_every": 3,
+            "eval_blocks": 0,
+            "log_every": 1,
+            "device": "cpu",
+            "num_threads": 1,
+        },
+        "corpus": {"source": "glue", "max_lines": 2000},
+        "size_task": "mrpc",
+        "size_models": [
+            "tiny-bert",
+            "tiny-roberta",
+            {"pretrain_dir": "{results_dir}/pretrain-xs", "preset": "xs"},
+        ],
+        "fit_statuses": ["ok", "passes_at_smallest"],
+        "gen_source": "full",
+        "bound_levels": 16,
+        "bound_delta": 0.05,
+        "fastfood": {
+            "image_d": 24,
+            "image_D": 96,
+            "norms_d": 64,
+            "norms_D": 2048,
+            "cost_Ds": [2**10, 2**12, 2**14, 2**16],
+            "cost_d": 64,
+            "repeats": 3,
+            "said_dim": 64,
+        },
+        "paper_labels": {},
+        "results_dir": "build/smoke-results",
+        "compute": True,
+    },
+    "quick": {
+        "description": "this 2-core CPU, offline: all-MiniLM-L6-v2 and a from-scratch RoBERTa "
+        "family on local GLUE data (MRPC, SST-2, RTE, ANLI); renders what the results store "
+        "holds (compute=True trains what is missing: hours)",
+        "models": ["minilm-l6"],
+        "tasks": ["mrpc", "sst2"],
+        "methods": ["said", "did"],
+        "dims": [10, 30, 100, 300, 1000, 3000, 10000],
+        "full_lrs": [2e-5, 5e-5],
+        "subspace_lrs": [1e-3, 1e-2],
+        "seeds": [0],
+        "train": {
+            "epochs": 3.0,
+            "batch_size": 32,
+            "max_length": 128,
+            "max_train_examples": 2000,
+            "max_eval_examples": None,
+        },
+        "device": "cpu",
+        "executor": "local",
+        "subspace": dict(_PAPER_SUBSPACE),
+        "search": {"d_min": 10, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5},
+        "frac": 0.9,
+        "metric": "accuracy",
+        "majority_margin": 0.0,
+        "trend_method": "said",
+        "trend_tasks": ["mrpc", "sst2", "rte", "anli"],
+        "checkpoints": {"pretrain_dir": "checkpoints/trend-s", "preset": "s"},
+        "trend_max_step": None,
+        "trend_stride": 1,
+        "pretrain": {
+            "steps": 2000,
+            "save_every": 200,
+            "batch_size": 32,
+            "max_length": 128,
+            "device": "cpu",
+            "num_threads": 1,
+        },
+        "corpus": {"source": "glue"},
+        "size_task": "mrpc",
+        "size_models": [
+            {"pretrain_dir": "checkpoints/size-xs", "preset": "xs"},
+            {"pretrain_dir": "checkpoints/trend-s", "preset": "s"},
+            {"pretrain_dir": "checkpoints/size-m", "preset": "m"},
+            {"pretrain_dir": "checkpoints/size-l", "preset": "l"},
+            "minilm-l6",
+        ],
+        "fit_statuses": ["ok"],
+        "gen_source": "full",
+        "bound_levels": 16,
+        "bound_delta": 0.05,
+        "fastfood": {
+            "image_d": 32,
+            "image_D": 128,
+            "norms_d": 256,
+            "norms_D": 16384,
+            "cost_Ds": [2**k for k in range(10, 25, 2)],
+            "cost_d": 1000,
+            "repeats": 3,
+            "said_dim": 1000,
+        },
+        "paper_labels": {},
+        "results_dir": "data/results",
+        "compute": False,
+    },
+    "paper": {
+        "description": "the paper's setting on GPUs: BERT/RoBERTa Base/Large on MRPC and QQP from "
+        "the hub (Table 1, Figure 1), public MultiBERTs checkpoints (Figure 2) and two dozen "
+        "public models (Figure 3)",
+        "models": [
+            "google-bert/bert-base-uncased",
+            "google-bert/bert-large-uncased",
+            "FacebookAI/roberta-base",
+            "FacebookAI/roberta-large",
+        ],
+        "tasks": ["mrpc", "qqp"],
+        "methods": ["said", "did"],
+        "dims": [10, 20, 50, 100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000],
+        "full_lrs": [1e-5, 2e-5, 3e-5],
+        "subspace_lrs": [1e-3, 3e-3, 1e-2, 3e-2],
+        "seeds": [0],
+        "train": {
+            "epochs": 3.0,
+            "batch_size": 32,
+            "max_length": 128,
+            "max_train_examples": None,
+            "max_eval_examples": None,
+            "precision": "bf16",
+        },
+        "device": "cuda",
+        "executor": "local",
+        "subspace": dict(_PAPER_SUBSPACE),
+        "search": {"d_min": 100, "d_max": 4_000_000, "grid_factor": 4.0, "bracket_ratio": 1.25},
+        "frac": 0.9,
+        "metric": "accuracy",
+        "majority_margin": 0.0,
+        "trend_method": "said",
+        "trend_tasks": ["mrpc", "qqp", "yelp", "sst2", "mnli", "anli"],
+        "checkpoints": {"suite": "multiberts", "max_step": 200_000},
+        "trend_max_step": 200_000,
+        "trend_stride": 1,
+        "pretrain": {"device": "cuda"},
+        "corpus": {"source": "wikitext-103-raw-v1"},
+        "size_task": "mrpc",
+        "size_models": ["@public"],
+        "fit_statuses": ["ok"],
+        "gen_source": "full",
+        "bound_levels": 16,
+        "bound_delta": 0.05,
+        "fastfood": {
+            "image_d": 32,
+            "image_D": 128,
+            "norms_d": 1000,
+            "norms_D": 2**20,
+            "cost_Ds": [2**k for k in range(10, 29, 2)],
+            "cost_d": 1000,
+            "repeats": 5,
+            "said_dim": 1000,
+        },
+        "paper_labels": {
+            "google-bert/bert-base-uncased": "BERT-Base",
+            "google-bert/bert-large-uncased": "BERT-Large",
+            "FacebookAI/roberta-base": "RoBERTa-Base",
+            "FacebookAI/roberta-large": "RoBERTa-Large",
+        },
+        "results_dir": "data/results",
+        "compute": False,
+    },
+}
+"""The presets (see the module docstring for every key)."""
+
+SCALE_NAMES: tuple[str, ...] = tuple(SCALES)
+
+
+def scale_keys() -> tuple[str, ...]:
+    """The keys every preset defines (the names a notebook parameter may override)."""
+    return tuple(SCALES["smoke"])
+
+
+def get_scale(name: str, **overrides: Any) -> dict[str, Any]:
+    """A deep copy of preset ``name`` with ``overrides`` applied and ``"scale": name`` added.
+
+    An override whose value is None keeps the preset's value (the notebooks' convention for
+    "use the scale's default"). Dict-valued keys (``train``, ``search``, ``subspace``,
+    ``pretrain``, ``corpus``, ``fastfood``) are *merged* with the preset's dict, so
+    ``train={"epochs": 2}`` changes only the number of epochs.
+
+    Raises:
+        ValueError: unknown scale or unknown key.
+    """
+    if name not in SCALES:
+        raise ValueError(f"unknown scale {name!r}; choose one of {', '.join(SCALE_NAMES)}")
+    params = copy.deepcopy(SCALES[name])
+    unknown = sorted(set(overrides) - set(params))
+    if unknown:
+        raise ValueError(
+            f"unknown scale parameter(s) {unknown}; known: {', '.join(sorted(params))}"
+        )
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(params[key], dict) and isinstance(value, dict) and key != "checkpoints":
+            params[key] = {**params[key], **copy.deepcopy(value)}
+        else:
+            params[key] = copy.deepcopy(value)
+    params["scale"] = name
+    return params
