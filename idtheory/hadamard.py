@@ -17,8 +17,9 @@ Back ends, chosen automatically from the tensor's device:
   pass 2 runs the remaining stages as one radix-R transform over the strided "columns" of the
   (n/block × block) view, a few adjacent columns at a time so every access is a full cache line.
   Both passes are parallel over blocks/columns.
-* CUDA — the Triton kernel of :mod:`idtheory.kernels.triton_fwht` when Triton is installed
-  (multi-pass Kronecker factorization, any n up to 2^30), else the reference implementation.
+* CUDA — the Triton kernel of :mod:`idtheory.kernels.triton_fwht` for float32 when Triton is
+  installed (multi-pass Kronecker factorization, any n up to 2^30), else (float64, or no
+  Triton) the reference implementation.
 * :func:`fwht_reference` — the obvious log2(n)-stage PyTorch implementation (one reshape and one
   add/sub per stage). Every fast path is tested against it.
 
@@ -237,7 +238,7 @@ def _fwht_forward(x: torch.Tensor) -> torch.Tensor:
     if x.device.type == "cuda":
         from idtheory.kernels.triton_fwht import HAS_TRITON, fwht_triton
 
-        if HAS_TRITON:
+        if HAS_TRITON and x.dtype == torch.float32:
             return fwht_triton(x)
     return fwht_reference(x.detach())
 

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 from matplotlib.transforms import blended_transform_factory
 
 __all__ = [
@@ -71,6 +72,13 @@ def _color(i: int) -> str:
 def _new(figsize: tuple[float, float] = _FIGSIZE, ncols: int = 1) -> tuple[Figure, list[Axes]]:
     fig, axes = plt.subplots(1, ncols, figsize=figsize, squeeze=False, layout="constrained")
     return fig, list(axes[0])
+
+
+def _plain_log(ax: Axes, axis: str = "x") -> None:
+    """Label a log axis with plain numbers (20, 300, 1000) instead of 2×10¹."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_formatter(LogFormatter())
+    target.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def no_data(ax: Axes, message: str = "no data") -> None:
@@ -156,6 +164,7 @@ def accuracy_vs_d(
             ax.axhline(thr, color=_color(i), linestyle=":", linewidth=1.2,
                        label=f"90% of {_short(model)} full FT")
     ax.set_xscale("log")
+    _plain_log(ax, "x")
     ax.set_xlabel("subspace dimension d")
     ax.set_ylabel(f"dev {metric}")
     ax.set_title(title or "")
@@ -208,6 +217,7 @@ def table1_comparison(
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.invert_yaxis()
         ax.set_xscale("log")
+        _plain_log(ax, "x")
         ax.set_xlabel("d90")
         ax.set_title(task.upper())
         ax.grid(True, axis="x", which="both", alpha=0.3)
@@ -265,10 +275,11 @@ def pretraining_trend(
     for i, task in enumerate(tasks):
         sub = sorted((r for r in rows if r["task"] == task), key=x_of)
         line = [r for r in sub if _finite(r.get("d90"))]
+        # One line per task (empty when the task has no d90: it still names the colour).
+        ax.plot([x_of(r) for r in line], [r["d90"] for r in line], color=_color(i),
+                label=str(task), linewidth=1.5)
         if line:
             any_y = True
-            ax.plot([x_of(r) for r in line], [r["d90"] for r in line], color=_color(i),
-                    label=str(task), linewidth=1.5)
             for status in ("ok", "passes_at_smallest"):
                 pts = [r for r in line if r.get("status") == status]
                 if pts:
@@ -292,6 +303,7 @@ def pretraining_trend(
                        facecolors="none" if status == "passes_at_smallest" else "0.3")
     if any_y:
         ax.set_yscale("log")
+        _plain_log(ax, "y")
     else:
         ax.set_yticks([])
     ax.set_xlabel("pre-training updates" if any(_finite(r.get("step")) for r in rows)
@@ -323,23 +335,29 @@ def size_trend(
     """
     fig, (ax,) = _new()
     pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
-    if not pts:
+    if not pts and not any(r.get("status") == "never_passes" for r in rows):
         missing = ", ".join(_short(r.get("model")) for r in rows) or "none"
         no_data(ax, f"no d90 with a parameter count yet (models: {missing})")
         ax.set_title(title)
         return fig
     exact = [r for r in pts if r.get("status") != "passes_at_smallest"]
     upper = [r for r in pts if r.get("status") == "passes_at_smallest"]
+    lower = [r for r in rows if r.get("status") == "never_passes"
+             and _finite(_bracket(r)[0]) and _finite(r.get("n_params"))]
+    if lower:
+        ax.scatter([r["n_params"] for r in lower], [_bracket(r)[0] for r in lower], marker="^",
+                   color="C0", zorder=4, label="d90 > (largest d tried)")
     if exact:
         ax.scatter([r["n_params"] for r in exact], [r["d90"] for r in exact], color="C0",
                    zorder=4, label="d90")
     if upper:
         ax.scatter([r["n_params"] for r in upper], [r["d90"] for r in upper], marker="v",
                    facecolors="none", edgecolors="C0", zorder=4, label="d90 ≤ (smallest d tried)")
-    for r in pts:
-        ax.annotate(_short(r["model"], 22), (r["n_params"], r["d90"]), fontsize=6,
+    for r in pts + lower:
+        y = r["d90"] if _finite(r.get("d90")) else _bracket(r)[0]
+        ax.annotate(_short(r["model"], 22), (r["n_params"], y), fontsize=6,
                     xytext=(3, 3), textcoords="offset points")
-    if fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
+    if pts and fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
         xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)
         ys = 10.0 ** (fit["intercept"] + fit["slope"] * np.log10(xs))
         label = f"fit: slope {fit['slope']:.2f}"
@@ -351,6 +369,7 @@ def size_trend(
         ax.plot(xs, ys, color="C3", linestyle="--", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log(ax, "y")
     ax.set_xlabel("parameters of the pre-trained model")
     ax.set_ylabel(f"{method} d90 on {task}")
     ax.set_title(title)
@@ -414,6 +433,7 @@ def generalization(
         ax.plot(10**grid, intercept + slope * grid, color="0.4", linestyle="--",
                 label=f"least squares: {slope:+.3f} per decade")
     ax.set_xscale("log")
+    _plain_log(ax, "x")
     ax.set_xlabel("d90")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
@@ -474,6 +494,7 @@ def bounds_vs_d90(
         ax.scatter([r["d"] for r in runs.values()], [r["dev_error"] for r in runs.values()],
                    marker="x", color="k", label="measured dev error", zorder=5)
     ax.set_xscale("log")
+    _plain_log(ax, "x")
     ax.set_xlabel("d90 (trained parameters)")
     ax.legend(fontsize=6, loc="lower right")
     return fig

@@ -232,22 +232,25 @@ PRESETS: dict[str, Preset] = {
     "m": Preset(layers=4, hidden=256, heads=4, ffn=1024),
     "l": Preset(layers=6, hidden=320, heads=5, ffn=1280),
 }
-"""Named model sizes, spanning ≈ 12× in parameters (measured with :func:`preset_num_params` at the
-default vocabulary of 8192 tokens, 514 positions):
+"""Named model sizes, spanning 15.5× in parameters. Counts measured with
+:func:`preset_num_params` at the default vocabulary of 8192 tokens and 514 positions; speeds are
+seconds per update of :func:`pretrain` (32 sequences × 128 tokens, fp32, ``num_threads=1``) on
+the 2-core development CPU while other jobs were running (load average ≈ 4), GLUE corpus:
 
-======  ======  ======  =====  =====  ==================  ==============================
-preset  layers  hidden  heads  FFN    D (sequence cls.)   masked LM (tied decoder)
-======  ======  ======  =====  =====  ==================  ==============================
-xs      2       64      2      256    0.667 M (667,266)    0.673 M (672,512)
-s       4       128     2      512    1.929 M (1,929,218)  1.937 M (1,937,152)
-m       4       256     4      1024   5.464 M (5,464,066)  5.476 M (5,476,352)
-l       6       320     5      1280   10.200 M (10,200,322)  10.215 M (10,214,912)
-======  ======  ======  =====  =====  ==================  ==============================
+======  ======  ======  =====  =====  ===========================  ===========  ==========
+preset  layers  hidden  heads  FFN    D (sequence classification)  masked LM    s / update
+======  ======  ======  =====  =====  ===========================  ===========  ==========
+xs      2       64      2      256    661,634                      669,824      0.15
+s       4       128     2      512    1,924,610                    1,932,800    0.56
+m       4       256     4      1024   5,454,850                    5,463,040    1.6
+l       6       320     5      1280   10,288,002                   10,296,192   2.9
+======  ======  ======  =====  =====  ===========================  ===========  ==========
 
 D is what :func:`idtheory.models.load_model` reports for a checkpoint loaded with
-``num_labels=2`` (RoBERTa's two-layer classification head, no pooler). Measured speeds on the
-2-core development CPU are in the report of the issue that introduced this module (``xs`` is
-well under a second per update of 32 × 128 tokens, ``l`` several seconds).
+``num_labels=2`` (RoBERTa's two-layer classification head, no pooler); the masked LM counts its
+decoder once (tied to the word embeddings). The embeddings (8192 × hidden) are 79 % of ``xs`` and
+25 % of ``l``. With ``num_threads=2`` on the same loaded machine every preset was 2–10× *slower*
+(OpenMP oversubscription); on an idle machine 2 threads should win.
 """
 
 
@@ -799,8 +802,9 @@ class PretrainResult:
 
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-_TMP_RE = re.compile(r"^\.checkpoint-\d+\.(tmp|old)-\d+$")
+_TMP_RE = re.compile(r"^\.(checkpoint-\d+|tokenizer)\.(tmp|old)-\d+$")
 TRAINER_STATE = "trainer_state.json"
+TOKENIZER_META = "idtheory_tokenizer.json"
 LOG_FILE = "log.jsonl"
 
 
@@ -1173,8 +1177,20 @@ def _pretrain(
     device = _resolve_device(config.device)
 
     # ---- tokenizer
+    # Reused when it was trained on the same corpus with the same settings (or, once checkpoints
+    # exist, always: _check_resume then rejects a different corpus or configuration).
     tok_dir = out / "tokenizer"
-    if (tok_dir / "tokenizer.json").is_file():
+    tok_meta = {
+        "corpus_fingerprint": fingerprint,
+        "vocab_size": config.vocab_size,
+        "min_frequency": config.min_frequency,
+    }
+    meta_path = tok_dir / TOKENIZER_META
+    reuse = (tok_dir / "tokenizer.json").is_file() and (
+        bool(list_checkpoints(out))
+        or (meta_path.is_file() and json.loads(meta_path.read_text()) == tok_meta)
+    )
+    if reuse:
         tokenizer = _load_tokenizer(tok_dir)
     else:
         tmp_tok = out / f".tokenizer.tmp-{os.getpid()}"
@@ -1182,6 +1198,7 @@ def _pretrain(
         tokenizer = train_tokenizer(
             texts, config.vocab_size, tmp_tok, min_frequency=config.min_frequency
         )
+        (tmp_tok / TOKENIZER_META).write_text(json.dumps(tok_meta, sort_keys=True))
         shutil.rmtree(tok_dir, ignore_errors=True)
         tmp_tok.rename(tok_dir)
     data = _Data(texts, tokenizer, config)
@@ -1932,7 +1949,7 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     """Add the options of ``idtheory pretrain`` to ``parser`` (returned for chaining)."""
     d = PretrainConfig()
     g = parser.add_argument_group("model")
-    g.add_argument("--preset", default=d.preset, choices=sorted(PRESETS), help="model size")
+    g.add_argument("--preset", default=d.preset, choices=list(PRESETS), help="model size")
     g.add_argument("--layers", type=int, help="override the preset's number of layers")
     g.add_argument("--hidden", type=int, help="override the preset's hidden size")
     g.add_argument("--heads", type=int, help="override the preset's attention heads")

@@ -13,8 +13,8 @@ Three families share one interface (``P(theta_d)``, ``P.T(g)``, ``P.materialize(
   after keeping D of L rows every column of P has squared norm ≈ 1 (exactly 1 when D = L).
   This is the normalisation of Li et al.'s and the authors' code (``paper.md`` §2.3).
   Memory: B and G in the compute dtype and π as int32 — 12·L bytes for fp32 (1.5 GiB at
-  L = 2^27); cost per product: one FWHT of length L, one of length 2^⌈log2 d⌉ and one sequential pass
-  (see ``FastfoodProjection._forward``).
+  L = 2^27). Cost per product: one FWHT of length L, one of length 2^⌈log2 d⌉ and one
+  sequential pass (see ``FastfoodProjection._forward``).
 * :class:`DenseProjection` — i.i.d. N(0, 1/D) entries (columns of norm ≈ 1); D·d stored values.
 * :class:`SparseProjection` — Li, Hastie & Church (2006) very sparse projections as in Li et al.
   (2018): each column has ⌈√D⌉ non-zeros at random rows with values ±1/√nnz (unit norm).

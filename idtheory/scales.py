@@ -13,7 +13,10 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
 * ``full_lrs`` / ``subspace_lrs`` / ``seeds`` — the learning rates and training seeds of every
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
-* ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"`` or ``"ray"``.
+* ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"`` or ``"ray"``;
+  ``threads`` — torch (and numba) CPU threads of the notebook process (None: leave as is). The
+  smoke scale uses 1: on a CPU shared with other jobs, two OpenMP threads on tiny models cost
+  2–3× the CPU time of one.
 * ``subspace`` — :class:`~idtheory.config.SubspaceConfig` fields (except ``dim``, ``method``).
 * ``search`` — ``d_min``, ``d_max``, ``grid_factor``, ``bracket_ratio`` of the d90 searches of
   Figures 2–5 (search mode); ``frac`` (0.9) and ``metric`` (accuracy) of every d90.
@@ -66,7 +69,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "models": ["tiny-bert", "tiny-roberta"],
         "tasks": ["mrpc"],
         "methods": ["said", "did"],
-        "dims": [16, 64, 256],
+        "dims": [16, 256],
         "full_lrs": [1e-3],
         "subspace_lrs": [1e-2],
         "seeds": [0],
@@ -79,8 +82,9 @@ SCALES: dict[str, dict[str, Any]] = {
         },
         "device": "cpu",
         "executor": "local",
+        "threads": 1,
         "subspace": dict(_PAPER_SUBSPACE),
-        "search": {"d_min": 16, "d_max": 256, "grid_factor": 4.0, "bracket_ratio": 4.0},
+        "search": {"d_min": 16, "d_max": 64, "grid_factor": 4.0, "bracket_ratio": 4.0},
         "frac": 0.9,
         "metric": "accuracy",
         "majority_margin": -1.0,
@@ -90,6 +94,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "trend_max_step": None,
         "trend_stride": 1,
         "pretrain": {
+            "hidden": 32,
+            "heads": 2,
+            "ffn": 64,
             "vocab_size": 1000,
             "max_length": 64,
             "batch_size": 8,
@@ -114,11 +121,11 @@ SCALES: dict[str, dict[str, Any]] = {
         "fastfood": {
             "image_d": 24,
             "image_D": 96,
-            "norms_d": 64,
-            "norms_D": 2048,
-            "cost_Ds": [2**10, 2**12, 2**14, 2**16],
-            "cost_d": 64,
-            "repeats": 3,
+            "norms_d": 32,
+            "norms_D": 1024,
+            "cost_Ds": [2**10, 2**12, 2**14],
+            "cost_d": 32,
+            "repeats": 2,
             "said_dim": 64,
         },
         "paper_labels": {},
@@ -145,6 +152,7 @@ SCALES: dict[str, dict[str, Any]] = {
         },
         "device": "cpu",
         "executor": "local",
+        "threads": None,
         "subspace": dict(_PAPER_SUBSPACE),
         "search": {"d_min": 10, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5},
         "frac": 0.9,
@@ -216,6 +224,7 @@ SCALES: dict[str, dict[str, Any]] = {
         },
         "device": "cuda",
         "executor": "local",
+        "threads": None,
         "subspace": dict(_PAPER_SUBSPACE),
         "search": {"d_min": 100, "d_max": 4_000_000, "grid_factor": 4.0, "bracket_ratio": 1.25},
         "frac": 0.9,

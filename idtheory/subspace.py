@@ -256,8 +256,12 @@ class SubspaceModel(nn.Module):
         return self.theta0 + self.offset()
 
     def _write_weights(self, flat: torch.Tensor) -> None:
-        for slot in self.slots:
-            view = flat[slot.start : slot.start + slot.numel].view(slot.shape)
+        # One split, not a slice per tensor: the backward of `split` concatenates the tensors'
+        # gradients once, whereas each slice's backward would materialize a zero tensor of the
+        # full length D (≈ 100 × D floats per step for a BERT).
+        pieces = flat.split([slot.numel for slot in self.slots])
+        for slot, piece in zip(self.slots, pieces):
+            view = piece.view(slot.shape)
             for module, attr in slot.owners:
                 setattr(module, attr, view)
 

@@ -317,3 +317,26 @@ def test_training_step_reduces_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager():
+    model = get_subspace_model(tiny(dtype=torch.float32), SubspaceConfig(dim=20, seed=1))
+    with torch.no_grad():
+        model.theta.normal_()
+    b = batch()
+    expected = model(**b).logits
+    compiled = torch.compile(model)
+    out = compiled(**b).logits
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    out.sum().backward()
+    assert model.theta.grad is not None and torch.isfinite(model.theta.grad).all()
+
+
+def test_cpu_autocast_bf16_forward():
+    model = get_subspace_model(tiny(dtype=torch.float32), SubspaceConfig(dim=20, seed=1))
+    b = batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(**b).loss
+    loss.backward()
+    assert model.theta.grad.dtype == torch.float32 and torch.isfinite(model.theta.grad).all()
