@@ -57,6 +57,7 @@ __all__ = [
     "generalization_rows",
     "grid_results",
     "load_paper_table1",
+    "pretrain_command",
     "project_root",
     "projection_column_norms",
     "projection_image",
@@ -96,7 +97,8 @@ def project_root() -> Path:
 
 
 def resolve_path(
-    value: str | os.PathLike[str], params: Mapping[str, Any] | None = None,
+    value: str | os.PathLike[str],
+    params: Mapping[str, Any] | None = None,
     root: Path | None = None,
 ) -> Path:
     """``value`` with ``{results_dir}`` substituted (from ``params``), made absolute against
@@ -120,6 +122,7 @@ class FigureContext:
         compute: run missing trainings (True) or only read the store (False).
         progress: progress bars of the trainings.
         missing: what could not be shown because it is not stored (filled by the helpers).
+        shown: the parameters the notebook declares (printed by :meth:`describe`).
     """
 
     scale: str
@@ -131,6 +134,7 @@ class FigureContext:
     compute: bool = False
     progress: bool = False
     missing: list[str] = field(default_factory=list)
+    shown: tuple[str, ...] = ()
     _store: ResultsStore | None = field(default=None, repr=False)
 
     @property
@@ -144,9 +148,11 @@ class FigureContext:
         """The trainer (θ_d saved under ``results_dir/params`` for the compression bounds)."""
         from idtheory.train import make_train_fn
 
-        return make_train_fn(data_dir=self.data_dir,
-                             artifacts_dir=str(self.results_dir / "params"),
-                             progress=self.progress)
+        return make_train_fn(
+            data_dir=self.data_dir,
+            artifacts_dir=str(self.results_dir / "params"),
+            progress=self.progress,
+        )
 
     def base_train(self) -> TrainConfig:
         """The :class:`TrainConfig` of every training (lr and seed replaced per run)."""
@@ -194,11 +200,16 @@ class FigureContext:
         print(f"Missing from {self.results_dir} ({len(self.missing)}):")
         for m in self.missing:
             print(f"  - {m}")
-        print("Run this notebook with compute=True (or `idtheory d90 ...` / `idtheory pretrain "
-              "...`) to train what is missing; stored results are reused.")
+        print(
+            "Run this notebook with compute=True (or `idtheory d90 ...` / `idtheory pretrain "
+            "...`) to train what is missing; stored results are reused."
+        )
 
     def save(
-        self, fig: Any, name: str, rows: Sequence[Mapping[str, Any]],
+        self,
+        fig: Any,
+        name: str,
+        rows: Sequence[Mapping[str, Any]],
         columns: Sequence[str] | None = None,
     ) -> None:
         """Write ``fig`` (PNG + PDF) and its rows (CSV) under ``figures_dir/<scale>/``."""
@@ -209,14 +220,17 @@ class FigureContext:
         rel = [os.path.relpath(p, self.root) for p in (paths["png"], paths["pdf"], table)]
         print(f"wrote {', '.join(rel)} ({len(rows)} rows)")
 
-    def describe(self) -> None:
-        """Print the resolved parameters (the top of every notebook's output)."""
+    def describe(self, *extra: str) -> None:
+        """Print the resolved parameters (the top of every notebook's output): the ones the
+        notebook declares (:attr:`shown`), then ``extra`` scale keys, then ``train``."""
         p = self.params
         print(f"scale {self.scale!r}: {p['description']}")
         print(f"results store: {self.results_dir}   figures: {self.figures_dir / self.scale}")
         print(f"compute missing trainings: {self.compute}   device: {p['device']}")
-        for key in ("models", "tasks", "methods", "dims", "full_lrs", "subspace_lrs", "seeds"):
-            print(f"  {key}: {p[key]}")
+        skip = {"compute", "results_dir", "device", "train"}
+        for key in dict.fromkeys([*self.shown, *extra]):
+            if key in p and key not in skip:
+                print(f"  {key}: {p[key]}")
         print(f"  train: {p['train']}")
 
 
@@ -254,6 +268,7 @@ def setup(
         data_dir=data_dir,
         compute=bool(params["compute"]),
         progress=progress,
+        shown=tuple(overrides),
     )
 
 
@@ -300,8 +315,9 @@ def _expected_settings(ctx: FigureContext, method: str, grid: Sequence[int] | No
     if grid is not None:
         settings["grid"] = sorted(set(opts["grid"]))
     else:
-        settings.update({k: ctx.params["search"][k] for k in
-                         ("d_min", "d_max", "grid_factor", "bracket_ratio")})
+        settings.update(
+            {k: ctx.params["search"][k] for k in ("d_min", "d_max", "grid_factor", "bracket_ratio")}
+        )
     return settings
 
 
@@ -310,12 +326,17 @@ def _canon(x: Any) -> str:
 
 
 def find_summary(
-    store: ResultsStore, model: str, task: str, method: str, settings: Mapping[str, Any],
+    store: ResultsStore,
+    model: str,
+    task: str,
+    method: str,
+    settings: Mapping[str, Any],
 ) -> dict[str, Any] | None:
     """The latest stored d90 summary of (model, task, method) whose recorded settings agree
     with ``settings`` on every key of ``settings`` (None if there is none)."""
     found = [
-        s for s in store.summaries(model=model, task=task, method=method)
+        s
+        for s in store.summaries(model=model, task=task, method=method)
         if all(_canon((s.get("settings") or {}).get(k)) == _canon(v) for k, v in settings.items())
     ]
     return max(found, key=lambda s: s.get("created") or "") if found else None
@@ -332,22 +353,38 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
     as missing.
     """
     p = ctx.params
-    jobs = [{"model": m, "task": t, "method": meth}
-            for m in p["models"] for t in p["tasks"] for meth in p["methods"]]
+    jobs = [
+        {"model": m, "task": t, "method": meth}
+        for m in p["models"]
+        for t in p["tasks"]
+        for meth in p["methods"]
+    ]
     if ctx.compute and jobs:
         from idtheory.search import measure_d90_many
 
-        results = measure_d90_many(jobs, store=ctx.store, train_fn=ctx.train_fn(),
-                                   executor=ctx.executor() or "local", progress=ctx.progress,
-                                   **ctx.search_options(p["dims"]))
+        results = measure_d90_many(
+            jobs,
+            store=ctx.store,
+            train_fn=ctx.train_fn(),
+            executor=ctx.executor() or "local",
+            progress=ctx.progress,
+            **ctx.search_options(p["dims"]),
+        )
         return [r.to_dict() for r in results]
     out = []
     for j in jobs:
-        s = find_summary(ctx.store, j["model"], j["task"], j["method"],
-                         _expected_settings(ctx, j["method"], p["dims"]))
+        s = find_summary(
+            ctx.store,
+            j["model"],
+            j["task"],
+            j["method"],
+            _expected_settings(ctx, j["method"], p["dims"]),
+        )
         if s is None:
-            ctx.note_missing(f"Figure 1 / Table 1: {j['model']} / {j['task']} / "
-                             f"{j['method'].upper()} on the grid {p['dims']}")
+            ctx.note_missing(
+                f"Figure 1 / Table 1: {j['model']} / {j['task']} / "
+                f"{j['method'].upper()} on the grid {p['dims']}"
+            )
         else:
             out.append(s)
     return out
@@ -358,12 +395,21 @@ def curve_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         for pt in sorted(r.get("points") or [], key=lambda q: q["d"]):
-            rows.append({
-                "model": r["model"], "task": r["task"], "method": r["method"], "d": pt["d"],
-                "score": pt["score"], "best_lr": pt["best_lr"], "passes": pt["passes"],
-                "baseline": r.get("baseline_score"), "threshold": r.get("threshold"),
-                "d90": r.get("d90"), "status": r.get("status"),
-            })
+            rows.append(
+                {
+                    "model": r["model"],
+                    "task": r["task"],
+                    "method": r["method"],
+                    "d": pt["d"],
+                    "score": pt["score"],
+                    "best_lr": pt["best_lr"],
+                    "passes": pt["passes"],
+                    "baseline": r.get("baseline_score"),
+                    "threshold": r.get("threshold"),
+                    "d90": r.get("d90"),
+                    "status": r.get("status"),
+                }
+            )
     return rows
 
 
@@ -386,16 +432,35 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
     labels = ctx.params.get("paper_labels") or {}
     rows: list[dict[str, Any]] = []
     for r in load_paper_table1(ctx.root / PAPER_TABLE1):
-        rows.append({"source": "paper", "model": r["model"], "task": r["task"],
-                     "method": r["method"], "d90": r["d90"], "status": "reported",
-                     "bracket": None, "baseline": None, "our_model": None,
-                     "note": f"{r['source']}; confidence: {r['confidence']}"})
+        rows.append(
+            {
+                "source": "paper",
+                "model": r["model"],
+                "task": r["task"],
+                "method": r["method"],
+                "d90": r["d90"],
+                "status": "reported",
+                "bracket": None,
+                "baseline": None,
+                "our_model": None,
+                "note": f"{r['source']}; confidence: {r['confidence']}",
+            }
+        )
     for r in results:
-        rows.append({"source": f"ours ({ctx.scale})", "model": labels.get(r["model"], r["model"]),
-                     "task": get_task(r["task"]).name, "method": r["method"], "d90": r.get("d90"),
-                     "status": r.get("status"), "bracket": r.get("bracket"),
-                     "baseline": r.get("baseline_score"), "our_model": r["model"],
-                     "note": f"grid {[p['d'] for p in r.get('points') or []]}"})
+        rows.append(
+            {
+                "source": f"ours ({ctx.scale})",
+                "model": labels.get(r["model"], r["model"]),
+                "task": get_task(r["task"]).name,
+                "method": r["method"],
+                "d90": r.get("d90"),
+                "status": r.get("status"),
+                "bracket": r.get("bracket"),
+                "baseline": r.get("baseline_score"),
+                "our_model": r["model"],
+                "note": f"grid {[p['d'] for p in r.get('points') or []]}",
+            }
+        )
     return rows
 
 
@@ -407,11 +472,21 @@ def _pretrain_module() -> Any | None:
     try:
         from idtheory import pretrain
     except Exception as exc:  # any import failure: not available
-        warnings.warn(f"idtheory.pretrain is not available ({type(exc).__name__}: {exc}); "
-                      "using synthesized checkpoints and measure_d90 directly", stacklevel=2)
+        warnings.warn(
+            f"idtheory.pretrain is not available ({type(exc).__name__}: {exc}); "
+            "using synthesized checkpoints and measure_d90 directly",
+            stacklevel=2,
+        )
         return None
-    needed = ("pretrain", "PretrainConfig", "build_corpus", "list_checkpoints",
-              "pretraining_trend", "size_trend", "fit_loglog")
+    needed = (
+        "pretrain",
+        "PretrainConfig",
+        "build_corpus",
+        "list_checkpoints",
+        "pretraining_trend",
+        "size_trend",
+        "fit_loglog",
+    )
     return pretrain if all(hasattr(pretrain, n) for n in needed) else None
 
 
@@ -421,8 +496,11 @@ def _list_checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
         return [(int(s), Path(p)) for s, p in pt.list_checkpoints(out_dir)]
     if not out_dir.is_dir():
         return []
-    found = [(int(m.group(1)), c) for c in out_dir.iterdir()
-             if (m := _CKPT_RE.search(c.name)) and (c / "config.json").is_file()]
+    found = [
+        (int(m.group(1)), c)
+        for c in out_dir.iterdir()
+        if (m := _CKPT_RE.search(c.name)) and (c / "config.json").is_file()
+    ]
     return sorted(found)
 
 
@@ -439,6 +517,47 @@ def _synthesize_checkpoints(out_dir: Path, steps: Sequence[int]) -> None:
         (ckpt / "trainer_state.json").write_text(json.dumps({"step": step, "synthetic": True}))
 
 
+#: PretrainConfig field → ``idtheory pretrain`` option (for the commands printed to users).
+_PRETRAIN_FLAGS: dict[str, str] = {
+    "layers": "--layers",
+    "hidden": "--hidden",
+    "heads": "--heads",
+    "ffn": "--ffn",
+    "vocab_size": "--vocab-size",
+    "max_length": "--max-length",
+    "batch_size": "--batch-size",
+    "grad_accum": "--grad-accum",
+    "steps": "--steps",
+    "lr": "--lr",
+    "eval_blocks": "--eval-blocks",
+    "save_every": "--save-every",
+    "log_every": "--log-every",
+    "seed": "--seed",
+    "device": "--device",
+    "precision": "--precision",
+    "num_threads": "--threads",
+}
+
+
+def pretrain_command(ctx: FigureContext, preset: str, out_dir: Path) -> str:
+    """The ``idtheory pretrain`` command that creates a scale's checkpoint run by hand."""
+    parts = ["idtheory pretrain", f"--preset {preset}"]
+    for key, value in (ctx.params.get("pretrain") or {}).items():
+        if key in _PRETRAIN_FLAGS and value is not None:
+            parts.append(f"{_PRETRAIN_FLAGS[key]} {value}")
+    corpus = dict(ctx.params.get("corpus") or {})
+    if corpus.get("source", "glue") != "glue":
+        parts.append(f"--corpus {corpus['source']}")
+    if corpus.get("max_lines"):
+        parts.append(f"--max-lines {corpus['max_lines']}")
+    try:
+        out = out_dir.resolve().relative_to(ctx.root.resolve()).as_posix()
+    except ValueError:
+        out = str(out_dir)
+    parts.append(f"--out {out}")
+    return " ".join(parts)
+
+
 def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tuple[int, Path]]:
     """Checkpoints of a ``{"pretrain_dir", "preset"}`` source, pre-training them first when
     ``compute`` is True and there are none."""
@@ -450,8 +569,14 @@ def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tu
     if ctx.compute and (not found or (target is not None and found[-1][0] < int(target))):
         pt = _pretrain_module()
         if pt is None:
-            steps = [0, *range(cfg_kwargs.get("save_every", 3), int(target or 6) + 1,
-                               cfg_kwargs.get("save_every", 3))]
+            steps = [
+                0,
+                *range(
+                    cfg_kwargs.get("save_every", 3),
+                    int(target or 6) + 1,
+                    cfg_kwargs.get("save_every", 3),
+                ),
+            ]
             _synthesize_checkpoints(out_dir, steps)
         else:
             corpus_kw = dict(ctx.params.get("corpus") or {"source": "glue"})
@@ -463,9 +588,9 @@ def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tu
         found = _list_checkpoints(out_dir)
     if not found:
         ctx.note_missing(
-            f"checkpoints in {out_dir}: pre-train them with `idtheory pretrain --preset "
-            f"{preset} --out {os.path.relpath(out_dir, ctx.root)}` (see `idtheory pretrain "
-            "--help`), or run with compute=True")
+            f"checkpoints in {out_dir}: pre-train them with `"
+            f"{pretrain_command(ctx, preset, out_dir)}`, or run with compute=True"
+        )
     return found
 
 
@@ -522,7 +647,11 @@ def _majority_score(task: str, metric: str, cache: dict[str, float]) -> float:
 
 
 def _stored_cell(
-    ctx: FigureContext, model: str, task: str, method: str, majority: float,
+    ctx: FigureContext,
+    model: str,
+    task: str,
+    method: str,
+    majority: float,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A trend cell from the store only: the baseline records of the exact specs the trend
     functions train, the majority check, then the matching d90 summary."""
@@ -531,13 +660,25 @@ def _stored_cell(
     opts = ctx.search_options()
     metric = opts["metric"]
     spec0 = RunSpec(model=model, task=task, train=opts["base_train"])
-    specs = [spec0.with_(**{"train.lr": lr, "train.seed": s})
-             for lr in dict.fromkeys(opts["full_lrs"]) for s in dict.fromkeys(opts["seeds"])]
+    specs = [
+        spec0.with_(**{"train.lr": lr, "train.seed": s})
+        for lr in dict.fromkeys(opts["full_lrs"])
+        for s in dict.fromkeys(opts["seeds"])
+    ]
     records = [ctx.store.get(s.config_hash()) for s in specs]
-    row: dict[str, Any] = {"task": task, "method": method, "metric": metric, "d90": None,
-                           "bracket": None, "baseline": None, "majority": majority,
-                           "threshold": None, "status": MISSING, "reason": "",
-                           "summary_id": None}
+    row: dict[str, Any] = {
+        "task": task,
+        "method": method,
+        "metric": metric,
+        "d90": None,
+        "bracket": None,
+        "baseline": None,
+        "majority": majority,
+        "threshold": None,
+        "status": MISSING,
+        "reason": "",
+        "summary_id": None,
+    }
     if any(r is None for r in records):
         row["reason"] = "full fine-tuning baseline not in the store"
         return row, [r for r in records if r is not None]
@@ -552,35 +693,53 @@ def _stored_cell(
     row["baseline"] = baseline
     margin = float(ctx.params["majority_margin"])
     if not baseline > majority + margin:
-        row.update(status=UNABLE, reason=f"full fine-tuning dev {metric} {baseline:.4f} does not "
-                   f"beat the majority class ({majority:.4f})")
+        row.update(
+            status=UNABLE,
+            reason=f"full fine-tuning dev {metric} {baseline:.4f} does not "
+            f"beat the majority class ({majority:.4f})",
+        )
         return row, recs
     summary = find_summary(ctx.store, model, task, method, _expected_settings(ctx, method, None))
     if summary is None:
         row["reason"] = "d90 search not in the store"
         return row, recs
-    row.update(d90=summary.get("d90"), bracket=list(summary.get("bracket") or [None, None]),
-               baseline=summary.get("baseline_score"), threshold=summary.get("threshold"),
-               status=summary.get("status"), summary_id=summary.get("summary_id"))
+    row.update(
+        d90=summary.get("d90"),
+        bracket=list(summary.get("bracket") or [None, None]),
+        baseline=summary.get("baseline_score"),
+        threshold=summary.get("threshold"),
+        status=summary.get("status"),
+        summary_id=summary.get("summary_id"),
+    )
     return row, recs
 
 
-def _fallback_compute(ctx: FigureContext, models: Sequence[str], tasks: Sequence[str],
-                      method: str) -> None:
+def _fallback_compute(
+    ctx: FigureContext, models: Sequence[str], tasks: Sequence[str], method: str
+) -> None:
     """Without idtheory.pretrain: measure every cell's d90 (no majority short-cut)."""
     from idtheory.search import measure_d90_many
 
     jobs = [{"model": m, "task": t, "method": method} for m in models for t in tasks]
-    measure_d90_many(jobs, store=ctx.store, train_fn=ctx.train_fn(),
-                     executor=ctx.executor() or "local", progress=ctx.progress,
-                     **ctx.search_options())
+    measure_d90_many(
+        jobs,
+        store=ctx.store,
+        train_fn=ctx.train_fn(),
+        executor=ctx.executor() or "local",
+        progress=ctx.progress,
+        **ctx.search_options(),
+    )
 
 
 def _trend_kwargs(ctx: FigureContext) -> dict[str, Any]:
-    kw: dict[str, Any] = dict(store=ctx.store, train_fn=ctx.train_fn(),
-                              majority_margin=float(ctx.params["majority_margin"]),
-                              data_dir=ctx.data_dir, progress=ctx.progress,
-                              **ctx.search_options())
+    kw: dict[str, Any] = dict(
+        store=ctx.store,
+        train_fn=ctx.train_fn(),
+        majority_margin=float(ctx.params["majority_margin"]),
+        data_dir=ctx.data_dir,
+        progress=ctx.progress,
+        **ctx.search_options(),
+    )
     ex = ctx.executor()
     if ex is not None:
         kw["executor"] = ex
@@ -588,7 +747,8 @@ def _trend_kwargs(ctx: FigureContext) -> dict[str, Any]:
 
 
 def trend_rows(
-    ctx: FigureContext, checkpoints: Sequence[tuple[int | None, str]],
+    ctx: FigureContext,
+    checkpoints: Sequence[tuple[int | None, str]],
 ) -> list[dict[str, Any]]:
     """d90 of every checkpoint × trend task (Figure 2), one row each, none dropped.
 
@@ -611,8 +771,9 @@ def trend_rows(
     rows = []
     for step, name in checkpoints:
         for task in tasks:
-            row, _ = _stored_cell(ctx, name, task, method,
-                                  _majority_score(task, p["metric"], cache))
+            row, _ = _stored_cell(
+                ctx, name, task, method, _majority_score(task, p["metric"], cache)
+            )
             if row["status"] == MISSING:
                 ctx.note_missing(f"Figure 2: {name} / {task} ({row['reason']})")
             rows.append({"checkpoint": name, "step": step, **row})
@@ -647,17 +808,28 @@ def _fit_loglog(n_params: Sequence[float], d90: Sequence[float]) -> dict[str, An
     x, y = np.log10(np.asarray(n_params, float)), np.log10(np.asarray(d90, float))
     res = stats.linregress(x, y)
     t = float(stats.t.ppf(0.975, len(x) - 2))
-    return {"slope": float(res.slope), "intercept": float(res.intercept),
-            "slope_stderr": float(res.stderr), "intercept_stderr": float(res.intercept_stderr),
-            "r2": float(res.rvalue) ** 2, "pvalue": float(res.pvalue),
-            "slope_ci95": [res.slope - t * res.stderr, res.slope + t * res.stderr], "n": len(x)}
+    return {
+        "slope": float(res.slope),
+        "intercept": float(res.intercept),
+        "slope_stderr": float(res.stderr),
+        "intercept_stderr": float(res.intercept_stderr),
+        "r2": float(res.rvalue) ** 2,
+        "pvalue": float(res.pvalue),
+        "slope_ci95": [res.slope - t * res.stderr, res.slope + t * res.stderr],
+        "n": len(x),
+    }
 
 
 def fit_size(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> dict[str, Any] | None:
     """Log-log fit of d90 on the parameter count over rows with a status in ``statuses``
     (None with fewer than 3 usable rows or a single parameter count)."""
-    use = [r for r in rows if r.get("status") in statuses and is_finite_number(r.get("d90"))
-           and is_finite_number(r.get("n_params"))]
+    use = [
+        r
+        for r in rows
+        if r.get("status") in statuses
+        and is_finite_number(r.get("d90"))
+        and is_finite_number(r.get("n_params"))
+    ]
     if len(use) < 3 or len({r["n_params"] for r in use}) < 2:
         return None
     with warnings.catch_warnings():
@@ -666,7 +838,8 @@ def fit_size(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> dict
 
 
 def size_rows(
-    ctx: FigureContext, models: Sequence[str],
+    ctx: FigureContext,
+    models: Sequence[str],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """d90 of every model on ``size_task`` (Figure 3) and the log-log fit (:func:`fit_size`).
 
@@ -685,8 +858,9 @@ def size_rows(
         if pt is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "< 3 points": reported below
-                res = pt.size_trend(list(models), task, method, fit_statuses=statuses,
-                                    **_trend_kwargs(ctx))
+                res = pt.size_trend(
+                    list(models), task, method, fit_statuses=statuses, **_trend_kwargs(ctx)
+                )
             rows = [dict(r) for r in res.rows]
             return rows, fit_size(rows, statuses)
         _fallback_compute(ctx, models, [task], method)
@@ -719,7 +893,8 @@ def _mean_metric(records: Sequence[Mapping[str, Any] | None], split: str, metric
 
 
 def generalization_rows(
-    ctx: FigureContext, trend: Sequence[Mapping[str, Any]],
+    ctx: FigureContext,
+    trend: Sequence[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     """One row per trend cell with a d90 (Figures 4–5): accuracies of the checkpoint's full
     fine-tuning (best lr, mean over seeds) and of its subspace training at d = d90, both on dev
@@ -750,17 +925,26 @@ def generalization_rows(
         full_recs = [ctx.store.get(i) for i in base["run_ids"]]
         d90_recs = [ctx.store.get(i) for i in cell["run_ids"]]
         spec = RunSpec.from_dict(d90_recs[0]["spec"]) if d90_recs and d90_recs[0] else None
-        m = (_train_size(spec.task, spec.train.max_train_examples, spec.train.seed, sizes)
-             if spec is not None else None)
+        m = (
+            _train_size(spec.task, spec.train.max_train_examples, spec.train.seed, sizes)
+            if spec is not None
+            else None
+        )
         g = {
-            "checkpoint": row.get("checkpoint", row.get("model")), "step": row.get("step"),
-            "task": row["task"], "method": row.get("method"), "d90": row["d90"],
-            "status": row.get("status"), "majority": row.get("majority"),
+            "checkpoint": row.get("checkpoint", row.get("model")),
+            "step": row.get("step"),
+            "task": row["task"],
+            "method": row.get("method"),
+            "d90": row["d90"],
+            "status": row.get("status"),
+            "majority": row.get("majority"),
             "full_dev": _mean_metric(full_recs, "dev", metric),
             "full_train": _mean_metric(full_recs, "train", metric),
             "d90_dev": _mean_metric(d90_recs, "dev", metric),
             "d90_train": _mean_metric(d90_recs, "train", metric),
-            "m": m, "n_candidate_d": len(s["points"]), "d90_run_ids": list(cell["run_ids"]),
+            "m": m,
+            "n_candidate_d": len(s["points"]),
+            "d90_run_ids": list(cell["run_ids"]),
         }
         g["full_gap"] = relative_gap(g["full_train"], g["full_dev"])
         g["d90_gap"] = relative_gap(g["d90_train"], g["d90_dev"])
@@ -777,7 +961,11 @@ BOUNDS_SHOWN: dict[str, str] = {
 
 
 def _quantized_bound(
-    ctx: FigureContext, run_id: str, levels: int, n_candidate_d: int, extra_bits: float,
+    ctx: FigureContext,
+    run_id: str,
+    levels: int,
+    n_candidate_d: int,
+    extra_bits: float,
 ) -> dict[str, Any] | None:
     try:
         from idtheory.compress import bound_for_run
@@ -788,17 +976,27 @@ def _quantized_bound(
     if hasattr(store, "bounds"):
         for b in reversed(store.bounds(run_id=run_id)):
             st = b.get("settings") or {}
-            if (st.get("levels") == levels and st.get("n_candidate_d") == n_candidate_d
-                    and math.isclose(float(st.get("extra_bits", -1)), extra_bits)
-                    and math.isclose(float(st.get("delta", -1)), delta)):
+            if (
+                st.get("levels") == levels
+                and st.get("n_candidate_d") == n_candidate_d
+                and math.isclose(float(st.get("extra_bits", -1)), extra_bits)
+                and math.isclose(float(st.get("delta", -1)), delta)
+            ):
                 return b
     if not ctx.compute:
         ctx.note_missing(f"quantized ({levels} levels) bound of run {run_id}")
         return None
     try:
-        return bound_for_run(run_id, store=store, levels=levels, delta=delta,
-                             n_candidate_d=n_candidate_d, extra_bits=extra_bits,
-                             data_dir=ctx.data_dir, save=hasattr(store, "put_bound"))
+        return bound_for_run(
+            run_id,
+            store=store,
+            levels=levels,
+            delta=delta,
+            n_candidate_d=n_candidate_d,
+            extra_bits=extra_bits,
+            data_dir=ctx.data_dir,
+            save=hasattr(store, "put_bound"),
+        )
     except (FileNotFoundError, ValueError) as exc:
         ctx.note_missing(f"quantized bound of run {run_id}: {exc}")
         return None
@@ -830,19 +1028,40 @@ def bound_rows(ctx: FigureContext, gen: Sequence[Mapping[str, Any]]) -> list[dic
             acc_dev = ((rec.get("metrics") or {}).get("dev") or {}).get("accuracy")
             if not (is_finite_number(acc_train) and is_finite_number(acc_dev)):
                 continue
-            common = {"run_id": rid, "checkpoint": g["checkpoint"], "step": g["step"],
-                      "task": g["task"], "method": g["method"], "d": int(g["d90"]), "m": g["m"]}
-            report = bound_report(int(g["d90"]), int(g["m"]), 1.0 - acc_train, delta=delta,
-                                  n_candidate_d=int(g["n_candidate_d"]), extra_bits=extra)
+            common = {
+                "run_id": rid,
+                "checkpoint": g["checkpoint"],
+                "step": g["step"],
+                "task": g["task"],
+                "method": g["method"],
+                "d": int(g["d90"]),
+                "m": g["m"],
+            }
+            report = bound_report(
+                int(g["d90"]),
+                int(g["m"]),
+                1.0 - acc_train,
+                delta=delta,
+                n_candidate_d=int(g["n_candidate_d"]),
+                extra_bits=extra,
+            )
             for b in report:
                 if b["name"] not in BOUNDS_SHOWN or b["code"] not in ("fp32", "-"):
                     continue
                 code = "float32" if b["code"] == "fp32" else ""
-                out.append({**common, "code": code or "-", "bound_name": b["name"],
-                            "label": BOUNDS_SHOWN[b["name"]] + (f", {code} θ_d" if code else ""),
-                            "bound": b["bound"], "certified": b["certified"],
-                            "complexity_bits": b["complexity_bits"],
-                            "train_error": 1.0 - acc_train, "dev_error": 1.0 - acc_dev})
+                out.append(
+                    {
+                        **common,
+                        "code": code or "-",
+                        "bound_name": b["name"],
+                        "label": BOUNDS_SHOWN[b["name"]] + (f", {code} θ_d" if code else ""),
+                        "bound": b["bound"],
+                        "certified": b["certified"],
+                        "complexity_bits": b["complexity_bits"],
+                        "train_error": 1.0 - acc_train,
+                        "dev_error": 1.0 - acc_dev,
+                    }
+                )
             if not levels:
                 continue
             q = _quantized_bound(ctx, rid, int(levels), int(g["n_candidate_d"]), extra)
@@ -850,12 +1069,19 @@ def bound_rows(ctx: FigureContext, gen: Sequence[Mapping[str, Any]]) -> list[dic
                 continue
             for b in q["rows"]:
                 if b["name"] in BOUNDS_SHOWN and b["certified"] and "arith" in str(b["code"]):
-                    out.append({**common, "code": b["code"], "bound_name": b["name"],
-                                "label": f"{BOUNDS_SHOWN[b['name']]}, {levels}-level coded θ_d",
-                                "bound": b["bound"], "certified": b["certified"],
-                                "complexity_bits": b["complexity_bits"],
-                                "train_error": 1.0 - q["train_accuracy_quantized"],
-                                "dev_error": 1.0 - q["dev_accuracy_quantized"]})
+                    out.append(
+                        {
+                            **common,
+                            "code": b["code"],
+                            "bound_name": b["name"],
+                            "label": f"{BOUNDS_SHOWN[b['name']]}, {levels}-level coded θ_d",
+                            "bound": b["bound"],
+                            "certified": b["certified"],
+                            "complexity_bits": b["complexity_bits"],
+                            "train_error": 1.0 - q["train_accuracy_quantized"],
+                            "dev_error": 1.0 - q["dev_accuracy_quantized"],
+                        }
+                    )
     return out
 
 
@@ -866,8 +1092,11 @@ def _device(name: str) -> Any:
     import torch
 
     if name in ("auto", "cuda") or name.startswith("cuda"):
-        return torch.device(name if name != "auto" and torch.cuda.is_available()
-                            else ("cuda" if torch.cuda.is_available() else "cpu"))
+        return torch.device(
+            name
+            if name != "auto" and torch.cuda.is_available()
+            else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
     return torch.device(name)
 
 
@@ -879,7 +1108,10 @@ def projection_image(d: int, D: int, seed: int = 0) -> Any:
 
 
 def projection_column_norms(
-    d: int, D: int, kinds: Sequence[str] = ("fastfood", "dense", "sparse"), seed: int = 0,
+    d: int,
+    D: int,
+    kinds: Sequence[str] = ("fastfood", "dense", "sparse"),
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Column norms ‖P e_j‖ of materialized projections of each kind (skipping a kind whose
     matrix would not fit)."""
@@ -916,7 +1148,10 @@ def _timeit(fn: Any, repeats: int, device: Any) -> float:
 
 
 def transform_cost_rows(
-    Ds: Sequence[int], d: int, repeats: int = 3, device: str = "cpu",
+    Ds: Sequence[int],
+    d: int,
+    repeats: int = 3,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Median seconds of one FWHT of length L = 2^⌈log2 D⌉, one Fastfood product P·θ and its
     transpose Pᵀ·g, and (while D·d ≤ 2^24) a dense product, for each D."""
@@ -941,13 +1176,23 @@ def transform_cost_rows(
                 Q = DenseProjection(dd, int(D), seed=0, device=dev)
                 ops[f"dense P·θ (d = {dd}), {dev.type}"] = lambda Q=Q, th=th: Q(th)
             for op, fn in ops.items():
-                rows.append({"D": int(D), "L": L, "d": dd, "op": op, "device": dev.type,
-                             "seconds": _timeit(fn, repeats, dev)})
+                rows.append(
+                    {
+                        "D": int(D),
+                        "L": L,
+                        "d": dd,
+                        "op": op,
+                        "device": dev.type,
+                        "seconds": _timeit(fn, repeats, dev),
+                    }
+                )
     return rows
 
 
 def trainable_rows(
-    models: Sequence[str], dim: int, subspace: Mapping[str, Any] | None = None,
+    models: Sequence[str],
+    dim: int,
+    subspace: Mapping[str, Any] | None = None,
     num_labels: int = 2,
 ) -> list[dict[str, Any]]:
     """What SAID and DID train for each model at d = ``dim``: θ_d entries, λ scales, directly
@@ -966,10 +1211,20 @@ def trainable_rows(
                 print(f"{name} {method}: {exc}")
                 continue
             s = sm.trainable_summary()
-            rows.append({"model": name, "method": method, "dim": dim, "theta_d": s["theta_d"],
-                         "lambdas": s["lambdas"], "head": s["head"], "trainable": s["trainable"],
-                         "projected": s["projected"], "num_params": lm.num_params,
-                         "groups": ", ".join(sm.group_names) if method == "said" else ""})
+            rows.append(
+                {
+                    "model": name,
+                    "method": method,
+                    "dim": dim,
+                    "theta_d": s["theta_d"],
+                    "lambdas": s["lambdas"],
+                    "head": s["head"],
+                    "trainable": s["trainable"],
+                    "projected": s["projected"],
+                    "num_params": lm.num_params,
+                    "groups": ", ".join(sm.group_names) if method == "said" else "",
+                }
+            )
     return rows
 
 
@@ -1002,7 +1257,8 @@ def figure_names(number: int, params: Mapping[str, Any]) -> list[str]:
 
     if number == 1:
         return [f"fig1_accuracy_vs_d_{get_task(t).name}" for t in params["tasks"]] + [
-            "table1_comparison"]
+            "table1_comparison"
+        ]
     return {
         2: ["fig2_pretraining_trend"],
         3: ["fig3_size_trend"],
@@ -1012,13 +1268,36 @@ def figure_names(number: int, params: Mapping[str, Any]) -> list[str]:
 
 
 def _missing_outputs(out: Path, names: Sequence[str]) -> list[str]:
-    return [f"{n}{ext}" for n in names for ext in (".png", ".pdf", ".csv")
-            if not (out / f"{n}{ext}").is_file()]
+    return [
+        f"{n}{ext}"
+        for n in names
+        for ext in (".png", ".pdf", ".csv")
+        if not (out / f"{n}{ext}").is_file()
+    ]
 
 
 def _first_line(text: str, width: int = 100) -> str:
     line = next((s for s in str(text).splitlines() if s.strip()), "")
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _failing_line(traceback: Sequence[str] | None, source: str) -> str:
+    """The cell line the IPython traceback points at (``---->``), else the cell's last line."""
+    marked = ""
+    for frame in traceback or []:
+        for line in _ANSI.sub("", str(frame)).splitlines():
+            if line.lstrip().startswith("---->") or line.lstrip().startswith("->"):
+                marked = line.strip()
+                break
+        if marked:  # the first frame is the cell itself
+            break
+    if marked:
+        return _first_line(marked, 160)
+    lines = [x for x in str(source).splitlines() if x.strip()]
+    return _first_line(lines[-1], 160) if lines else ""
 
 
 def render_all(
@@ -1054,8 +1333,11 @@ def render_all(
     nb_dir = Path(notebooks_dir) if notebooks_dir is not None else root / "notebooks"
     figs = (cwd / figures_dir).resolve()
     build = (cwd / build_dir).resolve() / scale
-    res = (cwd / results_dir).resolve() if results_dir is not None else resolve_path(
-        params["results_dir"], None, root)
+    res = (
+        (cwd / results_dir).resolve()
+        if results_dir is not None
+        else resolve_path(params["results_dir"], None, root)
+    )
     numbers = [nb.number for nb in NOTEBOOKS]
     if only:
         bad = sorted(set(only) - set(numbers))
@@ -1063,11 +1345,18 @@ def render_all(
             raise ValueError(f"unknown notebook number(s) {bad}; choose from {numbers}")
     selected = [nb for nb in NOTEBOOKS if not only or nb.number in only]
     build.mkdir(parents=True, exist_ok=True)
-    values = {"scale": scale, "results_dir": str(res), "figures_dir": str(figs),
-              **dict(overrides or {})}
-    print(f"idtheory figures: scale {scale!r}, {len(selected)} notebook(s) → "
-          f"{os.path.relpath(figs / scale, cwd)}/ (executed copies in "
-          f"{os.path.relpath(build, cwd)}/, results {os.path.relpath(res, cwd)})", flush=True)
+    values = {
+        "scale": scale,
+        "results_dir": str(res),
+        "figures_dir": str(figs),
+        **dict(overrides or {}),
+    }
+    print(
+        f"idtheory figures: scale {scale!r}, {len(selected)} notebook(s) → "
+        f"{os.path.relpath(figs / scale, cwd)}/ (executed copies in "
+        f"{os.path.relpath(build, cwd)}/, results {os.path.relpath(res, cwd)})",
+        flush=True,
+    )
     failures: list[str] = []
     summary: list[tuple[str, str, float]] = []
     t_all = time.perf_counter()
@@ -1079,34 +1368,51 @@ def render_all(
         t0 = time.perf_counter()
         status = "ok"
         try:
-            pm.execute_notebook(str(src), str(dst), parameters=inject, cwd=str(root),
-                                progress_bar=progress, kernel_name=kernel_name,
-                                log_output=False)
+            pm.execute_notebook(
+                str(src),
+                str(dst),
+                parameters=inject,
+                cwd=str(root),
+                progress_bar=progress,
+                kernel_name=kernel_name,
+                log_output=False,
+            )
         except PapermillExecutionError as err:
             status = "failed"
-            where = f"cell {err.cell_index}" + (
-                f" (execution count {err.exec_count})" if err.exec_count else "")
+            where = f"cell {err.cell_index} of the executed copy" + (
+                f" (In [{err.exec_count}])" if err.exec_count else ""
+            )
             failures.append(
                 f"notebook {nb.filename} failed in {where}: {err.ename}: "
-                f"{_first_line(err.evalue, 300)}\n    cell source: {_first_line(err.source)}\n"
-                f"    executed copy with the full traceback: {os.path.relpath(dst, cwd)}")
+                f"{_first_line(err.evalue, 300)}\n"
+                f"    cell starts: {_first_line(err.source)}\n"
+                f"    failing line: {_failing_line(err.traceback, err.source)}\n"
+                f"    executed copy with the full traceback: {os.path.relpath(dst, cwd)}"
+            )
         except Exception as err:  # kernel death, missing file: report, go on
             status = "failed"
-            failures.append(f"notebook {nb.filename} could not be executed: "
-                            f"{type(err).__name__}: {_first_line(str(err), 300)}")
+            failures.append(
+                f"notebook {nb.filename} could not be executed: "
+                f"{type(err).__name__}: {_first_line(str(err), 300)}"
+            )
         if status == "ok":
             lacking = _missing_outputs(figs / scale, figure_names(nb.number, params))
             if lacking:
                 status = "incomplete"
-                failures.append(f"notebook {nb.filename} ran but did not write "
-                                f"{', '.join(lacking)} in {os.path.relpath(figs / scale, cwd)}")
+                failures.append(
+                    f"notebook {nb.filename} ran but did not write "
+                    f"{', '.join(lacking)} in {os.path.relpath(figs / scale, cwd)}"
+                )
         dt = time.perf_counter() - t0
         summary.append((nb.filename, status, dt))
         print(f"    {status} in {dt:.1f} s", flush=True)
         if status != "ok" and not keep_going:
             break
-    print(f"done in {time.perf_counter() - t_all:.1f} s: "
-          + ", ".join(f"{n} {s}" for n, s, _ in summary), flush=True)
+    print(
+        f"done in {time.perf_counter() - t_all:.1f} s: "
+        + ", ".join(f"{n} {s}" for n, s, _ in summary),
+        flush=True,
+    )
     for f in failures:
         print(f"error: {f}", file=sys.stderr, flush=True)
     return 1 if failures else 0

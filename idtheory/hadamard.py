@@ -90,20 +90,14 @@ def fwht_reference(x: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- CPU kernel
 
-_numba_kernels = None
+try:  # numba is a declared dependency; without it the reference implementation is used
+    import numba
+except ImportError:  # pragma: no cover
+    numba = None
 
-
-def _get_numba_kernels():
-    """Compile (once, cached on disk) and return the numba kernels, or None if numba is absent."""
-    global _numba_kernels
-    if _numba_kernels is not None:
-        return _numba_kernels or None
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a declared dependency
-        _numba_kernels = False
-        return None
-
+# Kernels live at module level so numba's on-disk cache (cache=True) is hit across processes
+# (closures are recompiled every time: ~5 s per process).
+if numba is not None:
     u64 = numba.uint64
     # Unsigned indices: numba's negative-index wrap-around on signed ints defeats LLVM's
     # vectoriser (measured 4x slower on the in-cache butterflies).
@@ -196,8 +190,11 @@ def _get_numba_kernels():
             base = u64(g // groups_per_slab) * u64(n) + u64(g % groups_per_slab) * u64(cols)
             _across_rows(a, base, u64(blk), rows, u64(cols))
 
-    _numba_kernels = (pass_blocks, pass_columns)
-    return _numba_kernels
+
+def _get_numba_kernels():
+    """The two CPU kernels (block pass, column pass), or None when numba is not installed."""
+    return None if numba is None else (pass_blocks, pass_columns)
+
 
 
 def _fwht_numpy(x: np.ndarray, block: int = _CPU_BLOCK, cols: int = _CPU_COLS) -> np.ndarray:

@@ -74,6 +74,16 @@ def _new(figsize: tuple[float, float] = _FIGSIZE, ncols: int = 1) -> tuple[Figur
     return fig, list(axes[0])
 
 
+class _CountFormatter(LogFormatter):
+    """Log-axis labels as counts: 50k, 2M, 1.5B."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        for unit, name in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+            if abs(x) >= unit:
+                return f"{x / unit:g}{name}"
+        return f"{x:g}"
+
+
 def _plain_log(ax: Axes, axis: str = "x") -> None:
     """Label a log axis with plain numbers (20, 300, 1000) instead of 2×10¹."""
     target = ax.xaxis if axis == "x" else ax.yaxis
@@ -155,14 +165,33 @@ def accuracy_vs_d(
         if r.get("d90") is not None:
             score = next((p["score"] for p in pts if p["d"] == r["d90"]), None)
             if score is not None:
-                ax.scatter([r["d90"]], [score], marker="*", s=140, color=_color(i), zorder=5,
-                           edgecolors="k", linewidths=0.5)
+                ax.scatter(
+                    [r["d90"]],
+                    [score],
+                    marker="*",
+                    s=140,
+                    color=_color(i),
+                    zorder=5,
+                    edgecolors="k",
+                    linewidths=0.5,
+                )
     for i, model in enumerate(models):
-        thr = next((r.get("threshold") for r in curves if r["model"] == model
-                    and r.get("threshold") is not None), None)
+        thr = next(
+            (
+                r.get("threshold")
+                for r in curves
+                if r["model"] == model and r.get("threshold") is not None
+            ),
+            None,
+        )
         if thr is not None:
-            ax.axhline(thr, color=_color(i), linestyle=":", linewidth=1.2,
-                       label=f"90% of {_short(model)} full FT")
+            ax.axhline(
+                thr,
+                color=_color(i),
+                linestyle=":",
+                linewidth=1.2,
+                label=f"90% of {_short(model)} full FT",
+            )
     ax.set_xscale("log")
     _plain_log(ax, "x")
     ax.set_xlabel("subspace dimension d")
@@ -189,8 +218,9 @@ def table1_comparison(
     Rows without a d90 are skipped (they stay in the CSV).
     """
     tasks = _unique(r["task"] for r in rows)
-    fig, axes = _new((4.2 * max(1, len(tasks)), 0.5 + 0.45 * max(4, _n_models(rows))),
-                     ncols=max(1, len(tasks)))
+    fig, axes = _new(
+        (4.2 * max(1, len(tasks)), 0.5 + 0.45 * max(4, _n_models(rows))), ncols=max(1, len(tasks))
+    )
     if not rows:
         no_data(axes[0], "no d90 values")
         return fig
@@ -199,8 +229,13 @@ def table1_comparison(
         labels = _unique(r["model"] for r in sorted(sub, key=lambda r: r["source"] != "paper"))
         for method, offset in (("said", -0.15), ("did", 0.15)):
             for is_paper in (True, False):
-                pts = [r for r in sub if r["method"] == method
-                       and (r["source"] == "paper") == is_paper and _finite(r.get("d90"))]
+                pts = [
+                    r
+                    for r in sub
+                    if r["method"] == method
+                    and (r["source"] == "paper") == is_paper
+                    and _finite(r.get("d90"))
+                ]
                 if not pts:
                     continue
                 marker = METHOD_STYLE[method]["marker"]
@@ -276,38 +311,69 @@ def pretraining_trend(
         sub = sorted((r for r in rows if r["task"] == task), key=x_of)
         line = [r for r in sub if _finite(r.get("d90"))]
         # One line per task (empty when the task has no d90: it still names the colour).
-        ax.plot([x_of(r) for r in line], [r["d90"] for r in line], color=_color(i),
-                label=str(task), linewidth=1.5)
+        ax.plot(
+            [x_of(r) for r in line],
+            [r["d90"] for r in line],
+            color=_color(i),
+            label=str(task),
+            linewidth=1.5,
+        )
         if line:
             any_y = True
             for status in ("ok", "passes_at_smallest"):
                 pts = [r for r in line if r.get("status") == status]
                 if pts:
-                    ax.scatter([x_of(r) for r in pts], [r["d90"] for r in pts],
-                               marker=STATUS_MARKER[status], color=_color(i), zorder=4,
-                               facecolors=_color(i) if status == "ok" else "none")
+                    ax.scatter(
+                        [x_of(r) for r in pts],
+                        [r["d90"] for r in pts],
+                        marker=STATUS_MARKER[status],
+                        color=_color(i),
+                        zorder=4,
+                        facecolors=_color(i) if status == "ok" else "none",
+                    )
         never = [r for r in sub if r.get("status") == "never_passes" and _finite(_bracket(r)[0])]
         if never:
             any_y = True
-            ax.scatter([x_of(r) for r in never], [_bracket(r)[0] for r in never], marker="^",
-                       color=_color(i), zorder=4)
+            ax.scatter(
+                [x_of(r) for r in never],
+                [_bracket(r)[0] for r in never],
+                marker="^",
+                color=_color(i),
+                zorder=4,
+            )
         unable = [r for r in sub if r.get("status") == "unable to compute"]
         if unable:
-            ax.scatter([x_of(r) for r in unable], [0.04 + 0.03 * i] * len(unable), marker="x",
-                       color=_color(i), transform=bottom, zorder=4, clip_on=False)
-    for status, text in (("unable to compute", "unable to compute"),
-                         ("passes_at_smallest", "d90 ≤ smallest d tried"),
-                         ("never_passes", "d90 > largest d tried")):
+            ax.scatter(
+                [x_of(r) for r in unable],
+                [0.04 + 0.03 * i] * len(unable),
+                marker="x",
+                color=_color(i),
+                transform=bottom,
+                zorder=4,
+                clip_on=False,
+            )
+    for status, text in (
+        ("unable to compute", "unable to compute"),
+        ("passes_at_smallest", "d90 ≤ smallest d tried"),
+        ("never_passes", "d90 > largest d tried"),
+    ):
         if any(r.get("status") == status for r in rows):
-            ax.scatter([], [], marker=STATUS_MARKER[status], color="0.3", label=text,
-                       facecolors="none" if status == "passes_at_smallest" else "0.3")
+            ax.scatter(
+                [],
+                [],
+                marker=STATUS_MARKER[status],
+                color="0.3",
+                label=text,
+                facecolors="none" if status == "passes_at_smallest" else "0.3",
+            )
     if any_y:
         ax.set_yscale("log")
         _plain_log(ax, "y")
     else:
         ax.set_yticks([])
-    ax.set_xlabel("pre-training updates" if any(_finite(r.get("step")) for r in rows)
-                  else "checkpoint")
+    ax.set_xlabel(
+        "pre-training updates" if any(_finite(r.get("step")) for r in rows) else "checkpoint"
+    )
     ax.set_ylabel(f"{method} d90")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -342,21 +408,49 @@ def size_trend(
         return fig
     exact = [r for r in pts if r.get("status") != "passes_at_smallest"]
     upper = [r for r in pts if r.get("status") == "passes_at_smallest"]
-    lower = [r for r in rows if r.get("status") == "never_passes"
-             and _finite(_bracket(r)[0]) and _finite(r.get("n_params"))]
+    lower = [
+        r
+        for r in rows
+        if r.get("status") == "never_passes"
+        and _finite(_bracket(r)[0])
+        and _finite(r.get("n_params"))
+    ]
     if lower:
-        ax.scatter([r["n_params"] for r in lower], [_bracket(r)[0] for r in lower], marker="^",
-                   color="C0", zorder=4, label="d90 > (largest d tried)")
+        ax.scatter(
+            [r["n_params"] for r in lower],
+            [_bracket(r)[0] for r in lower],
+            marker="^",
+            color="C0",
+            zorder=4,
+            label="d90 > (largest d tried)",
+        )
     if exact:
-        ax.scatter([r["n_params"] for r in exact], [r["d90"] for r in exact], color="C0",
-                   zorder=4, label="d90")
+        ax.scatter(
+            [r["n_params"] for r in exact],
+            [r["d90"] for r in exact],
+            color="C0",
+            zorder=4,
+            label="d90",
+        )
     if upper:
-        ax.scatter([r["n_params"] for r in upper], [r["d90"] for r in upper], marker="v",
-                   facecolors="none", edgecolors="C0", zorder=4, label="d90 ≤ (smallest d tried)")
+        ax.scatter(
+            [r["n_params"] for r in upper],
+            [r["d90"] for r in upper],
+            marker="v",
+            facecolors="none",
+            edgecolors="C0",
+            zorder=4,
+            label="d90 ≤ (smallest d tried)",
+        )
     for r in pts + lower:
         y = r["d90"] if _finite(r.get("d90")) else _bracket(r)[0]
-        ax.annotate(_short(r["model"], 22), (r["n_params"], y), fontsize=6,
-                    xytext=(3, 3), textcoords="offset points")
+        ax.annotate(
+            _short(r["model"], 22),
+            (r["n_params"], y),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     if pts and fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
         xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)
         ys = 10.0 ** (fit["intercept"] + fit["slope"] * np.log10(xs))
@@ -370,6 +464,8 @@ def size_trend(
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log(ax, "y")
+    ax.xaxis.set_major_formatter(_CountFormatter())
+    ax.xaxis.set_minor_formatter(_CountFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.set_xlabel("parameters of the pre-trained model")
     ax.set_ylabel(f"{method} d90 on {task}")
     ax.set_title(title)
@@ -424,14 +520,24 @@ def generalization(
         return fig
     for i, task in enumerate(_unique(r["task"] for r in pts)):
         sub = [r for r in pts if r["task"] == task]
-        ax.scatter([r["d90"] for r in sub], [y_of(r) for r in sub], color=_color(i),
-                   label=str(task), zorder=4)
+        ax.scatter(
+            [r["d90"] for r in sub],
+            [y_of(r) for r in sub],
+            color=_color(i),
+            label=str(task),
+            zorder=4,
+        )
     xs = np.log10([r["d90"] for r in pts])
     if np.ptp(xs) > 0:
         slope, intercept = np.polyfit(xs, [y_of(r) for r in pts], 1)
         grid = np.linspace(xs.min(), xs.max(), 20)
-        ax.plot(10**grid, intercept + slope * grid, color="0.4", linestyle="--",
-                label=f"least squares: {slope:+.3f} per decade")
+        ax.plot(
+            10**grid,
+            intercept + slope * grid,
+            color="0.4",
+            linestyle="--",
+            label=f"least squares: {slope:+.3f} per decade",
+        )
     ax.set_xscale("log")
     _plain_log(ax, "x")
     ax.set_xlabel("d90")
@@ -451,24 +557,40 @@ def _bound_series(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def _plot_bounds(ax: Axes, rows: Sequence[Mapping[str, Any]], x_key: str) -> None:
     vac = False
     for i, label in enumerate(_bound_series(rows)):
-        sub = [r for r in rows if r["label"] == label and _finite(r.get("bound"))
-               and _finite(r.get(x_key))]
+        sub = [
+            r
+            for r in rows
+            if r["label"] == label and _finite(r.get("bound")) and _finite(r.get(x_key))
+        ]
         if not sub:
             continue
         certified = all(bool(r.get("certified", True)) for r in sub)
         ok = [r for r in sub if r["bound"] < 1.0]
         over = [r for r in sub if r["bound"] >= 1.0]
         vac |= bool(over)
-        ax.scatter([r[x_key] for r in ok], [r["bound"] for r in ok], color=_color(i),
-                   marker="o" if certified else "P",
-                   label=label + ("" if certified else " (not certified)"), zorder=4)
+        ax.scatter(
+            [r[x_key] for r in ok],
+            [r["bound"] for r in ok],
+            color=_color(i),
+            marker="o" if certified else "P",
+            label=label + ("" if certified else " (not certified)"),
+            zorder=4,
+        )
         if over:
-            ax.scatter([r[x_key] for r in over], [1.0] * len(over), color=_color(i), marker="^",
-                       zorder=4)
+            ax.scatter(
+                [r[x_key] for r in over], [1.0] * len(over), color=_color(i), marker="^", zorder=4
+            )
     ax.axhline(1.0, color="0.5", linewidth=0.8)
     if vac:
-        ax.text(0.01, 0.99, "▲ at 1: vacuous bound (≥ 1)", transform=ax.transAxes, fontsize=7,
-                va="top", color="0.3")
+        ax.text(
+            0.01,
+            0.99,
+            "▲ at 1: vacuous bound (≥ 1)",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+            color="0.3",
+        )
     ax.set_ylim(0.0, 1.08)
     ax.set_ylabel("bound on the 0-1 error")
     ax.grid(True, which="both", alpha=0.3)
@@ -491,8 +613,14 @@ def bounds_vs_d90(
     _plot_bounds(ax, rows, "d")
     runs = {r.get("run_id"): r for r in rows if _finite(r.get("dev_error"))}
     if runs:
-        ax.scatter([r["d"] for r in runs.values()], [r["dev_error"] for r in runs.values()],
-                   marker="x", color="k", label="measured dev error", zorder=5)
+        ax.scatter(
+            [r["d"] for r in runs.values()],
+            [r["dev_error"] for r in runs.values()],
+            marker="x",
+            color="k",
+            label="measured dev error",
+            zorder=5,
+        )
     ax.set_xscale("log")
     _plain_log(ax, "x")
     ax.set_xlabel("d90 (trained parameters)")
@@ -547,10 +675,16 @@ def column_norms(
     values = [np.asarray(v, dtype=np.float64) for v in norms.values()]
     lo = min(float(v.min()) for v in values)
     hi = max(float(v.max()) for v in values)
-    bins = np.linspace(min(lo, 0.9), max(hi, 1.1), 40)
+    bins = np.linspace(min(lo, 0.98), max(hi, 1.02), 41)
     for i, (name, v) in enumerate(norms.items()):
-        ax.hist(np.asarray(v), bins=bins, alpha=0.55, color=_color(i),
-                label=f"{name} (mean {np.mean(v):.3f}, sd {np.std(v):.3f})")
+        ax.hist(
+            np.asarray(v),
+            bins=bins,
+            histtype="step",
+            linewidth=1.6,
+            color=_color(i),
+            label=f"{name} (mean {np.mean(v):.3f}, sd {np.std(v):.4f})",
+        )
     ax.axvline(1.0, color="k", linestyle=":", linewidth=1)
     ax.set_xlabel("‖P e_j‖ (column norm)")
     ax.set_ylabel("columns")
@@ -563,7 +697,7 @@ def transform_cost(
     rows: Sequence[Mapping[str, Any]], *, title: str = "cost of the transform against D"
 ) -> Figure:
     """Seconds per product against D (log-log), one line per operation (``op``), plus a dashed
-    O(D log D) reference through the first point of the first operation."""
+    O(D log D) reference through the largest-D point of the first operation."""
     fig, (ax,) = _new()
     pts = [r for r in rows if _finite(r.get("seconds")) and _finite(r.get("D"))]
     if not pts:
@@ -572,11 +706,17 @@ def transform_cost(
     ops = _unique(r["op"] for r in pts)
     for i, op in enumerate(ops):
         sub = sorted((r for r in pts if r["op"] == op), key=lambda r: r["D"])
-        ax.plot([r["D"] for r in sub], [r["seconds"] for r in sub], marker="o", color=_color(i),
-                label=str(op))
-    first = sorted((r for r in pts if r["op"] == ops[0]), key=lambda r: r["D"])
+        ax.plot(
+            [r["D"] for r in sub],
+            [r["seconds"] for r in sub],
+            marker="o",
+            color=_color(i),
+            label=str(op),
+        )
+    # Anchored at the largest D of the first operation, where per-call overheads matter least.
+    last = max((r for r in pts if r["op"] == ops[0]), key=lambda r: r["D"])
     Ds = np.array(sorted({r["D"] for r in pts}), dtype=np.float64)
-    ref = first[0]["seconds"] * (Ds * np.log2(Ds)) / (first[0]["D"] * math.log2(first[0]["D"]))
+    ref = last["seconds"] * (Ds * np.log2(Ds)) / (last["D"] * math.log2(last["D"]))
     ax.plot(Ds, ref, color="0.5", linestyle="--", label="∝ D log D")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -603,15 +743,23 @@ def trainable_params(
     labels = [f"{_short(r['model'])} {str(r['method']).upper()}" for r in rows]
     y = np.arange(len(rows))
     left = np.zeros(len(rows))
-    for key, color, name in (("theta_d", "C0", "θ_d (projected by P)"),
-                             ("lambdas", "C1", "λ (SAID scales)"), ("head", "C2", "head")):
+    for key, color, name in (
+        ("theta_d", "C0", "θ_d (projected by P)"),
+        ("lambdas", "C1", "λ (SAID scales)"),
+        ("head", "C2", "head"),
+    ):
         vals = np.array([float(r.get(key) or 0) for r in rows])
         if vals.any():
             ax.barh(y, vals, left=left, color=color, label=name)
             left += vals
     for yi, r, total in zip(y, rows, left):
-        ax.text(total, yi, f"  {int(total):,} of D = {int(r.get('projected') or 0):,}",
-                va="center", fontsize=7)
+        ax.text(
+            total,
+            yi,
+            f"  {int(total):,} of D = {int(r.get('projected') or 0):,}",
+            va="center",
+            fontsize=7,
+        )
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("trainable parameters")

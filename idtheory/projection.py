@@ -53,38 +53,34 @@ def _generator(seed: int) -> torch.Generator:
     return g
 
 
-_numba_perm = None
+try:  # numba is a declared dependency; without it plain torch indexing is used
+    import numba
+except ImportError:  # pragma: no cover
+    numba = None
+
+if numba is not None:  # module level, so numba's on-disk cache is hit across processes
+    @numba.njit(parallel=True, cache=True)
+    def gather_table_scale(table, perm, g, out):
+        mask = table.size - 1
+        for i in numba.prange(out.size):
+            out[i] = table[perm[i] & mask] * g[i]
+
+    @numba.njit(parallel=True, cache=True)
+    def scatter_add_table_scale(x, perm, g, partial):
+        """partial[c, π(i) mod b] += x_i g_i over chunk c of i (one row per chunk)."""
+        n = x.size
+        chunks, b = partial.shape
+        mask = b - 1
+        step = (n + chunks - 1) // chunks
+        for c in numba.prange(chunks):
+            for i in range(c * step, min(n, (c + 1) * step)):
+                partial[c, perm[i] & mask] += x[i] * g[i]
+
 
 
 def _perm_kernels():
     """Parallel numba kernels for the table gather / scatter-add fused with G (CPU), or None."""
-    global _numba_perm
-    if _numba_perm is None:
-        try:
-            import numba
-        except ImportError:  # pragma: no cover - numba is a declared dependency
-            _numba_perm = False
-            return None
-
-        @numba.njit(parallel=True, cache=True)
-        def gather_table_scale(table, perm, g, out):
-            mask = table.size - 1
-            for i in numba.prange(out.size):
-                out[i] = table[perm[i] & mask] * g[i]
-
-        @numba.njit(parallel=True, cache=True)
-        def scatter_add_table_scale(x, perm, g, partial):
-            """partial[c, π(i) mod b] += x_i g_i over chunk c of i (one row per chunk)."""
-            n = x.size
-            chunks, b = partial.shape
-            mask = b - 1
-            step = (n + chunks - 1) // chunks
-            for c in numba.prange(chunks):
-                for i in range(c * step, min(n, (c + 1) * step)):
-                    partial[c, perm[i] & mask] += x[i] * g[i]
-
-        _numba_perm = (gather_table_scale, scatter_add_table_scale)
-    return _numba_perm or None
+    return None if numba is None else (gather_table_scale, scatter_add_table_scale)
 
 
 def _gather_table_scale(table: torch.Tensor, perm: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -104,8 +100,6 @@ def _scatter_add_table_scale(
     kernels = _perm_kernels() if x.device.type == "cpu" else None
     if kernels is None:
         return x.new_zeros(b).index_add_(0, (perm & (b - 1)).long(), x * g)
-    import numba
-
     chunks = max(1, min(4 * numba.get_num_threads(), x.numel() // 4096))
     partial = torch.zeros(chunks, b, dtype=x.dtype)
     kernels[1](x.numpy(), perm.numpy(), g.numpy(), partial.numpy())

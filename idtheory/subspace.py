@@ -181,14 +181,9 @@ class SubspaceModel(nn.Module):
         self.lambdas = (
             nn.Parameter(torch.ones(n_lambda, device=device, dtype=dtype)) if n_lambda else None
         )
-        if n_lambda:
-            sizes = torch.tensor([0] * n_lambda)
-            for slot in self.slots:
-                sizes[slot.group] += slot.numel
-            self._group_sizes = sizes
         self.projections = nn.ModuleList(self._build_projections(d_theta, device, dtype))
         self._cache_key: tuple | None = None
-        self._write_weights(self.theta0)
+        self._write_weights(list(self.theta0.split([s.numel for s in self.slots])))
 
     # ------------------------------------------------------------------ construction
 
@@ -232,34 +227,41 @@ class SubspaceModel(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
+    def raw_offset(self) -> torch.Tensor:
+        """P θ_d as one flat tensor of length D (before the SAID scales)."""
+        if self.config.layout == "global":
+            return self.projections[0](self.theta)
+        pieces = []
+        for slot, proj in zip(self.slots, self.projections):
+            pieces.append(proj(self.theta[: proj.d])[: slot.numel])
+        return torch.cat(pieces)
+
+    def merged_pieces(self) -> list[torch.Tensor]:
+        """θ₀_i + λ_{g(i)}·(P θ_d)_i for every projected tensor i, flat (differentiable).
+
+        One split of the offset (its backward is a single concatenation) and one fused
+        multiply-add per tensor; no length-D expansion of λ.
+        """
+        sizes = [slot.numel for slot in self.slots]
+        off = self.raw_offset()
+        if self.lambdas is None:
+            return list((self.theta0 + off).split(sizes))
+        return [
+            torch.addcmul(t0, o, self.lambdas[slot.group])
+            for slot, t0, o in zip(self.slots, self.theta0.split(sizes), off.split(sizes))
+        ]
+
     def offset(self) -> torch.Tensor:
         """The flat offset added to θ₀ (length D): P θ_d, scaled by λ per group for SAID."""
-        if self.config.layout == "global":
-            off = self.projections[0](self.theta)
-        else:
-            pieces = []
-            for slot, proj in zip(self.slots, self.projections):
-                out = proj(self.theta[: proj.d])
-                pieces.append(out[: slot.numel])
-            off = torch.cat(pieces)
-        if self.lambdas is not None:
-            scale = torch.repeat_interleave(
-                self.lambdas,
-                self._group_sizes.to(self.lambdas.device),
-                output_size=self.num_projected,
-            )
-            off = off * scale
-        return off
+        return self.merged_flat() - self.theta0
 
     def merged_flat(self) -> torch.Tensor:
         """θ₀ + offset as one flat tensor (differentiable in θ_d and λ)."""
-        return self.theta0 + self.offset()
+        return torch.cat(self.merged_pieces())
 
-    def _write_weights(self, flat: torch.Tensor) -> None:
-        # One split, not a slice per tensor: the backward of `split` concatenates the tensors'
-        # gradients once, whereas each slice's backward would materialize a zero tensor of the
-        # full length D (≈ 100 × D floats per step for a BERT).
-        pieces = flat.split([slot.numel for slot in self.slots])
+    def _write_weights(self, pieces: list[torch.Tensor]) -> None:
+        # Views of per-tensor pieces (never a slice of a flat tensor per parameter: a slice's
+        # backward would materialize a zero tensor of the full length D for each parameter).
         for slot, piece in zip(self.slots, pieces):
             view = piece.view(slot.shape)
             for module, attr in slot.owners:
@@ -279,7 +281,7 @@ class SubspaceModel(nn.Module):
             self._cache_key = key
         else:
             self._cache_key = None
-        self._write_weights(self.merged_flat())
+        self._write_weights(self.merged_pieces())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Merge θ₀ + offset into the base model, then call it with unchanged arguments."""

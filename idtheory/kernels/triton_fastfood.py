@@ -143,6 +143,7 @@ __all__ = [
     "hashed_gaussian",
     "hashed_sigma",
     "hashed_sign",
+    "hashes_triton",
     "mix32",
     "triton_usable",
 ]
@@ -500,6 +501,61 @@ if HAS_TRITON:
             y = tl.reshape(_butterfly_last(tl.reshape(x, (1, NB)), 1, LOG_B), (NB,))
             tl.store(out_ptr + j, y)
 
+    @triton.jit(
+        do_not_specialize=["n", "b_mask", "k_g", "kf0", "kf1", "kf2", "s_e", "s_o", "kb1", "kb2"]
+    )
+    def _hash_probe_kernel(
+        sig_ptr,
+        gain_ptr,
+        sign_ptr,
+        n,
+        b_mask,
+        k_g,
+        kf0,
+        kf1,
+        kf2,
+        s_e,
+        s_o,
+        kb1,
+        kb2,
+        BLOCK: tl.constexpr,
+    ):
+        """Write σ(i), G_i and B_i for i < n exactly as the pass kernels compute them."""
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        idx = offs.to(tl.uint32)
+        tl.store(sig_ptr + offs, _sigma_tl(idx, b_mask, kf0, kf1, kf2, s_e, s_o), mask=mask)
+        tl.store(gain_ptr + offs, _gauss_tl(idx, k_g), mask=mask)
+        tl.store(sign_ptr + offs, _sign_tl(idx, kb1, kb2), mask=mask)
+
+
+def hashes_triton(
+    n: int, keys: HashKeys, b: int, device: torch.device | str = "cuda"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(σ, G, B) for indices 0 … n−1 as evaluated by the Triton kernels (σ int32, G and B
+    fp32) — to check them against :func:`hashed_sigma`, :func:`hashed_gaussian` and
+    :func:`hashed_sign`."""
+    if not HAS_TRITON:
+        raise RuntimeError("hashes_triton needs the `triton` package")
+    sig = torch.empty(n, dtype=torch.int32, device=device)
+    _check_tensor(sig, "hashes_triton")
+    gain = torch.empty(n, dtype=torch.float32, device=device)
+    sign = torch.empty(n, dtype=torch.float32, device=device)
+    block = 1024
+    with _device_ctx(sig):
+        _hash_probe_kernel[(max(1, -(-n // block)),)](
+            sig,
+            gain,
+            sign,
+            n,
+            b - 1,
+            **_hash_args(keys),
+            kb1=keys.k_sign1,
+            kb2=keys.k_sign2,
+            BLOCK=block,
+        )
+    return sig, gain, sign
+
 
 def _interpreting() -> bool:
     """True when the kernels were built by Triton's interpreter (TRITON_INTERPRET=1)."""
@@ -579,9 +635,7 @@ def _table_prologue(theta: torch.Tensor, state: _State, b: int) -> torch.Tensor:
     hashed = isinstance(state, HashKeys)
     if b > 1 << MAX_TABLE_LOG:
         sign = (
-            hashed_sign(d, state).to(theta.device, torch.float32)
-            if hashed
-            else state.B[:d].float()
+            hashed_sign(d, state).to(theta.device, torch.float32) if hashed else state.B[:d].float()
         )
         t = torch.zeros(b, dtype=torch.float32, device=theta.device)
         t[:d] = theta.float() * sign
@@ -842,6 +896,16 @@ def fastfood_bytes(L: int, D: int, d: int, hashed: bool, block: int | None = Non
 
 # ============================================================================ projections
 
+_KNOBS = ("block", "tile", "num_warps", "copies", "local_bins_max")
+_FWD_KNOBS = ("block", "tile", "num_warps")
+
+
+def _check_knobs(knobs: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(knobs) - set(_KNOBS))
+    if unknown:
+        raise TypeError(f"unknown kernel knobs {unknown}; allowed: {list(_KNOBS)}")
+    return dict(knobs)
+
 
 class TritonFastfoodProjection(FastfoodProjection):
     """:class:`~idtheory.projection.FastfoodProjection` (same seed → same P) whose products run
@@ -862,7 +926,7 @@ class TritonFastfoodProjection(FastfoodProjection):
         **knobs: Any,
     ) -> None:
         super().__init__(d, D, seed, device=device, dtype=dtype, grad_scale=grad_scale)
-        self.knobs = dict(knobs)
+        self.knobs = _check_knobs(knobs)
 
     def _state(self) -> MaterializedState:
         return MaterializedState(self.B, self.perm, self.G)
@@ -870,7 +934,7 @@ class TritonFastfoodProjection(FastfoodProjection):
     def _forward(self, theta: torch.Tensor) -> torch.Tensor:
         if not triton_usable(self.G) or theta.device != self.G.device:
             return super()._forward(theta)
-        k = {key: v for key, v in self.knobs.items() if key in ("block", "tile", "num_warps")}
+        k = {key: v for key, v in self.knobs.items() if key in _FWD_KNOBS}
         return fastfood_forward_triton(theta, self._state(), self.D, self.scale, **k)
 
     def _transpose(self, g: torch.Tensor) -> torch.Tensor:
@@ -924,7 +988,7 @@ class HashedFastfoodProjection(Projection):
         self.L = next_power_of_two(D)
         self.b = next_power_of_two(d)
         self.keys = hash_keys(self.seed, self.L.bit_length() - 1)
-        self.backend, self.cache, self.knobs = backend, bool(cache), dict(knobs)
+        self.backend, self.cache, self.knobs = backend, bool(cache), _check_knobs(knobs)
         # a zero-size buffer carries device and dtype through .to() / .cuda()
         self.register_buffer("_anchor", torch.empty(0, dtype=dtype, device=device), False)
         self.scale = 1.0 / math.sqrt(D * self._sum_g2(self._anchor.device))
@@ -980,7 +1044,7 @@ class HashedFastfoodProjection(Projection):
 
     def _forward(self, theta: torch.Tensor) -> torch.Tensor:
         if self._use_triton(theta) and self.L > 1:
-            k = {key: v for key, v in self.knobs.items() if key in ("block", "tile", "num_warps")}
+            k = {key: v for key, v in self.knobs.items() if key in _FWD_KNOBS}
             return fastfood_forward_triton(theta, self.keys, self.D, self.scale, **k)
         dtype = self._dtype()
         table = theta.new_zeros(self.b, dtype=dtype)

@@ -1,0 +1,331 @@
+"""The figure notebooks: clean committed notebooks, scale presets, store look-ups, rendering.
+
+The smoke render (every notebook through papermill, about two minutes on a loaded 2-core CPU)
+checks that every expected figure is written as PNG and PDF with a non-empty table beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from idtheory import figures
+from idtheory.config import RunSpec
+from idtheory.figures import NOTEBOOKS, figure_names, render_all
+from idtheory.scales import SCALE_NAMES, SCALES, get_scale, scale_keys
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO / "notebooks"
+
+
+# ------------------------------------------------------------------------------ notebooks
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.filename)
+def test_committed_notebook_is_clean(nb):
+    path = NOTEBOOK_DIR / nb.filename
+    node = nbformat.read(path, as_version=4)
+    nbformat.validate(node)
+    code = [c for c in node.cells if c.cell_type == "code"]
+    for cell in code:
+        assert cell.outputs == [], f"{nb.filename}: a code cell has outputs"
+        assert cell.execution_count is None, f"{nb.filename}: a code cell has an execution count"
+    tagged = [c for c in node.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{nb.filename}: expected exactly one 'parameters' cell"
+    assert tagged[0] is code[0], f"{nb.filename}: the parameters cell must be the first code cell"
+    assert node.cells[0].cell_type == "markdown"  # it opens by explaining the figure
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.filename)
+def test_parameters_and_figure_names(nb):
+    import papermill as pm
+
+    declared = pm.inspect_notebook(str(NOTEBOOK_DIR / nb.filename))
+    assert {"scale", "results_dir", "figures_dir", "device"} <= set(declared)
+    assert set(declared) - {"scale", "figures_dir"} <= set(scale_keys())
+    source = "\n".join(c.source for c in nbformat.read(NOTEBOOK_DIR / nb.filename, 4).cells)
+    for name in figure_names(nb.number, get_scale("smoke")):
+        stem = "fig1_accuracy_vs_d_" if name.startswith("fig1_") else name
+        assert stem in source, f"{nb.filename} does not write {name}"
+
+
+def test_notebooks_match_their_generator():
+    spec = importlib.util.spec_from_file_location(
+        "make_notebooks", NOTEBOOK_DIR / "make_notebooks.py"
+    )
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert sorted(gen.NOTEBOOKS) == sorted(nb.filename for nb in NOTEBOOKS)
+    for name, cells in gen.NOTEBOOKS.items():
+        built = nbformat.writes(gen.build(cells, name))
+        committed = (NOTEBOOK_DIR / name).read_text(encoding="utf-8")
+        assert json.loads(built) == json.loads(committed), (
+            f"{name} differs from notebooks/make_notebooks.py: rerun the generator"
+        )
+
+
+# ------------------------------------------------------------------------------ scales
+
+
+def test_scale_presets_share_keys_and_serialise():
+    keys = set(scale_keys())
+    for name in SCALE_NAMES:
+        assert set(SCALES[name]) == keys, name
+        json.dumps(SCALES[name])  # papermill injects them as JSON-able values
+    assert get_scale("smoke")["compute"] is True
+    assert get_scale("quick")["compute"] is False
+    assert get_scale("quick")["results_dir"] == "data/results"
+    assert get_scale("smoke")["results_dir"].startswith("build/")
+    assert set(get_scale("smoke")["models"]) == {"tiny-bert", "tiny-roberta"}
+    assert get_scale("paper")["device"] == "cuda"
+
+
+def test_get_scale_overrides():
+    p = get_scale("quick", train={"epochs": 1.0}, seeds=[0, 1], tasks=None)
+    assert p["scale"] == "quick"
+    assert p["train"]["epochs"] == 1.0 and p["train"]["max_train_examples"] == 2000
+    assert p["seeds"] == [0, 1]
+    assert p["tasks"] == SCALES["quick"]["tasks"]  # None keeps the preset
+    assert SCALES["quick"]["train"]["epochs"] == 3.0  # the preset is not modified
+    with pytest.raises(ValueError, match="unknown scale parameter"):
+        get_scale("quick", modles=["x"])
+    with pytest.raises(ValueError, match="unknown scale"):
+        get_scale("huge")
+
+
+def test_figure_names_per_notebook():
+    p = get_scale("paper")
+    assert figure_names(1, p) == [
+        "fig1_accuracy_vs_d_mrpc",
+        "fig1_accuracy_vs_d_qqp",
+        "table1_comparison",
+    ]
+    assert figure_names(2, p) == ["fig2_pretraining_trend"]
+    assert figure_names(4, p)[:2] == ["fig4_accuracy_vs_d90", "fig5_gap_vs_d90"]
+
+
+def test_paper_table1_values():
+    rows = figures.load_paper_table1(REPO / "data" / "paper" / "table1.csv")
+    assert len(rows) == 16
+    by = {(r["model"], r["task"], r["method"]): r["d90"] for r in rows}
+    assert by[("RoBERTa-Large", "mrpc", "said")] == 207
+    assert by[("BERT-Base", "qqp", "did")] == 9295
+    assert all(r["source"] and r["confidence"] for r in rows)
+
+
+def test_cli_rejects_unknown_notebook(capsys):
+    from idtheory.cli import main
+
+    assert main(["figures", "--scale", "smoke", "--only", "9"]) == 2
+    assert "unknown notebook" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ store look-ups
+
+
+def fake_train(spec: RunSpec) -> dict[str, Any]:
+    """A trainer without torch: accuracy grows with log d; checkpoint-0 cannot beat MRPC's
+    majority class (68%)."""
+    weak = spec.model.endswith("checkpoint-0")
+    bonus = {"fake-b": 0.08, "fake/checkpoint-10": -0.03}.get(spec.model, 0.0)
+    if spec.subspace is None:
+        acc = 0.5 if weak else 0.85
+    else:
+        acc = min(0.85, 0.45 + bonus + 0.12 * math.log10(spec.subspace.dim))
+    size = {"fake/checkpoint-10": 2e5, "fake-a": 1e6, "fake-b": 4e6}.get(spec.model, 1e5)
+    return {
+        "run_id": spec.config_hash(),
+        "spec": spec.to_dict(),
+        "status": "ok",
+        "message": "",
+        "metrics": {"dev": {"accuracy": acc}, "train": {"accuracy": min(1.0, acc + 0.1)}},
+        "num_params": int(size),
+        "num_trainable": spec.dim or int(size),
+    }
+
+
+@pytest.fixture
+def fake_ctx(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("IDTHEORY_DATA", str(data_dir))
+    ctx = figures.setup(
+        "smoke",
+        results_dir=str(tmp_path / "results"),
+        figures_dir=str(tmp_path / "figures"),
+        chdir=False,
+        compute=True,
+        threads=0,
+        models=["fake-a", "fake-b"],
+        tasks=["mrpc"],
+        dims=[10, 100, 1000],
+        trend_tasks=["mrpc"],
+        majority_margin=0.0,
+        checkpoints=[[0, "fake/checkpoint-0"], [10, "fake/checkpoint-10"]],
+        size_models=["fake-a", "fake-b", "fake/checkpoint-10"],
+        bound_levels=0,
+        search={"d_min": 10, "d_max": 10_000, "grid_factor": 4.0, "bracket_ratio": 2.0},
+    )
+    monkeypatch.setattr(ctx, "train_fn", lambda: fake_train)
+    return ctx
+
+
+@pytest.mark.parametrize("with_pretrain", [True, False], ids=["pretrain", "fallback"])
+def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
+    """Rows computed with compute=True are found again from the store with compute=False,
+    through idtheory.pretrain's trend functions or the fallback without that module."""
+    ctx = fake_ctx
+    if not with_pretrain:
+        monkeypatch.setattr(figures, "_pretrain_module", lambda: None)
+    computed = figures.grid_results(ctx)
+    ckpts = figures.trend_checkpoints(ctx)
+    assert ckpts == [(0, "fake/checkpoint-0"), (10, "fake/checkpoint-10")]
+    trend_c = figures.trend_rows(ctx, ckpts)
+    size_c, fit_c = figures.size_rows(ctx, figures.size_models(ctx))
+
+    ctx.compute = False
+    stored = figures.grid_results(ctx)
+    trend_s = figures.trend_rows(ctx, ckpts)
+    size_s, fit_s = figures.size_rows(ctx, figures.size_models(ctx))
+    assert ctx.missing == []
+
+    assert [r["summary_id"] for r in stored] == [r["summary_id"] for r in computed]
+    assert len(stored) == 4 and [r["d90"] for r in stored] == [1000, 1000, 100, 100]
+    keys = ("checkpoint", "step", "task", "d90", "status", "summary_id", "baseline")
+    assert [[r[k] for k in keys] for r in trend_s] == [[r[k] for k in keys] for r in trend_c]
+    assert [r["status"] for r in trend_s] == [figures.UNABLE, "ok"]
+    keys = ("model", "n_params", "d90", "status", "summary_id")
+    assert [[r[k] for k in keys] for r in size_s] == [[r[k] for k in keys] for r in size_c]
+    assert fit_s == fit_c and fit_s is not None and fit_s["n"] == 3
+
+    gen = figures.generalization_rows(ctx, trend_s)
+    (g,) = gen
+    assert g["full_dev"] == pytest.approx(0.85) and g["full_train"] == pytest.approx(0.95)
+    assert g["full_gap"] == pytest.approx(0.1 / 0.15)
+    assert g["m"] == 64 and g["n_candidate_d"] >= 3
+    bounds = figures.bound_rows(ctx, gen)
+    assert {b["label"] for b in bounds} == {
+        "Occam kl, float32 θ_d",
+        "Catoni (Lotfi et al.), float32 θ_d",
+        "Aghajanyan Thm 1 ê + √(d/m)",
+    }
+    assert all(b["d"] == g["d90"] and 0 <= b["bound"] for b in bounds)
+
+    rows = figures.table1_rows(ctx, stored)
+    assert sum(r["source"] == "paper" for r in rows) == 16
+    assert sum(r["source"].startswith("ours") for r in rows) == 4
+
+
+def test_checkpoints_without_the_pretrain_module(tmp_path, monkeypatch):
+    """Fallback: without idtheory.pretrain, tiny random models stand in for checkpoints."""
+    monkeypatch.setattr(figures, "_pretrain_module", lambda: None)
+    ctx = figures.setup(
+        "smoke", results_dir=str(tmp_path), chdir=False, threads=0, figures_dir=str(tmp_path / "f")
+    )
+    ckpts = figures.trend_checkpoints(ctx)
+    assert [s for s, _ in ckpts] == [0, 3, 6]
+    assert all(Path(name, "config.json").is_file() for _, name in ckpts)
+    from idtheory.models import load_model
+
+    assert load_model(ckpts[-1][1], num_labels=2).num_params > 0
+    ctx.compute = False
+    assert figures.trend_checkpoints(ctx) == ckpts and ctx.missing == []
+
+
+def test_quick_scale_lists_what_is_missing(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("IDTHEORY_DATA", str(data_dir))
+    ctx = figures.setup(
+        "quick",
+        results_dir=str(tmp_path),
+        figures_dir=str(tmp_path / "f"),
+        chdir=False,
+        size_models=["minilm-l6"],
+    )
+    assert ctx.compute is False
+    assert figures.grid_results(ctx) == []
+    assert any("minilm-l6 / mrpc / SAID" in m for m in ctx.missing)
+    rows, fit = figures.size_rows(ctx, figures.size_models(ctx))
+    assert [r["status"] for r in rows] == ["missing"] and fit is None
+    assert len(list(tmp_path.iterdir())) == 0  # nothing trained, nothing written
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def _tiny_notebook(path: Path, body: str) -> None:
+    params = nbformat.v4.new_code_cell(
+        'scale = "quick"\nresults_dir = None\nfigures_dir = "figures"'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(
+        cells=[params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(body)]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+def test_render_all_names_the_failing_notebook_and_cell(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", "raise RuntimeError('boom')")
+    _tiny_notebook(nbs / "02_pretraining_trend.ipynb", "print(scale)")
+    rc = render_all(
+        "smoke",
+        only=[1, 2],
+        notebooks_dir=nbs,
+        results_dir=tmp_path / "r",
+        figures_dir=tmp_path / "f",
+        build_dir=tmp_path / "b",
+        progress=False,
+    )
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "notebook 01_subspace_accuracy.ipynb failed in cell" in err
+    assert "RuntimeError: boom" in err and "raise RuntimeError('boom')" in err
+    # the second notebook ran (keep_going) but wrote no figure: reported as incomplete
+    assert "notebook 02_pretraining_trend.ipynb ran but did not write" in err
+    assert "fig2_pretraining_trend.png" in err
+    executed = nbformat.read(tmp_path / "b" / "smoke" / "02_pretraining_trend.ipynb", 4)
+    assert "smoke" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+
+
+def _data_rows(path: Path) -> int:
+    with path.open(encoding="utf-8") as fh:
+        return max(0, len(list(csv.reader(fh))) - 1)
+
+
+def test_smoke_render_writes_every_figure(tmp_path, data_dir, monkeypatch):
+    """All five notebooks at the smoke scale (about 2 minutes on a loaded 2-core CPU)."""
+    monkeypatch.setenv("IDTHEORY_DATA", str(data_dir))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    rc = render_all(
+        "smoke",
+        results_dir=tmp_path / "results",
+        figures_dir=tmp_path / "figures",
+        build_dir=tmp_path / "build",
+        progress=False,
+    )
+    assert rc == 0
+    out = tmp_path / "figures" / "smoke"
+    params = get_scale("smoke")
+    for nb in NOTEBOOKS:
+        assert (tmp_path / "build" / "smoke" / nb.filename).is_file()
+        for name in figure_names(nb.number, params):
+            for ext in (".png", ".pdf"):
+                assert (out / f"{name}{ext}").stat().st_size > 1000, f"{name}{ext}"
+            assert _data_rows(out / f"{name}.csv") > 0, f"{name}.csv has no rows"
+    # the committed notebooks stay clean: outputs only go to the executed copies
+    for nb in NOTEBOOKS:
+        node = nbformat.read(NOTEBOOK_DIR / nb.filename, 4)
+        assert all(not c.get("outputs") for c in node.cells)

@@ -1,0 +1,348 @@
+"""idtheory.plots on synthetic rows: the expected number of lines and points, files written."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from idtheory import plots
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def data_lines(ax) -> list:
+    """Lines that carry data (empty legend placeholders excluded)."""
+    return [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 0]
+
+
+def n_points(ax) -> int:
+    """Scatter points drawn in ``ax`` (all collections)."""
+    return sum(len(c.get_offsets()) for c in ax.collections)
+
+
+def texts(ax) -> str:
+    return " ".join(t.get_text() for t in ax.texts)
+
+
+def result(model: str, method: str, dims=(10, 100, 1000), base: float = 0.8) -> dict:
+    scores = [0.5, 0.7, 0.79][: len(dims)]
+    thr = 0.9 * base
+    points = [
+        {"d": d, "score": s, "best_lr": 1e-2, "passes": s >= thr, "cells": []}
+        for d, s in zip(dims, scores)
+    ]
+    d90 = next((p["d"] for p in points if p["passes"]), None)
+    return {
+        "model": model,
+        "task": "mrpc",
+        "method": method,
+        "points": points,
+        "baseline_score": base,
+        "threshold": thr,
+        "d90": d90,
+        "status": "ok",
+    }
+
+
+# ------------------------------------------------------------------------------ Figure 1
+
+
+def test_accuracy_vs_d_lines_per_model_and_method():
+    results = [result(m, meth) for m in ("bert", "roberta") for meth in ("said", "did")]
+    fig = plots.accuracy_vs_d(results, title="MRPC")
+    (ax,) = fig.axes
+    lines = data_lines(ax)
+    curves = [ln for ln in lines if len(ln.get_xdata()) == 3]
+    thresholds = [ln for ln in lines if ln.get_linestyle() == ":"]
+    assert len(curves) == 4  # 2 models × 2 methods
+    assert len(thresholds) == 2  # one 90% line per model
+    assert np.allclose(thresholds[0].get_ydata(), 0.72)
+    assert n_points(ax) == 4  # one d90 star per result
+    assert ax.get_xscale() == "log"
+    dashed = [ln for ln in curves if ln.get_linestyle() == "--"]
+    assert len(dashed) == 2  # DID dashed
+
+
+def test_accuracy_vs_d_without_results_says_so():
+    fig = plots.accuracy_vs_d([], empty_message="nothing stored")
+    assert "nothing stored" in texts(fig.axes[0])
+
+
+def test_table1_comparison_points_and_panels():
+    rows = [
+        {"model": m, "task": t, "method": meth, "d90": 100 * (i + 1), "source": "paper"}
+        for i, (m, t, meth) in enumerate(
+            (m, t, meth) for m in ("A", "B") for t in ("mrpc", "qqp") for meth in ("said", "did")
+        )
+    ]
+    rows += [
+        {"model": "ours", "task": "mrpc", "method": "said", "d90": 50, "source": "ours"},
+        {"model": "ours", "task": "mrpc", "method": "did", "d90": None, "source": "ours"},
+    ]
+    fig = plots.table1_comparison(rows)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["MRPC", "QQP"]
+    assert n_points(axes[0]) == 5  # 4 paper + 1 ours (the None d90 is skipped)
+    assert n_points(axes[1]) == 4
+
+
+# ------------------------------------------------------------------------------ Figure 2
+
+
+def trend_rows() -> list[dict]:
+    rows = []
+    for step, d_mrpc, d_anli in (
+        (0, None, None),
+        (10, 800, None),
+        (20, 400, 3000),
+        (30, 200, 2000),
+    ):
+        rows.append(
+            {
+                "checkpoint": f"c/checkpoint-{step}",
+                "step": step,
+                "task": "mrpc",
+                "d90": d_mrpc,
+                "bracket": [None, d_mrpc],
+                "status": "ok" if d_mrpc else "unable to compute",
+            }
+        )
+        rows.append(
+            {
+                "checkpoint": f"c/checkpoint-{step}",
+                "step": step,
+                "task": "anli",
+                "d90": d_anli,
+                "bracket": [d_anli, None] if d_anli else [4000, None],
+                "status": "ok"
+                if d_anli
+                else ("unable to compute" if step == 0 else "never_passes"),
+            }
+        )
+    return rows
+
+
+def test_pretraining_trend_lines_and_markers():
+    fig = plots.pretraining_trend(trend_rows())
+    (ax,) = fig.axes
+    lines = data_lines(ax)
+    assert len(lines) == 2  # one per task
+    assert sorted(len(ln.get_xdata()) for ln in lines) == [2, 3]
+    assert list(lines[0].get_xdata()) == [10.0, 20.0, 30.0]
+    # 5 d90 markers + 1 never_passes + 2 unable-to-compute (+ empty legend handles)
+    assert n_points(ax) == 5 + 1 + 2
+    assert ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "unable to compute" in labels and "d90 > largest d tried" in labels
+
+
+def test_pretraining_trend_all_unable_still_draws():
+    rows = [
+        {
+            "checkpoint": "c0",
+            "step": None,
+            "task": "mrpc",
+            "d90": None,
+            "status": "unable to compute",
+        }
+    ]
+    fig = plots.pretraining_trend(rows)
+    assert n_points(fig.axes[0]) == 1
+
+
+# ------------------------------------------------------------------------------ Figure 3
+
+
+def test_size_trend_with_fit():
+    n = [1e6, 1e7, 1e8, 1e9]
+    rows = [
+        {"model": f"m{i}", "n_params": x, "d90": 1e4 * (x / 1e6) ** -0.5, "status": "ok"}
+        for i, x in enumerate(n)
+    ]
+    rows.append({"model": "m4", "n_params": 3e6, "d90": 20, "status": "passes_at_smallest"})
+    rows.append({"model": "m5", "n_params": 5e6, "d90": None, "status": "unable to compute"})
+    fit = {"slope": -0.5, "intercept": 7.0, "slope_ci95": [-0.6, -0.4], "r2": 1.0}
+    fig = plots.size_trend(rows, fit)
+    (ax,) = fig.axes
+    (line,) = data_lines(ax)
+    assert np.allclose(line.get_ydata(), 10 ** (7.0 - 0.5 * np.log10(line.get_xdata())))
+    assert n_points(ax) == 5  # 4 ok + 1 upper bound; unable skipped
+    assert "slope -0.50" in ax.get_legend().get_texts()[-1].get_text()
+
+
+def test_size_trend_without_points():
+    fig = plots.size_trend([{"model": "x", "n_params": None, "d90": None, "status": "missing"}])
+    assert "no d90" in texts(fig.axes[0])
+
+
+# ------------------------------------------------------------------------------ Figures 4-5
+
+
+def gen_rows() -> list[dict]:
+    return [
+        {
+            "task": t,
+            "d90": d,
+            "status": "ok",
+            "full_dev": acc,
+            "full_train": acc + 0.05,
+            "d90_dev": acc - 0.02,
+            "d90_train": acc,
+        }
+        for t, d, acc in (
+            ("mrpc", 100, 0.85),
+            ("mrpc", 1000, 0.8),
+            ("sst2", 50, 0.9),
+            ("anli", 5000, 0.5),
+            ("anli", None, 0.4),
+        )
+    ]
+
+
+def test_relative_gap():
+    assert plots.relative_gap(0.9, 0.8) == pytest.approx(0.5)
+    assert np.isnan(plots.relative_gap(1.0, 1.0))
+    assert np.isnan(plots.relative_gap(None, 0.5))
+
+
+@pytest.mark.parametrize("kind", ["accuracy", "gap"])
+@pytest.mark.parametrize("source", ["full", "d90"])
+def test_generalization_points_per_task(kind, source):
+    fig = plots.generalization(gen_rows(), kind, source=source)
+    (ax,) = fig.axes
+    assert len(ax.collections) == 3  # one scatter per task
+    assert n_points(ax) == 4  # the row without d90 is skipped
+    assert len(data_lines(ax)) == 1  # least-squares line
+    ys = sorted(float(y) for c in ax.collections for _, y in c.get_offsets())
+    if kind == "accuracy" and source == "full":
+        assert ys == pytest.approx([0.5, 0.8, 0.85, 0.9])
+    if kind == "gap" and source == "full":
+        assert ys[0] == pytest.approx(0.05 / 0.5)
+
+
+def test_generalization_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="kind"):
+        plots.generalization(gen_rows(), "loss")
+
+
+# ------------------------------------------------------------------------------ bounds
+
+
+def bound_rows() -> list[dict]:
+    rows = []
+    for rid, d, dev in (("r1", 100, 0.2), ("r2", 1000, 0.15)):
+        for label, b, cert in (
+            ("Occam kl, float32", 0.6, True),
+            ("Catoni, coded", 0.4, True),
+            ("Aghajanyan", 1.3, False),
+        ):
+            rows.append(
+                {
+                    "run_id": rid,
+                    "d": d,
+                    "label": label,
+                    "bound": b * (d / 100) ** 0.1,
+                    "certified": cert,
+                    "dev_error": dev,
+                    "train_error": dev - 0.05,
+                }
+            )
+    return rows
+
+
+def test_bounds_vs_d90_series():
+    fig = plots.bounds_vs_d90(bound_rows())
+    (ax,) = fig.axes
+    # 3 series of 2 runs (vacuous values drawn at 1) + 2 measured dev errors
+    assert n_points(ax) == 3 * 2 + 2
+    assert "vacuous" in texts(ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Aghajanyan (not certified)" in labels
+    assert "measured dev error" in labels
+
+
+def test_bounds_vs_error_diagonal():
+    fig = plots.bounds_vs_error(bound_rows())
+    (ax,) = fig.axes
+    (diag,) = [ln for ln in data_lines(ax) if ln.get_linestyle() == ":"]
+    assert list(diag.get_xdata()) == list(diag.get_ydata()) == [0, 1]
+    assert n_points(ax) == 6
+
+
+def test_bounds_without_rows():
+    assert "no bounds" in texts(plots.bounds_vs_d90([]).axes[0])
+    assert "no bounds" in texts(plots.bounds_vs_error([]).axes[0])
+
+
+# ------------------------------------------------------------------------------ Fastfood tour
+
+
+def test_fastfood_panels():
+    rng = np.random.default_rng(0)
+    fig = plots.fastfood_matrix(rng.standard_normal((40, 8)))
+    assert fig.axes[0].get_images()[0].get_array().shape == (40, 8)
+
+    fig = plots.column_norms({"fastfood": rng.normal(1, 0.01, 16), "dense": rng.normal(1, 0.1, 16)})
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2  # one step histogram per kind
+
+    rows = [
+        {"D": D, "op": op, "seconds": 1e-6 * D * (2 if op == "b" else 1)}
+        for D in (2**10, 2**12, 2**14)
+        for op in ("a", "b")
+    ]
+    fig = plots.transform_cost(rows)
+    lines = data_lines(fig.axes[0])
+    assert len(lines) == 3  # two operations + the D log D reference
+    assert all(len(ln.get_xdata()) == 3 for ln in lines)
+
+    rows = [
+        {
+            "model": "m",
+            "method": "said",
+            "theta_d": 90,
+            "lambdas": 10,
+            "head": 0,
+            "projected": 5000,
+        },
+        {"model": "m", "method": "did", "theta_d": 100, "lambdas": 0, "head": 0, "projected": 5000},
+    ]
+    fig = plots.trainable_params(rows)
+    widths = sorted(p.get_width() for p in fig.axes[0].patches if p.get_width() > 0)
+    assert widths == [10, 90, 100]  # θ_d of both + λ of SAID
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def test_save_figure_and_table(tmp_path):
+    fig = plots.accuracy_vs_d([result("m", "said")])
+    paths = plots.save_figure(fig, tmp_path, "smoke", "fig1_x")
+    assert paths["png"] == tmp_path / "smoke" / "fig1_x.png"
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths["pdf"].read_bytes()[:5] == b"%PDF-"
+    rows = [{"a": 1, "b": [1, 2]}, {"a": None, "c": "x"}]
+    out = plots.save_table(rows, tmp_path, "smoke", "fig1_x")
+    with out.open() as fh:
+        got = list(csv.reader(fh))
+    assert got == [["a", "b", "c"], ["1", "[1, 2]", ""], ["", "", "x"]]
+    empty = plots.save_table([], tmp_path, "smoke", "empty", columns=["a", "b"])
+    assert empty.read_text().strip() == "a,b"
+
+
+def test_pdf_is_reproducible(tmp_path):
+    for sub in ("one", "two"):
+        fig = plots.accuracy_vs_d([result("m", "did")])
+        plots.save_figure(fig, tmp_path / sub, "smoke", "f")
+    one, two = (tmp_path / sub / "smoke" / "f.pdf" for sub in ("one", "two"))
+    assert one.read_bytes() == two.read_bytes()
