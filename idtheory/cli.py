@@ -69,7 +69,11 @@ def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
     g = p.add_argument_group("subspace (SubspaceConfig)")
     if with_dim:
         g.add_argument("--dim", type=_positive_int, default=None, help="d (SAID: λ counted in d)")
-    g.add_argument("--projection", default="fastfood", choices=["fastfood", "dense", "sparse"])
+    g.add_argument(
+        "--projection",
+        default="fastfood",
+        choices=["fastfood", "fastfood_hashed", "dense", "sparse"],
+    )
     g.add_argument("--layout", default="global", choices=["global", "per_tensor"])
     g.add_argument(
         "--scaling",

@@ -25,7 +25,9 @@ class SubspaceConfig:
         dim: d, the total number of trainable parameters. For SAID the λ scales are counted
             inside ``dim`` (Aghajanyan et al. 2021, Eq. 3), so θ_d has ``dim - n_groups`` entries.
         method: ``"said"`` (structure-aware: learned per-group scale λ) or ``"did"`` (direct).
-        projection: ``"fastfood"`` (the paper), ``"dense"`` or ``"sparse"`` (Li et al. 2018).
+        projection: ``"fastfood"`` (the paper), ``"fastfood_hashed"`` (the same structure with
+            B, Π, G regenerated from counter-based hashes of the seed: O(1) state, a different
+            but equally seed-determined P), ``"dense"`` or ``"sparse"`` (Li et al. 2018).
         layout: ``"global"`` — one projection over the concatenated parameter vector (the paper's
             description, Li et al.'s code); ``"per_tensor"`` — one independent projection per
             tensor, all fed the same θ_d (the authors' released code).
@@ -44,7 +46,7 @@ class SubspaceConfig:
 
     dim: int
     method: Literal["said", "did"] = "said"
-    projection: Literal["fastfood", "dense", "sparse"] = "fastfood"
+    projection: Literal["fastfood", "fastfood_hashed", "dense", "sparse"] = "fastfood"
     layout: Literal["global", "per_tensor"] = "global"
     scaling: Literal["block", "module", "tensor"] = "block"
     seed: int = 0
@@ -57,7 +59,9 @@ class SubspaceConfig:
         if not isinstance(self.dim, int) or isinstance(self.dim, bool) or self.dim <= 0:
             raise ValueError(f"SubspaceConfig.dim must be a positive integer, got {self.dim!r}")
         _check_choice("method", self.method, ("said", "did"))
-        _check_choice("projection", self.projection, ("fastfood", "dense", "sparse"))
+        _check_choice(
+            "projection", self.projection, ("fastfood", "fastfood_hashed", "dense", "sparse")
+        )
         _check_choice("layout", self.layout, ("global", "per_tensor"))
         _check_choice("scaling", self.scaling, ("block", "module", "tensor"))
         _check_choice("grad_scale", self.grad_scale, ("exact", "authors"))

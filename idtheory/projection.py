@@ -59,6 +59,7 @@ except ImportError:  # pragma: no cover
     numba = None
 
 if numba is not None:  # module level, so numba's on-disk cache is hit across processes
+
     @numba.njit(parallel=True, cache=True)
     def gather_table_scale(table, perm, g, out):
         mask = table.size - 1
@@ -75,7 +76,6 @@ if numba is not None:  # module level, so numba's on-disk cache is hit across pr
         for c in numba.prange(chunks):
             for i in range(c * step, min(n, (c + 1) * step)):
                 partial[c, perm[i] & mask] += x[i] * g[i]
-
 
 
 def _perm_kernels():
@@ -239,7 +239,21 @@ class FastfoodProjection(Projection):
     # scatter-add into a length-b table followed by a length-b FWHT. Each product thus costs one
     # length-L FWHT and one sequential pass, with all random accesses inside a cache-sized table.
 
+    def _fused(self):
+        """The fused Triton kernels module when this projection lives on CUDA, else None."""
+        if not self.G.is_cuda or self.G.dtype == torch.float64:
+            return None
+        from idtheory.kernels import triton_fastfood as tf
+
+        return tf if tf.triton_usable(self.G) else None
+
     def _forward(self, theta: torch.Tensor) -> torch.Tensor:
+        tf = self._fused()
+        if tf is not None:
+            state = tf.MaterializedState(self.B, self.perm, self.G)
+            return tf.fastfood_forward_triton(
+                theta, state, self.D, self.scale, out_dtype=theta.dtype
+            )
         table = theta.new_zeros(self.b, dtype=self.G.dtype)
         table[: self.d] = theta * self.B[: self.d]
         table = fwht(table)
@@ -247,6 +261,10 @@ class FastfoodProjection(Projection):
         return x[: self.D].mul_(self.scale).to(theta.dtype)
 
     def _transpose(self, g: torch.Tensor) -> torch.Tensor:
+        tf = self._fused()
+        if tf is not None:
+            state = tf.MaterializedState(self.B, self.perm, self.G)
+            return tf.fastfood_transpose_triton(g, state, self.d, self.scale, out_dtype=g.dtype)
         x = g.new_zeros(self.L, dtype=self.G.dtype)
         x[: self.D] = g
         table = fwht(_scatter_add_table_scale(fwht(x), self.perm, self.G, self.b))
@@ -340,8 +358,14 @@ _KINDS: dict[str, type[Projection]] = {
 
 def make_projection(kind: str, d: int, D: int, seed: int = 0, **kwargs) -> Projection:
     """Construct a projection by name: ``"fastfood"``, ``"dense"`` or ``"sparse"``."""
+    if kind == "fastfood_hashed":  # lazy: the kernels module imports this one
+        from idtheory.kernels.triton_fastfood import HashedFastfoodProjection
+
+        return HashedFastfoodProjection(d, D, seed, **kwargs)
     try:
         cls = _KINDS[kind]
     except KeyError:
-        raise ValueError(f"unknown projection {kind!r}; choose one of {sorted(_KINDS)}") from None
+        raise ValueError(
+            f"unknown projection {kind!r}; choose one of {[*sorted(_KINDS), 'fastfood_hashed']}"
+        ) from None
     return cls(d, D, seed, **kwargs)

@@ -189,7 +189,7 @@ class SubspaceModel(nn.Module):
 
     def _build_projections(self, d: int, device, dtype) -> list[Projection]:
         cfg = self.config
-        fastfood = cfg.projection == "fastfood"
+        fastfood = cfg.projection in ("fastfood", "fastfood_hashed")
 
         def scale(L: int) -> float:
             # The released code's backward scales each FWHT by 1/sqrt(L): 1/L per Fastfood.

@@ -110,3 +110,13 @@ def test_memory_accounting():
     P = FastfoodProjection(10, 1000)
     assert P.L == 1024
     assert P.nbytes == 1024 * (4 + 4 + 4)  # B, G in fp32; π as int32
+
+
+def test_hashed_fastfood_through_make_projection():
+    P = make_projection("fastfood_hashed", 4, 40, seed=3, dtype=F64)
+    M = P.materialize()
+    theta = torch.randn(4, dtype=F64)
+    torch.testing.assert_close(P(theta), M @ theta)
+    torch.testing.assert_close(
+        make_projection("fastfood_hashed", 4, 40, seed=3, dtype=F64).materialize(), M
+    )
