@@ -91,7 +91,7 @@ def test_scale_presets_share_keys_and_serialise():
 def test_get_scale_overrides():
     p = get_scale("quick", train={"epochs": 1.0}, seeds=[0, 1], tasks=None)
     assert p["scale"] == "quick"
-    assert p["train"]["epochs"] == 1.0 and p["train"]["max_train_examples"] == 2000
+    assert p["train"]["epochs"] == 1.0 and p["train"]["max_train_examples"] == 1000
     assert p["seeds"] == [0, 1]
     assert p["tasks"] == SCALES["quick"]["tasks"]  # None keeps the preset
     assert SCALES["quick"]["train"]["epochs"] == 3.0  # the preset is not modified
