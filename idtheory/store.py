@@ -277,8 +277,13 @@ class ResultsStore:
         """Flat dicts, one per record matching ``filters``, for a table (e.g. a DataFrame).
 
         Columns: run_id, model, task, method, dim, lr, seed, ``dev_<metric>``,
-        ``train_<metric>`` (None when absent), best_step, num_trainable, status, wall_time_s.
+        ``train_<metric>`` (None when absent), best_step, num_trainable, status, wall_time_s,
+        and ``variant``: the subspace options that differ from the defaults (e.g.
+        ``layout=per_tensor``), "" for default subspace runs and full fine-tuning.
         """
+        from idtheory.config import SubspaceConfig
+
+        defaults = SubspaceConfig(dim=1).to_dict()
         rows = []
         for r in self.records(**filters):
             metrics = r.get("metrics") or {}
@@ -297,6 +302,7 @@ class ResultsStore:
                     "num_trainable": r.get("num_trainable"),
                     "status": r.get("status"),
                     "wall_time_s": r.get("wall_time_s"),
+                    "variant": _variant((r.get("spec") or {}).get("subspace"), defaults),
                 }
             )
         return rows
@@ -329,8 +335,7 @@ class ResultsStore:
             if _matches(s, filters, lambda obj, key: obj.get(key))
         ]
 
-
-# -------------------------------------------------------------------- helpers
+    # -------------------------------------------------------------------- helpers
 
     # ---------------------------------------------------------------- bounds
 
@@ -347,8 +352,18 @@ class ResultsStore:
 
     def bounds(self, **filters: Any) -> list[dict[str, Any]]:
         """Stored bound records, filtered by top-level keys (e.g. ``run_id=...``)."""
-        return [b for b in self._bounds.values()
-                if all(b.get(k) == v for k, v in filters.items())]
+        return [b for b in self._bounds.values() if all(b.get(k) == v for k, v in filters.items())]
+
+
+def _variant(subspace: dict[str, Any] | None, defaults: dict[str, Any]) -> str:
+    """The non-default subspace options of a run, as ``key=value`` pairs."""
+    if not subspace:
+        return ""
+    return " ".join(
+        f"{k}={v}"
+        for k, v in subspace.items()
+        if k not in ("dim", "method") and v != defaults.get(k)
+    )
 
 
 def _bound_key(record: dict[str, Any]) -> str:

@@ -151,6 +151,7 @@ def test_records_filters_and_rows(tmp_path: Path) -> None:
             "num_trainable": 10,
             "status": "diverged",
             "wall_time_s": 1.5,
+            "variant": "",
         }
     ]
 
@@ -247,3 +248,12 @@ def test_two_processes_append_concurrently(tmp_path: Path) -> None:
 def test_store_module_does_not_import_torch() -> None:
     code = "import sys, idtheory.store, idtheory.search; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_rows_name_non_default_subspace_options(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    spec = RunSpec("tiny", "mrpc", TrainConfig(), SubspaceConfig(dim=10, layout="per_tensor"))
+    store.put(make_record(spec))
+    store.put(make_record(make_spec(None)))
+    variants = sorted(r["variant"] for r in store.to_rows())
+    assert variants == ["", "layout=per_tensor"]
