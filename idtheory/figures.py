@@ -380,6 +380,14 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
             j["method"],
             _expected_settings(ctx, j["method"], p["dims"]),
         )
+        if s is None:  # a d90 search (search mode) at the same settings, else stored runs
+            s = find_summary(
+                ctx.store,
+                j["model"],
+                j["task"],
+                j["method"],
+                _expected_settings(ctx, j["method"], None),
+            ) or stored_curve(ctx, j["model"], j["task"], j["method"])
         if s is None:
             ctx.note_missing(
                 f"Figure 1 / Table 1: {j['model']} / {j['task']} / "
@@ -388,6 +396,71 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
         else:
             out.append(s)
     return out
+
+
+def stored_curve(ctx: FigureContext, model: str, task: str, method: str) -> dict[str, Any] | None:
+    """A D90Result-like dict built from the stored runs alone (status ``"partial"``).
+
+    Used while a search or grid is still running: every d whose runs at all of the scale's
+    subspace learning rates × seeds are stored is scored as :mod:`idtheory.search` does (max over
+    learning rates of the mean over seeds), against the stored baseline; d90 is read off those
+    points with :func:`~idtheory.search.d90_from_curve`. None without a complete baseline.
+    """
+    from dataclasses import replace
+
+    from idtheory.config import RunSpec
+    from idtheory.search import d90_from_curve, run_score
+
+    o = ctx.search_options()
+    base, metric = o["base_train"], o["metric"]
+
+    def score(sub: SubspaceConfig | None, lrs: Sequence[float]) -> float | None:
+        cells = []
+        for lr in lrs:
+            recs = [
+                ctx.store.get(
+                    RunSpec(model, task, replace(base, lr=lr, seed=seed), sub).config_hash()
+                )
+                for seed in o["seeds"]
+            ]
+            if any(r is None for r in recs):
+                return None
+            cells.append(sum(run_score(r, metric) for r in recs) / len(recs))
+        return max(cells)
+
+    baseline = score(None, o["full_lrs"])
+    if baseline is None:
+        return None
+    dims = sorted(
+        {
+            r["spec"]["subspace"]["dim"]
+            for r in ctx.store.records(model=model, task=task, method=method)
+        }
+    )
+    points = []
+    for d in dims:
+        sub = SubspaceConfig(dim=d, method=method, **o["subspace_kwargs"])
+        value = score(sub, o["subspace_lrs"])
+        if value is not None:
+            points.append((d, value))
+    if not points:
+        return None
+    curve = d90_from_curve([d for d, _ in points], [v for _, v in points], baseline, o["frac"])
+    return {
+        "model": model,
+        "task": task,
+        "method": method,
+        "metric": metric,
+        "frac": o["frac"],
+        "status": "partial",
+        "d90": curve.d90,
+        "bracket": curve.bracket,
+        "baseline_score": baseline,
+        "threshold": curve.threshold,
+        "points": [
+            {"d": d, "score": v, "best_lr": None, "passes": v >= curve.threshold} for d, v in points
+        ],
+    }
 
 
 def curve_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -329,3 +329,41 @@ def test_smoke_render_writes_every_figure(tmp_path, data_dir, monkeypatch):
     for nb in NOTEBOOKS:
         node = nbformat.read(NOTEBOOK_DIR / nb.filename, 4)
         assert all(not c.get("outputs") for c in node.cells)
+
+
+def test_stored_curve_reads_partial_searches(tmp_path):
+    """While a search runs, Figure 1 plots every d whose runs are all stored."""
+    from dataclasses import replace
+
+    from idtheory.config import SubspaceConfig
+    from idtheory.store import ResultsStore
+
+    ctx = figures.setup("smoke", results_dir=str(tmp_path), chdir=False, subspace_lrs=[0.1, 0.3])
+    o = ctx.search_options()
+    store = ResultsStore(tmp_path)
+
+    def put(sub, lr, acc):
+        spec = RunSpec("tiny-bert", "mrpc", replace(o["base_train"], lr=lr, seed=0), sub)
+        store.put(
+            {
+                "run_id": spec.config_hash(),
+                "spec": spec.to_dict(),
+                "status": "ok",
+                "metrics": {"dev": {"accuracy": acc}, "train": {}},
+            }
+        )
+
+    assert figures.stored_curve(ctx, "tiny-bert", "mrpc", "said") is None  # no baseline yet
+    for i, lr in enumerate(o["full_lrs"]):
+        put(None, lr, 0.7 + 0.1 * i)
+    baseline = 0.7 + 0.1 * (len(o["full_lrs"]) - 1)
+    for d, acc in ((10, 0.5), (100, 0.9)):
+        for lr in o["subspace_lrs"]:
+            put(SubspaceConfig(dim=d, method="said", **o["subspace_kwargs"]), lr, acc)
+    put(
+        SubspaceConfig(dim=1000, method="said", **o["subspace_kwargs"]), o["subspace_lrs"][0], 0.9
+    )  # incomplete: left out
+    r = figures.stored_curve(ctx, "tiny-bert", "mrpc", "said")
+    assert r["status"] == "partial" and r["baseline_score"] == pytest.approx(baseline)
+    assert [p["d"] for p in r["points"]] == [10, 100]
+    assert r["d90"] == 100
