@@ -147,7 +147,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     subspace = None
     if args.method != "full":
         subspace = SubspaceConfig(dim=args.dim, method=args.method, **_subspace_kwargs(args))
-    lr = args.lr if args.lr is not None else (2e-5 if args.method == "full" else 1e-2)
+    lr = args.lr if args.lr is not None else (1e-4 if args.method == "full" else 0.1)
     spec = RunSpec(args.model, args.task, _train_config(args, lr, args.seed), subspace)
     train_fn = _train_fn(args)
     record = train_fn(spec) if args.no_store else ResultsStore(args.results_dir).run(spec, train_fn)
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr",
         type=_positive_float,
         default=None,
-        help="learning rate (default 2e-5 full, 1e-2 subspace)",
+        help="learning rate (default 1e-4 full, 0.1 subspace)",
     )
     p.add_argument("--seed", type=int, default=0, help="training seed (data order, head init)")
     p.add_argument("--no-store", action="store_true", help="do not read or write the store")

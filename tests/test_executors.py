@@ -483,7 +483,7 @@ def test_ray_grid_gives_same_records_as_local(ray_address: str, tmp_path: Path) 
             **SMALL,
         )
         out[name] = (res, store.records(), time.perf_counter() - t0)
-    (loc, loc_recs, t_loc), (rr, ray_recs, t_ray) = out["local"], out["ray"]
+    (loc, loc_recs, _), (rr, ray_recs, _) = out["local"], out["ray"]
     key = lambda r: r["run_id"]  # noqa: E731
     assert sorted(ray_recs, key=key) == sorted(loc_recs, key=key) and len(ray_recs) == 8
     assert (rr.d90, rr.bracket, rr.scores, rr.summary_id) == (
@@ -494,7 +494,7 @@ def test_ray_grid_gives_same_records_as_local(ray_address: str, tmp_path: Path) 
     )
     assert rr.d90 == 1000 and rr.n_trained == 8
     assert len(stored_lines(tmp_path / "ray")) == 8
-    assert t_ray < 0.85 * t_loc, (t_ray, t_loc)
+    # No timed assert (a loaded CI machine makes it flaky): benchmarks/ray_speedup.py measures it.
     wr, wr_recs, _ = out["ray_workers_record"]
     assert sorted(wr_recs, key=key) == sorted(loc_recs, key=key) and wr.d90 == 1000
     assert len(stored_lines(tmp_path / "ray_workers_record")) == 8

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import pytest
@@ -54,10 +53,7 @@ def test_aliases_listed() -> None:
 
 @pytest.mark.parametrize("kind", ["bert", "roberta"])
 def test_tiny_tokenizer_fast_and_lossless(kind: str) -> None:
-    build_tiny_tokenizer(kind)  # warm up imports
-    t0 = time.perf_counter()
-    tok = build_tiny_tokenizer(kind)
-    assert time.perf_counter() - t0 < 1.0
+    tok = build_tiny_tokenizer(kind)  # built in memory: no file, no network
     enc = tok(*PAIR)
     ids = enc["input_ids"]
     assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id

@@ -81,6 +81,8 @@ def test_geometric_grid() -> None:
 
 D0 = 300.0  # centre of the sigmoid in d
 FULL_ACC = {2e-5: 0.80, 5e-5: 0.90}  # best baseline lr is 5e-5 → threshold 0.81
+FAKE_FULL_LRS = (2e-5, 5e-5)
+FAKE_SUBSPACE_LRS = (1e-3, 1e-2)
 SEED_NOISE = {0: +0.05, 1: -0.05}  # cancels in the mean over seeds, not in a max
 
 
@@ -161,6 +163,8 @@ class PicklingExecutor:
 def run(store: ResultsStore, trainer: FakeTrainer, **kw: Any) -> D90Result:
     kw.setdefault("seeds", (0, 1))
     kw.setdefault("progress", False)
+    kw.setdefault("full_lrs", FAKE_FULL_LRS)  # the fake trainer's learning rates
+    kw.setdefault("subspace_lrs", FAKE_SUBSPACE_LRS)
     return measure_d90("tiny", "mrpc", "said", store=store, train_fn=trainer, **kw)
 
 
@@ -168,7 +172,7 @@ def run(store: ResultsStore, trainer: FakeTrainer, **kw: Any) -> D90Result:
 
 
 def test_defaults_are_module_constants() -> None:
-    assert DEFAULT_FULL_LRS == (2e-5, 5e-5) and DEFAULT_SUBSPACE_LRS == (1e-3, 1e-2)
+    assert DEFAULT_FULL_LRS == (5e-5, 1e-4) and DEFAULT_SUBSPACE_LRS == (0.1, 0.3)
 
 
 def test_search_sigmoid_exact_bracket_and_count(tmp_path: Path) -> None:

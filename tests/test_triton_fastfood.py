@@ -24,7 +24,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -615,7 +614,6 @@ def test_bench_quick_cli(tmp_path: Path) -> None:
     """``python -m idtheory.bench_gpu --quick`` (child processes, kernels + tiny RoBERTa step)."""
     env = dict(os.environ)
     env.pop("TRITON_INTERPRET", None)
-    t0 = time.time()
     proc = subprocess.run(
         [
             sys.executable,
@@ -645,7 +643,6 @@ def test_bench_quick_cli(tmp_path: Path) -> None:
     for name in ("said-current", "said-fused", "said-hashed", "did-hashed", "said-naive-fwht"):
         assert steps[name]["status"] == "ok", steps[name]
     assert [s["status"] for s in doc["sections"]] == ["ok", "ok"]
-    assert time.time() - t0 < 400
 
 
 # ============================================================================ GPU
