@@ -159,13 +159,19 @@ class FigureContext:
         p = self.params
         return TrainConfig(device=p["device"], metric=p["metric"], **p["train"])
 
-    def search_options(self, grid: Sequence[int] | None = None) -> dict[str, Any]:
+    def search_options(
+        self, grid: Sequence[int] | None = None, *, trend: bool = False
+    ) -> dict[str, Any]:
         """Keyword arguments of :func:`~idtheory.search.measure_d90` for this scale: grid mode
-        when ``grid`` is given, else search mode with the scale's ``search`` bounds."""
+        when ``grid`` is given, else search mode with the scale's ``search`` bounds. With
+        ``trend`` (Figures 2–5), ``trend_full_lrs`` / ``trend_subspace_lrs`` replace the
+        learning rates when the scale sets them (from-scratch models want other rates)."""
         p = self.params
+        full = (trend and p.get("trend_full_lrs")) or p["full_lrs"]
+        subspace = (trend and p.get("trend_subspace_lrs")) or p["subspace_lrs"]
         opts: dict[str, Any] = {
-            "full_lrs": [float(x) for x in p["full_lrs"]],
-            "subspace_lrs": [float(x) for x in p["subspace_lrs"]],
+            "full_lrs": [float(x) for x in full],
+            "subspace_lrs": [float(x) for x in subspace],
             "seeds": [int(s) for s in p["seeds"]],
             "base_train": self.base_train(),
             "subspace_kwargs": dict(p["subspace"]),
@@ -296,9 +302,11 @@ def _model_name(path: Path, root: Path) -> str:
 # =============================================================================== summaries
 
 
-def _expected_settings(ctx: FigureContext, method: str, grid: Sequence[int] | None) -> dict:
+def _expected_settings(
+    ctx: FigureContext, method: str, grid: Sequence[int] | None, *, trend: bool = False
+) -> dict:
     """The ``settings`` a d90 summary of this scale records (as :mod:`idtheory.search`)."""
-    opts = ctx.search_options(grid)
+    opts = ctx.search_options(grid, trend=trend)
     sub = SubspaceConfig(dim=1, method=method, **opts["subspace_kwargs"]).to_dict()
     sub.pop("dim")
     base = opts["base_train"].to_dict()
@@ -730,7 +738,7 @@ def _stored_cell(
     functions train, the majority check, then the matching d90 summary."""
     from idtheory.search import run_score
 
-    opts = ctx.search_options()
+    opts = ctx.search_options(trend=True)
     metric = opts["metric"]
     spec0 = RunSpec(model=model, task=task, train=opts["base_train"])
     specs = [
@@ -772,7 +780,9 @@ def _stored_cell(
             f"beat the majority class ({majority:.4f})",
         )
         return row, recs
-    summary = find_summary(ctx.store, model, task, method, _expected_settings(ctx, method, None))
+    summary = find_summary(
+        ctx.store, model, task, method, _expected_settings(ctx, method, None, trend=True)
+    )
     if summary is None:
         row["reason"] = "d90 search not in the store"
         return row, recs
@@ -800,7 +810,7 @@ def _fallback_compute(
         train_fn=ctx.train_fn(),
         executor=ctx.executor() or "local",
         progress=ctx.progress,
-        **ctx.search_options(),
+        **ctx.search_options(trend=True),
     )
 
 
@@ -811,7 +821,7 @@ def _trend_kwargs(ctx: FigureContext) -> dict[str, Any]:
         majority_margin=float(ctx.params["majority_margin"]),
         data_dir=ctx.data_dir,
         progress=ctx.progress,
-        **ctx.search_options(),
+        **ctx.search_options(trend=True),
     )
     ex = ctx.executor()
     if ex is not None:
