@@ -207,6 +207,7 @@ def _device_fastfood(cls: type, d: int, D: int, device: str, seed: int = 0, **kw
     p.scale = 1.0 / math.sqrt(D * float(G.double().square().sum()))
     if hasattr(cls, "_state"):  # TritonFastfoodProjection
         p.knobs = dict(kw)
+    p.fused = hasattr(cls, "_state")  # 'current' = the plain torch path, as before the kernels
     return p
 
 

@@ -222,6 +222,8 @@ class FastfoodProjection(Projection):
         L = next_power_of_two(D)
         self.L = L
         self.b = next_power_of_two(d)
+        #: Use the fused Triton kernels on CUDA (False: the plain torch path, for comparisons).
+        self.fused = True
         gen = _generator(seed)
         B = torch.randint(0, 2, (L,), generator=gen).to(dtype).mul_(2).sub_(1)
         perm = torch.randperm(L, generator=gen).to(torch.int32)
@@ -241,7 +243,7 @@ class FastfoodProjection(Projection):
 
     def _fused(self):
         """The fused Triton kernels module when this projection lives on CUDA, else None."""
-        if not self.G.is_cuda or self.G.dtype == torch.float64:
+        if not getattr(self, "fused", True) or not self.G.is_cuda or self.G.dtype == torch.float64:
             return None
         from idtheory.kernels import triton_fastfood as tf
 
