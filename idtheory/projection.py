@@ -106,23 +106,27 @@ def _scatter_add_table_scale(
     return partial.sum(0)
 
 
-class _ProjectFunction(torch.autograd.Function):
-    """y = P θ with backward g ↦ grad_scale · Pᵀ g (exact when grad_scale = 1)."""
+class _LinearMap(torch.autograd.Function):
+    """y = P x (``transpose=False``) or y = Pᵀ x, whose backward is the other direction.
+
+    The backward of the forward direction is multiplied by ``proj.grad_scale`` (exact when 1);
+    autograd already runs ``forward`` without gradient tracking.
+    """
 
     @staticmethod
-    def forward(ctx, theta: torch.Tensor, proj: Projection) -> torch.Tensor:
-        ctx.proj = proj
-        with torch.no_grad():
-            return proj._forward(theta)
+    def forward(ctx, x: torch.Tensor, proj: Projection, transpose: bool) -> torch.Tensor:
+        ctx.proj, ctx.transpose = proj, transpose
+        return proj._transpose(x) if transpose else proj._forward(x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         proj = ctx.proj
-        with torch.no_grad():
-            g = proj._transpose(grad)
+        if ctx.transpose:
+            return proj._forward(grad), None, None
+        g = proj._transpose(grad)
         if proj.grad_scale != 1.0:
             g = g * proj.grad_scale
-        return g, None
+        return g, None, None
 
 
 class Projection(nn.Module):
@@ -149,13 +153,13 @@ class Projection(nn.Module):
         """P θ for θ of shape (d,), returning shape (D,); differentiable in θ."""
         if theta.shape != (self.d,):
             raise ValueError(f"expected theta of shape ({self.d},), got {tuple(theta.shape)}")
-        return _ProjectFunction.apply(theta, self)
+        return _LinearMap.apply(theta, self, False)
 
     def T(self, g: torch.Tensor) -> torch.Tensor:
         """Pᵀ g for g of shape (D,), returning shape (d,); differentiable in g."""
         if g.shape != (self.D,):
             raise ValueError(f"expected g of shape ({self.D},), got {tuple(g.shape)}")
-        return _TransposeFunction.apply(g, self)
+        return _LinearMap.apply(g, self, True)
 
     def materialize(self) -> torch.Tensor:
         """The explicit D×d matrix (for tests and small sizes only)."""
@@ -182,19 +186,6 @@ class Projection(nn.Module):
 
     def extra_repr(self) -> str:
         return f"d={self.d}, D={self.D}, seed={self.seed}"
-
-
-class _TransposeFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, g: torch.Tensor, proj: Projection) -> torch.Tensor:
-        ctx.proj = proj
-        with torch.no_grad():
-            return proj._transpose(g)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        with torch.no_grad():
-            return ctx.proj._forward(grad), None
 
 
 class FastfoodProjection(Projection):
