@@ -154,10 +154,14 @@ class FigureContext:
             progress=self.progress,
         )
 
-    def base_train(self) -> TrainConfig:
-        """The :class:`TrainConfig` of every training (lr and seed replaced per run)."""
+    def base_train(self, *, trend: bool = False) -> TrainConfig:
+        """The :class:`TrainConfig` of every training (lr and seed replaced per run); with
+        ``trend`` (Figures 2–5) the scale's ``trend_train`` entries override ``train``."""
         p = self.params
-        return TrainConfig(device=p["device"], metric=p["metric"], **p["train"])
+        train = dict(p["train"])
+        if trend:
+            train.update(p.get("trend_train") or {})
+        return TrainConfig(device=p["device"], metric=p["metric"], **train)
 
     def search_options(
         self, grid: Sequence[int] | None = None, *, trend: bool = False
@@ -165,7 +169,8 @@ class FigureContext:
         """Keyword arguments of :func:`~idtheory.search.measure_d90` for this scale: grid mode
         when ``grid`` is given, else search mode with the scale's ``search`` bounds. With
         ``trend`` (Figures 2–5), ``trend_full_lrs`` / ``trend_subspace_lrs`` replace the
-        learning rates when the scale sets them (from-scratch models want other rates)."""
+        learning rates and ``trend_train`` overrides the training settings when the scale sets
+        them (from-scratch models want other rates and more updates)."""
         p = self.params
         full = (trend and p.get("trend_full_lrs")) or p["full_lrs"]
         subspace = (trend and p.get("trend_subspace_lrs")) or p["subspace_lrs"]
@@ -173,7 +178,7 @@ class FigureContext:
             "full_lrs": [float(x) for x in full],
             "subspace_lrs": [float(x) for x in subspace],
             "seeds": [int(s) for s in p["seeds"]],
-            "base_train": self.base_train(),
+            "base_train": self.base_train(trend=trend),
             "subspace_kwargs": dict(p["subspace"]),
             "frac": float(p["frac"]),
             "metric": p["metric"],
@@ -714,16 +719,11 @@ def trend_checkpoints(ctx: FigureContext) -> list[tuple[int | None, str]]:
 
 
 def _majority_score(task: str, metric: str, cache: dict[str, float]) -> float:
-    """Dev ``metric`` of the constant majority-class predictor (as idtheory.pretrain)."""
+    """:func:`idtheory.tasks.majority_score` on the dev split, memoised in ``cache``."""
     if task not in cache:
-        import numpy as np
+        from idtheory.tasks import majority_score
 
-        from idtheory.tasks import compute_metrics, load_task
-
-        labels = np.asarray(load_task(task, "dev").labels)
-        values, counts = np.unique(labels, return_counts=True)
-        preds = np.full_like(labels, values[np.argmax(counts)])
-        cache[task] = float(compute_metrics(task, preds, labels)[metric])
+        cache[task] = majority_score(task, metric)
     return cache[task]
 
 

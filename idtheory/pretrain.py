@@ -78,7 +78,7 @@ from idtheory.search import (
     run_score,
 )
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
-from idtheory.tasks import compute_metrics, get_task, load_task
+from idtheory.tasks import get_task, load_task, majority_score
 
 if TYPE_CHECKING:
     import torch
@@ -1402,16 +1402,6 @@ UNABLE = "unable to compute"
 (or fails altogether): no d90 is measured (Figure 2's missing early points)."""
 
 
-def _majority_score(task: str, metric: str, data_dir: str | os.PathLike[str] | None) -> float:
-    """Dev ``metric`` of the constant majority-class predictor (accuracy = majority rate; MCC
-    and F1 of a constant predictor as :func:`idtheory.tasks.compute_metrics` defines them)."""
-    data = load_task(task, "dev", data_dir=data_dir)
-    labels = np.asarray(data.labels)
-    values, counts = np.unique(labels, return_counts=True)
-    preds = np.full_like(labels, values[np.argmax(counts)])
-    return compute_metrics(task, preds, labels)[metric]
-
-
 def _run_baseline(
     model: str,
     task: str,
@@ -1560,7 +1550,7 @@ def _majorities(
     data_dir: str | os.PathLike[str] | None,
 ) -> dict[str, float]:
     given = {get_task(k).name: float(v) for k, v in (majority or {}).items()}
-    return {t: given[t] if t in given else _majority_score(t, metric, data_dir) for t in tasks}
+    return {t: given[t] if t in given else majority_score(t, metric, data_dir) for t in tasks}
 
 
 def pretraining_trend(
@@ -1740,7 +1730,7 @@ def size_trend(
             check_sequence_classifier(name)
     task_name = get_task(task).name
     metric = search_kwargs.get("metric", "accuracy")
-    maj = float(majority) if majority is not None else _majority_score(task_name, metric, data_dir)
+    maj = float(majority) if majority is not None else majority_score(task_name, metric, data_dir)
     rows: list[dict[str, Any]] = []
     for name, count in items:
         row, records = _measure_row(

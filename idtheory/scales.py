@@ -23,8 +23,9 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
 * ``majority_margin`` — a checkpoint whose full fine-tuning does not beat the majority class by
   more than this is "unable to compute" (Figure 2). ``smoke`` uses −1, which disables the check:
   random tiny models never beat the majority class, and the smoke scale must run every path.
-* ``trend_full_lrs`` / ``trend_subspace_lrs`` — learning rates of Figures 2–5 (the
-  from-scratch and size-trend models), replacing ``full_lrs`` / ``subspace_lrs`` when set.
+* ``trend_full_lrs`` / ``trend_subspace_lrs`` / ``trend_train`` — learning rates and
+  ``train`` overrides of Figures 2–5 (the from-scratch and size-trend models), replacing
+  ``full_lrs`` / ``subspace_lrs`` / entries of ``train`` when set.
 * ``trend_method`` / ``trend_tasks`` / ``checkpoints`` / ``trend_max_step`` / ``trend_stride`` —
   Figure 2 (and the checkpoints of Figures 4–5). ``checkpoints`` is a *model source*:
   ``{"pretrain_dir": DIR, "preset": NAME}`` (checkpoints written by :func:`idtheory.pretrain.
@@ -94,6 +95,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "trend_tasks": ["mrpc", "sst2"],
         "trend_full_lrs": None,
         "trend_subspace_lrs": None,
+        "trend_train": None,
         "checkpoints": {"pretrain_dir": "{results_dir}/pretrain-xs", "preset": "xs"},
         "trend_max_step": None,
         "trend_stride": 1,
@@ -243,6 +245,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "trend_tasks": ["mrpc", "qqp", "yelp", "sst2", "mnli", "anli"],
         "trend_full_lrs": None,
         "trend_subspace_lrs": None,
+        "trend_train": None,
         "checkpoints": {"suite": "multiberts", "max_step": 200_000},
         "trend_max_step": 200_000,
         "trend_stride": 1,

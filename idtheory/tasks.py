@@ -61,6 +61,7 @@ __all__ = [
     "get_task",
     "load_task",
     "majority_rate",
+    "majority_score",
     "task_names",
 ]
 
@@ -811,3 +812,19 @@ def compute_metrics(
     if "mcc" in spec.metrics:
         out["mcc"] = _mcc(p, y, spec.num_labels)
     return out
+
+
+def majority_score(
+    task: str | TaskSpec,
+    metric: str = "accuracy",
+    data_dir: str | os.PathLike[str] | None = None,
+    split: str = "dev",
+) -> float:
+    """The ``metric`` of the constant majority-class predictor on ``split`` (the floor a
+    fine-tuned model must beat: accuracy = the majority rate; MCC and F1 of a constant
+    predictor as :func:`compute_metrics` defines them). The majority class is the most frequent
+    label of ``split`` itself (ties: the smallest label)."""
+    labels = np.asarray(load_task(task, split, data_dir=data_dir).labels)
+    values, counts = np.unique(labels, return_counts=True)
+    preds = np.full_like(labels, values[np.argmax(counts)])
+    return float(compute_metrics(task, preds, labels)[metric])

@@ -367,3 +367,22 @@ def test_stored_curve_reads_partial_searches(tmp_path):
     assert r["status"] == "partial" and r["baseline_score"] == pytest.approx(baseline)
     assert [p["d"] for p in r["points"]] == [10, 100]
     assert r["d90"] == 100
+
+
+def test_trend_options_override_learning_rates_and_training(tmp_path):
+    """Figures 2–5 train the from-scratch models with their own rates and training length."""
+    ctx = figures.setup(
+        "smoke",
+        results_dir=str(tmp_path),
+        chdir=False,
+        trend_full_lrs=[1e-3],
+        trend_subspace_lrs=[0.03],
+        trend_train={"epochs": 7.0},
+    )
+    plain, trend = ctx.search_options(), ctx.search_options(trend=True)
+    assert trend["full_lrs"] == [1e-3] and trend["subspace_lrs"] == [0.03]
+    assert trend["base_train"].epochs == 7.0
+    assert plain["base_train"].epochs == ctx.params["train"]["epochs"] != 7.0
+    assert plain["full_lrs"] == [float(x) for x in ctx.params["full_lrs"]]
+    # every other training setting is shared
+    assert trend["base_train"].batch_size == plain["base_train"].batch_size

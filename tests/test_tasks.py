@@ -21,6 +21,7 @@ from idtheory.tasks import (
     get_task,
     load_task,
     majority_rate,
+    majority_score,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +217,14 @@ def test_anli_train_not_local(data_dir: Path, no_sources: None) -> None:
 def test_majority_rate_shared(data_dir: Path) -> None:
     d = load_task("mrpc", "dev", data_dir=data_dir)
     assert majority_rate(d.labels) == pytest.approx(279 / 408)
+
+
+def test_majority_score_is_the_constant_predictor_metric(data_dir: Path) -> None:
+    """The floor a fine-tuned model must beat, in each metric (MRPC dev: 279 of 408 positive)."""
+    assert majority_score("mrpc", "accuracy", data_dir) == pytest.approx(279 / 408)
+    # F1 of "always paraphrase": precision 279/408, recall 1
+    assert majority_score("mrpc", "f1", data_dir) == pytest.approx(2 * 279 / (2 * 279 + 129))
+    assert majority_score("cola", "mcc", data_dir) == 0.0  # a constant predictor has MCC 0
 
 
 # --------------------------------------------------------------------------- synthetic data
