@@ -45,12 +45,14 @@ from idtheory.scales import get_scale
 from idtheory.store import ResultsStore, is_finite_number
 
 __all__ = [
+    "D90_TABLE_COLUMNS",
     "NOTEBOOKS",
     "UNABLE",
     "FigureContext",
     "Notebook",
     "bound_rows",
     "curve_rows",
+    "d90_rows",
     "figure_names",
     "find_summary",
     "fit_size",
@@ -412,7 +414,8 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
 
 
 def stored_curve(ctx: FigureContext, model: str, task: str, method: str) -> dict[str, Any] | None:
-    """A D90Result-like dict built from the stored runs alone (status ``"partial"``).
+    """A D90Result-like dict built from the stored runs alone (status ``"partial"``; its
+    ``run_ids`` are the runs scored).
 
     Used while a search or grid is still running: every d whose runs at all of the scale's
     subspace learning rates × seeds are stored is scored as :mod:`idtheory.search` does (max over
@@ -427,8 +430,10 @@ def stored_curve(ctx: FigureContext, model: str, task: str, method: str) -> dict
     o = ctx.search_options()
     base, metric = o["base_train"], o["metric"]
 
+    run_ids: list[str] = []
+
     def score(sub: SubspaceConfig | None, lrs: Sequence[float]) -> float | None:
-        cells = []
+        cells, ids = [], []
         for lr in lrs:
             recs = [
                 ctx.store.get(
@@ -439,6 +444,8 @@ def stored_curve(ctx: FigureContext, model: str, task: str, method: str) -> dict
             if any(r is None for r in recs):
                 return None
             cells.append(sum(run_score(r, metric) for r in recs) / len(recs))
+            ids += [r["run_id"] for r in recs]
+        run_ids.extend(ids)
         return max(cells)
 
     baseline = score(None, o["full_lrs"])
@@ -473,6 +480,7 @@ def stored_curve(ctx: FigureContext, model: str, task: str, method: str) -> dict
         "points": [
             {"d": d, "score": v, "best_lr": None, "passes": v >= curve.threshold} for d, v in points
         ],
+        "run_ids": run_ids,
     }
 
 
@@ -545,6 +553,60 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
                 "baseline": r.get("baseline_score"),
                 "our_model": r["model"],
                 "note": f"grid {[p['d'] for p in r.get('points') or []]}",
+            }
+        )
+    return rows
+
+
+D90_TABLE_COLUMNS: dict[str, str] = {
+    "task": "task",
+    "method": "method",
+    "baseline": "full FT dev",
+    "majority": "majority class",
+    "threshold": "threshold",
+    "d90": "d90",
+    "bracket": "bracket",
+    "curve": "evaluated d: best dev",
+    "trainings": "trainings",
+    "cpu_hours": "CPU h",
+    "status": "status",
+}
+"""Columns (key → header) of :func:`d90_rows` as the README shows them."""
+
+
+def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per d90 result (search summary or :func:`stored_curve`): baseline, the
+    majority-class floor of the task's dev set (a threshold at or below it makes d90 trivially
+    small: flagged in ``status``), threshold, d90 and its bracket, the evaluated curve, and the
+    cost (trainings behind it, their summed wall time in hours)."""
+    cache: dict[str, float] = {}
+    rows = []
+    for r in results:
+        metric = r.get("metric") or ctx.params["metric"]
+        majority = _majority_score(r["task"], metric, cache)
+        recs = [ctx.store.get(i) for i in r.get("run_ids") or []]
+        recs = [x for x in recs if x is not None]
+        lo, hi = r.get("bracket") or (None, None)
+        status = r.get("status") or ""
+        threshold = r.get("threshold")
+        if threshold is not None and threshold <= majority:
+            status += " (threshold ≤ majority class)"
+        pts = sorted(r.get("points") or [], key=lambda q: q["d"])
+        rows.append(
+            {
+                "model": r["model"],
+                "task": r["task"],
+                "method": r["method"].upper(),
+                "metric": metric,
+                "baseline": r.get("baseline_score"),
+                "majority": majority,
+                "threshold": threshold,
+                "d90": r.get("d90"),
+                "bracket": f"({lo if lo is not None else 0}, {hi if hi is not None else '∞'}]",
+                "curve": ", ".join(f"{p['d']}: {p['score']:.3f}" for p in pts),
+                "trainings": len(recs),
+                "cpu_hours": round(sum(x.get("wall_time_s") or 0.0 for x in recs) / 3600, 2),
+                "status": status,
             }
         )
     return rows

@@ -196,7 +196,6 @@ def _get_numba_kernels():
     return None if numba is None else (pass_blocks, pass_columns)
 
 
-
 def _fwht_numpy(x: np.ndarray, block: int = _CPU_BLOCK, cols: int = _CPU_COLS) -> np.ndarray:
     """Unnormalized FWHT of the rows of a C-contiguous 2-D float32/float64 array (a new array).
 

@@ -38,6 +38,7 @@ __all__ = [
     "column_norms",
     "fastfood_matrix",
     "generalization",
+    "markdown_table",
     "no_data",
     "pretraining_trend",
     "relative_gap",
@@ -820,3 +821,29 @@ def save_table(
         for r in rows:
             writer.writerow([_cell(r.get(c)) for c in cols])
     return out
+
+
+def markdown_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] | Mapping[str, str] | None = None,
+    floatfmt: str = ".3f",
+) -> str:
+    """The rows as a GitHub Markdown table (for the README and notebooks).
+
+    ``columns``: keys to show (a mapping gives key → header), default the union of the rows'
+    keys. Floats are formatted with ``floatfmt``, None as "–", ``|`` is escaped.
+    """
+    if columns is None:
+        columns = _unique(k for r in rows for k in r)
+    headers = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers.values()) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(r.get(k)) for k in headers) + " |" for r in rows]
+    return "\n".join(lines)

@@ -367,6 +367,17 @@ def test_stored_curve_reads_partial_searches(tmp_path):
     assert r["status"] == "partial" and r["baseline_score"] == pytest.approx(baseline)
     assert [p["d"] for p in r["points"]] == [10, 100]
     assert r["d90"] == 100
+    n_seeds = len(o["seeds"])
+    assert len(r["run_ids"]) == n_seeds * (len(o["full_lrs"]) + 2 * len(o["subspace_lrs"]))
+
+    # the README's d90 table: cost of the runs behind it, and the majority-class floor
+    (row,) = figures.d90_rows(ctx, [r])
+    assert row["trainings"] == len(r["run_ids"]) and row["cpu_hours"] == 0
+    assert row["majority"] == pytest.approx(279 / 408)  # MRPC dev
+    assert row["bracket"] == "(10, 100]"
+    high, low = figures.d90_rows(ctx, [{**r, "threshold": 0.7}, {**r, "threshold": 0.6}])
+    assert high["status"] == "partial"
+    assert low["status"] == "partial (threshold ≤ majority class)"
 
 
 def test_trend_options_override_learning_rates_and_training(tmp_path):

@@ -35,14 +35,14 @@ def _environment_names() -> set[str]:
 def test_every_runtime_dependency_is_in_environment_yml():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     env = _environment_names()
-    missing = [r for r in project["dependencies"]
-               if CONDA_NAMES.get(_name(r), _name(r)) not in env]
+    missing = [r for r in project["dependencies"] if CONDA_NAMES.get(_name(r), _name(r)) not in env]
     assert not missing, f"environment.yml lacks {missing}"
 
 
 def test_notebook_and_minilm_extras_are_in_environment_yml():
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
+        "optional-dependencies"
+    ]
     env = _environment_names()
     for extra in ("notebooks", "minilm"):
         missing = [r for r in extras[extra] if _name(r) not in env]

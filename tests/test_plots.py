@@ -346,3 +346,15 @@ def test_pdf_is_reproducible(tmp_path):
         plots.save_figure(fig, tmp_path / sub, "smoke", "f")
     one, two = (tmp_path / sub / "smoke" / "f.pdf" for sub in ("one", "two"))
     assert one.read_bytes() == two.read_bytes()
+
+
+def test_markdown_table_formats_cells():
+    rows = [{"a": 0.12345, "b": None, "c": "x|y"}, {"a": 2, "c": "z"}]
+    text = plots.markdown_table(rows, {"a": "A", "b": "B", "c": "C"})
+    assert text.splitlines() == [
+        "| A | B | C |",
+        "|---|---|---|",
+        "| 0.123 | – | x\\|y |",
+        "| 2 | – | z |",
+    ]
+    assert plots.markdown_table(rows).splitlines()[0] == "| a | b | c |"
