@@ -566,6 +566,7 @@ D90_TABLE_COLUMNS: dict[str, str] = {
     "threshold": "threshold",
     "d90": "d90",
     "bracket": "bracket",
+    "d90_above_majority": "d90 above majority",
     "curve": "evaluated d: best dev",
     "trainings": "trainings",
     "cpu_hours": "CPU h",
@@ -574,11 +575,22 @@ D90_TABLE_COLUMNS: dict[str, str] = {
 """Columns (key → header) of :func:`d90_rows` as the README shows them."""
 
 
+def _bracket_text(bracket: Sequence[int | None]) -> str:
+    """``(lo, hi]`` with 0 for a missing lower end and ∞ for a missing upper end."""
+    lo, hi = bracket
+    return f"({lo if lo is not None else 0}, {hi if hi is not None else '∞'}]"
+
+
 def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per d90 result (search summary or :func:`stored_curve`): baseline, the
     majority-class floor of the task's dev set (a threshold at or below it makes d90 trivially
-    small: flagged in ``status``), threshold, d90 and its bracket, the evaluated curve, and the
-    cost (trainings behind it, their summed wall time in hours)."""
+    small: flagged in ``status``), threshold, d90 and its bracket, the chance-corrected bracket
+    read off the evaluated points (``d90_above_majority``: :func:`~idtheory.search.
+    d90_from_curve` with ``floor`` = the majority score; a search stops at the paper's
+    threshold, so this is ``(largest d, ∞]`` when no evaluated d reaches the corrected one), the
+    evaluated curve, and the cost (trainings behind it, their summed wall time in hours)."""
+    from idtheory.search import d90_from_curve
+
     cache: dict[str, float] = {}
     rows = []
     for r in results:
@@ -592,6 +604,13 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
         if threshold is not None and threshold <= majority:
             status += " (threshold ≤ majority class)"
         pts = sorted(r.get("points") or [], key=lambda q: q["d"])
+        base = r.get("baseline_score")
+        corrected = None
+        if pts and base is not None and base > majority:
+            curve = d90_from_curve(
+                [p["d"] for p in pts], [p["score"] for p in pts], base, r["frac"], majority
+            )
+            corrected = _bracket_text(curve.bracket)
         rows.append(
             {
                 "model": r["model"],
@@ -602,7 +621,8 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
                 "majority": majority,
                 "threshold": threshold,
                 "d90": r.get("d90"),
-                "bracket": f"({lo if lo is not None else 0}, {hi if hi is not None else '∞'}]",
+                "bracket": _bracket_text((lo, hi)),
+                "d90_above_majority": corrected,
                 "curve": ", ".join(f"{p['d']}: {p['score']:.3f}" for p in pts),
                 "trainings": len(recs),
                 "cpu_hours": round(sum(x.get("wall_time_s") or 0.0 for x in recs) / 3600, 2),

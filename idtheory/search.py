@@ -88,7 +88,8 @@ class D90Curve:
     Attributes:
         dims / scores / passes: the curve sorted by increasing d; ``passes[i]`` is
             ``scores[i] >= threshold``.
-        threshold: ``frac × full_score``.
+        threshold: ``floor + frac × (full_score − floor)`` (the paper's ``frac × full_score``
+            with the default ``floor`` 0).
         d90: the smallest evaluated d that passes; None when none passes.
         bracket: ``(lo, hi)``: ``hi = d90`` and ``lo`` the largest *failing* d below it, so the
             true crossing lies in ``(lo, hi]``. ``lo`` is None when the smallest d passes
@@ -99,6 +100,7 @@ class D90Curve:
         d90_stable: the smallest evaluated d from which *every* larger evaluated d passes
             (equals ``d90`` on a monotone curve; None when the largest d fails).
         status: ``"ok"``, ``"passes_at_smallest"`` or ``"never_passes"``.
+        floor: the score counted as zero progress (0: the paper's d90).
     """
 
     dims: tuple[int, ...]
@@ -111,6 +113,7 @@ class D90Curve:
     bracket: tuple[int | None, int | None]
     violations: tuple[tuple[int, int], ...]
     d90_stable: int | None
+    floor: float = 0.0
 
     @property
     def non_monotone(self) -> bool:
@@ -142,9 +145,20 @@ class D90Curve:
 
 
 def d90_from_curve(
-    dims: Sequence[int], scores: Sequence[float], full_score: float, frac: float = 0.9
+    dims: Sequence[int],
+    scores: Sequence[float],
+    full_score: float,
+    frac: float = 0.9,
+    floor: float = 0.0,
 ) -> D90Curve:
-    """d90 of a curve: the smallest ``d`` with ``score ≥ frac × full_score``.
+    """d90 of a curve: the smallest ``d`` with ``score ≥ floor + frac × (full_score − floor)``.
+
+    With the default ``floor = 0`` this is the paper's definition (``frac × full_score``). On
+    an imbalanced dev set that threshold can sit at or below the score of the constant
+    majority-class predictor (MRPC: 68.4 % accuracy; 0.9 × a baseline below 76 % is lower), and
+    then a subspace that learned nothing "passes". ``floor`` = the majority-class score
+    (:func:`idtheory.tasks.majority_score`) gives a chance-corrected d90 instead: the smallest d
+    recovering ``frac`` of the *improvement* over that predictor (our addition, not the paper's).
 
     ``dims`` need not be sorted but must be distinct positive integers; a non-finite score
     (NaN) counts as failing. See :class:`D90Curve` for what is returned in each case
@@ -161,7 +175,11 @@ def d90_from_curve(
     pairs = sorted((int(d), float(s)) for d, s in zip(dims, scores, strict=True))
     ds = tuple(d for d, _ in pairs)
     ss = tuple(s for _, s in pairs)
-    threshold = frac * full_score
+    if floor and not full_score > floor:
+        raise ValueError(
+            f"full_score {full_score} does not exceed floor {floor}: no improvement to recover"
+        )
+    threshold = floor + frac * (full_score - floor) if floor else frac * full_score
     passes = tuple(math.isfinite(s) and s >= threshold - PASS_TOL for s in ss)
 
     d90 = next((d for d, p in zip(ds, passes, strict=True) if p), None)
@@ -193,6 +211,7 @@ def d90_from_curve(
         bracket=bracket,
         violations=violations,
         d90_stable=d90_stable,
+        floor=float(floor),
     )
 
 

@@ -375,6 +375,7 @@ def test_stored_curve_reads_partial_searches(tmp_path):
     assert row["trainings"] == len(r["run_ids"]) and row["cpu_hours"] == 0
     assert row["majority"] == pytest.approx(279 / 408)  # MRPC dev
     assert row["bracket"] == "(10, 100]"
+    assert r["baseline_score"] > row["majority"] and row["d90_above_majority"] == "(10, 100]"
     high, low = figures.d90_rows(ctx, [{**r, "threshold": 0.7}, {**r, "threshold": 0.6}])
     assert high["status"] == "partial"
     assert low["status"] == "partial (threshold ≤ majority class)"

@@ -62,6 +62,22 @@ def test_curve_passes_at_smallest_and_threshold_round_off() -> None:
     assert c.to_dict()["passes_at_smallest"] is True
 
 
+def test_curve_floor_counts_only_improvement_over_majority() -> None:
+    """MRPC-like: baseline 0.74, majority 0.684. The paper's threshold (0.666) is below the
+    majority score, so a constant predictor "passes"; the chance-corrected one does not."""
+    dims, scores = [10, 100, 1000], [0.684, 0.70, 0.735]
+    paper = d90_from_curve(dims, scores, full_score=0.74)
+    assert paper.threshold == pytest.approx(0.666) and paper.d90 == 10
+    corrected = d90_from_curve(dims, scores, full_score=0.74, floor=0.684)
+    assert corrected.threshold == pytest.approx(0.684 + 0.9 * (0.74 - 0.684))
+    assert corrected.d90 == 1000 and corrected.bracket == (100, 1000)
+    assert corrected.floor == 0.684 and paper.floor == 0.0
+    # frac = 1 recovers the full baseline whatever the floor
+    assert d90_from_curve(dims, scores, 0.735, frac=1.0, floor=0.5).d90 == 1000
+    with pytest.raises(ValueError, match="floor"):
+        d90_from_curve(dims, scores, full_score=0.6, floor=0.684)
+
+
 def test_curve_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         d90_from_curve([10, 10], [0.5, 0.6], 0.9)
