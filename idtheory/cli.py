@@ -188,18 +188,39 @@ def cmd_d90(args: argparse.Namespace) -> int:
         bracket_ratio=args.bracket_ratio,
         grid=args.grid,
         metric=args.metric,
+        floor=_resolve_floor(args),
         progress=not args.quiet,
     )
     print(format_d90(result.to_dict()))
     return 0
 
 
+def _resolve_floor(args: argparse.Namespace) -> float:
+    """``--floor``: a number, or "majority" = the task's majority-class dev score."""
+    if args.floor == "majority":
+        from idtheory.tasks import majority_score
+
+        return majority_score(args.task, args.metric, args.data_dir)
+    try:
+        return float(args.floor)
+    except ValueError:
+        raise SystemExit(
+            f"idtheory d90: error: --floor must be a number or 'majority', got {args.floor!r}"
+        ) from None
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
 def format_d90(r: dict[str, Any]) -> str:
     """A short human-readable summary of a d90 result dict."""
+    floor = (r.get("settings") or {}).get("floor")
+    rule = f"{r['frac']:.0%}" + (f" of the gain over {floor:.4f}" if floor else "")
     lines = [
         f"{r['model']} / {r['task']} / {r['method']}: status {r['status']}",
-        f"  baseline {r['metric']} {r['baseline_score']:.4f} (lr {r['baseline_lr']}) → "
-        f"threshold {r['threshold']:.4f} ({r['frac']:.0%})",
+        f"  baseline {r['metric']} {_fmt(r['baseline_score'])} (lr {r['baseline_lr']}) → "
+        f"threshold {_fmt(r['threshold'])} ({rule})",
         f"  d90 = {r['d90']}   bracket {r['bracket']}   "
         f"trainings: {r['n_trained']} new, {r['n_reused']} reused",
     ]
@@ -208,6 +229,8 @@ def format_d90(r: dict[str, Any]) -> str:
         lines.append(f"    d = {p['d']:>8}  score {p['score']:.4f}  best lr {p['best_lr']}  {mark}")
     if r.get("non_monotone"):
         lines.append(f"  non-monotone observations: {r['non_monotone']}")
+    for prob in r.get("problems") or []:
+        lines.append(f"  problem: {prob.get('message') or prob}")
     return "\n".join(lines)
 
 
@@ -349,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline (0.9)")
+    p.add_argument(
+        "--floor",
+        default="0",
+        help="score counted as no progress: threshold = floor + frac × (baseline − floor); 0 is "
+        "the paper's d90, 'majority' the task's majority-class dev score (chance-corrected)",
+    )
     p.add_argument("--d-min", type=_positive_int, default=10)
     p.add_argument("--d-max", type=_positive_int, default=None)
     p.add_argument("--grid-factor", type=float, default=4.0)

@@ -374,6 +374,7 @@ SEARCH_OPTIONS: tuple[str, ...] = (
     "grid",
     "metric",
     "candidates",
+    "floor",
 )
 
 
@@ -399,6 +400,7 @@ def measure_d90(
     grid: Iterable[int] | None = None,
     metric: str = "accuracy",
     candidates: int | None = None,
+    floor: float = 0.0,
     progress: bool = True,
 ) -> D90Result:
     """Measure d90 of fine-tuning ``model`` on ``task`` with ``method`` ("said" or "did").
@@ -425,6 +427,9 @@ def measure_d90(
     Every training goes through the store: runs already stored are reused (never resubmitted),
     so calling again after an interruption trains only what is missing. ``d_max=None`` means
     :data:`DEFAULT_D_MAX`, capped by the ``num_params`` the baseline records report.
+    ``floor`` > 0 (e.g. :func:`idtheory.tasks.majority_score`) makes the threshold
+    ``floor + frac × (baseline − floor)`` (chance-corrected, see :func:`d90_from_curve`); a
+    baseline at or below the floor ends the search with status ``"baseline_failed"``.
     ``base_train`` supplies every other hyper-parameter (its ``lr`` and ``seed`` are replaced;
     its ``metric`` must equal ``metric``). ``subspace_kwargs`` are passed to
     :class:`~idtheory.config.SubspaceConfig` (all but ``dim`` and ``method``).
@@ -445,6 +450,7 @@ def measure_d90(
         grid=grid,
         metric=metric,
         candidates=candidates,
+        floor=floor,
     )
     (result,) = measure_d90_many(
         [{"model": model, "task": task, "method": method, **options}],
@@ -559,6 +565,7 @@ class _Search:
         grid: Iterable[int] | None = None,
         metric: str = "accuracy",
         candidates: int | None = None,
+        floor: float = 0.0,
     ) -> None:
         if method not in ("said", "did"):
             raise ValueError(f"method must be 'said' or 'did', got {method!r}")
@@ -601,6 +608,7 @@ class _Search:
         self.d_min, self.d_max = d_min, d_max
         self.grid_factor, self.bracket_ratio = grid_factor, bracket_ratio
         self.candidates = candidates
+        self.floor = float(floor)
         self.k = candidates or 1  # candidate d per round; set by the driver
         self.counts = {"trained": 0, "reused": 0}
 
@@ -624,6 +632,8 @@ class _Search:
             "frac": self.frac,
             "metric": self.metric,
         }
+        if self.floor:  # the paper's threshold (floor 0) keeps earlier summary ids
+            settings["floor"] = self.floor
         if self.grid is not None:
             settings["grid"] = list(self.grid)
         else:
@@ -711,7 +721,13 @@ class _Search:
         if not any(r.get("status") == "ok" for r in full_records):
             return finish(result)
         best = max(baseline_cells, key=lambda c: c.score)
-        baseline_score, threshold = best.score, self.frac * best.score
+        baseline_score = best.score
+        if self.floor and not baseline_score > self.floor:
+            problems.append(
+                {"message": f"baseline {baseline_score:.4f} does not beat floor {self.floor:.4f}"}
+            )
+            return finish(replace(result, baseline_score=baseline_score, baseline_lr=best.lr))
+        threshold = self.floor + self.frac * (baseline_score - self.floor)
         result = replace(
             result, baseline_score=baseline_score, baseline_lr=best.lr, threshold=threshold
         )
@@ -773,7 +789,11 @@ class _Search:
 
         ordered = sorted(points.values(), key=lambda p: p.d)
         curve = d90_from_curve(
-            [p.d for p in ordered], [p.score for p in ordered], baseline_score, self.frac
+            [p.d for p in ordered],
+            [p.score for p in ordered],
+            baseline_score,
+            self.frac,
+            self.floor,
         )
         result = replace(
             result,

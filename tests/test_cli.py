@@ -63,6 +63,30 @@ def test_d90_end_to_end_and_resume(data_dir, tmp_path, capsys):
     assert "d90 =" in capsys.readouterr().out
 
 
+def test_d90_floor_majority_and_bad_floor(data_dir, tmp_path, capsys):
+    """--floor majority resolves to MRPC's majority-class dev accuracy (279/408); a random tiny
+    model does not beat it, so the search stops after the baseline and says why."""
+    args = [
+        "d90",
+        *TINY,
+        "--data-dir",
+        str(data_dir),
+        "--results-dir",
+        str(tmp_path),
+        "--grid",
+        "10",
+        "--full-lrs",
+        "1e-3",
+        "--max-eval-examples",
+        "408",
+    ]
+    assert main([*args, "--floor", "majority"]) == 0
+    out = capsys.readouterr().out
+    assert "status baseline_failed" in out and f"does not beat floor {279 / 408:.4f}" in out
+    with pytest.raises(SystemExit, match="--floor must be a number or 'majority'"):
+        main([*args, "--floor", "chance"])
+
+
 def test_finetune_and_bound_for_the_run(data_dir, tmp_path, capsys):
     args = [
         "finetune",

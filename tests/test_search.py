@@ -223,6 +223,24 @@ def test_search_sigmoid_exact_bracket_and_count(tmp_path: Path) -> None:
     assert all(rid in store for rid in res.run_ids)
 
 
+def test_search_with_floor_raises_the_threshold(tmp_path: Path) -> None:
+    """floor 0.5: threshold 0.5 + 0.9·(0.90 − 0.5) = 0.86 instead of 0.81 — a larger d90; the
+    floor enters the summary settings (floor 0 keeps the paper's summary id)."""
+    store = ResultsStore(tmp_path)
+    paper = run(store, FakeTrainer())
+    corrected = run(store, FakeTrainer(), floor=0.5)
+    assert corrected.threshold == pytest.approx(0.86) and paper.threshold == pytest.approx(0.81)
+    assert corrected.d90 is not None and paper.d90 is not None and corrected.d90 > paper.d90
+    assert sigmoid_acc(corrected.d90) >= 0.86 > sigmoid_acc(corrected.bracket[0])
+    assert corrected.settings["floor"] == 0.5 and "floor" not in paper.settings
+    assert corrected.summary_id != paper.summary_id
+    # a baseline that does not beat the floor: no search, a clear problem entry
+    failed = run(ResultsStore(tmp_path / "f"), FakeTrainer(), floor=0.95)
+    assert failed.status == "baseline_failed" and failed.threshold is None
+    assert "does not beat floor" in failed.problems[0]["message"]
+    assert failed.points == []
+
+
 def test_units_survive_pickling(tmp_path: Path) -> None:
     """The units submitted to the executor are picklable; workers write to the same store."""
     store = ResultsStore(tmp_path)
