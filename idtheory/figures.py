@@ -171,8 +171,10 @@ class FigureContext:
         """Keyword arguments of :func:`~idtheory.search.measure_d90` for this scale: grid mode
         when ``grid`` is given, else search mode with the scale's ``search`` bounds. With
         ``trend`` (Figures 2–5), ``trend_full_lrs`` / ``trend_subspace_lrs`` replace the
-        learning rates and ``trend_train`` overrides the training settings when the scale sets
-        them (from-scratch models want other rates and more updates)."""
+        learning rates, ``trend_train`` overrides the training settings and ``trend_floor``
+        sets the threshold floor (a number or ``"majority"``, resolved per task by the trend
+        functions) when the scale sets them (from-scratch models want other rates and more
+        updates, and their baselines sit close to the majority class)."""
         p = self.params
         full = (trend and p.get("trend_full_lrs")) or p["full_lrs"]
         subspace = (trend and p.get("trend_subspace_lrs")) or p["subspace_lrs"]
@@ -185,6 +187,9 @@ class FigureContext:
             "frac": float(p["frac"]),
             "metric": p["metric"],
         }
+        if trend and p.get("trend_floor"):
+            floor = p["trend_floor"]
+            opts["floor"] = floor if floor == "majority" else float(floor)
         if grid is not None:
             opts["grid"] = [int(d) for d in grid]
         else:
@@ -310,9 +315,15 @@ def _model_name(path: Path, root: Path) -> str:
 
 
 def _expected_settings(
-    ctx: FigureContext, method: str, grid: Sequence[int] | None, *, trend: bool = False
+    ctx: FigureContext,
+    method: str,
+    grid: Sequence[int] | None,
+    *,
+    trend: bool = False,
+    floor: float = 0.0,
 ) -> dict:
-    """The ``settings`` a d90 summary of this scale records (as :mod:`idtheory.search`)."""
+    """The ``settings`` a d90 summary of this scale records (as :mod:`idtheory.search`);
+    ``floor`` is the resolved threshold floor (0: the paper's d90)."""
     opts = ctx.search_options(grid, trend=trend)
     sub = SubspaceConfig(dim=1, method=method, **opts["subspace_kwargs"]).to_dict()
     sub.pop("dim")
@@ -327,6 +338,8 @@ def _expected_settings(
         "frac": opts["frac"],
         "metric": opts["metric"],
     }
+    if floor:
+        settings["floor"] = float(floor)
     if grid is not None:
         settings["grid"] = sorted(set(opts["grid"]))
     else:
@@ -862,8 +875,13 @@ def _stored_cell(
             f"beat the majority class ({majority:.4f})",
         )
         return row, recs
+    floor = majority if opts.get("floor") == "majority" else float(opts.get("floor") or 0.0)
     summary = find_summary(
-        ctx.store, model, task, method, _expected_settings(ctx, method, None, trend=True)
+        ctx.store,
+        model,
+        task,
+        method,
+        _expected_settings(ctx, method, None, trend=True, floor=floor),
     )
     if summary is None:
         row["reason"] = "d90 search not in the store"
@@ -885,14 +903,25 @@ def _fallback_compute(
     """Without idtheory.pretrain: measure every cell's d90 (no majority short-cut)."""
     from idtheory.search import measure_d90_many
 
-    jobs = [{"model": m, "task": t, "method": method} for m in models for t in tasks]
+    opts = ctx.search_options(trend=True)
+    floor, cache = opts.pop("floor", 0.0), {}
+    jobs = [
+        {
+            "model": m,
+            "task": t,
+            "method": method,
+            "floor": _majority_score(t, opts["metric"], cache) if floor == "majority" else floor,
+        }
+        for m in models
+        for t in tasks
+    ]
     measure_d90_many(
         jobs,
         store=ctx.store,
         train_fn=ctx.train_fn(),
         executor=ctx.executor() or "local",
         progress=ctx.progress,
-        **ctx.search_options(trend=True),
+        **opts,
     )
 
 

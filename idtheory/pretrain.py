@@ -1488,6 +1488,8 @@ def _measure_row(
             f"({majority:.4f}{f' + margin {majority_margin}' if majority_margin else ''})"
         )
         return row, records
+    if search_kwargs.get("floor") == "majority":
+        search_kwargs = {**search_kwargs, "floor": majority}
     res = measure_d90(
         model, task, method, store=store, train_fn=fn, progress=progress, **search_kwargs
     )
@@ -1581,7 +1583,9 @@ def pretraining_trend(
             ``step<n>`` in the name, else None), or of ``(step, name)`` pairs.
         tasks: task name(s); rows use canonical names.
         method: ``"said"`` or ``"did"``.
-        store / train_fn / search_kwargs: as for :func:`~idtheory.search.measure_d90`.
+        store / train_fn / search_kwargs: as for :func:`~idtheory.search.measure_d90`;
+            ``floor="majority"`` is replaced by each task's majority score (chance-corrected
+            d90: the threshold is ``majority + frac × (baseline − majority)``).
         majority_margin: required margin over the majority score (same units as the metric).
         majority: task → majority score, overriding the one computed from the dev labels.
         data_dir: local task data (for the majority score).

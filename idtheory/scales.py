@@ -25,7 +25,9 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   random tiny models never beat the majority class, and the smoke scale must run every path.
 * ``trend_full_lrs`` / ``trend_subspace_lrs`` / ``trend_train`` — learning rates and
   ``train`` overrides of Figures 2–5 (the from-scratch and size-trend models), replacing
-  ``full_lrs`` / ``subspace_lrs`` / entries of ``train`` when set.
+  ``full_lrs`` / ``subspace_lrs`` / entries of ``train`` when set. ``trend_floor``: the d90
+  threshold floor of those searches (0 or None: the paper's ``frac × baseline``;
+  ``"majority"``: ``majority + frac × (baseline − majority)``, chance-corrected).
 * ``trend_method`` / ``trend_tasks`` / ``checkpoints`` / ``trend_max_step`` / ``trend_stride`` —
   Figure 2 (and the checkpoints of Figures 4–5). ``checkpoints`` is a *model source*:
   ``{"pretrain_dir": DIR, "preset": NAME}`` (checkpoints written by :func:`idtheory.pretrain.
@@ -96,6 +98,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "trend_full_lrs": None,
         "trend_subspace_lrs": None,
         "trend_train": None,
+        "trend_floor": None,
         "checkpoints": {"pretrain_dir": "{results_dir}/pretrain-xs", "preset": "xs"},
         "trend_max_step": None,
         "trend_stride": 1,
@@ -246,6 +249,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "trend_full_lrs": None,
         "trend_subspace_lrs": None,
         "trend_train": None,
+        "trend_floor": None,
         "checkpoints": {"suite": "multiberts", "max_step": 200_000},
         "trend_max_step": 200_000,
         "trend_stride": 1,

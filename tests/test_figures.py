@@ -390,8 +390,10 @@ def test_trend_options_override_learning_rates_and_training(tmp_path):
         trend_full_lrs=[1e-3],
         trend_subspace_lrs=[0.03],
         trend_train={"epochs": 7.0},
+        trend_floor="majority",
     )
     plain, trend = ctx.search_options(), ctx.search_options(trend=True)
+    assert trend["floor"] == "majority" and "floor" not in plain  # resolved per task later
     assert trend["full_lrs"] == [1e-3] and trend["subspace_lrs"] == [0.03]
     assert trend["base_train"].epochs == 7.0
     assert plain["base_train"].epochs == ctx.params["train"]["epochs"] != 7.0

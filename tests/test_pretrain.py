@@ -383,6 +383,21 @@ def test_pretraining_trend_end_to_end(tmp_path: Path) -> None:
         **SEARCH,
     )
     assert strict[0]["status"] == UNABLE
+    # floor="majority": each task's threshold counts only the gain over its majority class
+    corrected = pretraining_trend(
+        ckpts[1:2],
+        ["mrpc", "sst2"],
+        store=ResultsStore(tmp_path),
+        train_fn=trainer,
+        majority={"mrpc": 279 / 408, "sst2": 444 / 872},
+        floor="majority",
+        progress=False,
+        **SEARCH,
+    )
+    for row, maj in zip(corrected, (279 / 408, 444 / 872), strict=True):
+        assert row["threshold"] == pytest.approx(maj + 0.9 * (0.90 - maj))
+        plain = next(r for r in rows if r["step"] == 1000 and r["task"] == row["task"])
+        assert row["d90"] >= plain["d90"] and row["summary_id"] != plain["summary_id"]
 
 
 def test_pretraining_trend_reads_a_run_directory(tmp_path: Path, data_dir: Path) -> None:
