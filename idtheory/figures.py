@@ -710,6 +710,9 @@ _PRETRAIN_FLAGS: dict[str, str] = {
     "grad_accum": "--grad-accum",
     "steps": "--steps",
     "lr": "--lr",
+    "warmup_ratio": "--warmup-ratio",
+    "weight_decay": "--weight-decay",
+    "dropout": "--dropout",
     "eval_blocks": "--eval-blocks",
     "save_every": "--save-every",
     "log_every": "--log-every",
@@ -720,12 +723,17 @@ _PRETRAIN_FLAGS: dict[str, str] = {
 }
 
 
-def pretrain_command(ctx: FigureContext, preset: str, out_dir: Path) -> str:
-    """The ``idtheory pretrain`` command that creates a scale's checkpoint run by hand."""
+def pretrain_command(
+    ctx: FigureContext, preset: str, out_dir: Path, stop_at: int | None = None
+) -> str:
+    """The ``idtheory pretrain`` command that creates a scale's checkpoint run by hand
+    (``stop_at``: pause after that many updates of the scale's schedule)."""
     parts = ["idtheory pretrain", f"--preset {preset}"]
     for key, value in (ctx.params.get("pretrain") or {}).items():
         if key in _PRETRAIN_FLAGS and value is not None:
             parts.append(f"{_PRETRAIN_FLAGS[key]} {value}")
+    if stop_at is not None:
+        parts.append(f"--stop-at {stop_at}")
     corpus = dict(ctx.params.get("corpus") or {})
     if corpus.get("source", "glue") != "glue":
         parts.append(f"--corpus {corpus['source']}")
@@ -739,14 +747,25 @@ def pretrain_command(ctx: FigureContext, preset: str, out_dir: Path) -> str:
     return " ".join(parts)
 
 
+def _source_steps(source: Mapping[str, Any]) -> list[int] | None:
+    """The checkpoint steps a source selects (``"steps": [...]`` or ``"step": N``), or None."""
+    if source.get("steps") is not None:
+        return sorted(int(x) for x in source["steps"])
+    if source.get("step") is not None:
+        return [int(source["step"])]
+    return None
+
+
 def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tuple[int, Path]]:
-    """Checkpoints of a ``{"pretrain_dir", "preset"}`` source, pre-training them first when
-    ``compute`` is True and there are none."""
+    """Checkpoints of a ``{"pretrain_dir", "preset"}`` source (only those of its ``steps`` /
+    ``step`` when given), pre-training them first when ``compute`` is True and some are missing
+    (up to the last selected step, on the scale's ``pretrain`` schedule)."""
     out_dir = resolve_path(source["pretrain_dir"], ctx.params, ctx.root)
     found = _list_checkpoints(out_dir)
     preset = source.get("preset", "xs")
     cfg_kwargs = {**ctx.params.get("pretrain", {}), **(source.get("pretrain") or {})}
-    target = cfg_kwargs.get("steps")
+    wanted = _source_steps(source)
+    target = wanted[-1] if wanted else cfg_kwargs.get("steps")
     if ctx.compute and (not found or (target is not None and found[-1][0] < int(target))):
         pt = _pretrain_module()
         if pt is None:
@@ -764,13 +783,20 @@ def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tu
             corpus = pt.build_corpus(corpus_kw.pop("source"), data_dir=ctx.data_dir, **corpus_kw)
             config = pt.PretrainConfig(**{**cfg_kwargs, "preset": preset})
             t0 = time.perf_counter()
-            pt.pretrain(config, corpus, out_dir, progress=ctx.progress)
+            pt.pretrain(config, corpus, out_dir, progress=ctx.progress, stop_at=target)
             print(f"pre-trained {preset!r} in {out_dir} ({time.perf_counter() - t0:.0f} s)")
         found = _list_checkpoints(out_dir)
+    if wanted is not None and found:
+        have = {step for step, _ in found}
+        absent = [w for w in wanted if w not in have]
+        if absent:
+            ctx.note_missing(f"checkpoint step(s) {absent} in {out_dir}")
+        found = [(step, path) for step, path in found if step in wanted]
     if not found:
         ctx.note_missing(
             f"checkpoints in {out_dir}: pre-train them with `"
-            f"{pretrain_command(ctx, preset, out_dir)}`, or run with compute=True"
+            f"{pretrain_command(ctx, preset, out_dir, target if wanted else None)}`, or run "
+            "with compute=True"
         )
     return found
 

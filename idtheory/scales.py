@@ -31,13 +31,15 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
 * ``trend_method`` / ``trend_tasks`` / ``checkpoints`` / ``trend_max_step`` / ``trend_stride`` —
   Figure 2 (and the checkpoints of Figures 4–5). ``checkpoints`` is a *model source*:
   ``{"pretrain_dir": DIR, "preset": NAME}`` (checkpoints written by :func:`idtheory.pretrain.
-  pretrain`; pre-trained with ``pretrain`` + ``corpus`` when ``compute`` is True and ``DIR`` has
-  none), ``{"suite": "multiberts", "max_step": N}`` (public checkpoints,
+  pretrain`, optionally only ``"steps": [...]`` of them; pre-trained with ``pretrain`` +
+  ``corpus`` when ``compute`` is True and ``DIR`` lacks them),
+  ``{"suite": "multiberts", "max_step": N}`` (public checkpoints,
   :data:`idtheory.pretrain.PUBLIC_CHECKPOINT_SUITES`) or a list of directories / hub ids.
 * ``pretrain`` / ``corpus`` — :class:`~idtheory.pretrain.PretrainConfig` fields and
   :func:`~idtheory.pretrain.build_corpus` arguments used when a checkpoint run must be created.
 * ``size_task`` / ``size_models`` / ``fit_statuses`` — Figure 3. Entries of ``size_models`` are
-  model names, ``{"pretrain_dir": DIR, "preset": NAME}`` (the run's last checkpoint), or
+  model names, ``{"pretrain_dir": DIR, "preset": NAME}`` (the run's last checkpoint, or its
+  ``"step": N``), or
   ``"@public"`` (:data:`idtheory.pretrain.PUBLIC_SIZE_MODELS`).
 * ``gen_source`` — Figures 4–5 plot the accuracies of the full fine-tuning of each checkpoint
   (``"full"``, default) or of its subspace training at d = d90 (``"d90"``).
@@ -170,29 +172,37 @@ SCALES: dict[str, dict[str, Any]] = {
         "trend_method": "said",
         "trend_tasks": ["sst2", "mrpc"],  # ANLI has no offline train split
         # From-scratch models stay at the majority class with full fine-tuning at 5e-5/1e-4
-        # for 94 steps (data/results: checkpoints/trend-s, SST-2); they need larger rates.
+        # for 94 steps and need 1e-3/3e-3; their subspace training needs ~10 epochs, and lr
+        # 0.1 at d = 640 but 0.01-0.03 at d >= 2560 (probes: data/results/README.md).
         "trend_full_lrs": [1e-3, 3e-3],
-        "trend_subspace_lrs": [0.1, 0.3],
-        "checkpoints": {"pretrain_dir": "checkpoints/trend-s", "preset": "s"},
+        "trend_subspace_lrs": [0.01, 0.03, 0.1],
+        "trend_train": {"epochs": 10.0},
+        # Their baselines sit close to the majority class (MRPC: 0.9 x baseline < majority),
+        # so the trends use the chance-corrected threshold.
+        "trend_floor": "majority",
+        "checkpoints": {
+            "pretrain_dir": "checkpoints/family-xs",
+            "preset": "xs",
+            "steps": [0, 500, 1000, 2000, 3000, 4000],
+        },
         "trend_max_step": None,
         "trend_stride": 1,
         "pretrain": {
-            "steps": 2000,
-            "save_every": 200,
-            "lr": 1e-3,
+            "steps": 4000,
+            "save_every": 500,
+            "lr": 2e-3,
+            "dropout": 0.0,
             "batch_size": 32,
             "max_length": 128,
             "device": "cpu",
             "num_threads": 1,
         },
         "corpus": {"source": "glue"},
-        "size_task": "mrpc",
+        # Figure 3: one family (the recipe above), compared at the same 2000 updates.
+        "size_task": "sst2",
         "size_models": [
-            {"pretrain_dir": "checkpoints/size-xs", "preset": "xs"},
-            {"pretrain_dir": "checkpoints/trend-s", "preset": "s"},
-            {"pretrain_dir": "checkpoints/size-m", "preset": "m"},
-            {"pretrain_dir": "checkpoints/size-l", "preset": "l"},
-            "minilm-l6",
+            {"pretrain_dir": f"checkpoints/family-{p}", "preset": p, "step": 2000}
+            for p in ("xs", "s", "m")
         ],
         "fit_statuses": ["ok"],
         "gen_source": "full",

@@ -400,3 +400,21 @@ def test_trend_options_override_learning_rates_and_training(tmp_path):
     assert plain["full_lrs"] == [float(x) for x in ctx.params["full_lrs"]]
     # every other training setting is shared
     assert trend["base_train"].batch_size == plain["base_train"].batch_size
+
+
+def test_pretrain_source_selects_steps(tmp_path):
+    """``steps`` / ``step`` pick checkpoints of a run; absent ones are reported as missing."""
+    run = tmp_path / "run"
+    figures._synthesize_checkpoints(run, [0, 100, 200])
+    ctx = figures.setup(
+        "smoke",
+        results_dir=str(tmp_path),
+        chdir=False,
+        checkpoints={"pretrain_dir": str(run), "preset": "xs", "steps": [0, 200, 300]},
+        size_models=[{"pretrain_dir": str(run), "preset": "xs", "step": 100}],
+        compute=False,
+    )
+    assert [s for s, _ in figures.trend_checkpoints(ctx)] == [0, 200]
+    assert any("[300]" in m for m in ctx.missing)
+    (model,) = figures.size_models(ctx)
+    assert model.endswith("checkpoint-100")
