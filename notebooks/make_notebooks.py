@@ -215,8 +215,8 @@ parameters increases, the intrinsic dimension of fine-tuning on MRPC decreases":
 need fewer dimensions to represent a task. The paper gives no per-model values and no fitted
 line.
 
-**What this notebook shows.** SAID d90 on `size_task` (the paper: MRPC) of each model against its parameter
-count, on log-log axes, with the least-squares line log₁₀ d90 = a + b · log₁₀ D and the 95 %
+**What this notebook shows.** SAID d90 on `size_task` (the paper: MRPC) of each model against
+its parameter count, on log-log axes, with the least-squares line log₁₀ d90 = a + b · log₁₀ D and the 95 %
 confidence interval of the slope b (`idtheory.pretrain.size_trend`, `fit_loglog`). A negative
 slope whose interval excludes 0 supports the claim. Models whose full fine-tuning does not beat
 the majority class are "unable to compute" and left out of the fit, as are upper bounds
