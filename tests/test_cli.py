@@ -33,24 +33,15 @@ def test_every_command_has_help(command, capsys):
     assert "usage: idtheory " + command in capsys.readouterr().out
 
 
+def d90_args(data_dir, results_dir, *extra: str) -> list[str]:
+    """``idtheory d90`` on the tiny model and MRPC slice, full fine-tuning at lr 1e-3."""
+    data = ["--data-dir", str(data_dir), "--results-dir", str(results_dir)]
+    return ["d90", *TINY, *data, "--full-lrs", "1e-3", *extra]
+
+
 def test_d90_end_to_end_and_resume(data_dir, tmp_path, capsys):
-    args = [
-        "d90",
-        *TINY,
-        "--data-dir",
-        str(data_dir),
-        "--results-dir",
-        str(tmp_path),
-        "--method",
-        "did",
-        "--grid",
-        "10",
-        "100",
-        "--subspace-lrs",
-        "1e-2",
-        "--full-lrs",
-        "1e-3",
-    ]
+    args = d90_args(data_dir, tmp_path, "--method", "did", "--grid", "10", "100")
+    args += ["--subspace-lrs", "1e-2"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "tiny-bert / mrpc / did" in out and "3 new, 0 reused" in out
@@ -66,20 +57,7 @@ def test_d90_end_to_end_and_resume(data_dir, tmp_path, capsys):
 def test_d90_floor_majority_and_bad_floor(data_dir, tmp_path, capsys):
     """--floor majority resolves to MRPC's majority-class dev accuracy (279/408); a random tiny
     model does not beat it, so the search stops after the baseline and says why."""
-    args = [
-        "d90",
-        *TINY,
-        "--data-dir",
-        str(data_dir),
-        "--results-dir",
-        str(tmp_path),
-        "--grid",
-        "10",
-        "--full-lrs",
-        "1e-3",
-        "--max-eval-examples",
-        "408",
-    ]
+    args = d90_args(data_dir, tmp_path, "--grid", "10", "--max-eval-examples", "408")
     assert main([*args, "--floor", "majority"]) == 0
     out = capsys.readouterr().out
     assert "status baseline_failed" in out and f"does not beat floor {279 / 408:.4f}" in out
