@@ -172,8 +172,8 @@ class FigureContext:
         when ``grid`` is given, else search mode with the scale's ``search`` bounds. With
         ``trend`` (Figures 2–5), ``trend_full_lrs`` / ``trend_subspace_lrs`` replace the
         learning rates, ``trend_train`` overrides the training settings and ``trend_floor``
-        sets the threshold floor (a number or ``"majority"``, resolved per task by the trend
-        functions) when the scale sets them (from-scratch models want other rates and more
+        sets the threshold floor (a number, ``"majority"`` or ``"auto"``, resolved per task by
+        the trend functions) when the scale sets them (from-scratch models want other rates and more
         updates, and their baselines sit close to the majority class)."""
         p = self.params
         full = (trend and p.get("trend_full_lrs")) or p["full_lrs"]
@@ -189,7 +189,7 @@ class FigureContext:
         }
         if trend and p.get("trend_floor"):
             floor = p["trend_floor"]
-            opts["floor"] = floor if floor == "majority" else float(floor)
+            opts["floor"] = floor if isinstance(floor, str) else float(floor)
         if grid is not None:
             opts["grid"] = [int(d) for d in grid]
         else:
@@ -857,7 +857,7 @@ def _stored_cell(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A trend cell from the store only: the baseline records of the exact specs the trend
     functions train, the majority check, then the matching d90 summary."""
-    from idtheory.search import run_score
+    from idtheory.search import resolve_floor, run_score
 
     opts = ctx.search_options(trend=True)
     metric = opts["metric"]
@@ -901,7 +901,7 @@ def _stored_cell(
             f"beat the majority class ({majority:.4f})",
         )
         return row, recs
-    floor = majority if opts.get("floor") == "majority" else float(opts.get("floor") or 0.0)
+    floor = resolve_floor(opts.get("floor"), majority, baseline, opts["frac"])
     summary = find_summary(
         ctx.store,
         model,
@@ -927,16 +927,18 @@ def _fallback_compute(
     ctx: FigureContext, models: Sequence[str], tasks: Sequence[str], method: str
 ) -> None:
     """Without idtheory.pretrain: measure every cell's d90 (no majority short-cut)."""
-    from idtheory.search import measure_d90_many
+    from idtheory.search import measure_d90_many, resolve_floor
 
     opts = ctx.search_options(trend=True)
     floor, cache = opts.pop("floor", 0.0), {}
+    if floor == "auto":  # no baseline before the search: "auto" falls back to "majority"
+        floor = "majority"
     jobs = [
         {
             "model": m,
             "task": t,
             "method": method,
-            "floor": _majority_score(t, opts["metric"], cache) if floor == "majority" else floor,
+            "floor": resolve_floor(floor, _majority_score(t, opts["metric"], cache), None),
         }
         for m in models
         for t in tasks

@@ -75,6 +75,7 @@ from idtheory.search import (
     LocalExecutor,
     default_train_fn,
     measure_d90,
+    resolve_floor,
     run_score,
 )
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
@@ -1488,8 +1489,11 @@ def _measure_row(
             f"({majority:.4f}{f' + margin {majority_margin}' if majority_margin else ''})"
         )
         return row, records
-    if search_kwargs.get("floor") == "majority":
-        search_kwargs = {**search_kwargs, "floor": majority}
+    if isinstance(search_kwargs.get("floor"), str):
+        floor = resolve_floor(
+            search_kwargs["floor"], majority, baseline, search_kwargs.get("frac", 0.9)
+        )
+        search_kwargs = {**search_kwargs, "floor": floor}
     res = measure_d90(
         model, task, method, store=store, train_fn=fn, progress=progress, **search_kwargs
     )
@@ -1584,8 +1588,10 @@ def pretraining_trend(
         tasks: task name(s); rows use canonical names.
         method: ``"said"`` or ``"did"``.
         store / train_fn / search_kwargs: as for :func:`~idtheory.search.measure_d90`;
-            ``floor="majority"`` is replaced by each task's majority score (chance-corrected
-            d90: the threshold is ``majority + frac × (baseline − majority)``).
+            ``floor="majority"`` / ``"auto"`` are resolved per task by
+            :func:`~idtheory.search.resolve_floor` (chance-corrected d90: the threshold is
+            ``majority + frac × (baseline − majority)``; "auto" only where the paper's
+            ``frac × baseline`` is at or below the majority score).
         majority_margin: required margin over the majority score (same units as the metric).
         majority: task → majority score, overriding the one computed from the dev labels.
         data_dir: local task data (for the majority score).

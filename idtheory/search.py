@@ -338,6 +338,33 @@ class D90Result:
         return cls(**d)
 
 
+FLOOR_MODES = ("majority", "auto")
+"""Named threshold floors (:func:`resolve_floor`) besides plain numbers."""
+
+
+def resolve_floor(
+    floor: float | str | None, majority: float, baseline: float | None, frac: float = 0.9
+) -> float:
+    """The numeric threshold floor of one (model, task) search.
+
+    ``floor``: a number (0 or None: the paper's ``frac × baseline``); ``"majority"``: the
+    majority-class score ``majority`` (chance-corrected d90); ``"auto"``: the paper's threshold
+    unless it is degenerate — ``majority`` when ``frac × baseline ≤ majority`` (a constant
+    predictor would pass), else 0. ``"auto"`` needs the ``baseline``.
+    """
+    if floor is None:
+        return 0.0
+    if floor == "majority":
+        return float(majority)
+    if floor == "auto":
+        if baseline is None:
+            raise ValueError("floor='auto' needs the baseline score")
+        return float(majority) if frac * baseline <= majority else 0.0
+    if isinstance(floor, str):
+        raise ValueError(f"floor must be a number or one of {FLOOR_MODES}, got {floor!r}")
+    return float(floor)
+
+
 # ======================================================================== search
 
 

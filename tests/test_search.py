@@ -399,3 +399,18 @@ def test_settings_enter_specs_and_summary(tmp_path: Path) -> None:
 def test_local_executor() -> None:
     assert LocalExecutor(progress=False).map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
     assert LocalExecutor(progress=False).map(lambda x: x, []) == []
+
+
+def test_resolve_floor_modes() -> None:
+    from idtheory.search import resolve_floor
+
+    assert resolve_floor(None, 0.684, 0.74) == 0.0 and resolve_floor(0.3, 0.684, None) == 0.3
+    assert resolve_floor("majority", 0.684, None) == 0.684
+    # auto: MRPC-like 0.9 × 0.74 = 0.666 ≤ 0.684 → chance-corrected; SST-2-like → the paper's
+    assert resolve_floor("auto", 0.684, 0.74) == 0.684
+    assert resolve_floor("auto", 0.509, 0.82) == 0.0
+    assert resolve_floor("auto", 0.684, 0.75, frac=0.9) == 0.684
+    with pytest.raises(ValueError, match="needs the baseline"):
+        resolve_floor("auto", 0.684, None)
+    with pytest.raises(ValueError, match="floor must be"):
+        resolve_floor("chance", 0.684, 0.74)
