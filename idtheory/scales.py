@@ -200,10 +200,10 @@ SCALES: dict[str, dict[str, Any]] = {
             "num_threads": 1,
         },
         "corpus": {"source": "glue"},
-        # Figure 3: one family (the recipe above), compared at the same 2000 updates.
+        # Figure 3: one family (the recipe above), compared after the same 1000 updates.
         "size_task": "sst2",
         "size_models": [
-            {"pretrain_dir": f"checkpoints/family-{p}", "preset": p, "step": 2000}
+            {"pretrain_dir": f"checkpoints/family-{p}", "preset": p, "step": 1000}
             for p in ("xs", "s", "m")
         ],
         "fit_statuses": ["ok"],
