@@ -463,22 +463,8 @@ def measure_d90(
 
     The result is saved with ``store.put_summary`` and returned.
     """
-    options = dict(
-        full_lrs=full_lrs,
-        subspace_lrs=subspace_lrs,
-        seeds=seeds,
-        base_train=base_train,
-        subspace_kwargs=subspace_kwargs,
-        frac=frac,
-        d_min=d_min,
-        d_max=d_max,
-        grid_factor=grid_factor,
-        bracket_ratio=bracket_ratio,
-        grid=grid,
-        metric=metric,
-        candidates=candidates,
-        floor=floor,
-    )
+    given = locals()
+    options = {name: given[name] for name in SEARCH_OPTIONS}  # this signature lists them all
     (result,) = measure_d90_many(
         [{"model": model, "task": task, "method": method, **options}],
         store=store,

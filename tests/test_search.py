@@ -414,3 +414,16 @@ def test_resolve_floor_modes() -> None:
         resolve_floor("auto", 0.684, None)
     with pytest.raises(ValueError, match="floor must be"):
         resolve_floor("chance", 0.684, 0.74)
+
+
+def test_search_options_match_the_signatures() -> None:
+    """measure_d90 forwards exactly SEARCH_OPTIONS, which _Search accepts."""
+    import inspect
+
+    from idtheory.search import SEARCH_OPTIONS, _Search
+
+    shared = {"store", "train_fn", "executor", "max_parallel", "progress"}
+    sig = set(inspect.signature(measure_d90).parameters) - {"model", "task", "method"} - shared
+    assert sig == set(SEARCH_OPTIONS)
+    init = set(inspect.signature(_Search.__init__).parameters) - {"self", "model", "task", "method"}
+    assert init == set(SEARCH_OPTIONS)
