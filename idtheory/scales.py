@@ -206,7 +206,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "size_task": "sst2",
         "size_models": [
             {"pretrain_dir": f"checkpoints/family-{p}", "preset": p, "step": 1000}
-            for p in ("xs", "s", "m")
+            for p in ("xxs", "xs", "s", "m")
         ],
         "fit_statuses": ["ok"],
         "gen_source": "full",

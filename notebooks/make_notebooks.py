@@ -224,7 +224,8 @@ the majority class are "unable to compute" and left out of the fit, as are upper
 
 Models per scale: `smoke` — `tiny-bert`, `tiny-roberta` and the smoke pre-training's last
 checkpoint; `quick` — a from-scratch RoBERTa family pre-trained with one recipe
-(`checkpoints/family-{xs,s,m}`, presets `xs`, `s`, `m`: 0.66M, 1.9M and 5.5M parameters), each
+(`checkpoints/family-{xxs,xs,s,m}`, presets `xxs`, `xs`, `s`, `m`: 0.31M, 0.66M, 1.9M and 5.5M
+parameters), each
 after the same 1,000 updates of the same 4,000-update schedule, on SST-2 (MRPC's baselines are
 too close to its majority class at this size) with the trend protocol of notebook 2 (10 epochs,
 chance-corrected threshold); `paper` — the 24 hub models of
@@ -234,7 +235,7 @@ chance-corrected threshold); `paper` — the 24 hub models of
 
 **Cost at paper scale (estimates, not measurements):** 24 models × one MRPC search of ≈ 40
 trainings ≈ 1,000 trainings of 2–10 GPU-minutes: **≈ 50–150 GPU-hours**. Quick scale: 4
-pre-trainings of 1,000 updates (≈ 3, 10 and 30 min on this CPU) plus 3 searches."""),
+pre-trainings of 1,000 updates (≈ 3, 3, 10 and 40 min on this CPU) plus 4 searches."""),
     params_cell([
         "size_models = None  # models of the fit; None: the preset's",
         "size_task = None  # None: the preset's (paper: MRPC; quick: SST-2)",
