@@ -252,8 +252,8 @@ l       6       320     5      1280   10,288,002                   10,296,192   
 D is what :func:`idtheory.models.load_model` reports for a checkpoint loaded with
 ``num_labels=2`` (RoBERTa's two-layer classification head, no pooler); the masked LM counts its
 decoder once (tied to the word embeddings). The embeddings (8192 × hidden) are 86 % of ``xxs``,
-79 % of ``xs`` and 25 % of ``l``. With ``num_threads=2`` on the same loaded machine every preset was 2–10× *slower*
-(OpenMP oversubscription); on an idle machine 2 threads should win.
+79 % of ``xs`` and 25 % of ``l``. With ``num_threads=2`` on the same loaded machine every preset
+was 2–10× *slower* (OpenMP oversubscription); on an idle machine 2 threads should win.
 """
 
 
