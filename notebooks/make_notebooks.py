@@ -192,7 +192,7 @@ print(f"{len(checkpoints)} checkpoint(s):", [name for _, name in checkpoints])""
 import pandas as pd
 
 rows = figures.trend_rows(ctx, checkpoints)
-floor = " (chance-corrected)" if ctx.params.get("trend_floor") else ""
+floor = " (chance-corrected)" if ctx.params.get("trend_floor") == "majority" else ""
 fig = plots.pretraining_trend(rows, method=ctx.params["trend_method"].upper() + floor,
                               title=f"{ctx.params['trend_method'].upper()} d90 during "
                                     f"pre-training ({ctx.scale} scale)")
@@ -249,7 +249,7 @@ import pandas as pd
 
 models = figures.size_models(ctx)
 rows, fit = figures.size_rows(ctx, models)
-floor = " (chance-corrected)" if ctx.params.get("trend_floor") else ""
+floor = " (chance-corrected)" if ctx.params.get("trend_floor") == "majority" else ""
 fig = plots.size_trend(rows, fit, method=ctx.params["trend_method"].upper() + floor,
                        task=ctx.params["size_task"].upper(),
                        title=f"d90 against model size ({ctx.scale} scale)")
