@@ -122,7 +122,7 @@ def _short(name: Any, width: int = 28) -> str:
     text = str(name)
     parts = [p for p in text.replace("\\", "/").split("/") if p]
     if len(parts) > 1 and parts[-1].startswith("checkpoint-"):
-        text = "/".join(parts[-2:])
+        text = f"{parts[-2]}@{parts[-1].removeprefix('checkpoint-')}"  # run@updates
     elif parts:
         text = parts[-1]
     return text if len(text) <= width else "…" + text[-(width - 1) :]

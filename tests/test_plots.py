@@ -358,3 +358,9 @@ def test_markdown_table_formats_cells():
         "| 2 | – | z |",
     ]
     assert plots.markdown_table(rows).splitlines()[0] == "| a | b | c |"
+
+
+def test_short_model_labels():
+    assert plots._short("checkpoints/family-xs/checkpoint-1000") == "family-xs@1000"
+    assert plots._short("FacebookAI/roberta-base") == "roberta-base"
+    assert plots._short("a" * 40, 10) == "…" + "a" * 9
