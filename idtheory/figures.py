@@ -898,7 +898,7 @@ def _stored_cell(
         row.update(
             status=UNABLE,
             reason=f"full fine-tuning dev {metric} {baseline:.4f} does not "
-            f"beat the majority class ({majority:.4f})",
+            f"beat the majority class ({majority:.4f}{f' + margin {margin}' if margin else ''})",
         )
         return row, recs
     floor = resolve_floor(opts.get("floor"), majority, baseline, opts["frac"])
