@@ -756,10 +756,23 @@ def _source_steps(source: Mapping[str, Any]) -> list[int] | None:
     return None
 
 
+def _stored_checkpoints(ctx: FigureContext, out_dir: Path) -> list[tuple[int, Path]]:
+    """The checkpoints of ``out_dir`` that the results store holds runs of: a fresh clone has
+    the committed store but not the (uncommitted) checkpoints, and still renders from it."""
+    prefix = _model_name(out_dir, ctx.root) + "/checkpoint-"
+    steps = {
+        int(m.group(1))
+        for r in ctx.store.records(model=lambda name: str(name).startswith(prefix))
+        if (m := _CKPT_RE.search(r["spec"]["model"]))
+    }
+    return [(step, out_dir / f"checkpoint-{step}") for step in sorted(steps)]
+
+
 def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tuple[int, Path]]:
     """Checkpoints of a ``{"pretrain_dir", "preset"}`` source (only those of its ``steps`` /
     ``step`` when given), pre-training them first when ``compute`` is True and some are missing
-    (up to the last selected step, on the scale's ``pretrain`` schedule)."""
+    (up to the last selected step, on the scale's ``pretrain`` schedule). Without ``compute``
+    and without the directory, the checkpoints the results store has runs of stand in."""
     out_dir = resolve_path(source["pretrain_dir"], ctx.params, ctx.root)
     found = _list_checkpoints(out_dir)
     preset = source.get("preset", "xs")
@@ -786,6 +799,8 @@ def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tu
             pt.pretrain(config, corpus, out_dir, progress=ctx.progress, stop_at=target)
             print(f"pre-trained {preset!r} in {out_dir} ({time.perf_counter() - t0:.0f} s)")
         found = _list_checkpoints(out_dir)
+    if not found and not ctx.compute:
+        found = _stored_checkpoints(ctx, out_dir)
     if wanted is not None and found:
         have = {step for step, _ in found}
         absent = [w for w in wanted if w not in have]

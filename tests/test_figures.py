@@ -418,3 +418,33 @@ def test_pretrain_source_selects_steps(tmp_path):
     assert any("[300]" in m for m in ctx.missing)
     (model,) = figures.size_models(ctx)
     assert model.endswith("checkpoint-100")
+
+
+def test_fresh_clone_reads_checkpoints_from_the_store(tmp_path):
+    """Without the (uncommitted) checkpoint directory, the stored runs name the checkpoints."""
+    from idtheory.store import ResultsStore
+
+    ctx = figures.setup(
+        "smoke",
+        results_dir=str(tmp_path),
+        chdir=False,
+        compute=False,
+        checkpoints={"pretrain_dir": "checkpoints/not-here", "preset": "xs", "steps": [0, 500]},
+        size_models=[{"pretrain_dir": "checkpoints/not-here", "preset": "xs", "step": 500}],
+    )
+    o = ctx.search_options()
+    store = ResultsStore(tmp_path)
+    for step in (500, 1000):
+        spec = RunSpec(f"checkpoints/not-here/checkpoint-{step}", "mrpc", o["base_train"])
+        store.put(
+            {
+                "run_id": spec.config_hash(),
+                "spec": spec.to_dict(),
+                "status": "ok",
+                "metrics": {"dev": {"accuracy": 0.7}, "train": {}},
+            }
+        )
+    ctx._store = None  # re-read the store
+    assert [s for s, _ in figures.trend_checkpoints(ctx)] == [500]
+    assert any("[0]" in m for m in ctx.missing)  # step 0 is neither on disk nor stored
+    assert figures.size_models(ctx) == ["checkpoints/not-here/checkpoint-500"]
