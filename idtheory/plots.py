@@ -215,8 +215,9 @@ def table1_comparison(
 
     ``rows`` have ``model`` (a display label), ``task``, ``method``, ``d90`` and ``source``
     (``"paper"`` or anything else = ours). One panel per task; one row of the y axis per
-    model; SAID circles, DID squares; the paper hollow and black, ours filled in colour.
-    Rows without a d90 are skipped (they stay in the CSV).
+    model; SAID circles, DID squares; the paper hollow and black, ours filled in colour; "≤"
+    marks a d90 that is only an upper bound (``status`` ``"passes_at_smallest"``). Rows
+    without a d90 are skipped (they stay in the CSV).
     """
     tasks = _unique(r["task"] for r in rows)
     fig, axes = _new(
@@ -249,6 +250,15 @@ def table1_comparison(
                     edgecolors="k" if is_paper else ("C0" if method == "said" else "C1"),
                     label=f"{'paper' if is_paper else 'ours'} {method.upper()}",
                 )
+                for r in pts:  # an upper bound only: the smallest d tried already passed
+                    if r.get("status") == "passes_at_smallest":
+                        ax.annotate(
+                            "≤",
+                            (r["d90"], labels.index(r["model"]) + offset),
+                            xytext=(-9, -3),
+                            textcoords="offset points",
+                            fontsize=8,
+                        )
         ax.set_yticks(range(len(labels)), [_short(m) for m in labels], fontsize=8)
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.invert_yaxis()

@@ -88,12 +88,24 @@ def test_table1_comparison_points_and_panels():
     rows += [
         {"model": "ours", "task": "mrpc", "method": "said", "d90": 50, "source": "ours"},
         {"model": "ours", "task": "mrpc", "method": "did", "d90": None, "source": "ours"},
+        {
+            "model": "ours",
+            "task": "qqp",
+            "method": "said",
+            "d90": 10,
+            "source": "ours",
+            "status": "passes_at_smallest",
+        },
     ]
     fig = plots.table1_comparison(rows)
     axes = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in axes] == ["MRPC", "QQP"]
     assert n_points(axes[0]) == 5  # 4 paper + 1 ours (the None d90 is skipped)
-    assert n_points(axes[1]) == 4
+    assert n_points(axes[1]) == 5
+    # only the upper bound is marked
+    assert [t.get_text() for t in axes[0].texts] == [] and [
+        t.get_text() for t in axes[1].texts
+    ] == ["≤"]
 
 
 # ------------------------------------------------------------------------------ Figure 2
