@@ -263,6 +263,7 @@ def table1_comparison(
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.invert_yaxis()
         ax.set_xscale("log")
+        ax.margins(x=0.12)  # room for edge markers and the "≤" marks
         _plain_log(ax, "x")
         ax.set_xlabel("d90")
         ax.set_title(task.upper())
