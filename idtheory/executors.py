@@ -1,11 +1,14 @@
-"""Executors: where the trainings of a sweep run — in-process, or as tasks on a Ray cluster.
+"""Executors: where the trainings of a sweep run — in-process, in worker processes, or as
+tasks on a Ray cluster.
 
-An executor runs independent units of work (one training each) for :mod:`idtheory.search`. Two
+An executor runs independent units of work (one training each) for :mod:`idtheory.search`. Three
 are provided, chosen by name with :func:`get_executor` (or ``--executor`` on the command line,
 see :func:`add_executor_arguments`):
 
 * ``"local"`` — :class:`LocalExecutor`: in-process and sequential (parallelism 1). It never
   imports Ray. With it the d90 search is the plain log-d bisection.
+* ``"process"`` — :class:`ProcessExecutor`: ``workers`` spawned processes on this machine, each
+  training with ``threads`` CPU threads (two single-threaded trainings on a 2-core CPU), no Ray.
 * ``"ray"`` — :class:`RayExecutor`: each training is a Ray task with a resource request
   (``num_gpus=1`` on a cluster with GPUs, one CPU otherwise) and ``max_retries`` for worker
   failures (a crashed or killed worker process, a lost node). It joins a running cluster
@@ -33,7 +36,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: Names accepted by :func:`get_executor` and ``--executor``.
-EXECUTOR_NAMES: tuple[str, ...] = ("local", "ray")
+EXECUTOR_NAMES: tuple[str, ...] = ("local", "process", "ray")
 #: Default number of times Ray re-runs a training whose worker process died.
 DEFAULT_MAX_RETRIES = 3
 
@@ -92,6 +95,89 @@ class LocalExecutor:
 
     def close(self) -> None:
         """Nothing to release (for symmetry with :class:`RayExecutor`)."""
+
+
+def _init_process_worker(threads: int) -> None:
+    """Start-up of a :class:`ProcessExecutor` worker: ``threads`` CPU threads for torch."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class ProcessExecutor:
+    """Runs units in a pool of worker processes on this machine: several trainings at once
+    without Ray (e.g. two single-threaded trainings on a 2-core CPU).
+
+    Workers are started with ``spawn`` (safe with torch and numba threads) on the first use
+    and kept until :meth:`close`; each sets ``threads`` torch threads. The workers only train;
+    the driver writes every record to the store as soon as its training finishes
+    (``driver_records``), so an interrupted round loses only the trainings in flight.
+
+    Args:
+        workers: trainings at once (default: the number of CPUs).
+        threads: CPU threads per training.
+        progress: progress bar of :meth:`map`.
+    """
+
+    #: Records are written by the driver, not by the workers.
+    driver_records: bool = True
+    #: Cap on trainings in flight (None: ``workers``).
+    max_parallel: int | None = None
+
+    def __init__(self, workers: int | None = None, threads: int = 1, progress: bool = True) -> None:
+        import os
+
+        self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
+        if self.workers < 1 or threads < 1:
+            raise ValueError(f"workers and threads must be >= 1, got {workers}, {threads}")
+        self.threads = int(threads)
+        self.progress = progress
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    @property
+    def parallelism(self) -> int:
+        """Trainings run at once."""
+        return self.workers
+
+    def __repr__(self) -> str:
+        return f"ProcessExecutor(workers={self.workers}, threads={self.threads})"
+
+    def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_process_worker,
+                initargs=(self.threads,),
+            )
+        return self._pool
+
+    def submit(self, fn: Callable[[T], R], item: T) -> concurrent.futures.Future[R]:
+        """Run ``fn(item)`` in a worker; ``fn`` and ``item`` must be picklable."""
+        return self._get_pool().submit(_apply, fn, item)
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[fn(x) for x in items]``, ``workers`` at a time, results in order."""
+        from tqdm.auto import tqdm
+
+        futures = [self.submit(fn, x) for x in items]
+        done = tqdm(total=len(futures), desc="trainings", disable=not self.progress or not futures)
+        for _ in concurrent.futures.as_completed(futures):
+            done.update()
+        done.close()
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        """Stop the workers (a later call starts new ones)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 def _apply(fn: Callable[[T], R], item: T) -> R:
@@ -291,8 +377,9 @@ def executor_parallelism(executor: Executor, max_parallel: int | None = None) ->
 
 
 def get_executor(name_or_instance: str | Executor | None = "local", **kwargs: Any) -> Executor:
-    """An executor from a name (``"local"``, ``"ray"``; None means ``"local"``) and the keyword
-    arguments of its class, or ``name_or_instance`` itself when it already is an executor.
+    """An executor from a name (``"local"``, ``"process"``, ``"ray"``; None means ``"local"``)
+    and the keyword arguments of its class, or ``name_or_instance`` itself when it already is
+    an executor.
 
     Examples: ``get_executor("ray", address="auto", max_parallel=16)``,
     ``get_executor("local", progress=False)``.
@@ -310,6 +397,8 @@ def get_executor(name_or_instance: str | Executor | None = "local", **kwargs: An
     name = name_or_instance.lower()
     if name == "local":
         return LocalExecutor(**kwargs)
+    if name == "process":
+        return ProcessExecutor(**kwargs)
     if name == "ray":
         return RayExecutor(**kwargs)
     raise ValueError(f"unknown executor {name_or_instance!r}; known: {EXECUTOR_NAMES}")
@@ -327,7 +416,8 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> argparse._Argumen
         "--executor",
         choices=EXECUTOR_NAMES,
         default="local",
-        help="where trainings run: 'local' (in-process, sequential; default) or 'ray'",
+        help="where trainings run: 'local' (in-process, sequential; default), 'process' "
+        "(--max-parallel worker processes on this machine, default one per CPU) or 'ray'",
     )
     group.add_argument(
         "--address",
@@ -378,7 +468,7 @@ def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Ex
     max_parallel = getattr(args, "max_parallel", None)
     if max_parallel is not None and max_parallel < 1:
         raise ValueError(f"--max-parallel must be >= 1, got {max_parallel}")
-    if name == "local":
+    if name in ("local", "process"):
         ray_only = {
             "--address": getattr(args, "address", None),
             "--num-gpus": getattr(args, "num_gpus", None),
@@ -387,7 +477,9 @@ def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Ex
         given = [flag for flag, value in ray_only.items() if value is not None]
         if given:
             raise ValueError(f"{', '.join(given)} only apply with --executor ray")
-        return LocalExecutor(progress=progress)
+        if name == "local":
+            return LocalExecutor(progress=progress)
+        return ProcessExecutor(workers=max_parallel, progress=progress)
     return RayExecutor(
         address=getattr(args, "address", None),
         num_gpus=getattr(args, "num_gpus", None),
@@ -403,6 +495,7 @@ __all__ = [
     "Executor",
     "FutureExecutor",
     "LocalExecutor",
+    "ProcessExecutor",
     "RayExecutor",
     "add_executor_arguments",
     "executor_from_args",

@@ -13,7 +13,8 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
 * ``full_lrs`` / ``subspace_lrs`` / ``seeds`` — the learning rates and training seeds of every
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
-* ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"`` or ``"ray"``;
+* ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"``, ``"process"``
+  (one worker process per CPU, one thread each) or ``"ray"``;
   ``threads`` — torch (and numba) CPU threads of the notebook process (None: leave as is). The
   smoke scale uses 1: on a CPU shared with other jobs, two OpenMP threads on tiny models cost
   2–3× the CPU time of one.
@@ -163,7 +164,8 @@ SCALES: dict[str, dict[str, Any]] = {
             "max_eval_examples": None,
         },
         "device": "cpu",
-        "executor": "local",
+        # compute=True: one single-threaded training per CPU core at a time
+        "executor": "process",
         "threads": None,
         "subspace": dict(_PAPER_SUBSPACE),
         "search": {"d_min": 10, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5},

@@ -54,6 +54,23 @@ def test_d90_end_to_end_and_resume(data_dir, tmp_path, capsys):
     assert "d90 =" in capsys.readouterr().out
 
 
+def test_d90_with_worker_processes_matches_local(data_dir, tmp_path, capsys):
+    """--executor process: real trainings in two spawned workers give the local records."""
+    grid = ["--grid", "10", "--subspace-lrs", "1e-2", "3e-2"]
+    assert main(d90_args(data_dir, tmp_path / "local", *grid)) == 0
+    procs = [*grid, "--executor", "process", "--max-parallel", "2"]
+    assert main(d90_args(data_dir, tmp_path / "proc", *procs)) == 0
+    out = capsys.readouterr().out
+    assert out.count("3 new, 0 reused") == 2
+    from idtheory.store import ResultsStore
+
+    def metrics(root):
+        recs = sorted(ResultsStore(root).records(), key=lambda r: r["run_id"])
+        return [(r["run_id"], r["metrics"]["dev"]) for r in recs]
+
+    assert metrics(tmp_path / "proc") == metrics(tmp_path / "local")
+
+
 def test_d90_floor_majority_and_bad_floor(data_dir, tmp_path, capsys):
     """--floor majority resolves to MRPC's majority-class dev accuracy (279/408); a random tiny
     model does not beat it, so the search stops after the baseline and says why."""

@@ -27,6 +27,7 @@ import pytest
 from idtheory.config import RunSpec
 from idtheory.executors import (
     LocalExecutor,
+    ProcessExecutor,
     RayExecutor,
     add_executor_arguments,
     executor_from_args,
@@ -408,6 +409,43 @@ def test_cli_arguments() -> None:
         executor_from_args(parser.parse_args(["--address", "auto"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["--executor", "slurm"])
+
+
+def test_process_executor_grid_gives_same_records_as_local(tmp_path: Path) -> None:
+    """Two spawned workers, one thread each: in order, the driver records every run, and the
+    same records and result as the local executor."""
+    ex = get_executor("process", workers=2, progress=False)
+    assert isinstance(ex, ProcessExecutor) and executor_parallelism(ex) == 2
+    try:
+        assert ex.map(abs, [-3, 2, -1]) == [3, 2, 1]
+        assert ex.submit(abs, -5).result() == 5
+        grid = [10, 100, 1000]
+        out = {}
+        for name, executor in (("local", LocalExecutor(progress=False)), ("process", ex)):
+            store = ResultsStore(tmp_path / name)
+            res = measure_d90(
+                "tiny",
+                "mrpc",
+                store=store,
+                train_fn=Trainer(),
+                executor=executor,
+                grid=grid,
+                **SMALL,
+            )
+            out[name] = (res, sorted(store.records(), key=lambda r: r["run_id"]))
+        (loc, loc_recs), (proc, proc_recs) = out["local"], out["process"]
+        assert proc_recs == loc_recs and len(proc_recs) == 2 + len(grid)
+        assert (proc.d90, proc.scores, proc.summary_id) == (loc.d90, loc.scores, loc.summary_id)
+    finally:
+        ex.close()
+    args = argparse.ArgumentParser()
+    add_executor_arguments(args)
+    made = executor_from_args(args.parse_args(["--executor", "process", "--max-parallel", "3"]))
+    assert isinstance(made, ProcessExecutor) and made.workers == 3
+    with pytest.raises(ValueError, match="--address"):
+        executor_from_args(args.parse_args(["--executor", "process", "--address", "auto"]))
+    with pytest.raises(ValueError):
+        ProcessExecutor(workers=0)
 
 
 def test_local_path_does_not_import_ray(tmp_path: Path) -> None:
