@@ -1,0 +1,73 @@
+"""Print the README's quick-scale result tables (Markdown) from the committed results store.
+
+    IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py
+
+The tables come from :func:`idtheory.figures.d90_rows`, :func:`~idtheory.figures.trend_rows` and
+:func:`~idtheory.figures.size_rows` (store only, nothing is trained); the prose around them in
+the README is written by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idtheory import figures as F
+from idtheory.plots import markdown_table
+
+TREND_COLUMNS = {
+    "step": "updates",
+    "task": "task",
+    "baseline": "full FT dev acc",
+    "majority": "majority class",
+    "threshold": "threshold",
+    "d90": "d90",
+    "bracket": "bracket",
+    "status": "status",
+}
+
+
+def _readable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Brackets as ``(lo, hi]``, the chance-corrected thresholds marked, short model names."""
+    out = []
+    for r in rows:
+        lo, hi = r.get("bracket") or (None, None)
+        thr, base = r.get("threshold"), r.get("baseline")
+        corrected = thr is not None and base is not None and abs(thr - 0.9 * base) > 1e-9
+        reason = f": {r['reason']}" if r.get("reason") and r["status"] != "ok" else ""
+        out.append(
+            {
+                **r,
+                "bracket": None
+                if r.get("bracket") is None
+                else f"({lo or 0}, {'∞' if hi is None else hi}]",
+                "threshold": None
+                if thr is None
+                else f"{thr:.3f}" + (" (chance-corr.)" if corrected else ""),
+                "model": str(r.get("model", ""))
+                .replace("checkpoints/", "")
+                .replace("/checkpoint-", "@"),
+                "status": f"{r['status']}{reason}",
+            }
+        )
+    return out
+
+
+def main() -> None:
+    ctx = F.setup("quick")
+    results = F.grid_results(ctx)  # Figure 1's: summaries, else the stored partial curves
+    print("### d90 of minilm-l6\n")
+    print(markdown_table(F.d90_rows(ctx, results), F.D90_TABLE_COLUMNS))
+    print("\n### pretraining trend\n")
+    print(markdown_table(_readable(F.trend_rows(ctx, F.trend_checkpoints(ctx))), TREND_COLUMNS))
+    print("\n### size trend\n")
+    rows, fit = F.size_rows(ctx, F.size_models(ctx))
+    size_cols = {"model": "model", "n_params": "D"}
+    size_cols.update({k: v for k, v in TREND_COLUMNS.items() if k not in ("step", "task")})
+    print(markdown_table(_readable(rows), size_cols))
+    print(f"\nlog-log fit: {fit or 'none (fewer than 3 sizes with a d90)'}")
+    if ctx.missing:
+        print("\nmissing from the store:", *ctx.missing, sep="\n  ")
+
+
+if __name__ == "__main__":
+    main()
