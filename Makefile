@@ -23,15 +23,15 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: venv
-	$(PY) -m ruff check idtheory tests
+	$(PY) -m ruff check idtheory tests scripts benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-all: venv
 	$(PY) -m pytest -m "not gpu"
 
 lint: venv
-	$(PY) -m ruff check idtheory tests
-	$(PY) -m ruff format --check idtheory tests || true
+	$(PY) -m ruff check idtheory tests scripts benchmarks
+	$(PY) -m ruff format --check idtheory tests scripts benchmarks || true
 
 figures: venv
 	$(PY) -m idtheory.cli figures --scale $(SCALE)
