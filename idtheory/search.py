@@ -144,6 +144,12 @@ class D90Curve:
         return d
 
 
+def d90_threshold(full_score: float, frac: float = 0.9, floor: float = 0.0) -> float:
+    """The score a subspace must reach: ``floor + frac × (full_score − floor)`` — the paper's
+    ``frac × full_score`` with the default ``floor`` 0 (then computed exactly as that product)."""
+    return floor + frac * (full_score - floor) if floor else frac * full_score
+
+
 def d90_from_curve(
     dims: Sequence[int],
     scores: Sequence[float],
@@ -179,7 +185,7 @@ def d90_from_curve(
         raise ValueError(
             f"full_score {full_score} does not exceed floor {floor}: no improvement to recover"
         )
-    threshold = floor + frac * (full_score - floor) if floor else frac * full_score
+    threshold = d90_threshold(full_score, frac, floor)
     passes = tuple(math.isfinite(s) and s >= threshold - PASS_TOL for s in ss)
 
     d90 = next((d for d, p in zip(ds, passes, strict=True) if p), None)
@@ -740,7 +746,7 @@ class _Search:
                 {"message": f"baseline {baseline_score:.4f} does not beat floor {self.floor:.4f}"}
             )
             return finish(replace(result, baseline_score=baseline_score, baseline_lr=best.lr))
-        threshold = self.floor + self.frac * (baseline_score - self.floor)
+        threshold = d90_threshold(baseline_score, self.frac, self.floor)
         result = replace(
             result, baseline_score=baseline_score, baseline_lr=best.lr, threshold=threshold
         )
