@@ -13,6 +13,7 @@ from typing import Any
 
 from idtheory import figures as F
 from idtheory.plots import markdown_table
+from idtheory.search import d90_threshold
 
 TREND_COLUMNS = {
     "step": "updates",
@@ -26,13 +27,13 @@ TREND_COLUMNS = {
 }
 
 
-def _readable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _readable(rows: list[dict[str, Any]], frac: float) -> list[dict[str, Any]]:
     """Brackets as ``(lo, hi]``, the chance-corrected thresholds marked, short model names."""
     out = []
     for r in rows:
         lo, hi = r.get("bracket") or (None, None)
         thr, base = r.get("threshold"), r.get("baseline")
-        corrected = thr is not None and base is not None and abs(thr - 0.9 * base) > 1e-9
+        corrected = thr is not None and base is not None and thr != d90_threshold(base, frac)
         reason = f": {r['reason']}" if r.get("reason") and r["status"] != "ok" else ""
         out.append(
             {
@@ -54,16 +55,18 @@ def _readable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main() -> None:
     ctx = F.setup("quick")
+    frac = float(ctx.params["frac"])
     results = F.grid_results(ctx)  # Figure 1's: summaries, else the stored partial curves
     print("### d90 of minilm-l6\n")
     print(markdown_table(F.d90_rows(ctx, results), F.D90_TABLE_COLUMNS))
     print("\n### pretraining trend\n")
-    print(markdown_table(_readable(F.trend_rows(ctx, F.trend_checkpoints(ctx))), TREND_COLUMNS))
+    trend = F.trend_rows(ctx, F.trend_checkpoints(ctx))
+    print(markdown_table(_readable(trend, frac), TREND_COLUMNS))
     print("\n### size trend\n")
     rows, fit = F.size_rows(ctx, F.size_models(ctx))
     size_cols = {"model": "model", "n_params": "D"}
     size_cols.update({k: v for k, v in TREND_COLUMNS.items() if k not in ("step", "task")})
-    print(markdown_table(_readable(rows), size_cols))
+    print(markdown_table(_readable(rows, frac), size_cols))
     print(f"\nlog-log fit: {fit or 'none (fewer than 3 sizes with a d90)'}")
     if ctx.missing:
         print("\nmissing from the store:", *ctx.missing, sep="\n  ")
