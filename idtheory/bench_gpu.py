@@ -413,7 +413,13 @@ def _kernel_size(rec: _Recorder, args: argparse.Namespace, device: str, k: int) 
         P = holder["P"]
 
         def current_products() -> tuple[torch.Tensor, torch.Tensor]:
-            return FastfoodProjection._forward(P, theta), FastfoodProjection._transpose(P, g)
+            # the plain torch path: FastfoodProjection dispatches to the fused kernels on CUDA
+            # unless ``fused`` is off (before 2026-11-26 this column timed the fused kernels)
+            P.fused = False
+            try:
+                return FastfoodProjection._forward(P, theta), FastfoodProjection._transpose(P, g)
+            finally:
+                P.fused = True
 
         def ff_current() -> dict[str, Any]:
             ref_out["fwd"], ref_out["T"] = current_products()

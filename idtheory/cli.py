@@ -165,17 +165,17 @@ def _fmt_metrics(m: dict[str, float]) -> str:
 
 def cmd_d90(args: argparse.Namespace) -> int:
     from idtheory.executors import executor_from_args
-    from idtheory.search import measure_d90
+    from idtheory.search import measure_d90_many
     from idtheory.store import ResultsStore
 
-    result = measure_d90(
-        args.model,
-        args.task,
-        args.method,
+    methods = list(dict.fromkeys(args.method))  # several: one sweep, the baseline trained once
+    results = measure_d90_many(
+        [{"model": args.model, "task": args.task, "method": m} for m in methods],
         store=ResultsStore(args.results_dir),
         train_fn=_train_fn(args),
         executor=executor_from_args(args, progress=not args.quiet),
         max_parallel=args.max_parallel,
+        progress=not args.quiet,
         full_lrs=args.full_lrs,
         subspace_lrs=args.subspace_lrs,
         seeds=args.seeds,
@@ -189,9 +189,8 @@ def cmd_d90(args: argparse.Namespace) -> int:
         grid=args.grid,
         metric=args.metric,
         floor=_resolve_floor(args),
-        progress=not args.quiet,
     )
-    print(format_d90(result.to_dict()))
+    print("\n".join(format_d90(r.to_dict()) for r in results))
     return 0
 
 
@@ -365,7 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("d90", help="measure d90: full baseline, then search over d")
     _add_common(p)
-    p.add_argument("--method", default="said", choices=["said", "did"])
+    p.add_argument(
+        "--method",
+        nargs="+",
+        default=["said"],
+        choices=["said", "did"],
+        help="one or several (e.g. 'said did': run together, the full baseline trained once)",
+    )
     p.add_argument("--full-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_FULL_LRS))
     p.add_argument(
         "--subspace-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_SUBSPACE_LRS)

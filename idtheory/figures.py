@@ -462,7 +462,7 @@ def stored_curve(ctx: FigureContext, model: str, task: str, method: str) -> dict
         return max(cells)
 
     baseline = score(None, o["full_lrs"])
-    if baseline is None:
+    if baseline is None or not baseline > 0:  # ≤ 0 (an MCC at chance): no threshold to read
         return None
     dims = sorted(
         {

@@ -181,7 +181,7 @@ def d90_from_curve(
     pairs = sorted((int(d), float(s)) for d, s in zip(dims, scores, strict=True))
     ds = tuple(d for d, _ in pairs)
     ss = tuple(s for _, s in pairs)
-    if floor and not full_score > floor:
+    if not full_score > floor:  # also floor 0: an MCC of 0 is the constant predictor's
         raise ValueError(
             f"full_score {full_score} does not exceed floor {floor}: no improvement to recover"
         )
@@ -277,8 +277,8 @@ class D90Result:
         status: ``"ok"`` (d90 bracketed to ``bracket_ratio``, or to adjacent integers, or read
             off the grid), ``"passes_at_smallest"`` (the smallest d passes: d90 ≤ that d, and
             ``d90`` is set to it), ``"never_passes"`` (no d up to ``d_max`` / the grid's largest
-            passes: ``d90`` is None) or ``"baseline_failed"`` (no full fine-tuning run succeeded:
-            no threshold, no search).
+            passes: ``d90`` is None) or ``"baseline_failed"`` (no full fine-tuning run succeeded,
+            or the best does not beat ``floor``, e.g. MCC 0: no threshold, no search).
         d90: the smallest evaluated passing d (None unless a d passes).
         bracket: ``(lo, hi)`` as in :class:`D90Curve`: the crossing lies in ``(lo, hi]``.
         baseline_score / baseline_lr: best-lr mean-over-seeds dev score of full fine-tuning.
@@ -462,7 +462,8 @@ def measure_d90(
     :data:`DEFAULT_D_MAX`, capped by the ``num_params`` the baseline records report.
     ``floor`` > 0 (e.g. :func:`idtheory.tasks.majority_score`) makes the threshold
     ``floor + frac × (baseline − floor)`` (chance-corrected, see :func:`d90_from_curve`); a
-    baseline at or below the floor ends the search with status ``"baseline_failed"``.
+    baseline at or below the floor (with the default 0: an MCC ≤ 0, a model no better than
+    chance) ends the search with status ``"baseline_failed"``.
     ``base_train`` supplies every other hyper-parameter (its ``lr`` and ``seed`` are replaced;
     its ``metric`` must equal ``metric``). ``subspace_kwargs`` are passed to
     :class:`~idtheory.config.SubspaceConfig` (all but ``dim`` and ``method``).
@@ -741,7 +742,7 @@ class _Search:
             return finish(result)
         best = max(baseline_cells, key=lambda c: c.score)
         baseline_score = best.score
-        if self.floor and not baseline_score > self.floor:
+        if not baseline_score > self.floor:  # e.g. MCC 0 (constant predictor) with floor 0
             problems.append(
                 {"message": f"baseline {baseline_score:.4f} does not beat floor {self.floor:.4f}"}
             )

@@ -54,6 +54,22 @@ def test_d90_end_to_end_and_resume(data_dir, tmp_path, capsys):
     assert "d90 =" in capsys.readouterr().out
 
 
+def test_d90_several_methods_share_the_baseline(data_dir, tmp_path, capsys):
+    """--method said did: one sweep, both summaries printed, the full baseline trained once."""
+    args = d90_args(data_dir, tmp_path, "--method", "said", "did", "--grid", "10")
+    assert main([*args, "--subspace-lrs", "1e-2"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-bert / mrpc / said" in out and "tiny-bert / mrpc / did" in out
+    from idtheory.store import ResultsStore
+
+    specs = [r["spec"] for r in ResultsStore(tmp_path).records()]
+    assert sorted((s["subspace"] or {}).get("method", "full") for s in specs) == [
+        "did",
+        "full",
+        "said",
+    ]
+
+
 def test_d90_with_worker_processes_matches_local(data_dir, tmp_path, capsys):
     """--executor process: real trainings in two spawned workers give the local records."""
     grid = ["--grid", "10", "--subspace-lrs", "1e-2", "3e-2"]

@@ -241,6 +241,26 @@ def test_search_with_floor_raises_the_threshold(tmp_path: Path) -> None:
     assert failed.points == []
 
 
+def test_baseline_at_chance_fails_without_a_floor(tmp_path: Path) -> None:
+    """An MCC baseline of 0 (a constant predictor) with the paper's threshold (floor 0) would
+    make threshold 0, which every subspace "passes": the search must stop instead."""
+
+    class ChanceBaseline(FakeTrainer):
+        def __call__(self, spec: RunSpec) -> dict[str, Any]:
+            if spec.subspace is None:
+                self.calls.append(spec)
+                return record_for(spec, 0.0)
+            return super().__call__(spec)
+
+    trainer = ChanceBaseline()
+    res = run(ResultsStore(tmp_path), trainer)
+    assert res.status == "baseline_failed" and res.threshold is None and res.points == []
+    assert res.baseline_score == 0.0 and "does not beat floor 0.0000" in res.problems[0]["message"]
+    assert all(s.subspace is None for s in trainer.calls)
+    with pytest.raises(ValueError, match="does not exceed floor"):
+        d90_from_curve([10, 100], [0.0, 0.1], full_score=0.0)
+
+
 def test_units_survive_pickling(tmp_path: Path) -> None:
     """The units submitted to the executor are picklable; workers write to the same store."""
     store = ResultsStore(tmp_path)
