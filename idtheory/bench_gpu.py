@@ -507,11 +507,14 @@ def _fold_items(rec: _Recorder, args: argparse.Namespace, device: str) -> None:
             continue
         b = next_power_of_two(d)
         P = _device_fastfood(TritonFastfoodProjection, d, L, device)
-        variants = [("default", {}), ("copies=1", {"copies": 1, "local_bins_max": 0})]
-        if default_copies(b) > 1:
-            variants.append(("copies=64", {"copies": 64, "local_bins_max": 0}))
+        variants = [(f"default (copies={default_copies(b)})", {})]
+        variants += [
+            (f"copies={c}", {"copies": c, "local_bins_max": 0})
+            for c in (1, 8, 64)
+            if c != default_copies(b) and c * b <= 1 << 22
+        ]
         if b <= 16:
-            variants.append(("no-local-bins", {"local_bins_max": 0}))
+            variants.append(("local-bins", {"local_bins_max": 16}))
         for name, knobs in variants:
 
             def fold(P: Any = P, knobs: dict = knobs) -> dict[str, Any]:

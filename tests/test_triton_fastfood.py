@@ -214,7 +214,8 @@ def test_fastfood_bytes() -> None:
 
 def test_default_copies() -> None:
     assert F.default_copies(1) == F.MAX_COPIES
-    assert F.default_copies(1024) == 8
+    assert F.default_copies(1024) == F.MAX_COPIES  # 64 copies measured fastest at b = 1024
+    assert F.default_copies(1 << 15) == 2
     assert F.default_copies(1 << 20) == 1
 
 
@@ -258,13 +259,13 @@ def _worker_interp() -> dict[str, Any]:
         (17, 64, {}),
         (100, 4096, {}),
         (300, 3000, {}),
-        (7, 700, {"block": 16}),  # multi-pass, local bins
+        (7, 700, {"block": 16, "local_bins_max": 16}),  # multi-pass, local bins
         (100, 4096, {"block": 16}),  # 3 passes, atomics
         (40, 1024, {"block": 4}),  # 5 passes
         (64, 64, {"block": 2}),  # 6 passes of length 2
         (20, 2048, {"copies": 1}),
         (20, 2048, {"copies": 3}),
-        (5, 500, {"local_bins_max": 0}),
+        (5, 500, {"local_bins_max": 16}),  # per-program pre-sums (off by default)
         (5, 500, {"local_bins_max": 0, "copies": 1}),
         (9, 1500, {"tile": 64, "num_warps": 2}),
     ]

@@ -61,10 +61,17 @@ positions. Options considered:
 * **fp32 atomics (chosen)**: one relaxed ``atomic_add`` per element into an accumulator of
   ``copies × b`` floats, program p adding into copy ``p mod copies``. The accumulator is at most
   a few MB, so every atomic resolves in L2 and adds no DRAM traffic; ``copies`` (default
-  ``max(1, min(64, 8192 // b))``) spreads small tables over ≥ 8192 addresses so that the
-  atomics of concurrent programs rarely serialize on one address. For tiny tables
-  (b ≤ :data:`LOCAL_BINS_MAX`) each program first reduces its tile into b sums (one masked
+  ``max(1, min(64, 65536 // b))``) spreads small tables over many addresses so that the
+  atomics of concurrent programs rarely serialize on one address. Optionally
+  (``local_bins_max`` ≥ b) each program first reduces its tile into b sums (one masked
   reduction per slot) and issues only b atomics.
+
+Measured on an H200 (``benchmarks/2026-11-26-NVIDIA-H200``, transpose alone at L = 2^25): the fold
+dominates the transpose — d = 1000: 1.26 ms with 8 copies (the former default, 8192 // b),
+0.81 ms with 64, 3.21 ms with 1, against 0.22 ms for the whole length-L FWHT; d = 10: 1.61 ms
+with per-program pre-sums (the former default for b ≤ 16), 1.21 ms with 64 copies and none.
+Hence the defaults: 64 copies for b ≤ 1024, no pre-sums. Even so the atomics, one per coordinate,
+cost several FWHTs: the next step is a fold without global atomics.
 
 The price of atomics is a run-to-run nondeterministic summation order: results agree to fp32
 rounding (relative ~1e-7) but are not bitwise reproducible. Accumulation is fp32 throughout.
@@ -150,12 +157,13 @@ __all__ = [
 
 #: Tables up to 2^13 entries are built/finished by one program (larger ones use fwht_triton).
 MAX_TABLE_LOG = 13
-#: Tables with at most this many slots are folded per program before the atomics.
-LOCAL_BINS_MAX = 16
+#: Tables with at most this many slots are folded per program before the atomics (0: never;
+#: slower than 64 accumulator copies on an H200, see the module docstring).
+LOCAL_BINS_MAX = 0
 #: Largest number of accumulator copies of the transpose's fold.
 MAX_COPIES = 64
 #: The accumulator copies aim at this many distinct addresses (copies × b).
-COPIES_TARGET = 8192
+COPIES_TARGET = 65536
 #: Rounds of the Feistel permutation.
 FEISTEL_ROUNDS = 3
 
