@@ -510,7 +510,7 @@ def _fold_items(rec: _Recorder, args: argparse.Namespace, device: str) -> None:
         variants = [(f"default (copies={default_copies(b)})", {})]
         variants += [
             (f"copies={c}", {"copies": c, "local_bins_max": 0})
-            for c in (1, 8, 64)
+            for c in (1, 8, 64, 256)
             if c != default_copies(b) and c * b <= 1 << 22
         ]
         if b <= 16:
