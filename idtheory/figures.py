@@ -854,6 +854,17 @@ def trend_checkpoints(ctx: FigureContext) -> list[tuple[int | None, str]]:
 # =============================================================================== trends
 
 
+def majority_line(ctx: FigureContext, task: str) -> float | None:
+    """The constant majority-class predictor's dev score on ``task`` in the scale's metric
+    (Figure 1's chance line), or None where the task's dev data is not available."""
+    from idtheory.tasks import TaskDataNotFound, majority_score
+
+    try:
+        return majority_score(task, ctx.params["metric"], ctx.data_dir)
+    except TaskDataNotFound:
+        return None
+
+
 def _majority_score(task: str, metric: str, cache: dict[str, float]) -> float:
     """:func:`idtheory.tasks.majority_score` on the dev split, memoised in ``cache``."""
     if task not in cache:

@@ -137,12 +137,16 @@ def accuracy_vs_d(
     title: str | None = None,
     metric: str = "accuracy",
     empty_message: str = "no stored grid results",
+    majority: float | None = None,
 ) -> Figure:
     """Evaluation score against d (log axis), one curve per (model, method) (paper Figure 1).
 
     ``results`` are D90Result dicts (grid mode) of one task: each contributes a line through its
     ``points`` (SAID solid, DID dashed; one colour per model) and a star at its d90. Each model
-    gets one dotted horizontal line at its 90% threshold (``threshold`` of its first result).
+    gets one dotted horizontal line at its 90% threshold (``threshold`` of its first result) and
+    a thin solid one at its full fine-tuning score (``baseline_score``); ``majority`` (the
+    constant majority-class predictor's score) adds a grey dash-dot line, which shows at a
+    glance when the 90% threshold lies below chance.
     """
     fig, (ax,) = _new()
     curves = [r for r in results if r.get("points")]
@@ -193,6 +197,21 @@ def accuracy_vs_d(
                 linewidth=1.2,
                 label=f"90% of {_short(model)} full FT",
             )
+        base = next(
+            (r.get("baseline_score") for r in curves if r["model"] == model),
+            None,
+        )
+        if _finite(base):
+            ax.axhline(
+                base,
+                color=_color(i),
+                linestyle="-",
+                linewidth=0.8,
+                alpha=0.5,
+                label=f"{_short(model)} full FT",
+            )
+    if _finite(majority):
+        ax.axhline(majority, color="0.45", linestyle="-.", linewidth=1.0, label="majority class")
     ax.set_xscale("log")
     _plain_log(ax, "x")
     ax.set_xlabel("subspace dimension d")

@@ -73,6 +73,20 @@ def test_accuracy_vs_d_lines_per_model_and_method():
     assert len(dashed) == 2  # DID dashed
 
 
+def test_accuracy_vs_d_reference_lines():
+    """Full fine-tuning per model (thin solid) and the majority class (grey dash-dot)."""
+    fig = plots.accuracy_vs_d([result("bert", "said")], majority=0.684)
+    (ax,) = fig.axes
+    flat = [ln for ln in data_lines(ax) if len(set(ln.get_ydata())) == 1]
+    styles = {ln.get_linestyle(): float(ln.get_ydata()[0]) for ln in flat}
+    assert styles["-."] == pytest.approx(0.684)
+    assert styles["-"] == pytest.approx(result("bert", "said")["baseline_score"])
+    labels = ax.get_legend_handles_labels()[1]
+    assert "majority class" in labels and "bert full FT" in labels
+    no_majority = plots.accuracy_vs_d([result("bert", "said")])
+    assert "majority class" not in no_majority.axes[0].get_legend_handles_labels()[1]
+
+
 def test_accuracy_vs_d_without_results_says_so():
     fig = plots.accuracy_vs_d([], empty_message="nothing stored")
     assert "nothing stored" in texts(fig.axes[0])
