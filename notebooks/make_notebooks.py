@@ -105,7 +105,9 @@ is 1–4 GPU-hours per training, **≈ 1,000 GPU-hours** — subsample it
     new_markdown_cell("""\
 ## Dev accuracy against d
 
-One figure per task (`fig1_accuracy_vs_d_<task>`). With `compute=False` only stored grids are
+One figure per task (`fig1_accuracy_vs_d_<task>`): dotted, the paper's 90 % threshold; thin
+solid, full fine-tuning; grey dash-dot, the majority class (where the dotted line lies below it,
+a subspace that learned nothing passes). With `compute=False` only stored grids are
 drawn; the list at the end says what is missing."""),
     new_code_cell("""\
 from idtheory.tasks import get_task
@@ -114,7 +116,11 @@ results = figures.grid_results(ctx)
 for task in ctx.params["tasks"]:
     t = get_task(task).name
     sub = [r for r in results if get_task(r["task"]).name == t]
-    fig = plots.accuracy_vs_d(sub, title=f"{t.upper()}: dev accuracy against d ({ctx.scale} scale)")
+    fig = plots.accuracy_vs_d(
+        sub,
+        title=f"{t.upper()}: dev accuracy against d ({ctx.scale} scale)",
+        majority=figures.majority_line(ctx, task),
+    )
     ctx.save(fig, f"fig1_accuracy_vs_d_{t}", figures.curve_rows(sub))"""),
     new_markdown_cell("""\
 ## Table 1: our d90 beside the paper's
