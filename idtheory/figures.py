@@ -553,7 +553,13 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
                 "note": f"{r['source']}; confidence: {r['confidence']}",
             }
         )
+    majority: dict[str, float | None] = {}
     for r in results:
+        if r["task"] not in majority:
+            majority[r["task"]] = majority_line(ctx, r["task"])
+        chance, thr = majority[r["task"]], r.get("threshold")
+        below_chance = chance is not None and thr is not None and thr <= chance
+        note = f"grid {[p['d'] for p in r.get('points') or []]}"
         rows.append(
             {
                 "source": f"ours ({ctx.scale})",
@@ -565,7 +571,9 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
                 "bracket": r.get("bracket"),
                 "baseline": r.get("baseline_score"),
                 "our_model": r["model"],
-                "note": f"grid {[p['d'] for p in r.get('points') or []]}",
+                "below_chance": below_chance,
+                "note": note
+                + (f"; threshold {thr:.4f} ≤ majority class {chance:.4f}" if below_chance else ""),
             }
         )
     return rows

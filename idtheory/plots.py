@@ -235,8 +235,9 @@ def table1_comparison(
     ``rows`` have ``model`` (a display label), ``task``, ``method``, ``d90`` and ``source``
     (``"paper"`` or anything else = ours). One panel per task; one row of the y axis per
     model; SAID circles, DID squares; the paper hollow and black, ours filled in colour; "≤"
-    marks a d90 that is only an upper bound (``status`` ``"passes_at_smallest"``). Rows
-    without a d90 are skipped (they stay in the CSV).
+    marks a d90 that is only an upper bound (``status`` ``"passes_at_smallest"``). A row with
+    ``below_chance`` (its 90% threshold is at or below the majority class, so the value is no
+    d90) is drawn as a grey cross. Rows without a d90 are skipped (they stay in the CSV).
     """
     tasks = _unique(r["task"] for r in rows)
     fig, axes = _new(
@@ -257,6 +258,17 @@ def table1_comparison(
                     and (r["source"] == "paper") == is_paper
                     and _finite(r.get("d90"))
                 ]
+                void = [r for r in pts if r.get("below_chance")]
+                pts = [r for r in pts if not r.get("below_chance")]
+                if void:
+                    ax.scatter(
+                        [r["d90"] for r in void],
+                        [labels.index(r["model"]) + offset for r in void],
+                        marker="x",
+                        s=40,
+                        color="0.5",
+                        label=f"ours {method.upper()}: threshold ≤ majority class",
+                    )
                 if not pts:
                     continue
                 marker = METHOD_STYLE[method]["marker"]

@@ -122,6 +122,29 @@ def test_table1_comparison_points_and_panels():
     ] == ["≤"]
 
 
+def test_table1_comparison_marks_thresholds_below_chance():
+    """A value whose 90% threshold is below the majority class is a grey cross, not a d90."""
+    rows = [
+        {"model": "P", "task": "mrpc", "method": "said", "d90": 900, "source": "paper"},
+        {
+            "model": "ours",
+            "task": "mrpc",
+            "method": "said",
+            "d90": 10,
+            "source": "ours",
+            "status": "passes_at_smallest",
+            "below_chance": True,
+        },
+    ]
+    (ax,) = [a for a in plots.table1_comparison(rows).axes if a.get_title()]
+    crosses = [
+        c for c in ax.collections if len(c.get_offsets()) and c.get_label().endswith("class")
+    ]
+    assert len(crosses) == 1 and list(crosses[0].get_offsets()[0]) == [10, pytest.approx(0.85)]
+    assert "ours SAID: threshold ≤ majority class" in ax.get_legend_handles_labels()[1]
+    assert "ours SAID" not in ax.get_legend_handles_labels()[1]
+
+
 # ------------------------------------------------------------------------------ Figure 2
 
 
