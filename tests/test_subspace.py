@@ -107,10 +107,18 @@ def test_did_gradient_equals_explicit_transpose(layout, projection):
     torch.testing.assert_close(model.theta.grad, P.T @ grad_theta)
 
 
-def test_said_gradients_of_theta_and_lambda():
+@pytest.mark.parametrize("scaling", ["block", "module", "tensor"])
+def test_said_gradients_of_theta_and_lambda(scaling):
+    """Against the explicit P and the per-coordinate λ (the merge runs per group of tensors)."""
     base = tiny()
     b = batch()
-    model = get_subspace_model(copy.deepcopy(base), SubspaceConfig(dim=20, method="said", seed=1))
+    config = SubspaceConfig(dim=60, method="said", seed=1, scaling=scaling)
+    model = get_subspace_model(copy.deepcopy(base), config)
+    runs = model.scaling_segments()
+    assert [g for g, _ in runs] == sorted({s.group for s in model.slots})  # groups contiguous
+    assert sum(len(sizes) for _, sizes in runs) == len(model.slots)
+    if scaling == "block":
+        assert len(runs) < len(model.slots) / 4
     with torch.no_grad():
         model.theta.normal_(0, 0.5)
         model.lambdas.uniform_(0.5, 1.5)
