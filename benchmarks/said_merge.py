@@ -1,5 +1,5 @@
 """SAID merge θ₀ + λ_g · Pθ_d: per tensor (before 2026-11-26) against per run of tensors sharing
-a λ (``SubspaceModel.merged_pieces`` now), forward + backward, side by side in one process.
+a λ (``SubspaceModel.merge`` now), forward + backward, side by side in one process.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/said_merge.py
 
@@ -26,17 +26,6 @@ def per_tensor(model, off: torch.Tensor) -> list[torch.Tensor]:
         torch.addcmul(t0, o, model.lambdas[slot.group])
         for slot, t0, o in zip(model.slots, model.theta0.split(sizes), off.split(sizes))
     ]
-
-
-def per_run(model, off: torch.Tensor) -> list[torch.Tensor]:
-    """The current merge (``merged_pieces`` without the projection)."""
-    runs = model.scaling_segments()
-    lambdas = model.lambdas.unbind()
-    pieces = []
-    run_sizes = [sum(s) for _, s in runs]
-    for (group, sizes), t0, o in zip(runs, model.theta0.split(run_sizes), off.split(run_sizes)):
-        pieces.extend(torch.addcmul(t0, o, lambdas[group]).split(sizes))
-    return pieces
 
 
 def time_merge(fn, model, off: torch.Tensor, repeats: int = 30) -> float:
@@ -66,14 +55,14 @@ def main() -> None:
     model = get_subspace_model(base, SubspaceConfig(dim=1000, method="said"))
     off = torch.randn(model.num_projected, requires_grad=True)
     a = [p.detach() for p in per_tensor(model, off)]
-    b = [p.detach() for p in per_run(model, off)]
+    b = [p.detach() for p in model.merge(off)]
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     print(
         f"{len(model.slots)} tensors, {len(model.scaling_segments())} runs, "
         f"{model.num_lambdas} λ, D = {model.num_projected:,}"
     )
     t_tensor = time_merge(per_tensor, model, off)
-    t_run = time_merge(per_run, model, off)
+    t_run = time_merge(lambda m, o: m.merge(o), model, off)
     print(
         f"per tensor {t_tensor * 1e3:.2f} ms, per run {t_run * 1e3:.2f} ms: {t_tensor / t_run:.1f}x"
     )

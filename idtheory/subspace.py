@@ -251,15 +251,18 @@ class SubspaceModel(nn.Module):
         return runs
 
     def merged_pieces(self) -> list[torch.Tensor]:
-        """θ₀_i + λ_{g(i)}·(P θ_d)_i for every projected tensor i, flat (differentiable).
+        """θ₀_i + λ_{g(i)}·(P θ_d)_i for every projected tensor i, flat (differentiable)."""
+        return self.merge(self.raw_offset())
 
-        One split of the offset into runs of tensors that share a λ (:meth:`scaling_segments`;
-        its backward is a single concatenation), one fused multiply-add per run, then views per
+    def merge(self, off: torch.Tensor) -> list[torch.Tensor]:
+        """θ₀ + off (DID) or θ₀_i + λ_{g(i)}·off_i (SAID), split into the projected tensors.
+
+        One split of ``off`` into runs of tensors that share a λ (:meth:`scaling_segments`; its
+        backward is a single concatenation), one fused multiply-add per run, then views per
         tensor; no length-D expansion of λ. The operation count matters on a GPU, where a
         kernel launch per tensor (several per tensor in the backward) costs more than the
         arithmetic.
         """
-        off = self.raw_offset()
         if self.lambdas is None:
             return list((self.theta0 + off).split([slot.numel for slot in self.slots]))
         runs = self.scaling_segments()
