@@ -71,7 +71,17 @@ dominates the transpose — d = 1000: 1.26 ms with 8 copies (the former default,
 0.81 ms with 64, 3.21 ms with 1, against 0.22 ms for the whole length-L FWHT; d = 10: 1.61 ms
 with per-program pre-sums (the former default for b ≤ 16), 1.21 ms with 64 copies and none.
 Hence the defaults: 64 copies for b ≤ 1024, no pre-sums. Even so the atomics, one per coordinate,
-cost several FWHTs: the next step is a fold without global atomics.
+cost several FWHTs.
+
+Budget at L = 2^27 on that H200 (fwd + T 6.3 ms; copy 0.26 ms): two 3-pass FWHTs 1.7 ms, reading
+π and G twice 0.5 ms, the fold most of the rest. A fold without atomics (a slot-sorted index
+``order`` and ``G[order]`` stored at construction, then a gather-reduce of y) would still make
+one random 4-byte read per coordinate (≈ 32 B of DRAM sector traffic each, ≈ 1.1 ms) and store
+8 L more bytes. The 0.70-of-copy goal therefore needs the random permutation itself to change:
+a permutation within blocks of ≤ 2^13 coordinates (the original Fastfood's stacked blocks) would
+let the fold, the gather and one FWHT stage share a tile in shared memory, leaving about two
+passes over memory per product. That is a different P for the same seed, so it would be a new
+``projection`` kind, not a change of this one.
 
 The price of atomics is a run-to-run nondeterministic summation order: results agree to fp32
 rounding (relative ~1e-7) but are not bitwise reproducible. Accumulation is fp32 throughout.
