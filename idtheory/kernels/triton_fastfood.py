@@ -79,8 +79,8 @@ Budget at L = 2^27 on that H200 (fwd + T 6.3 ms; copy 0.26 ms): two 3-pass FWHTs
 one random 4-byte read per coordinate (≈ 32 B of DRAM sector traffic each, ≈ 1.1 ms) and store
 8 L more bytes. The 0.70-of-copy goal therefore needs the random permutation itself to change:
 a permutation within blocks of ≤ 2^13 coordinates (the original Fastfood's stacked blocks) would
-let the fold, the gather and one FWHT stage share a tile in shared memory, leaving about two
-passes over memory per product. That is a different P for the same seed, so it would be a new
+let the fold become an in-tile gather (``tl.gather`` of the inverse block permutation) and a
+reshape-sum, with no atomics and no random DRAM access, leaving only the FWHT's passes. That is a different P for the same seed, so it would be a new
 ``projection`` kind, not a change of this one.
 
 The price of atomics is a run-to-run nondeterministic summation order: results agree to fp32
