@@ -80,8 +80,9 @@ one random 4-byte read per coordinate (≈ 32 B of DRAM sector traffic each, ≈
 8 L more bytes. The 0.70-of-copy goal therefore needs the random permutation itself to change:
 a permutation within blocks of ≤ 2^13 coordinates (the original Fastfood's stacked blocks) would
 let the fold become an in-tile gather (``tl.gather`` of the inverse block permutation) and a
-reshape-sum, with no atomics and no random DRAM access, leaving only the FWHT's passes. That is a different P for the same seed, so it would be a new
-``projection`` kind, not a change of this one.
+reshape-sum, with no atomics and no random DRAM access, leaving only the FWHT's passes. That is
+a different P for the same seed, so it would be a new ``projection`` kind, not a change of this
+one.
 
 The price of atomics is a run-to-run nondeterministic summation order: results agree to fp32
 rounding (relative ~1e-7) but are not bitwise reproducible. Accumulation is fp32 throughout.
