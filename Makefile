@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SCALE ?= quick
+# Extra arguments of `idtheory figures`, e.g. FIGURES_ARGS="--compute --only 1 2".
+FIGURES_ARGS ?=
 # Local GLUE data (GLUE TSV layout); .ci/run points it at ../shared/data.
 IDTHEORY_DATA ?= $(abspath ../shared/data)
 export IDTHEORY_DATA
@@ -34,7 +36,7 @@ lint: venv
 	$(PY) -m ruff format --check idtheory tests scripts benchmarks || true
 
 figures: venv
-	$(PY) -m idtheory.cli figures --scale $(SCALE)
+	$(PY) -m idtheory.cli figures --scale $(SCALE) $(FIGURES_ARGS)
 
 bench: venv
 	$(PY) -m idtheory.bench fwht

@@ -319,13 +319,44 @@ def cmd_bound(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     from idtheory.figures import render_all
 
+    overrides = parse_overrides(args.set)
+    if args.compute is not None:
+        overrides["compute"] = args.compute
     return render_all(
         scale=args.scale,
         only=args.only,
         results_dir=args.results_dir,
         figures_dir=args.figures_dir,
         build_dir=args.build_dir,
+        overrides=overrides,
     )
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` strings → a dict of scale overrides; VALUE is JSON, else a plain string.
+
+    Keys are checked against the scale presets (:func:`idtheory.scales.scale_keys`), so a typo
+    fails here with the list of valid keys instead of being silently ignored by papermill.
+    """
+    from idtheory.scales import scale_keys
+
+    valid = set(scale_keys())
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SystemExit(f"idtheory figures: --set expects KEY=VALUE, got {item!r}")
+        if key not in valid:
+            raise SystemExit(
+                f"idtheory figures: unknown scale key {key!r} in --set; valid keys: "
+                + ", ".join(sorted(valid))
+            )
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -444,6 +475,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=None, help="default: the scale's preset")
     p.add_argument("--figures-dir", default="figures")
     p.add_argument("--build-dir", default="build/notebooks")
+    p.add_argument(
+        "--compute",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train what the results store lacks (--compute) or only render what it holds "
+        "(--no-compute); default: the scale's preset (smoke computes, quick/paper read)",
+    )
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        nargs="+",
+        default=None,
+        help="override scale keys (VALUE is JSON), e.g. --set 'dims=[10,100]' executor=local",
+    )
     p.set_defaults(func=cmd_figures)
     return parser
 

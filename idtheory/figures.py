@@ -1575,9 +1575,11 @@ def render_all(
     from ``notebooks_dir`` (default ``<project>/notebooks``) into
     ``build_dir/<scale>/<name>.ipynb`` (the executed copy, with outputs) in the project root,
     with the parameters ``scale``, ``results_dir`` (default: the scale's), ``figures_dir`` and
-    any ``overrides`` the notebook declares. Afterwards every file of :func:`figure_names` must
-    exist under ``figures_dir/<scale>/``. A failing notebook is reported with its cell and
-    error (the executed copy holds the traceback); with ``keep_going`` the others still run.
+    ``overrides`` (scale keys): those the notebook declares as parameters are injected by name,
+    the others through its ``overrides`` dict parameter. Afterwards every file of
+    :func:`figure_names` must exist under ``figures_dir/<scale>/``. A failing notebook is
+    reported with its cell and error (the executed copy holds the traceback); with
+    ``keep_going`` the others still run.
     Relative directories are relative to the current working directory.
     """
     import papermill as pm
@@ -1620,6 +1622,9 @@ def render_all(
         src, dst = nb_dir / nb.filename, build / nb.filename
         declared = set(pm.inspect_notebook(str(src)))
         inject = {k: v for k, v in values.items() if k in declared}
+        rest = {k: v for k, v in (overrides or {}).items() if k not in declared}
+        if rest and "overrides" in declared:
+            inject["overrides"] = rest
         print(f"[{i}/{len(selected)}] {nb.filename}: {nb.title} …", flush=True)
         t0 = time.perf_counter()
         status = "ok"

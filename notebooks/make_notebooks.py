@@ -29,7 +29,9 @@ data); renders what the results store `data/results` holds and lists what is mis
 SETUP = """\
 from idtheory import figures, plots
 
-ctx = figures.setup(scale, {kwargs}results_dir=results_dir, figures_dir=figures_dir)
+ctx = figures.setup(
+    scale, {kwargs}results_dir=results_dir, figures_dir=figures_dir, **(overrides or {{}})
+)
 ctx.describe({extra})"""
 
 
@@ -41,6 +43,7 @@ def params_cell(lines: list[str]) -> nbformat.NotebookNode:
     tail = [
         "results_dir = None  # None: the scale's results store",
         'figures_dir = "figures"  # figures go to <figures_dir>/<scale>/',
+        "overrides = None  # any other scale keys, e.g. {\"executor\": \"local\"}",
     ]
     cell = new_code_cell("\n".join(head + lines + tail))
     cell.metadata["tags"] = ["parameters"]

@@ -48,8 +48,8 @@ def test_parameters_and_figure_names(nb):
     import papermill as pm
 
     declared = pm.inspect_notebook(str(NOTEBOOK_DIR / nb.filename))
-    assert {"scale", "results_dir", "figures_dir", "device"} <= set(declared)
-    assert set(declared) - {"scale", "figures_dir"} <= set(scale_keys())
+    assert {"scale", "results_dir", "figures_dir", "device", "overrides"} <= set(declared)
+    assert set(declared) - {"scale", "figures_dir", "overrides"} <= set(scale_keys())
     source = "\n".join(c.source for c in nbformat.read(NOTEBOOK_DIR / nb.filename, 4).cells)
     for name in figure_names(nb.number, get_scale("smoke")):
         stem = "fig1_accuracy_vs_d_" if name.startswith("fig1_") else name
@@ -258,9 +258,9 @@ def test_quick_scale_lists_what_is_missing(tmp_path, data_dir, monkeypatch):
 # ------------------------------------------------------------------------------ rendering
 
 
-def _tiny_notebook(path: Path, body: str) -> None:
+def _tiny_notebook(path: Path, body: str, extra_params: str = "") -> None:
     params = nbformat.v4.new_code_cell(
-        'scale = "quick"\nresults_dir = None\nfigures_dir = "figures"'
+        'scale = "quick"\nresults_dir = None\nfigures_dir = "figures"' + extra_params
     )
     params.metadata["tags"] = ["parameters"]
     nb = nbformat.v4.new_notebook(
@@ -297,6 +297,41 @@ def test_render_all_names_the_failing_notebook_and_cell(tmp_path, capsys):
     assert "fig2_pretraining_trend.png" in err
     executed = nbformat.read(tmp_path / "b" / "smoke" / "02_pretraining_trend.ipynb", 4)
     assert "smoke" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+
+
+def test_render_all_routes_overrides(tmp_path, capsys):
+    """Declared keys are injected by name, the others through the ``overrides`` dict."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _tiny_notebook(
+        nbs / "01_subspace_accuracy.ipynb",
+        "print('compute', compute, 'overrides', overrides)",
+        "\ncompute = None\noverrides = None",
+    )
+    render_all(
+        "smoke",
+        only=[1],
+        notebooks_dir=nbs,
+        results_dir=tmp_path / "r",
+        figures_dir=tmp_path / "f",
+        build_dir=tmp_path / "b",
+        overrides={"compute": False, "executor": "local", "dims": [8, 32]},
+        progress=False,
+    )
+    executed = nbformat.read(tmp_path / "b" / "smoke" / "01_subspace_accuracy.ipynb", 4)
+    text = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    assert "compute False overrides {'executor': 'local', 'dims': [8, 32]}" in text
+
+
+def test_cli_figures_overrides():
+    from idtheory.cli import parse_overrides
+
+    got = parse_overrides(["dims=[10, 40]", "executor=local", "compute=true", 'device="cpu"'])
+    assert got == {"dims": [10, 40], "executor": "local", "compute": True, "device": "cpu"}
+    with pytest.raises(SystemExit, match="unknown scale key 'dimz'"):
+        parse_overrides(["dimz=[10]"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        parse_overrides(["dims"])
 
 
 def _data_rows(path: Path) -> int:
