@@ -603,14 +603,20 @@ def _bracket_text(bracket: Sequence[int | None]) -> str:
 
 
 def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per d90 result (search summary or :func:`stored_curve`): baseline, the
-    majority-class floor of the task's dev set (a threshold at or below it makes d90 trivially
-    small: flagged in ``status``), threshold, d90 and its bracket, the chance-corrected bracket
-    read off the evaluated points (``d90_above_majority``: :func:`~idtheory.search.
-    d90_from_curve` with ``floor`` = the majority score; a search stops at the paper's
-    threshold, so this is ``(largest d, ∞]`` when no evaluated d reaches the corrected one), the
-    evaluated curve, and the cost (trainings behind it, their summed wall time in hours)."""
-    from idtheory.search import d90_from_curve
+    """One row per d90 result (search summary or :func:`stored_curve`), under both thresholds.
+
+    Columns: baseline; the majority-class score of the task's dev set; the paper's threshold
+    (``frac × baseline``), its d90 and bracket (a threshold at or below the majority class makes
+    d90 trivially small: flagged in ``status``); the chance-corrected bracket
+    ``d90_above_majority`` (threshold ``majority + frac × (baseline − majority)``); the
+    evaluated curve; the cost (trainings behind the result, their summed wall time in hours).
+
+    The search behind a summary stopped at *one* threshold (``settings["floor"]``): that
+    threshold's bracket is the bisected one of the summary, the other is read off the evaluated
+    points with :func:`~idtheory.search.d90_from_curve` — ``(largest d, ∞]`` when no evaluated
+    d reaches it, and only as fine as the points the search happened to evaluate.
+    """
+    from idtheory.search import d90_from_curve, d90_threshold
 
     cache: dict[str, float] = {}
     rows = []
@@ -619,30 +625,37 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
         majority = _majority_score(r["task"], metric, cache)
         recs = [ctx.store.get(i) for i in r.get("run_ids") or []]
         recs = [x for x in recs if x is not None]
-        lo, hi = r.get("bracket") or (None, None)
         status = r.get("status") or ""
-        threshold = r.get("threshold")
-        if threshold is not None and threshold <= majority:
-            status += " (threshold ≤ majority class)"
         pts = sorted(r.get("points") or [], key=lambda q: q["d"])
         base = r.get("baseline_score")
+        frac = float(r.get("frac") or ctx.params["frac"])
+        searched_floor = float((r.get("settings") or {}).get("floor") or 0.0)
+
+        dims, scores = [p["d"] for p in pts], [p["score"] for p in pts]
+        threshold, d90, bracket = r.get("threshold"), r.get("d90"), r.get("bracket")
         corrected = None
-        if pts and base is not None and base > majority:
-            curve = d90_from_curve(
-                [p["d"] for p in pts], [p["score"] for p in pts], base, r["frac"], majority
-            )
-            corrected = _bracket_text(curve.bracket)
+        if searched_floor > 0 and base is not None:  # a chance-corrected search
+            corrected = _bracket_text(bracket or (None, None))
+            threshold = d90_threshold(base, frac)
+            d90, bracket = None, None
+            if pts and base > 0:
+                paper = d90_from_curve(dims, scores, base, frac, 0.0)
+                d90, bracket, status = paper.d90, paper.bracket, paper.status
+        elif pts and base is not None and base > majority:
+            corrected = _bracket_text(d90_from_curve(dims, scores, base, frac, majority).bracket)
+        if threshold is not None and threshold <= majority:
+            status += " (threshold ≤ majority class)"
         rows.append(
             {
                 "model": r["model"],
                 "task": r["task"],
                 "method": r["method"].upper(),
                 "metric": metric,
-                "baseline": r.get("baseline_score"),
+                "baseline": base,
                 "majority": majority,
                 "threshold": threshold,
-                "d90": r.get("d90"),
-                "bracket": _bracket_text((lo, hi)),
+                "d90": d90,
+                "bracket": _bracket_text(bracket or (None, None)),
                 "d90_above_majority": corrected,
                 "curve": ", ".join(f"{p['d']}: {p['score']:.3f}" for p in pts),
                 "trainings": len(recs),

@@ -1,6 +1,6 @@
 """Print the README's quick-scale result tables (Markdown) from the committed results store.
 
-    IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py
+    IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py [--tasks sst2 mrpc rte]
 
 The tables come from :func:`idtheory.figures.d90_rows`, :func:`~idtheory.figures.trend_rows` and
 :func:`~idtheory.figures.size_rows` (store only, nothing is trained); the prose around them in
@@ -9,6 +9,7 @@ the README is written by hand.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from idtheory import figures as F
@@ -54,7 +55,12 @@ def _readable(rows: list[dict[str, Any]], frac: float) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    ctx = F.setup("quick")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tasks", nargs="+", default=None, help="d90 table tasks (default: the quick preset's)"
+    )
+    args = parser.parse_args()
+    ctx = F.setup("quick", tasks=args.tasks)
     frac = float(ctx.params["frac"])
     results = F.grid_results(ctx)  # Figure 1's: summaries, else the stored partial curves
     print("### d90 of minilm-l6\n")

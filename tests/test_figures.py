@@ -415,6 +415,23 @@ def test_stored_curve_reads_partial_searches(tmp_path):
     assert high["status"] == "partial"
     assert low["status"] == "partial (threshold ≤ majority class)"
 
+    # a chance-corrected search (settings.floor > 0): its bisected bracket is the corrected
+    # column, and the paper's threshold, d90 and bracket are read off its evaluated points
+    corrected = {
+        **r,
+        "baseline_score": 0.8,
+        "settings": {"floor": row["majority"]},
+        "threshold": row["majority"] + 0.9 * (0.8 - row["majority"]),
+        "d90": None,
+        "bracket": [1000, None],
+        "status": "never_passes",
+        "points": [{"d": 10, "score": 0.69}, {"d": 100, "score": 0.73}, {"d": 1000, "score": 0.77}],
+    }
+    (c,) = figures.d90_rows(ctx, [corrected])
+    assert c["threshold"] == pytest.approx(0.72) and c["d90"] == 100
+    assert c["bracket"] == "(10, 100]" and c["status"] == "ok"
+    assert c["d90_above_majority"] == "(1000, ∞]"
+
 
 def test_trend_options_override_learning_rates_and_training(tmp_path):
     """Figures 2–5 train the from-scratch models with their own rates and training length."""
