@@ -242,6 +242,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         for k, v in (("model", args.model), ("task", args.task), ("method", args.method))
         if v is not None
     }
+    if args.compare:
+        return _compare(store, ResultsStore(args.compare), args, filters)
     if args.d90:
         rows = store.summaries(**filters)
         if args.format == "json":
@@ -262,6 +264,29 @@ def cmd_results(args: argparse.Namespace) -> int:
             writer.writerows(rows)
     else:
         print(_table(rows))
+    return 0
+
+
+def _compare(store: Any, other: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
+    """``idtheory results --compare DIR``: the runs both stores hold, side by side."""
+    from idtheory.store import compare_summary
+
+    if not (Path(args.compare) / other.RUNS_FILE).is_file():
+        raise SystemExit(f"idtheory results: no results store at {args.compare} (no runs.jsonl)")
+    rows = store.compare(other, metric=args.metric, **filters)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(_table(rows))
+    s = compare_summary(rows, tol=args.tol)
+    worst = "–" if s["max_abs_delta"] is None else f"{s['max_abs_delta']:.4g}"
+    ratio = "–" if s["time_ratio"] is None else f"{s['time_ratio']:.2f}"
+    print(
+        f"\n{s['shared']} runs in both stores ({args.results_dir} = a, {args.compare} = b); "
+        f"dev {args.metric} agrees within {args.tol:g} for {s['agree']} of {s['compared']}, "
+        f"max |b − a| = {worst}; summed wall time a {s['hours_a']:.2f} h, "
+        f"b {s['hours_b']:.2f} h (b / a = {ratio})"
+    )
     return 0
 
 
@@ -439,6 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["full", "said", "did"])
     p.add_argument("--metric", default="accuracy")
     p.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
+    p.add_argument(
+        "--compare",
+        metavar="DIR",
+        default=None,
+        help="another results store: list the runs both hold (same config hash) with both dev "
+        "scores and wall times — e.g. a recompute against the committed store",
+    )
+    p.add_argument(
+        "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"
+    )
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.set_defaults(func=cmd_results)
 

@@ -38,7 +38,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +307,37 @@ class ResultsStore:
             )
         return rows
 
+    def compare(
+        self, other: ResultsStore, metric: str = "accuracy", **filters: Any
+    ) -> list[dict[str, Any]]:
+        """The runs stored in both ``self`` and ``other`` (same run_id: same configuration),
+        side by side — a reproducibility check of a recompute against a reference store.
+
+        One row per shared run matching ``filters`` (see :meth:`records`), in this store's
+        order: run_id, model, task, method, dim, lr, seed, ``dev_<metric>`` here (``a``) and in
+        ``other`` (``b``), their difference ``delta`` (b − a; None when either is missing) and
+        both wall times in seconds. :func:`compare_summary` condenses the rows.
+        """
+        rows = []
+        theirs = {r["run_id"]: r for r in other.to_rows(metric=metric, **filters)}
+        for a in self.to_rows(metric=metric, **filters):
+            b = theirs.get(a["run_id"])
+            if b is None:
+                continue
+            key = f"dev_{metric}"
+            va, vb = a[key], b[key]
+            rows.append(
+                {
+                    **{k: a[k] for k in ("run_id", "model", "task", "method", "dim", "lr", "seed")},
+                    f"{key}_a": va,
+                    f"{key}_b": vb,
+                    "delta": vb - va if is_finite_number(va) and is_finite_number(vb) else None,
+                    "wall_time_s_a": a["wall_time_s"],
+                    "wall_time_s_b": b["wall_time_s"],
+                }
+            )
+        return rows
+
     # ---------------------------------------------------------------- d90 summaries
 
     def put_summary(self, summary: Any) -> dict[str, Any]:
@@ -432,3 +463,22 @@ def _check_record(record: dict[str, Any]) -> None:
 def is_finite_number(x: Any) -> bool:
     """True for an int/float that is finite (bools excluded)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def compare_summary(rows: Sequence[dict[str, Any]], tol: float = 0.0) -> dict[str, Any]:
+    """Condense :meth:`ResultsStore.compare` rows: how many runs are shared, how many agree
+    (``|delta| ≤ tol``), the largest ``|delta|``, and the summed wall times (hours) of each side
+    with their ratio b / a (a timing comparison only where both ran on comparable machines)."""
+    deltas = [abs(r["delta"]) for r in rows if r["delta"] is not None]
+    hours = [
+        sum(float(r[f"wall_time_s_{side}"] or 0.0) for r in rows) / 3600 for side in ("a", "b")
+    ]
+    return {
+        "shared": len(rows),
+        "compared": len(deltas),
+        "agree": sum(d <= tol for d in deltas),
+        "max_abs_delta": max(deltas, default=None),
+        "hours_a": hours[0],
+        "hours_b": hours[1],
+        "time_ratio": hours[1] / hours[0] if hours[0] > 0 else None,
+    }

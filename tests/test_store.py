@@ -257,3 +257,35 @@ def test_rows_name_non_default_subspace_options(tmp_path: Path) -> None:
     store.put(make_record(make_spec(None)))
     variants = sorted(r["variant"] for r in store.to_rows())
     assert variants == ["", "layout=per_tensor"]
+
+
+def test_compare_two_stores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A recompute checked against a reference store: shared runs side by side."""
+    from idtheory.cli import main
+    from idtheory.store import compare_summary
+
+    ref, new = ResultsStore(tmp_path / "ref"), ResultsStore(tmp_path / "new")
+    same, moved, only_ref, only_new = (make_spec(d) for d in (None, 10, 100, 1000))
+    ref.put(make_record(same, acc=0.80))
+    new.put(make_record(same, acc=0.80, wall_time_s=3.0))
+    ref.put(make_record(moved, acc=0.70))
+    new.put(make_record(moved, acc=0.72, wall_time_s=3.0))
+    ref.put(make_record(only_ref))
+    new.put(make_record(only_new))
+
+    rows = ref.compare(new)
+    assert [r["run_id"] for r in rows] == [same.config_hash(), moved.config_hash()]
+    assert rows[0]["delta"] == 0 and rows[1]["delta"] == pytest.approx(0.02)
+    assert rows[1]["dim"] == 10 and rows[1]["method"] == "said"
+    s = compare_summary(rows)
+    assert (s["shared"], s["compared"], s["agree"]) == (2, 2, 1)
+    assert s["max_abs_delta"] == pytest.approx(0.02)
+    assert s["time_ratio"] == pytest.approx(2.0)  # 6 s against 3 s
+    assert compare_summary(rows, tol=0.05)["agree"] == 2
+    assert ref.compare(new, dim=10) == rows[1:]  # filters apply
+
+    assert main(["results", "--results-dir", str(ref.root), "--compare", str(new.root)]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs in both stores" in out and "agrees within 0 for 1 of 2" in out
+    with pytest.raises(SystemExit, match="no results store"):
+        main(["results", "--results-dir", str(ref.root), "--compare", str(tmp_path / "nope")])
