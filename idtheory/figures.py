@@ -122,7 +122,8 @@ class FigureContext:
         results_dir / figures_dir: absolute directories; data_dir: task data (None:
             ``$IDTHEORY_DATA``).
         compute: run missing trainings (True) or only read the store (False).
-        progress: progress bars of the trainings.
+        progress: a progress bar inside every training (the sweeps and pre-trainings show
+            theirs whenever ``compute`` is True: :attr:`sweep_progress`).
         missing: what could not be shown because it is not stored (filled by the helpers).
         shown: the parameters the notebook declares (printed by :meth:`describe`).
     """
@@ -138,6 +139,12 @@ class FigureContext:
     missing: list[str] = field(default_factory=list)
     shown: tuple[str, ...] = ()
     _store: ResultsStore | None = field(default=None, repr=False)
+
+    @property
+    def sweep_progress(self) -> bool:
+        """Progress bars of the training sweeps and pre-trainings: on whenever the notebook
+        trains (hours at the quick scale), or when ``progress`` asks for every bar."""
+        return self.progress or self.compute
 
     @property
     def store(self) -> ResultsStore:
@@ -270,6 +277,8 @@ def setup(
     notebook opened in ``notebooks/`` and from ``idtheory figures``.
     """
     params = get_scale(scale, **overrides)
+    # tqdm.auto in a kernel without ipywidgets falls back to text bars: fine, say nothing
+    warnings.filterwarnings("ignore", message="IProgress not found")
     root = project_root()
     results_dir = resolve_path(params["results_dir"], None, root)
     params["results_dir"] = str(results_dir)
@@ -395,7 +404,7 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
             store=ctx.store,
             train_fn=ctx.train_fn(),
             executor=ctx.executor() or "local",
-            progress=ctx.progress,
+            progress=ctx.sweep_progress,
             **ctx.search_options(p["dims"]),
         )
         return [r.to_dict() for r in results]
@@ -817,7 +826,7 @@ def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tu
             corpus = pt.build_corpus(corpus_kw.pop("source"), data_dir=ctx.data_dir, **corpus_kw)
             config = pt.PretrainConfig(**{**cfg_kwargs, "preset": preset})
             t0 = time.perf_counter()
-            pt.pretrain(config, corpus, out_dir, progress=ctx.progress, stop_at=target)
+            pt.pretrain(config, corpus, out_dir, progress=ctx.sweep_progress, stop_at=target)
             print(f"pre-trained {preset!r} in {out_dir} ({time.perf_counter() - t0:.0f} s)")
         found = _list_checkpoints(out_dir)
     if not found and not ctx.compute:
@@ -995,7 +1004,7 @@ def _fallback_compute(
         store=ctx.store,
         train_fn=ctx.train_fn(),
         executor=ctx.executor() or "local",
-        progress=ctx.progress,
+        progress=ctx.sweep_progress,
         **opts,
     )
 
@@ -1006,7 +1015,7 @@ def _trend_kwargs(ctx: FigureContext) -> dict[str, Any]:
         train_fn=ctx.train_fn(),
         majority_margin=float(ctx.params["majority_margin"]),
         data_dir=ctx.data_dir,
-        progress=ctx.progress,
+        progress=ctx.sweep_progress,
         **ctx.search_options(trend=True),
     )
     ex = ctx.executor()
@@ -1590,7 +1599,9 @@ def render_all(
     with the parameters ``scale``, ``results_dir`` (default: the scale's), ``figures_dir`` and
     ``overrides`` (scale keys): those the notebook declares as parameters are injected by name,
     the others through its ``overrides`` dict parameter. Afterwards every file of
-    :func:`figure_names` must exist under ``figures_dir/<scale>/``. A failing notebook is
+    :func:`figure_names` must exist under ``figures_dir/<scale>/``. With ``progress`` a
+    papermill bar counts the cells, or, when the scale computes (``compute``), the notebooks'
+    own output — the training sweeps' progress bars — is streamed here. A failing notebook is
     reported with its cell and error (the executed copy holds the traceback); with
     ``keep_going`` the others still run.
     Relative directories are relative to the current working directory.
@@ -1609,6 +1620,9 @@ def render_all(
         if results_dir is not None
         else resolve_path(params["results_dir"], None, root)
     )
+    # A computing render trains for hours: stream the notebooks' output (the sweeps' progress
+    # bars, what is trained) to this terminal instead of a per-cell bar that stands still.
+    stream = progress and bool(params.get("compute"))
     numbers = [nb.number for nb in NOTEBOOKS]
     if only:
         bad = sorted(set(only) - set(numbers))
@@ -1647,9 +1661,11 @@ def render_all(
                 str(dst),
                 parameters=inject,
                 cwd=str(root),
-                progress_bar=progress,
+                progress_bar=progress and not stream,
                 kernel_name=kernel_name,
-                log_output=False,
+                log_output=False,  # True would also log every output line: twice on screen
+                stdout_file=sys.stdout if stream else None,
+                stderr_file=sys.stderr if stream else None,
             )
         except PapermillExecutionError as err:
             status = "failed"

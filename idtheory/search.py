@@ -899,7 +899,7 @@ def _drive_map(
                 unique[h] = s
                 searches[i].counts["trained" if store.needs_training(s) else "reused"] += 1
         if isinstance(executor, LocalExecutor):
-            executor.desc = "; ".join(rnd.label for rnd in current.values())
+            executor.desc = _round_desc([rnd.label for rnd in current.values()])
         records = executor.map(unit, list(unique.values()))
         by_id = dict(zip(unique, records, strict=True))
         for i in list(current):
@@ -910,6 +910,14 @@ def _drive_map(
             else:
                 current[i] = nxt
     return [cast(D90Result, r) for r in results]
+
+
+def _round_desc(labels: Sequence[str], width: int = 60) -> str:
+    """A progress-bar title for one round of several searches, at most about ``width`` chars."""
+    text = "; ".join(labels)
+    if len(labels) <= 1 or len(text) <= width:
+        return text
+    return f"{len(labels)} searches: {labels[0][: width - 20]}; …"
 
 
 def _drive_futures(

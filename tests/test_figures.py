@@ -323,6 +323,27 @@ def test_render_all_routes_overrides(tmp_path, capsys):
     assert "compute False overrides {'executor': 'local', 'dims': [8, 32]}" in text
 
 
+def test_computing_render_streams_notebook_output(tmp_path, capsys):
+    """With compute on (smoke's default) the notebooks' output reaches the terminal live;
+    without it only the one-line summary per notebook does."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", "print('trained 3 of 8')")
+    kw = dict(notebooks_dir=nbs, results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
+    render_all("smoke", only=[1], build_dir=tmp_path / "b1", **kw)
+    assert "trained 3 of 8" in capsys.readouterr().out
+    render_all("smoke", only=[1], build_dir=tmp_path / "b2", overrides={"compute": False}, **kw)
+    assert "trained 3 of 8" not in capsys.readouterr().out
+
+
+def test_round_desc_stays_short():
+    from idtheory.search import _round_desc
+
+    assert _round_desc(["tiny/mrpc said d=16"]) == "tiny/mrpc said d=16"
+    long = _round_desc([f"model-{i}/mrpc said d=16,256" for i in range(8)])
+    assert long.startswith("8 searches: model-0/mrpc") and len(long) <= 60
+
+
 def test_cli_figures_overrides():
     from idtheory.cli import parse_overrides
 
