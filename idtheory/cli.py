@@ -191,7 +191,27 @@ def cmd_d90(args: argparse.Namespace) -> int:
         floor=_resolve_floor(args),
     )
     print("\n".join(format_d90(r.to_dict()) for r in results))
+    _warn_degenerate_threshold(args, [r.to_dict() for r in results])
     return 0
+
+
+def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
+    """Say so when the paper's threshold lies at or below the majority-class score: a constant
+    predictor "passes" and the d90 means nothing (MRPC and RTE on small training sets)."""
+    if args.floor == "majority" or float(args.floor) != 0.0:
+        return
+    from idtheory.tasks import majority_score
+
+    majority = majority_score(args.task, args.metric, args.data_dir)
+    thresholds = [r["threshold"] for r in results if r.get("threshold") is not None]
+    if thresholds and min(thresholds) <= majority:
+        print(
+            f"warning: the threshold {min(thresholds):.4f} is at or below the majority-class "
+            f"{args.metric} of {args.task} dev ({majority:.4f}): a constant predictor passes, so "
+            "this d90 measures nothing. Rerun with --floor majority for the chance-corrected "
+            "d90 (the stored trainings are reused).",
+            file=sys.stderr,
+        )
 
 
 def _resolve_floor(args: argparse.Namespace) -> float:

@@ -94,6 +94,8 @@ def test_d90_floor_majority_and_bad_floor(data_dir, tmp_path, capsys):
     assert main([*args, "--floor", "majority"]) == 0
     out = capsys.readouterr().out
     assert "status baseline_failed" in out and f"does not beat floor {279 / 408:.4f}" in out
+    assert main(args) == 0  # the paper's threshold (0.9 × baseline) is below the majority
+    assert "a constant predictor passes" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--floor must be a number or 'majority'"):
         main([*args, "--floor", "chance"])
 
