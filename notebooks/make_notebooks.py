@@ -95,8 +95,9 @@ classification head inside the subspace, dev-set accuracy as the metric.
 4 learning rates ≈ 770 subspace trainings plus 24 baselines. MRPC (3.7k examples, 3 epochs) is
 roughly 1–5 GPU-minutes per training on one H100, ≈ 20–30 GPU-hours in all; QQP (364k examples)
 is 1–4 GPU-hours per training, **≈ 1,000 GPU-hours** — subsample it
-(`train={"max_train_examples": 50_000}`) to divide that by about 7. Quick scale on this CPU:
-≈ 60 trainings of MiniLM on 2,000 examples, several CPU-hours (rough estimate)."""),
+(`train={"max_train_examples": 50_000}`) to divide that by about 7. Quick scale on this CPU,
+**measured**: 52 trainings of MiniLM on 1,000 examples (SST-2 and MRPC) from an empty store took
+2.0 h with two at a time (`make figures FIGURES_ARGS="--compute --only 1"`)."""),
     params_cell([
         "models = None  # Figure 1 / Table 1 models; None: the preset's",
         "tasks = None  # e.g. [\"mrpc\", \"qqp\"]",
@@ -183,9 +184,9 @@ recovers 90 % of the *improvement* over chance (see the README's conventions tab
 **Cost at paper scale (estimates, not measurements):** 11 checkpoints × 6 tasks ≈ 66 searches of
 ≈ 40 trainings each (≈ 10 d × 4 learning rates, plus the baselines). With the large tasks (QQP,
 MNLI, Yelp) subsampled to ≈ 20k training examples: **≈ 300–500 GPU-hours**; with their full
-training sets: several thousand. Quick scale: ≈ 11 × 4 searches of ≈ 20 CPU trainings of a 2M
-parameter model — about 2 CPU-hours for 6 checkpoints × 2 tasks of the 0.66M-parameter `xs`
-(≈ 20 s per training, measured)."""),
+training sets: several thousand. Quick scale: pre-training the 0.66M-parameter `xs` to 4000
+updates (474 s on this CPU, measured) and 6 checkpoints × 2 tasks of searches, ≈ 200 trainings
+of ≈ 20–30 s — about 1.6 CPU-hours by the stored wall times (an upper bound)."""),
     params_cell([
         "trend_tasks = None  # tasks of the trend; None: the preset's",
         "checkpoints = None  # a model source (see idtheory/scales.py); None: the preset's",
