@@ -190,8 +190,9 @@ def cmd_d90(args: argparse.Namespace) -> int:
         metric=args.metric,
         floor=_resolve_floor(args),
     )
-    print("\n".join(format_d90(r.to_dict()) for r in results))
-    _warn_degenerate_threshold(args, [r.to_dict() for r in results])
+    summaries = [r.to_dict() for r in results]
+    print("\n".join(format_d90(r) for r in summaries))
+    _warn_degenerate_threshold(args, summaries)
     return 0
 
 

@@ -319,12 +319,12 @@ class ResultsStore:
         both wall times in seconds. :func:`compare_summary` condenses the rows.
         """
         rows = []
+        key = f"dev_{metric}"
         theirs = {r["run_id"]: r for r in other.to_rows(metric=metric, **filters)}
         for a in self.to_rows(metric=metric, **filters):
             b = theirs.get(a["run_id"])
             if b is None:
                 continue
-            key = f"dev_{metric}"
             va, vb = a[key], b[key]
             rows.append(
                 {
