@@ -201,11 +201,12 @@ def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str,
     predictor "passes" and the d90 means nothing (MRPC and RTE on small training sets)."""
     if args.floor == "majority" or float(args.floor) != 0.0:
         return
+    from idtheory.search import threshold_is_degenerate
     from idtheory.tasks import majority_score
 
     majority = majority_score(args.task, args.metric, args.data_dir)
     thresholds = [r["threshold"] for r in results if r.get("threshold") is not None]
-    if thresholds and min(thresholds) <= majority:
+    if thresholds and threshold_is_degenerate(min(thresholds), majority):
         print(
             f"warning: the threshold {min(thresholds):.4f} is at or below the majority-class "
             f"{args.metric} of {args.task} dev ({majority:.4f}): a constant predictor passes, so "

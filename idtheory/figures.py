@@ -543,6 +543,7 @@ def load_paper_table1(path: str | os.PathLike[str] | None = None) -> list[dict[s
 def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rows of the Table 1 comparison: every paper value, then every d90 we measured (model
     shown under its paper name when ``paper_labels`` maps it)."""
+    from idtheory.search import threshold_is_degenerate
     from idtheory.tasks import get_task
 
     labels = ctx.params.get("paper_labels") or {}
@@ -567,7 +568,7 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
         if r["task"] not in majority:
             majority[r["task"]] = majority_line(ctx, r["task"])
         chance, thr = majority[r["task"]], r.get("threshold")
-        below_chance = chance is not None and thr is not None and thr <= chance
+        below_chance = threshold_is_degenerate(thr, chance)
         note = f"grid {[p['d'] for p in r.get('points') or []]}"
         rows.append(
             {

@@ -348,6 +348,14 @@ FLOOR_MODES = ("majority", "auto")
 """Named threshold floors (:func:`resolve_floor`) besides plain numbers."""
 
 
+def threshold_is_degenerate(threshold: float | None, majority: float | None) -> bool:
+    """Whether a d90 threshold lies at or below the majority-class score ``majority`` (same
+    metric, same units): a constant predictor then "passes" and the d90 measures nothing (the
+    paper's ``0.9 × baseline`` on MRPC and RTE from small training sets). False when either is
+    unknown (None)."""
+    return threshold is not None and majority is not None and threshold <= majority
+
+
 def resolve_floor(
     floor: float | str | None, majority: float, baseline: float | None, frac: float = 0.9
 ) -> float:
@@ -365,7 +373,7 @@ def resolve_floor(
     if floor == "auto":
         if baseline is None:
             raise ValueError("floor='auto' needs the baseline score")
-        return float(majority) if frac * baseline <= majority else 0.0
+        return float(majority) if threshold_is_degenerate(frac * baseline, majority) else 0.0
     if isinstance(floor, str):
         raise ValueError(f"floor must be a number or one of {FLOOR_MODES}, got {floor!r}")
     return float(floor)

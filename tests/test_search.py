@@ -436,6 +436,14 @@ def test_resolve_floor_modes() -> None:
         resolve_floor("chance", 0.684, 0.74)
 
 
+def test_threshold_is_degenerate() -> None:
+    from idtheory.search import threshold_is_degenerate
+
+    assert threshold_is_degenerate(0.666, 0.684) and threshold_is_degenerate(0.684, 0.684)
+    assert not threshold_is_degenerate(0.738, 0.509)
+    assert not threshold_is_degenerate(None, 0.684) and not threshold_is_degenerate(0.5, None)
+
+
 def test_search_options_match_the_signatures() -> None:
     """measure_d90 forwards exactly SEARCH_OPTIONS, which _Search accepts."""
     import inspect
