@@ -914,7 +914,7 @@ def _stored_cell(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A trend cell from the store only: the baseline records of the exact specs the trend
     functions train, the majority check, then the matching d90 summary."""
-    from idtheory.search import resolve_floor, run_score
+    from idtheory.search import resolve_floor, run_score, status_reason
 
     opts = ctx.search_options(trend=True)
     metric = opts["metric"]
@@ -975,6 +975,7 @@ def _stored_cell(
         baseline=summary.get("baseline_score"),
         threshold=summary.get("threshold"),
         status=summary.get("status"),
+        reason=status_reason(summary.get("status")),
         summary_id=summary.get("summary_id"),
     )
     return row, recs

@@ -597,9 +597,18 @@ def _bound_series(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return _unique(str(r["label"]) for r in rows if _finite(r.get("bound")))
 
 
-def _plot_bounds(ax: Axes, rows: Sequence[Mapping[str, Any]], x_key: str) -> None:
+def _dodge(xs: Sequence[float], i: int, n: int, log: bool) -> list[float]:
+    """Series ``i`` of ``n`` shifted a little along x (±3 % per series on a log axis, ±0.004 on a
+    linear one) so that several bounds of the same run do not hide each other."""
+    k = i - (n - 1) / 2
+    return [x * 1.03**k if log else x + 0.004 * k for x in xs]
+
+
+def _plot_bounds(ax: Axes, rows: Sequence[Mapping[str, Any]], x_key: str, log_x: bool) -> None:
+    """One scatter series per bound label, dodged along x (:func:`_dodge`); values ≥ 1 at 1 (▲)."""
     vac = False
-    for i, label in enumerate(_bound_series(rows)):
+    series = _bound_series(rows)
+    for i, label in enumerate(series):
         sub = [
             r
             for r in rows
@@ -612,7 +621,7 @@ def _plot_bounds(ax: Axes, rows: Sequence[Mapping[str, Any]], x_key: str) -> Non
         over = [r for r in sub if r["bound"] >= 1.0]
         vac |= bool(over)
         ax.scatter(
-            [r[x_key] for r in ok],
+            _dodge([r[x_key] for r in ok], i, len(series), log_x),
             [r["bound"] for r in ok],
             color=_color(i),
             marker="o" if certified else "P",
@@ -621,7 +630,11 @@ def _plot_bounds(ax: Axes, rows: Sequence[Mapping[str, Any]], x_key: str) -> Non
         )
         if over:
             ax.scatter(
-                [r[x_key] for r in over], [1.0] * len(over), color=_color(i), marker="^", zorder=4
+                _dodge([r[x_key] for r in over], i, len(series), log_x),
+                [1.0] * len(over),
+                color=_color(i),
+                marker="^",
+                zorder=4,
             )
     ax.axhline(1.0, color="0.5", linewidth=0.8)
     if vac:
@@ -646,14 +659,15 @@ def bounds_vs_d90(
     error of every run as black crosses.
 
     ``rows``: ``d``, ``bound`` (fraction, raw), ``label``, ``certified``, ``dev_error`` (one
-    row per run × bound). Values ≥ 1 are drawn at 1 (▲).
+    row per run × bound). Values ≥ 1 are drawn at 1 (▲); the series are offset by a few per cent
+    along x so that the bounds of one run stay visible side by side.
     """
     fig, (ax,) = _new()
     ax.set_title(title, fontsize=10)
     if not any(_finite(r.get("bound")) for r in rows):
         no_data(ax, "no bounds yet (no d90 run)")
         return fig
-    _plot_bounds(ax, rows, "d")
+    _plot_bounds(ax, rows, "d", log_x=True)
     runs = {r.get("run_id"): r for r in rows if _finite(r.get("dev_error"))}
     if runs:
         ax.scatter(
@@ -683,7 +697,7 @@ def bounds_vs_error(
     if not any(_finite(r.get("bound")) and _finite(r.get("dev_error")) for r in rows):
         no_data(ax, "no bounds yet (no d90 run)")
         return fig
-    _plot_bounds(ax, rows, "dev_error")
+    _plot_bounds(ax, rows, "dev_error", log_x=False)
     ax.plot([0, 1], [0, 1], color="k", linestyle=":", linewidth=1, label="bound = dev error")
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel("measured dev error")

@@ -77,6 +77,7 @@ from idtheory.search import (
     measure_d90,
     resolve_floor,
     run_score,
+    status_reason,
 )
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
 from idtheory.tasks import get_task, load_task, majority_score
@@ -1505,17 +1506,10 @@ def _measure_row(
         baseline=res.baseline_score,
         threshold=res.threshold,
         status=res.status,
-        reason="" if res.status == "ok" else _STATUS_REASONS.get(res.status, ""),
+        reason=status_reason(res.status),
         summary_id=res.summary_id,
     )
     return row, records
-
-
-_STATUS_REASONS = {
-    "passes_at_smallest": "the smallest d tried already passes: d90 is at most that d",
-    "never_passes": "no d up to d_max reaches the threshold: d90 is larger than d_max",
-    "baseline_failed": "no full fine-tuning run succeeded",
-}
 
 
 def _infer_step(name: str) -> int | None:

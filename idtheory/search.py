@@ -77,6 +77,18 @@ DEFAULT_D_MAX = 4_000_000
 PASS_TOL = 1e-12
 #: Statuses of :class:`D90Result` / :class:`D90Curve`.
 RESULT_STATUSES: tuple[str, ...] = ("ok", "passes_at_smallest", "never_passes", "baseline_failed")
+_STATUS_REASONS = {
+    "passes_at_smallest": "the smallest d tried already passes: d90 is at most that d",
+    "never_passes": "no d up to d_max reaches the threshold: d90 is larger than d_max",
+    "baseline_failed": "no full fine-tuning run succeeded",
+}
+
+
+def status_reason(status: str | None) -> str:
+    """What a d90 result's ``status`` means for its d90, in words ("" for ``"ok"`` and for
+    statuses other than :data:`RESULT_STATUSES`)."""
+    return _STATUS_REASONS.get(status or "", "")
+
 
 # ======================================================================== curve → d90
 

@@ -20,6 +20,7 @@ from idtheory import figures
 from idtheory.config import RunSpec
 from idtheory.figures import NOTEBOOKS, figure_names, render_all
 from idtheory.scales import SCALE_NAMES, SCALES, get_scale, scale_keys
+from idtheory.search import status_reason
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -197,7 +198,7 @@ def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
 
     assert [r["summary_id"] for r in stored] == [r["summary_id"] for r in computed]
     assert len(stored) == 4 and [r["d90"] for r in stored] == [1000, 1000, 100, 100]
-    keys = ("checkpoint", "step", "task", "d90", "status", "summary_id", "baseline")
+    keys = ("checkpoint", "step", "task", "d90", "status", "reason", "summary_id", "baseline")
     assert [[r[k] for k in keys] for r in trend_s] == [[r[k] for k in keys] for r in trend_c]
     assert [r["status"] for r in trend_s] == [figures.UNABLE, "ok"]
     keys = ("model", "n_params", "d90", "status", "summary_id")
@@ -452,6 +453,19 @@ def test_stored_curve_reads_partial_searches(tmp_path):
     assert c["threshold"] == pytest.approx(0.72) and c["d90"] == 100
     assert c["bracket"] == "(10, 100]" and c["status"] == "ok"
     assert c["d90_above_majority"] == "(1000, ∞]"
+
+
+def test_stored_trend_rows_explain_their_status(fake_ctx):
+    """A cell whose search passes at its smallest d says so whether it was just computed or read
+    back from the store (the figure CSVs of a recompute and of a re-render agree)."""
+    ctx = fake_ctx
+    ctx.params["search"] = {**ctx.params["search"], "d_min": 10_000}
+    ckpts = figures.trend_checkpoints(ctx)
+    computed = figures.trend_rows(ctx, ckpts)[-1]
+    ctx.compute = False
+    stored = figures.trend_rows(ctx, ckpts)[-1]
+    assert computed["status"] == stored["status"] == "passes_at_smallest"
+    assert stored["reason"] == computed["reason"] == status_reason("passes_at_smallest") != ""
 
 
 def test_trend_options_override_learning_rates_and_training(tmp_path):

@@ -320,6 +320,17 @@ def test_bounds_vs_d90_series():
     assert "measured dev error" in labels
 
 
+def test_bound_series_of_one_run_sit_side_by_side():
+    """Coincident bounds of one run are dodged along x (within ±5 % of d) instead of hiding each
+    other; the measured dev error stays at d itself."""
+    (ax,) = plots.bounds_vs_d90(bound_rows()).axes
+    xs = sorted(
+        float(x) for c in ax.collections for x, _ in c.get_offsets() if 90 <= float(x) <= 110
+    )
+    assert len(xs) == 4 and len(set(xs)) == 3  # 3 bounds (the middle one at d) + the dev error
+    assert xs.count(100.0) == 2 and xs[0] >= 95 and xs[-1] <= 105
+
+
 def test_bounds_vs_error_diagonal():
     fig = plots.bounds_vs_error(bound_rows())
     (ax,) = fig.axes
