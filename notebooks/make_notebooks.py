@@ -184,9 +184,9 @@ recovers 90 % of the *improvement* over chance (see the README's conventions tab
 **Cost at paper scale (estimates, not measurements):** 11 checkpoints × 6 tasks ≈ 66 searches of
 ≈ 40 trainings each (≈ 10 d × 4 learning rates, plus the baselines). With the large tasks (QQP,
 MNLI, Yelp) subsampled to ≈ 20k training examples: **≈ 300–500 GPU-hours**; with their full
-training sets: several thousand. Quick scale: pre-training the 0.66M-parameter `xs` to 4000
-updates (474 s on this CPU, measured) and 6 checkpoints × 2 tasks of searches, ≈ 200 trainings
-of ≈ 20–30 s — about 1.6 CPU-hours by the stored wall times (an upper bound)."""),
+training sets: several thousand. Quick scale on this CPU, **measured** from an empty store:
+pre-training the 0.66M-parameter `xs` to 4000 updates (474 s, one thread) and 6 checkpoints × 2
+tasks of searches, 162 trainings two at a time: 0.58 h in all."""),
     params_cell([
         "trend_tasks = None  # tasks of the trend; None: the preset's",
         "checkpoints = None  # a model source (see idtheory/scales.py); None: the preset's",
@@ -244,8 +244,10 @@ chance-corrected threshold); `paper` — the 24 hub models of
 """ + SCALES_MD + """
 
 **Cost at paper scale (estimates, not measurements):** 24 models × one MRPC search of ≈ 40
-trainings ≈ 1,000 trainings of 2–10 GPU-minutes: **≈ 50–150 GPU-hours**. Quick scale: 4
-pre-trainings of 1,000 updates (≈ 3, 3, 10 and 40 min on this CPU) plus 4 searches."""),
+trainings ≈ 1,000 trainings of 2–10 GPU-minutes: **≈ 50–150 GPU-hours**. Quick scale on this CPU,
+**measured** from an empty store: pre-training `xxs`, `s` and `m` to 1,000 updates (79 s, 493 s,
+1,339 s, one thread; `xs` comes from notebook 2) and 4 SST-2 searches, 54 trainings two at a
+time: 1.0 h in all."""),
     params_cell([
         "size_models = None  # models of the fit; None: the preset's",
         "size_task = None  # None: the preset's (paper: MRPC; quick: SST-2)",
