@@ -80,6 +80,8 @@ __all__ = [
 UNABLE = "unable to compute"
 #: Status of a cell that is neither stored nor computed (``compute=False``).
 MISSING = "missing"
+#: How :meth:`FigureContext.report_missing` prints its list (read back by :func:`store_gaps`).
+MISSING_HEADER, MISSING_ITEM = "Missing from", "  - "
 #: Relative path of the paper's Table 1 values.
 PAPER_TABLE1 = Path("data/paper/table1.csv")
 _CKPT_RE = re.compile(r"checkpoint-(\d+)$")
@@ -222,9 +224,9 @@ class FigureContext:
         if not self.missing:
             print(f"Everything {what or 'needed'} is in the store ({self.results_dir}).")
             return
-        print(f"Missing from {self.results_dir} ({len(self.missing)}):")
+        print(f"{MISSING_HEADER} {self.results_dir} ({len(self.missing)}):")
         for m in self.missing:
-            print(f"  - {m}")
+            print(f"{MISSING_ITEM}{m}")
         print(
             "Run this notebook with compute=True (or `idtheory d90 ...` / `idtheory pretrain "
             "...`) to train what is missing; stored results are reused."
@@ -1547,6 +1549,24 @@ def figure_names(number: int, params: Mapping[str, Any]) -> list[str]:
     }[number]
 
 
+def store_gaps(executed: str | os.PathLike[str]) -> list[str]:
+    """What an executed notebook reported missing from the results store
+    (:meth:`FigureContext.report_missing`), read back from its outputs; [] if nothing."""
+    cells = json.loads(Path(executed).read_text(encoding="utf-8")).get("cells", [])
+    gaps: list[str] = []
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            lines = ("".join(text) if isinstance(text, list) else text).splitlines()
+            for j, line in enumerate(lines):
+                if line.startswith(MISSING_HEADER):
+                    for item in lines[j + 1 :]:
+                        if not item.startswith(MISSING_ITEM):
+                            break
+                        gaps.append(item[len(MISSING_ITEM) :])
+    return gaps
+
+
 def _missing_outputs(out: Path, names: Sequence[str]) -> list[str]:
     return [
         f"{n}{ext}"
@@ -1696,8 +1716,15 @@ def render_all(
                     f"{', '.join(lacking)} in {os.path.relpath(figs / scale, cwd)}"
                 )
         dt = time.perf_counter() - t0
-        summary.append((nb.filename, status, dt))
         print(f"    {status} in {dt:.1f} s", flush=True)
+        gaps = store_gaps(dst) if status in ("ok", "incomplete") else []
+        summary.append((nb.filename, status + (f" ({len(gaps)} missing)" if gaps else ""), dt))
+        if gaps:
+            print(
+                f"    partial: {len(gaps)} result(s) missing from the store, e.g. {gaps[0]} (all "
+                f"listed in {os.path.relpath(dst, cwd)}); --compute trains them",
+                flush=True,
+            )
         if status != "ok" and not keep_going:
             break
     print(

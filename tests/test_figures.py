@@ -337,6 +337,28 @@ def test_computing_render_streams_notebook_output(tmp_path, capsys):
     assert "trained 3 of 8" not in capsys.readouterr().out
 
 
+def test_render_all_says_when_the_store_lacks_results(tmp_path, capsys):
+    """A render without compute names what the store lacks (the figures are partial) instead of
+    hiding the list inside the executed copy."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    code = (
+        "from idtheory import figures\n"
+        f"ctx = figures.setup('smoke', results_dir={str(tmp_path / 'r')!r}, chdir=False)\n"
+        "ctx.note_missing('d90 search of tiny / mrpc')\n"
+        "ctx.note_missing('bound of run abc')\n"
+        "ctx.report_missing('for Figure 1')"
+    )
+    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", code)
+    kw = dict(notebooks_dir=nbs, results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
+    render_all("smoke", only=[1], build_dir=tmp_path / "b", progress=False, **kw)
+    out = capsys.readouterr().out
+    assert "partial: 2 result(s) missing from the store, e.g. d90 search of tiny / mrpc" in out
+    assert "01_subspace_accuracy.ipynb incomplete (2 missing)" in out
+    executed = tmp_path / "b" / "smoke" / "01_subspace_accuracy.ipynb"
+    assert figures.store_gaps(executed) == ["d90 search of tiny / mrpc", "bound of run abc"]
+
+
 def test_round_desc_stays_short():
     from idtheory.search import _round_desc
 
