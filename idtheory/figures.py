@@ -1553,17 +1553,16 @@ def store_gaps(executed: str | os.PathLike[str]) -> list[str]:
     """What an executed notebook reported missing from the results store
     (:meth:`FigureContext.report_missing`), read back from its outputs; [] if nothing."""
     cells = json.loads(Path(executed).read_text(encoding="utf-8")).get("cells", [])
+    texts = (out.get("text", "") for cell in cells for out in cell.get("outputs", []))
     gaps: list[str] = []
-    for cell in cells:
-        for out in cell.get("outputs", []):
-            text = out.get("text", "")
-            lines = ("".join(text) if isinstance(text, list) else text).splitlines()
-            for j, line in enumerate(lines):
-                if line.startswith(MISSING_HEADER):
-                    for item in lines[j + 1 :]:
-                        if not item.startswith(MISSING_ITEM):
-                            break
-                        gaps.append(item[len(MISSING_ITEM) :])
+    in_list = False
+    for line in "".join("".join(t) if isinstance(t, list) else t for t in texts).splitlines():
+        if line.startswith(MISSING_HEADER):
+            in_list = True
+        elif in_list and line.startswith(MISSING_ITEM):
+            gaps.append(line[len(MISSING_ITEM) :])
+        else:
+            in_list = False
     return gaps
 
 
