@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -97,10 +98,11 @@ class LocalExecutor:
         """Nothing to release (for symmetry with :class:`RayExecutor`)."""
 
 
-def _init_process_worker(threads: int) -> None:
-    """Start-up of a :class:`ProcessExecutor` worker: ``threads`` CPU threads for torch."""
-    import os
-
+def _init_process_worker(threads: int, driver: int | None = None) -> None:
+    """Start-up of a :class:`ProcessExecutor` worker: ``threads`` CPU threads for torch, and
+    (with the ``driver``'s pid) :func:`_exit_with_driver`."""
+    if driver is not None:
+        _exit_with_driver(driver)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(threads)
     import torch
@@ -108,12 +110,29 @@ def _init_process_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _exit_with_driver(driver: int, every_s: float = 1.0) -> None:
+    """End this worker process within ``every_s`` seconds of its driver's death (pid ``driver``,
+    its parent): a sweep killed with SIGTERM or SIGKILL, or by the end of a login session, must
+    not leave its trainings burning the CPU (the driver writes the records, so their results
+    would be lost anyway)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="idtheory-driver-watch", daemon=True).start()
+
+
 class ProcessExecutor:
     """Runs units in a pool of worker processes on this machine: several trainings at once
     without Ray (e.g. two single-threaded trainings on a 2-core CPU).
 
     Workers are started with ``spawn`` (safe with torch and numba threads) on the first use
-    and kept until :meth:`close`; each sets ``threads`` torch threads. The workers only train;
+    and kept until :meth:`close`; each sets ``threads`` torch threads and exits on its own when
+    the driver process dies (killed, or its session ended). The workers only train;
     the driver writes every record to the store as soon as its training finishes
     (``driver_records``), so an interrupted round loses only the trainings in flight.
 
@@ -129,7 +148,6 @@ class ProcessExecutor:
     max_parallel: int | None = None
 
     def __init__(self, workers: int | None = None, threads: int = 1, progress: bool = True) -> None:
-        import os
 
         self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
         if self.workers < 1 or threads < 1:
@@ -154,7 +172,7 @@ class ProcessExecutor:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_process_worker,
-                initargs=(self.threads,),
+                initargs=(self.threads, os.getpid()),
             )
         return self._pool
 

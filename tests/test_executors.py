@@ -448,6 +448,39 @@ def test_process_executor_grid_gives_same_records_as_local(tmp_path: Path) -> No
         ProcessExecutor(workers=0)
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="reads worker pids from /proc")
+def test_process_workers_exit_when_the_driver_dies(tmp_path: Path) -> None:
+    """A sweep killed with SIGKILL (or SIGTERM, or the end of its session) leaves no worker
+    training on: each exits within about a second of its driver."""
+    driver = (
+        "import os, signal, time\n"
+        "from idtheory.executors import ProcessExecutor\n"
+        "ex = ProcessExecutor(workers=1, progress=False)\n"
+        "print(ex.submit(os.readlink, '/proc/self').result(), flush=True)\n"
+        "ex.submit(time.sleep, 120)\n"
+        "time.sleep(0.5)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = tmp_path / "driver.out"  # a file, not a pipe: an orphaned worker would hold a pipe open
+    with out.open("w") as fh:
+        subprocess.run([sys.executable, "-c", driver], stdout=fh, timeout=120)
+    worker = int(out.read_text().split()[0])
+
+    def alive() -> bool:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return state not in ("Z", "X")
+
+    deadline = time.monotonic() + 15
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive():
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail(f"worker {worker} still running 15 s after its driver was killed")
+
+
 def test_local_path_does_not_import_ray(tmp_path: Path) -> None:
     code = (
         "import sys\n"
