@@ -35,7 +35,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,6 +247,42 @@ class FigureContext:
         rel = [os.path.relpath(p, self.root) for p in (paths["png"], paths["pdf"], table)]
         print(f"wrote {', '.join(rel)} ({len(rows)} rows)")
 
+    def measurement(
+        self,
+        name: str,
+        key: Mapping[str, Any],
+        measure: Callable[[], list[dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
+        """Rows of a machine measurement (timings), kept in ``results_dir/measurements/<name>.json``
+        so that re-rendering from the store reproduces the committed figure byte for byte.
+
+        Without :attr:`compute` the stored rows are returned when they were measured with the
+        same ``key`` (the measurement's settings, JSON-able); otherwise — or with ``compute`` —
+        ``measure()`` runs now and its rows are stored with the date and the machine."""
+        path = self.results_dir / "measurements" / f"{name}.json"
+        where = os.path.relpath(path, self.root)
+        key = json.loads(json.dumps(dict(key)))
+        stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if stored is not None and stored.get("key") == key and not self.compute:
+            print(
+                f"{name}: measured {stored['measured_at']} on {stored['machine']} (stored in "
+                f"{where}; compute=True measures again)"
+            )
+            return list(stored["rows"])
+        rows = measure()
+        record = {
+            "key": key,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": _machine(),
+            "rows": rows,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        print(f"{name}: measured now on {record['machine']}; stored in {where}")
+        return rows
+
     def describe(self, *extra: str) -> None:
         """Print the resolved parameters (the top of every notebook's output): the ones the
         notebook declares (:attr:`shown`), then ``extra`` scale keys, then ``train``."""
@@ -259,6 +295,17 @@ class FigureContext:
             if key in p and key not in skip:
                 print(f"  {key}: {p[key]}")
         print(f"  train: {p['train']}")
+
+
+def _machine() -> str:
+    """This machine in a few words (for stored measurements): OS, CPU count, torch, GPU."""
+    import platform
+
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    cpus = f"{os.cpu_count()} CPUs"
+    return f"{platform.system()} {platform.machine()}, {cpus}{gpu}, torch {torch.__version__}"
 
 
 def setup(

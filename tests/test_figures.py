@@ -359,6 +359,33 @@ def test_render_all_says_when_the_store_lacks_results(tmp_path, capsys):
     assert figures.store_gaps(executed) == ["d90 search of tiny / mrpc", "bound of run abc"]
 
 
+def test_measurements_are_stored_and_reused(tmp_path, capsys):
+    """Timings are measured once and read back on re-renders (byte-identical figures), measured
+    again with compute=True or when their settings change."""
+    ctx = figures.setup("smoke", results_dir=str(tmp_path), chdir=False, compute=False)
+    calls = []
+
+    def measure(v):
+        calls.append(v)
+        return [{"D": 8, "seconds": v}]
+
+    key = {"Ds": (8, 16), "device": "cpu"}
+    assert ctx.measurement("cost", key, lambda: measure(0.5)) == [{"D": 8, "seconds": 0.5}]
+    assert "measured now" in capsys.readouterr().out
+    assert (tmp_path / "measurements" / "cost.json").is_file()
+    assert ctx.measurement("cost", key, lambda: measure(0.7)) == [{"D": 8, "seconds": 0.5}]
+    assert "compute=True measures again" in capsys.readouterr().out and calls == [0.5]
+    assert (
+        ctx.measurement("cost", {**key, "device": "cuda"}, lambda: measure(0.2))[0]["seconds"]
+        == 0.2
+    )
+    ctx.compute = True
+    assert ctx.measurement("cost", key, lambda: measure(0.3))[0]["seconds"] == 0.3
+    ctx.compute = False
+    assert ctx.measurement("cost", key, lambda: measure(0.9))[0]["seconds"] == 0.3
+    assert calls == [0.5, 0.2, 0.3]
+
+
 def test_round_desc_stays_short():
     from idtheory.search import _round_desc
 
