@@ -353,7 +353,10 @@ Gaussian diagonal; Π: permutation; B: random signs; L = 2^⌈log₂ D⌉), norm
 column of P has norm ≈ 1 (`idtheory.projection`). This notebook shows, briefly: what a small P
 looks like; that its column norms are ≈ 1 like a dense Gaussian or a sparse projection; what the
 transform costs as D grows (≈ D log D, against D·d for a dense P); and what SAID and DID actually
-train for the scale's models (θ_d plus, for SAID, one λ per block — counted inside d).
+train for the scale's models (θ_d plus, for SAID, one λ per block — counted inside d). The
+timings are a measurement of the machine: stored in the results store
+(`measurements/transform_cost.json`, with date and machine) and reused on re-renders, measured
+again with `compute=True` or when D, d or the device change.
 
 """ + SCALES_MD + """
 
