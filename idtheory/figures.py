@@ -256,14 +256,16 @@ class FigureContext:
         """Rows of a machine measurement (timings), kept in ``results_dir/measurements/<name>.json``
         so that re-rendering from the store reproduces the committed figure byte for byte.
 
-        Without :attr:`compute` the stored rows are returned when they were measured with the
-        same ``key`` (the measurement's settings, JSON-able); otherwise — or with ``compute`` —
-        ``measure()`` runs now and its rows are stored with the date and the machine."""
+        The file holds one record per ``key`` (the measurement's settings, JSON-able: scales
+        that share a store keep theirs side by side). Without :attr:`compute` the rows stored
+        under ``key`` are returned; otherwise — or with ``compute`` — ``measure()`` runs now and
+        its rows replace that record, with the date and the machine."""
         path = self.results_dir / "measurements" / f"{name}.json"
         where = os.path.relpath(path, self.root)
         key = json.loads(json.dumps(dict(key)))
-        stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        if stored is not None and stored.get("key") == key and not self.compute:
+        records = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+        stored = next((r for r in records if r.get("key") == key), None)
+        if stored is not None and not self.compute:
             print(
                 f"{name}: measured {stored['measured_at']} on {stored['machine']} (stored in "
                 f"{where}; compute=True measures again)"
@@ -276,9 +278,10 @@ class FigureContext:
             "machine": _machine(),
             "rows": rows,
         }
+        records = [r for r in records if r.get("key") != key] + [record]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(path)
         print(f"{name}: measured now on {record['machine']}; stored in {where}")
         return rows

@@ -383,6 +383,8 @@ def test_measurements_are_stored_and_reused(tmp_path, capsys):
     assert ctx.measurement("cost", key, lambda: measure(0.3))[0]["seconds"] == 0.3
     ctx.compute = False
     assert ctx.measurement("cost", key, lambda: measure(0.9))[0]["seconds"] == 0.3
+    cuda = {**key, "device": "cuda"}  # another scale's record survives beside this one
+    assert ctx.measurement("cost", cuda, lambda: measure(0.9))[0]["seconds"] == 0.2
     assert calls == [0.5, 0.2, 0.3]
 
 
