@@ -61,7 +61,13 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-train-examples", type=_positive_int, default=None)
     g.add_argument("--max-eval-examples", type=_positive_int, default=None)
     g.add_argument("--metric", default="accuracy", choices=["accuracy", "f1", "mcc"])
-    g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    g.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="autocast precision; auto: bf16 where the CPU/GPU computes it natively, else fp32 "
+        "(default: %(default)s)",
+    )
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 

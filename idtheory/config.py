@@ -109,7 +109,11 @@ class TrainConfig:
         max_train_examples / max_eval_examples: subsample the splits with a fixed seed (None = all).
         metric: dev metric used for best-checkpoint selection and d90 (``"accuracy"``, ``"f1"``,
             ``"mcc"``).
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` autocast (the latter two on CUDA only).
+        precision: autocast precision of the model: ``"auto"`` (default; bf16 where the CPU or
+            GPU computes bfloat16 natively, else fp32 — resolved when the config is created,
+            see :mod:`idtheory.precision`), ``"fp32"``, ``"bf16"`` (CPU or CUDA) or ``"fp16"``
+            (CUDA only). Projection, θ_d, λ and optimizer state stay float32; evaluation runs
+            in the same precision.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     """
 
@@ -126,7 +130,7 @@ class TrainConfig:
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     metric: str = "accuracy"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -136,7 +140,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.batch_size must be > 0, got {self.batch_size}")
         if self.max_steps is None and not self.epochs > 0:
             raise ValueError("TrainConfig needs epochs > 0 or max_steps")
-        _check_choice("precision", self.precision, ("fp32", "bf16", "fp16"))
+        from idtheory.precision import PRECISIONS, resolve_precision
+
+        _check_choice("precision", self.precision, PRECISIONS)
+        object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

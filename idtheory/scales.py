@@ -88,6 +88,7 @@ SCALES: dict[str, dict[str, Any]] = {
             "max_length": 64,
             "max_train_examples": 64,
             "max_eval_examples": 64,
+            "precision": "fp32",
         },
         "device": "cpu",
         "executor": "local",
@@ -162,6 +163,8 @@ SCALES: dict[str, dict[str, Any]] = {
             "max_length": 128,
             "max_train_examples": 1000,
             "max_eval_examples": None,
+            # pinned: the store's runs were trained in fp32 ("auto" would resolve per machine)
+            "precision": "fp32",
         },
         "device": "cpu",
         # compute=True: one single-threaded training per CPU core at a time

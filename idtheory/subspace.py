@@ -303,7 +303,10 @@ class SubspaceModel(nn.Module):
             self._cache_key = key
         else:
             self._cache_key = None
-        self._write_weights(self.merged_pieces())
+        # The projection and the merge stay float32 under an autocast region (a dense P's
+        # matmul would otherwise run in bf16): only the model's own operations are autocast.
+        with torch.autocast(device_type=self.theta.device.type, enabled=False):
+            self._write_weights(self.merged_pieces())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Merge θ₀ + offset into the base model, then call it with unchanged arguments."""

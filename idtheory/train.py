@@ -151,11 +151,12 @@ def _resolve_device(name: str) -> torch.device:
 
 
 def _precision(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``config.precision`` (already concrete) on ``device``."""
     if config.precision == "fp32":
         return None
-    if device.type != "cuda":
+    if config.precision == "fp16" and device.type != "cuda":
         raise ValueError(
-            f"precision={config.precision!r} needs a CUDA device (got {device}); use 'fp32' on CPU"
+            f"precision='fp16' needs a CUDA device (got {device}); use 'bf16' or 'fp32' on CPU"
         )
     return torch.bfloat16 if config.precision == "bf16" else torch.float16
 

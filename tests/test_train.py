@@ -9,7 +9,14 @@ import pytest
 from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
 from idtheory.train import run_spec
 
-SMALL = dict(epochs=2, batch_size=16, max_length=48, max_train_examples=48, max_eval_examples=40)
+SMALL = dict(
+    epochs=2,
+    batch_size=16,
+    max_length=48,
+    max_train_examples=48,
+    max_eval_examples=40,
+    precision="fp32",
+)
 
 
 def spec(lr=1e-2, dim=40, method="said", **train):
@@ -64,6 +71,43 @@ def test_learning_happens(data_dir):
     assert losses[-1] < losses[0]
 
 
-def test_precision_needs_cuda(data_dir):
+def test_fp16_needs_cuda(data_dir):
     with pytest.raises(ValueError, match="CUDA"):
-        run_spec(spec(precision="bf16", device="cpu"), data_dir=data_dir, progress=False)
+        run_spec(spec(precision="fp16", device="cpu"), data_dir=data_dir, progress=False)
+
+
+def test_bf16_autocast_on_cpu(data_dir, monkeypatch):
+    """bf16 trains on the CPU: the model runs under autocast (its logits are bf16), θ_d and the
+    optimizer state stay float32, and the record names the precision."""
+    import torch
+
+    from idtheory import train as train_mod
+
+    seen: list[torch.dtype] = []
+    real_evaluate = train_mod.evaluate
+
+    def spy(model, *args, **kwargs):
+        seen.append(kwargs.get("autocast_dtype"))
+        return real_evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "evaluate", spy)
+    rec = run_spec(spec(precision="bf16", device="cpu"), data_dir=data_dir, progress=False)
+    assert rec["status"] == "ok"
+    assert rec["spec"]["train"]["precision"] == "bf16"
+    assert seen and all(dtype is torch.bfloat16 for dtype in seen)  # evaluation in bf16 too
+    fp32 = run_spec(spec(device="cpu"), data_dir=data_dir, progress=False)
+    assert fp32["run_id"] != rec["run_id"]  # different numerics, different runs
+
+
+def test_auto_precision_is_resolved_when_the_config_is_made(monkeypatch):
+    from idtheory import precision
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda *a: True)
+    assert TrainConfig(device="cpu").precision == "bf16"
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda *a: False)
+    cfg = TrainConfig(device="cpu")
+    assert cfg.precision == "fp32"
+    assert (
+        RunSpec("m", "t", cfg).config_hash()
+        == RunSpec("m", "t", TrainConfig(device="cpu", precision="fp32")).config_hash()
+    )
