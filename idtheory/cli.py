@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+from idtheory.scales import SCALE_NAMES
 
 DEFAULT_RESULTS = "data/results"
 
@@ -533,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("figures", help="render the notebooks (papermill) into figures/")
-    p.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    p.add_argument("--scale", default="quick", choices=list(SCALE_NAMES))
     p.add_argument("--only", type=int, nargs="+", default=None, help="notebook numbers")
     p.add_argument("--results-dir", default=None, help="default: the scale's preset")
     p.add_argument("--figures-dir", default="figures")

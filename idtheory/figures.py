@@ -1699,7 +1699,8 @@ def render_all(
         bad = sorted(set(only) - set(numbers))
         if bad:
             raise ValueError(f"unknown notebook number(s) {bad}; choose from {numbers}")
-    selected = [nb for nb in NOTEBOOKS if not only or nb.number in only]
+    wanted = only or params.get("notebooks")
+    selected = [nb for nb in NOTEBOOKS if not wanted or nb.number in wanted]
     build.mkdir(parents=True, exist_ok=True)
     values = {
         "scale": scale,

@@ -1,5 +1,9 @@
 """Scale presets of the figure notebooks: ``smoke``, ``quick`` and ``paper`` (no torch import).
 
+Four presets: ``smoke`` (plumbing, seconds), ``quick`` (this CPU, 1,000-example subsets),
+``real`` (real pretrained models at real data sizes, Figure 1 and Table 1 only) and ``paper``
+(the paper's models on GPUs).
+
 A scale is a **parameter preset, not a code path**: every notebook runs the same library
 functions at every scale, only with different models, tasks, grids, learning rates, data
 slices and devices. :func:`get_scale` returns a copy of a preset with overrides applied; the
@@ -8,8 +12,10 @@ notebooks' ``parameters`` cell overrides any key by name (``None`` keeps the pre
 Keys of a preset (all JSON-serialisable, so papermill can inject them):
 
 * ``description`` — one line.
+* ``notebooks`` — the notebook numbers a render of this scale executes (None: all).
 * ``models`` / ``tasks`` / ``methods`` / ``dims`` — Figure 1 and Table 1: every model × task ×
-  method is trained on the grid ``dims`` (grid mode of :func:`idtheory.search.measure_d90`).
+  method is trained on the grid ``dims`` (grid mode of :func:`idtheory.search.measure_d90`), or,
+  with ``dims`` None, searched for d90 (search mode, the ``search`` settings below).
 * ``full_lrs`` / ``subspace_lrs`` / ``seeds`` — the learning rates and training seeds of every
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
@@ -302,6 +308,33 @@ SCALES: dict[str, dict[str, Any]] = {
     },
 }
 """The presets (see the module docstring for every key)."""
+
+SCALES["real"] = {
+    **copy.deepcopy(SCALES["quick"]),
+    "description": "real pretrained models at real data sizes on a CPU: all-MiniLM-L6-v2 (22.7M) "
+    "and all-mpnet-base-v2 (109M) on MRPC's whole training set and 3,668 SST-2 sentences, "
+    "d90 bisected to a bracket of 1.5 (Figure 1 and Table 1; compute=True: days on 2 cores)",
+    "notebooks": [1],
+    "models": ["minilm-l6", "mpnet-base"],
+    "tasks": ["mrpc", "sst2"],
+    # search mode (None): the grid below, then bisection to hi/lo <= 1.5
+    "dims": None,
+    "train": {
+        "epochs": 3.0,
+        "batch_size": 32,
+        "max_length": 128,
+        # all of MRPC's 3,668 training pairs; the same number of SST-2 sentences
+        "max_train_examples": 3668,
+        "max_eval_examples": None,
+        # pinned so that every machine computes the same runs (bf16 runs are other runs)
+        "precision": "fp32",
+    },
+    "search": {"d_min": 160, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5},
+    "paper_labels": {"mpnet-base": "MPNet-base (ours)"},
+}
+SCALES["quick"]["notebooks"] = None
+SCALES["smoke"]["notebooks"] = None
+SCALES["paper"]["notebooks"] = None
 
 SCALE_NAMES: tuple[str, ...] = tuple(SCALES)
 
