@@ -1,5 +1,12 @@
 """Benchmarks, printed as ratios measured side by side in one run.
 
+``python -m idtheory.bench`` (or ``... precision``) — wall time of a whole
+:func:`~idtheory.train.finetune` (default: ``minilm-l6``, SAID d = 1,000, 512 SST-2 sentences,
+one epoch, evaluation on 256 dev sentences, CPU, 2 threads) in fp32 and under bf16 autocast,
+alternated, and the ratio bf16 / fp32. On a CPU without native bfloat16 (no ``amx_bf16`` /
+``avx512_bf16``, where ``precision="auto"`` keeps fp32) it says so and measures only with
+``--force``: emulated bf16 is an order of magnitude slower.
+
 ``python -m idtheory.bench fwht`` — median time of :func:`idtheory.hadamard.fwht`, of the naive
 per-stage PyTorch implementation and of ``x.clone()`` for n = 2^16 … 2^25 on the CPU (and on
 CUDA when present), with the ratios to ``clone``.
@@ -129,13 +136,106 @@ def bench_step(
     ]
 
 
+def bench_precision(
+    model_name: str = "minilm-l6",
+    method: str = "said",
+    dim: int = 1000,
+    task: str = "sst2",
+    train_examples: int = 512,
+    eval_examples: int = 256,
+    repeats: int = 2,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+) -> list[dict[str, float | str]]:
+    """Wall seconds of whole CPU fine-tunings per precision (alternated ``repeats`` times; the
+    median), with each one's ratio to the first precision's. The model is rebuilt for every
+    training (loading is not timed); the data are tokenized inside :func:`finetune` (timed)."""
+    from idtheory.config import SubspaceConfig, TrainConfig
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+    from idtheory.tasks import get_task, load_task
+    from idtheory.train import finetune
+
+    spec = get_task(task)
+    train = load_task(spec.name, "train", max_examples=train_examples, seed=0)
+    dev = load_task(spec.name, "dev", max_examples=eval_examples, seed=0)
+    lr = 1e-4 if method == "full" else 0.1
+    times: dict[str, list[float]] = {p: [] for p in precisions}
+    scores: dict[str, list[float]] = {p: [] for p in precisions}
+    for _ in range(repeats):
+        for precision in precisions:
+            loaded = load_model(model_name, num_labels=spec.num_labels)
+            model = loaded.model
+            if method != "full":
+                model = get_subspace_model(model, SubspaceConfig(dim=dim, method=method))
+            config = TrainConfig(lr=lr, epochs=1.0, precision=precision, device="cpu")
+            t0 = time.perf_counter()
+            result = finetune(
+                model,
+                loaded.tokenizer,
+                spec.name,
+                config,
+                train_data=train,
+                dev_data=dev,
+                progress=False,
+            )
+            times[precision].append(time.perf_counter() - t0)
+            scores[precision].append(result.dev.get("accuracy", float("nan")))
+    first = statistics.median(times[precisions[0]])
+    return [
+        {
+            "precision": p,
+            "finetune_s": statistics.median(times[p]),
+            "ratio": statistics.median(times[p]) / first,
+            "dev_accuracy": statistics.median(scores[p]),
+        }
+        for p in precisions
+    ]
+
+
+def _run_precision(args: argparse.Namespace) -> None:
+    from idtheory.precision import cpu_supports_bf16
+
+    native = cpu_supports_bf16()
+    what = f"{args.model}, {args.method.upper()}" + (
+        "" if args.method == "full" else f" d = {args.dim}"
+    )
+    print(
+        f"whole finetune on the CPU: {what}, {args.task} {args.train_examples} train / "
+        f"{args.eval_examples} dev examples, 1 epoch, torch threads {torch.get_num_threads()}; "
+        f"native bf16 on this CPU: {'yes' if native else 'no'}"
+    )
+    if not native and not args.force:
+        print(
+            "this CPU has no amx_bf16/avx512_bf16: precision='auto' trains in fp32 here, and "
+            "bf16 autocast would be emulated (about 20x slower on an AVX2-only CPU); "
+            "--force measures it anyway"
+        )
+        return
+    rows = bench_precision(
+        args.model,
+        args.method,
+        args.dim,
+        args.task,
+        args.train_examples,
+        args.eval_examples,
+        args.repeats,
+    )
+    for r in rows:
+        print(
+            f"{r['precision']:>5}  {r['finetune_s']:8.1f} s   ×{r['ratio']:.3f} of fp32   "
+            f"dev accuracy {r['dev_accuracy']:.3f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m idtheory.bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="what", required=True)
+    sub = parser.add_subparsers(dest="what")
+    p = sub.add_parser("precision", help="whole finetune: bf16 autocast vs fp32 (the default)")
+    _precision_options(p)
     p = sub.add_parser("fwht", help="FWHT vs naive vs clone, n = 2^min … 2^max")
     p.add_argument("--min-log2", type=int, default=16)
     p.add_argument("--max-log2", type=int, default=25)
@@ -150,12 +250,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.what is None:  # the default benchmark
+        args = _precision_options(argparse.ArgumentParser()).parse_args([])
+        args.what = "precision"
+    if args.threads is None and args.what == "precision":
+        args.threads = 2
     if args.threads:
         torch.set_num_threads(args.threads)
         import numba
 
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    if args.what == "fwht":
+    if args.what == "precision":
+        _run_precision(args)
+    elif args.what == "fwht":
         sizes = range(args.min_log2, args.max_log2 + 1)
         _print_fwht(bench_fwht(sizes, "cpu", args.repeats), "cpu")
         if torch.cuda.is_available():
@@ -170,6 +277,19 @@ def main(argv: list[str] | None = None) -> None:
         )
         for r in rows:
             print(f"{r['variant']:>14}  {r['step_s']:8.3f} s   ×{r['ratio_to_full']:.3f} of full")
+
+
+def _precision_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--model", default="minilm-l6")
+    p.add_argument("--method", default="said", choices=["full", "said", "did"])
+    p.add_argument("--dim", type=int, default=1000)
+    p.add_argument("--task", default="sst2")
+    p.add_argument("--train-examples", type=int, default=512)
+    p.add_argument("--eval-examples", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=2, help="alternations (median reported)")
+    p.add_argument("--threads", type=int, default=None, help="torch/numba threads (default 2)")
+    p.add_argument("--force", action="store_true", help="measure without native bf16 too")
+    return p
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""The benchmark programs run (numbers are printed, never asserted)."""
+
+from __future__ import annotations
+
+from idtheory import bench
+
+
+def test_precision_benchmark_runs_both_precisions(data_dir):
+    rows = bench.bench_precision(
+        "tiny-bert", "said", 20, "mrpc", train_examples=32, eval_examples=16, repeats=1
+    )
+    assert [r["precision"] for r in rows] == ["fp32", "bf16"]
+    assert rows[0]["ratio"] == 1.0 and rows[1]["finetune_s"] > 0
+
+
+def test_default_benchmark_explains_a_cpu_without_bf16(monkeypatch, capsys):
+    import idtheory.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda *a: False)
+    bench.main([])
+    out = capsys.readouterr().out
+    assert "native bf16 on this CPU: no" in out and "--force" in out
