@@ -115,6 +115,11 @@ class TrainConfig:
             (CUDA only). Projection, θ_d, λ and optimizer state stay float32; evaluation runs
             in the same precision.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        group_by_length: batch examples of similar length (as ``transformers.Trainer``'s
+            option of that name): each epoch's shuffled order is cut into mega-batches of
+            :data:`LENGTH_GROUP_BATCHES` batches, each sorted by length, and the batches are
+            then shuffled. Fewer pad tokens (MRPC: 1.09× the real tokens instead of 1.51×;
+            SST-2: 1.26× instead of 3.03×), a different data order.
     """
 
     lr: float = 2e-5
@@ -132,6 +137,7 @@ class TrainConfig:
     metric: str = "accuracy"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: str = "auto"
+    group_by_length: bool = False
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -146,7 +152,20 @@ class TrainConfig:
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; fields added after the store's first runs are left out while
+        they hold their default (:data:`LATER_FIELDS`), so older specs keep their hash."""
+        d = asdict(self)
+        for name, default in LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
+        return d
+
+
+#: TrainConfig fields added after runs were stored, with the default that leaves them out of
+#: :meth:`TrainConfig.to_dict` (and so out of the config hash and of search settings).
+LATER_FIELDS: dict[str, Any] = {"group_by_length": False}
+#: Batches per length-sorted mega-batch of ``group_by_length`` (transformers uses 50 too).
+LENGTH_GROUP_BATCHES = 50
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from idtheory import __version__
-from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.tasks import TaskData, compute_metrics, get_task, load_task
 
 __all__ = ["TrainResult", "encode", "evaluate", "finetune", "make_train_fn", "run_spec"]
@@ -93,6 +93,25 @@ def _batches(
     idx = list(idx)
     for start in range(0, len(idx), batch_size):
         yield _collate([examples[i] for i in idx[start : start + batch_size]], pad_id, device)
+
+
+def _epoch_batches(
+    examples: list[dict[str, Any]], config: TrainConfig, gen: torch.Generator
+) -> list[list[int]]:
+    """One epoch's batches (lists of example indices): consecutive slices of a permutation
+    drawn from ``gen``; with ``config.group_by_length``, each mega-batch of that permutation is
+    sorted by length before slicing and the batches are then shuffled (see
+    :class:`~idtheory.config.TrainConfig`)."""
+    order = torch.randperm(len(examples), generator=gen).tolist()
+    size = config.batch_size
+    if not config.group_by_length:
+        return [order[k : k + size] for k in range(0, len(order), size)]
+    mega = size * LENGTH_GROUP_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start : start + mega], key=lambda i: len(examples[i]["input_ids"]))
+        batches += [chunk[k : k + size] for k in range(0, len(chunk), size)]
+    return [batches[b] for b in torch.randperm(len(batches), generator=gen).tolist()]
 
 
 def _length_order(examples: list[dict[str, Any]]) -> list[int]:
@@ -267,8 +286,8 @@ def finetune(
     model.train()
     try:
         while step < total:
-            order = torch.randperm(len(train_ex), generator=gen).tolist()
-            for batch in _batches(train_ex, config.batch_size, pad_id, device, order):
+            for idx in _epoch_batches(train_ex, config, gen):
+                batch = _collate([train_ex[i] for i in idx], pad_id, device)
                 with _autocast(device, amp):
                     loss = model(**batch).loss
                 if not torch.isfinite(loss):

@@ -111,3 +111,48 @@ def test_auto_precision_is_resolved_when_the_config_is_made(monkeypatch):
         RunSpec("m", "t", cfg).config_hash()
         == RunSpec("m", "t", TrainConfig(device="cpu", precision="fp32")).config_hash()
     )
+
+
+def test_group_by_length_batches(data_dir):
+    """Each batch is a slice of a length-sorted mega-batch: padding falls; every example is
+    seen once per epoch; without the option the batches are the plain permutation's slices."""
+    import torch
+
+    from idtheory.models import load_model
+    from idtheory.tasks import load_task
+    from idtheory.train import _epoch_batches, encode
+
+    tok = load_model("tiny-bert", 2).tokenizer
+    ex = encode(tok, load_task("mrpc", "train", data_dir=data_dir, max_examples=400), 512)
+    lengths = [len(e["input_ids"]) for e in ex]
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    plain = _epoch_batches(ex, TrainConfig(batch_size=8), torch.Generator().manual_seed(0))
+    grouped = _epoch_batches(
+        ex, TrainConfig(batch_size=8, group_by_length=True), torch.Generator().manual_seed(0)
+    )
+    order = torch.randperm(400, generator=torch.Generator().manual_seed(0)).tolist()
+    assert plain == [order[k : k + 8] for k in range(0, 400, 8)]
+    assert sorted(i for b in grouped for i in b) == list(range(400))
+    assert all(len(b) == 8 for b in grouped)
+    assert padded(grouped) < 0.85 * padded(plain)
+
+
+def test_later_fields_keep_old_hashes():
+    """A field added later is left out of the spec while at its default: stored hashes hold."""
+    import json
+    from pathlib import Path
+
+    store = Path(__file__).resolve().parents[1] / "data" / "results" / "runs.jsonl"
+    with store.open() as fh:
+        records = [json.loads(line) for _, line in zip(range(20), fh)]
+    for rec in records:  # committed runs recompute to their stored ids
+        assert RunSpec.from_dict(rec["spec"]).config_hash() == rec["run_id"]
+    old = RunSpec("m", "t", TrainConfig(precision="fp32", device="cpu"))
+    assert "group_by_length" not in old.to_dict()["train"]
+    grouped = RunSpec("m", "t", TrainConfig(precision="fp32", device="cpu", group_by_length=True))
+    assert grouped.to_dict()["train"]["group_by_length"] is True
+    assert grouped.config_hash() != old.config_hash()
+    assert RunSpec.from_dict(grouped.to_dict()) == grouped
