@@ -537,6 +537,10 @@ def _load_pretrained(
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+    # transformers >= 5 swaps in kernels from the hub by default: not offline, not the model
+    # the paper describes, and not deterministic across machines. The plain PyTorch modules.
+    if getattr(model, "use_kernels", False) and hasattr(model, "set_use_kernels"):
+        model.set_use_kernels(False)
     return model, tokenizer
 
 

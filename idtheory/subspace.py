@@ -123,6 +123,7 @@ class SubspaceModel(nn.Module):
 
     def __init__(self, model: nn.Module, config: SubspaceConfig) -> None:
         super().__init__()
+        _disable_hub_kernels(model)
         self.base_model = model
         self.config = config
         owners = _parameter_owners(model)
@@ -433,6 +434,14 @@ class SubspaceModel(nn.Module):
                 params[name].copy_(value)
         model._cache_key = None
         return model
+
+
+def _disable_hub_kernels(model: nn.Module) -> None:
+    """Turn off transformers' hub kernels (on by default since transformers 5): they
+    re-kernelize the model at every ``train()``/``eval()`` and look up ``model.device`` from its
+    parameters, which a wrapped model no longer has (StopIteration)."""
+    if getattr(model, "use_kernels", False) and hasattr(model, "set_use_kernels"):
+        model.set_use_kernels(False)
 
 
 def _version() -> str:

@@ -160,3 +160,10 @@ def test_unknown_model_errors(tmp_path: Path) -> None:
         load_model("tiny-bert", 0)
     with pytest.raises(ValueError, match="dtype"):
         load_model("tiny-bert", 2, dtype="int3")
+
+
+@needs_minilm
+def test_pretrained_models_load_without_hub_kernels() -> None:
+    """transformers >= 5 turns hub kernels on by default; load_model keeps the plain modules."""
+    model = load_model("minilm-l6", 2).model
+    assert not getattr(model, "use_kernels", False)

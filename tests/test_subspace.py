@@ -348,3 +348,21 @@ def test_cpu_autocast_bf16_forward():
         loss = model(**b).loss
     loss.backward()
     assert model.theta.grad.dtype == torch.float32 and torch.isfinite(model.theta.grad).all()
+
+
+def test_a_hub_kernel_model_trains_when_wrapped():
+    """transformers >= 5 loads models with hub kernels on; they re-kernelize at train()/eval()
+    through ``model.device``, which raised StopIteration on a wrapped model."""
+    from idtheory.models import load_model
+
+    base = load_model("tiny-bert", 2).model
+    if not hasattr(base, "set_use_kernels"):
+        pytest.skip("this transformers has no hub kernels")
+    try:
+        base.set_use_kernels(True)
+    except Exception as exc:  # kernels package absent
+        pytest.skip(f"hub kernels unavailable: {exc}")
+    model = get_subspace_model(base, SubspaceConfig(dim=20))
+    model.train()
+    model.eval()
+    assert not base.use_kernels
