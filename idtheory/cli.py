@@ -41,7 +41,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default="minilm-l6",
-        help="hub id, local directory or alias (minilm-l6, tiny-bert, tiny-roberta)",
+        help="hub id, local directory or alias (minilm-l6, mpnet-base, tiny-bert, tiny-roberta, "
+        "tiny-mpnet)",
     )
     p.add_argument("--task", default="mrpc", help="task name (mrpc, sst2, rte, cola, qqp, ...)")
     p.add_argument("--data-dir", default=None, help="GLUE-layout data (default $IDTHEORY_DATA)")
@@ -70,6 +71,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         "(default: %(default)s)",
     )
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="batches of similar length (mega-batches of 50 batches sorted by length)",
+    )
 
 
 def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
@@ -119,6 +125,7 @@ def _train_config(args: argparse.Namespace, lr: float = 2e-5, seed: int = 0) -> 
         metric=args.metric,
         precision=args.precision,
         device=args.device,
+        group_by_length=args.group_by_length,
     )
 
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The 'real' scale's trainings (Figure 1 / Table 1 on real models at real data sizes), run in
+# the background from a separate clone and committed as they come. Resumable: run it again and
+# the results store skips every stored training (an interrupted training starts over).
+#
+#   git clone <repo> ../idtheory-sweep && cd ../idtheory-sweep && make venv
+#   MODELS='["minilm-l6"]' nohup scripts/sweep_real.sh > build/sweep.log 2>&1 &
+#
+# MODELS: JSON list of the scale's models to compute (default: all of them); COMMIT_EVERY:
+# seconds between commits of data/results (0: never); PYTHON: the interpreter.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+MODELS=${MODELS:-}
+COMMIT_EVERY=${COMMIT_EVERY:-900}
+mkdir -p build
+commit_store() {
+  git add data/results data/probes >/dev/null 2>&1
+  git commit -qm "real-scale sweep: results store as of $(date -u +%FT%TZ)" >/dev/null 2>&1 \
+    && echo "== committed the store $(date -u +%FT%TZ)"
+}
+if [ "$COMMIT_EVERY" -gt 0 ]; then
+  ( while sleep "$COMMIT_EVERY"; do commit_store; done ) &
+  committer=$!
+  trap 'kill $committer 2>/dev/null; commit_store' EXIT
+fi
+args=(figures --scale real --compute --figures-dir build/real-figures)
+[ -n "$MODELS" ] && args+=(--set "models=$MODELS")
+echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models}"
+"$PYTHON" -m idtheory.cli "${args[@]}"
+echo "== sweep rc $? $(date -u +%FT%TZ)"
