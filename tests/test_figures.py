@@ -198,6 +198,13 @@ def test_scale_presets_share_keys_and_serialise():
     assert get_scale("paper")["device"] == "cuda"
 
 
+def test_scales_overview_reads_every_description():
+    """The notebooks print the scales from the library, so a new preset appears in them."""
+    text = figures.scales_overview()
+    for name in SCALE_NAMES:
+        assert f"  {name}: {SCALES[name]['description']}" in text
+
+
 def test_get_scale_overrides():
     p = get_scale("quick", train={"epochs": 1.0}, seeds=[0, 1], tasks=None)
     assert p["scale"] == "quick"
