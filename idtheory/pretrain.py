@@ -1,7 +1,7 @@
 """From-scratch RoBERTa-style masked-LM pre-training, and the trend experiments of the paper.
 
-Aghajanyan et al. (2021) §3.2 / Figure 2 re-pre-train RoBERTa-Base and measure SAID d90 every 10k
-updates; §3.3 / Figure 3 plot d90 against the parameter count of public checkpoints. This module
+Aghajanyan et al. (2021, Figure 2) re-pre-train RoBERTa-Base and measure SAID d90 every 10k
+updates; their Figure 3 plots d90 against the parameter count of public checkpoints. This module
 supplies both at a scale a 2-core CPU can run, and the same code at paper scale:
 
 * :func:`train_tokenizer` — a byte-level BPE (RoBERTa special tokens ``<s> <pad> </s> <unk>
@@ -344,8 +344,9 @@ def preset_num_params(
 # =========================================================================== corpus
 
 GLUE_CORPUS_TASKS: tuple[str, ...] = ("mrpc", "sst2", "rte", "cola")
-"""GLUE tasks available locally (``shared/data``): their train sentences form the ``"glue"``
-corpus, and their dev/test sentences are excluded from every corpus by default."""
+"""GLUE tasks available locally (``$IDTHEORY_DATA``, see ``docs/data.md``): their train
+sentences form the ``"glue"`` corpus, and their dev/test sentences are excluded from every
+corpus by default."""
 
 HUB_CORPORA: dict[str, tuple[str, str | None]] = {
     "wikitext-103-raw-v1": ("Salesforce/wikitext", "wikitext-103-raw-v1"),
