@@ -10,7 +10,7 @@ IDTHEORY_DATA ?= $(abspath ../shared/data)
 export IDTHEORY_DATA
 PYTEST_ARGS ?= -m "not slow and not gpu"
 
-.PHONY: all venv test test-all lint figures bench clean
+.PHONY: all venv test test-all lint figures clear-notebooks bench clean
 
 all: test
 
@@ -37,6 +37,10 @@ lint: venv
 
 figures: venv
 	$(PY) -m idtheory.cli figures --scale $(SCALE) $(FIGURES_ARGS)
+
+# The notebooks are the source: edit them in Jupyter, then strip outputs before committing.
+clear-notebooks: venv
+	$(PY) scripts/clear_notebooks.py
 
 bench: venv
 	$(PY) -m idtheory.bench fwht

@@ -4,7 +4,7 @@ Turns an intrinsic dimension d (e.g. d90), a training-set size m, a training err
 details of how the d trained numbers are quantized and coded into certified upper bounds on
 the true (population) 0/1 error of the **compressed** model.
 
-Units and conventions (see ``shared/reference/bounds.md``):
+Units and conventions (statements and worked examples: ``docs/bounds.md``):
 
 * error rates are **fractions** in [0, 1] (never percentages);
 * a parameter or return value whose name ends in ``_bits`` is in bits, ``_nats`` in nats;
@@ -624,7 +624,7 @@ def description_length_bits(
     coder: Literal["arithmetic", "fixed"] = "arithmetic",
 ) -> Value:
     """Message length l in **bits** of d numbers quantized to L = ``levels`` levels
-    (Lotfi et al. 2022, §6.1 of bounds.md).
+    (Lotfi et al. 2022; ``docs/bounds.md``).
 
     * ``arithmetic``: ``ceil(d·H) + 1 + L·codebook_bits + L·count_bits`` — coded symbols,
       codebook (``codebook_bits`` per centroid: 16 for float16, 32 for float32) and the symbol

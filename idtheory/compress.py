@@ -1,6 +1,6 @@
 """Quantization and entropy coding of a trained subspace vector θ_d (and SAID's λ scales).
 
-The pipeline of Lotfi et al. (2022, §6.1 of ``bounds.md``): quantize the d trained numbers to L
+The pipeline of Lotfi et al. (2022; ``docs/bounds.md``): quantize the d trained numbers to L
 levels (uniform bins or 1-d k-means), arithmetic-code the symbols under their empirical
 frequencies, and count the message length in **bits** as
 

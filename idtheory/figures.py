@@ -65,6 +65,8 @@ __all__ = [
     "projection_image",
     "render_all",
     "resolve_path",
+    "results_by_task",
+    "scales_overview",
     "set_threads",
     "setup",
     "size_models",
@@ -309,6 +311,16 @@ def _machine() -> str:
     gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     cpus = f"{os.cpu_count()} CPUs"
     return f"{platform.system()} {platform.machine()}, {cpus}{gpu}, torch {torch.__version__}"
+
+
+def scales_overview() -> str:
+    """Every scale preset with its one-line description (:data:`idtheory.scales.SCALES`), as
+    the notebooks print it."""
+    from idtheory.scales import SCALES
+
+    lines = ["scales (parameter presets of idtheory/scales.py; the same code runs at each):"]
+    lines += [f"  {name}: {preset['description']}" for name, preset in SCALES.items()]
+    return "\n".join(lines)
 
 
 def setup(
@@ -579,6 +591,20 @@ def curve_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def results_by_task(
+    ctx: FigureContext, results: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """``(canonical task name, its results)`` for every task of the scale, in the scale's order
+    (Figure 1 draws one panel per task; ``"SST-2"`` and ``"sst2"`` are the same task)."""
+    from idtheory.tasks import get_task
+
+    out = []
+    for task in ctx.params["tasks"]:
+        name = get_task(task).name
+        out.append((name, [r for r in results if get_task(r["task"]).name == name]))
+    return out
 
 
 def load_paper_table1(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:

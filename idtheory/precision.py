@@ -13,8 +13,9 @@ Conventions:
     ``torch.cuda.is_bf16_supported()`` (Ampere and newer);
   - CPU: bf16 when the CPU advertises ``amx_bf16`` or ``avx512_bf16`` (Linux: the ``flags`` of
     ``/proc/cpuinfo``; Intel Sapphire Rapids and newer, AMD Zen 4 and newer). Without them
-    PyTorch emulates bfloat16 matrix products — measured 20× *slower* than fp32 on an AMD
-    Zen 3 CPU (AVX2 only) — so ``auto`` keeps fp32. Other operating systems: fp32.
+    PyTorch emulates bfloat16 matrix products, many times *slower* than fp32 (measured on an
+    AVX2-only CPU: ``benchmarks/cpu-dev-machine.md``), so ``auto`` keeps fp32. Other operating
+    systems: fp32.
 
 * :class:`~idtheory.config.TrainConfig` resolves ``"auto"`` when it is created, on the machine
   that creates it: a stored record always names the concrete precision it was trained in, and

@@ -1,7 +1,7 @@
 """From-scratch RoBERTa-style masked-LM pre-training, and the trend experiments of the paper.
 
-Aghajanyan et al. (2021) §3.2 / Figure 2 re-pre-train RoBERTa-Base and measure SAID d90 every 10k
-updates; §3.3 / Figure 3 plot d90 against the parameter count of public checkpoints. This module
+Aghajanyan et al. (2021, Figure 2) re-pre-train RoBERTa-Base and measure SAID d90 every 10k
+updates; their Figure 3 plots d90 against the parameter count of public checkpoints. This module
 supplies both at a scale a 2-core CPU can run, and the same code at paper scale:
 
 * :func:`train_tokenizer` — a byte-level BPE (RoBERTa special tokens ``<s> <pad> </s> <unk>
@@ -235,26 +235,25 @@ PRESETS: dict[str, Preset] = {
     "m": Preset(layers=4, hidden=256, heads=4, ffn=1024),
     "l": Preset(layers=6, hidden=320, heads=5, ffn=1280),
 }
-"""Named model sizes, spanning 34× in parameters. Counts measured with
-:func:`preset_num_params` at the default vocabulary of 8192 tokens and 514 positions; speeds are
-seconds per update of :func:`pretrain` (32 sequences × 128 tokens, fp32, ``num_threads=1``) on
-the 2-core development CPU while other jobs were running (load average ≈ 4), GLUE corpus:
+"""Named model sizes, spanning 34× in parameters. Counts from :func:`preset_num_params` at the
+default vocabulary of 8192 tokens and 514 positions (pre-training speeds on the development CPU:
+``benchmarks/cpu-dev-machine.md``):
 
-======  ======  ======  =====  =====  ===========================  ===========  ==========
-preset  layers  hidden  heads  FFN    D (sequence classification)  masked LM    s / update
-======  ======  ======  =====  =====  ===========================  ===========  ==========
-xxs     2       32      2      128    305,218                      313,408      0.14
-xs      2       64      2      256    661,634                      669,824      0.15
-s       4       128     2      512    1,924,610                    1,932,800    0.56
-m       4       256     4      1024   5,454,850                    5,463,040    1.6
-l       6       320     5      1280   10,288,002                   10,296,192   2.9
-======  ======  ======  =====  =====  ===========================  ===========  ==========
+======  ======  ======  =====  =====  ===========================  ===========
+preset  layers  hidden  heads  FFN    D (sequence classification)  masked LM
+======  ======  ======  =====  =====  ===========================  ===========
+xxs     2       32      2      128    305,218                      313,408
+xs      2       64      2      256    661,634                      669,824
+s       4       128     2      512    1,924,610                    1,932,800
+m       4       256     4      1024   5,454,850                    5,463,040
+l       6       320     5      1280   10,288,002                   10,296,192
+======  ======  ======  =====  =====  ===========================  ===========
 
 D is what :func:`idtheory.models.load_model` reports for a checkpoint loaded with
 ``num_labels=2`` (RoBERTa's two-layer classification head, no pooler); the masked LM counts its
 decoder once (tied to the word embeddings). The embeddings (8192 × hidden) are 86 % of ``xxs``,
-79 % of ``xs`` and 25 % of ``l``. With ``num_threads=2`` on the same loaded machine every preset
-was 2–10× *slower* (OpenMP oversubscription); on an idle machine 2 threads should win.
+79 % of ``xs`` and 25 % of ``l``. On a CPU shared with other jobs, more threads can be slower
+(OpenMP oversubscription), hence ``num_threads=1`` for reproducible checkpoints.
 """
 
 
@@ -344,8 +343,9 @@ def preset_num_params(
 # =========================================================================== corpus
 
 GLUE_CORPUS_TASKS: tuple[str, ...] = ("mrpc", "sst2", "rte", "cola")
-"""GLUE tasks available locally (``shared/data``): their train sentences form the ``"glue"``
-corpus, and their dev/test sentences are excluded from every corpus by default."""
+"""GLUE tasks available locally (``$IDTHEORY_DATA``, see ``docs/data.md``): their train
+sentences form the ``"glue"`` corpus, and their dev/test sentences are excluded from every
+corpus by default."""
 
 HUB_CORPORA: dict[str, tuple[str, str | None]] = {
     "wikitext-103-raw-v1": ("Salesforce/wikitext", "wikitext-103-raw-v1"),

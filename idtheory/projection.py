@@ -11,7 +11,7 @@ Three families share one interface (``P(theta_d)``, ``P.T(g)``, ``P.materialize(
   L×L Walsh–Hadamard matrix, Π a permutation ((Πx)_i = x_{π(i)}), G = diag(N(0, 1)), and R_D
   keeping the first D coordinates. Each full column of H G Π H B has squared norm L·ΣG², so
   after keeping D of L rows every column of P has squared norm ≈ 1 (exactly 1 when D = L).
-  This is the normalisation of Li et al.'s and the authors' code (``paper.md`` §2.3).
+  This is the normalisation of Li et al.'s and the authors' code (``docs/method.md``).
   Memory: B and G in the compute dtype and π as int32 — 12·L bytes for fp32 (1.5 GiB at
   L = 2^27). Cost per product: one FWHT of length L, one of length 2^⌈log2 d⌉ and one
   sequential pass (see ``FastfoodProjection._forward``).

@@ -23,7 +23,7 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   (one worker process per CPU, one thread each) or ``"ray"``;
   ``threads`` — torch (and numba) CPU threads of the notebook process (None: leave as is). The
   smoke scale uses 1: on a CPU shared with other jobs, two OpenMP threads on tiny models cost
-  2–3× the CPU time of one.
+  more CPU time than one (``benchmarks/cpu-dev-machine.md``).
 * ``subspace`` — :class:`~idtheory.config.SubspaceConfig` fields (except ``dim``, ``method``).
 * ``search`` — ``d_min``, ``d_max``, ``grid_factor``, ``bracket_ratio`` of the d90 searches of
   Figures 2–5 (search mode); ``frac`` (0.9) and ``metric`` (accuracy) of every d90.

@@ -1,12 +1,12 @@
 """d90 search: which trainings to run to measure the intrinsic dimension d90 (no torch import).
 
-d90 (Aghajanyan et al. 2021, §2.7; Li et al. 2018) is the smallest subspace dimension d whose
-fine-tuning reaches ``frac`` (0.9) × the full fine-tuning score of the same model on the same task.
-This module decides which trainings are needed, submits them through an :class:`Executor` and the
-:class:`~idtheory.store.ResultsStore` (so every training is cached and an interrupted search
-resumes), and derives d90 from the records. It never touches tensors.
+d90 (Aghajanyan et al. 2021; Li et al. 2018; see docs/method.md) is the smallest subspace
+dimension d whose fine-tuning reaches ``frac`` (0.9) × the full fine-tuning score of the same
+model on the same task. This module decides which trainings are needed, submits them through an
+:class:`Executor` and the :class:`~idtheory.store.ResultsStore` (so every training is cached and
+an interrupted search resumes), and derives d90 from the records. It never touches tensors.
 
-Conventions (the paper leaves them open, §8 items 5–7; these are this library's choices):
+Conventions (the paper leaves them open, ``docs/method.md`` items 5–7; these are ours):
 
 * **Run score.** The *score* of one training is its dev-set ``metric`` (default ``"accuracy"``)
   as reported in ``record["metrics"]["dev"]`` — the trainer's best-checkpoint value. A run with
@@ -70,8 +70,8 @@ DEFAULT_SUBSPACE_LRS: tuple[float, ...] = (0.1, 0.3)
 DEFAULT_GRID_FACTOR = 4.0
 #: Default bracket ratio hi/lo at which the bisection stops.
 DEFAULT_BRACKET_RATIO = 1.25
-#: Largest d tried when ``d_max`` is None (the paper's binary-search maximum, §3.2); it is further
-#: capped by the parameter count reported by the baseline records.
+#: Largest d tried when ``d_max`` is None (the paper's binary-search maximum for Figure 2); it is
+#: further capped by the parameter count reported by the baseline records.
 DEFAULT_D_MAX = 4_000_000
 #: Tolerance of the comparison ``score >= threshold`` (float round-off only).
 PASS_TOL = 1e-12

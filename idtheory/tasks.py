@@ -24,7 +24,7 @@ Conventions
   GLUE and on the hub); every example is a tuple of 1 or 2 strings, in the order of
   :attr:`TaskSpec.text_fields`.
 * **Sources**, first hit wins: the ``data_dir`` argument, then the directory in the environment
-  variable ``IDTHEORY_DATA`` (both with the GLUE TSV / ANLI JSONL layout of ``shared/data``: one
+  variable ``IDTHEORY_DATA`` (both with the GLUE TSV / ANLI JSONL layout of ``docs/data.md``: one
   folder per task, e.g. ``MRPC/train.tsv``, ``ANLI/R1/dev.jsonl``), then the Hugging Face hub
   through ``datasets``. :attr:`TaskData.source` records which one was used; when a local
   directory was configured but lacked the files a warning is issued before using the hub, and
@@ -666,7 +666,7 @@ def _not_found_message(spec: TaskSpec, split: str, tried: list[str], *, hub: boo
     if ls is not None:
         lines.append(
             f"  - put {', '.join(ls.paths)} under a directory and pass data_dir=<dir> or set "
-            f"{DATA_ENV_VAR}=<dir> (GLUE TSV / ANLI JSONL layout, see shared/data/README.md);"
+            f"{DATA_ENV_VAR}=<dir> (GLUE TSV / ANLI JSONL layout, see docs/data.md);"
         )
     if hub:
         lines.append(

@@ -1,23 +1,68 @@
-"""Shared fixtures: the local GLUE data directory and small training configurations."""
+"""Shared fixtures: where the task data is, for tests that need some and tests that need GLUE.
+
+Two fixtures, so that a fresh clone runs every test that does not depend on the real files:
+
+* ``data_dir`` — GLUE-layout data for tests that only need *some* examples (training loops,
+  the CLI, the figure plumbing): the real data when it is present (``$IDTHEORY_DATA``, else
+  ``../shared/data``), otherwise the tiny synthetic fixture in ``tests/data`` (MRPC, SST-2,
+  RTE and CoLA; see ``tests/data/README.md``). Never skips.
+* ``real_data_dir`` — the real GLUE/ANLI files, for tests that check their exact sizes, label
+  counts or particular rows; skipped, with the reason, when they are absent.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: The tiny synthetic GLUE-layout fixture (MRPC, SST-2, RTE, CoLA).
+FIXTURE_DATA = REPO / "tests" / "data"
+#: A file every real-data directory has (the fixture has it too, with 25 rows).
+_PROBE = Path("MRPC") / "dev.tsv"
 
 
-def shared_data_dir() -> Path:
-    env = os.environ.get("IDTHEORY_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+def real_data_candidates(env: Mapping[str, str] | None = None) -> list[Path]:
+    """Where the real data may be: ``$IDTHEORY_DATA`` if set, else ``../shared/data``."""
+    env = os.environ if env is None else env
+    value = env.get("IDTHEORY_DATA")
+    return [Path(value).expanduser()] if value else [REPO.parent / "shared" / "data"]
+
+
+def find_real_data(env: Mapping[str, str] | None = None) -> Path | None:
+    """The real GLUE data directory, or None when only the fixture (or nothing) is there."""
+    for path in real_data_candidates(env):
+        probe = path / _PROBE
+        if probe.is_file() and probe.resolve() != (FIXTURE_DATA / _PROBE).resolve():
+            return path
+    return None
+
+
+def resolve_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The real data when present, else the tiny fixture (see the module docstring)."""
+    return find_real_data(env) or FIXTURE_DATA
 
 
 @pytest.fixture
-def data_dir() -> Path:
-    path = shared_data_dir()
-    if not (path / "MRPC" / "train.tsv").is_file():
-        pytest.skip(f"local GLUE data not found at {path} (set IDTHEORY_DATA)")
+def data_dir(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """GLUE-layout data for tests that need some examples; ``$IDTHEORY_DATA`` points at it
+    too, for code that reads the environment."""
+    path = resolve_data_dir()
+    monkeypatch.setenv("IDTHEORY_DATA", str(path))
+    return path
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """The real GLUE/ANLI files (exact sizes and rows); skipped when they are absent."""
+    path = find_real_data()
+    if path is None:
+        where = ", ".join(str(p) for p in real_data_candidates())
+        pytest.skip(
+            f"needs the real GLUE data (exact sizes or rows), not found at {where}; "
+            "set IDTHEORY_DATA to a GLUE TSV directory to run it"
+        )
     return path

@@ -1,4 +1,4 @@
-"""Tests for idtheory.bounds: worked examples E1–E5 of bounds.md §10, properties, errors."""
+"""Tests for idtheory.bounds: worked examples E1–E5 of docs/bounds.md, properties, errors."""
 
 from __future__ import annotations
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from idtheory.pretrain import (  # noqa: E402
     train_tokenizer,
 )
 from idtheory.store import ResultsStore  # noqa: E402
-from idtheory.tasks import DATA_ENV_VAR, load_task  # noqa: E402
+from idtheory.tasks import load_task  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,16 +58,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    """The shared GLUE/ANLI data; tests using it are skipped only if it does not exist."""
-    env = os.environ.get(DATA_ENV_VAR)
-    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
-    if not path.is_dir():
-        pytest.skip(f"shared task data not found at {path} (set {DATA_ENV_VAR})")
-    return path
 
 
 def synthetic_corpus(n: int = 300, seed: int = 0) -> list[str]:
@@ -258,7 +248,8 @@ def test_overlap_check_fires_on_planted_sentence(tmp_path: Path, data_dir: Path)
     assert normalize_text("  The\tCat \n sat ") == "the cat sat"
 
 
-def test_glue_corpus_excludes_dev_and_test(data_dir: Path) -> None:
+def test_glue_corpus_excludes_dev_and_test(real_data_dir: Path) -> None:
+    data_dir = real_data_dir
     corpus = build_corpus("glue", GLUE_CORPUS_TASKS, data_dir=data_dir)
     assert len(corpus) > 80_000 and corpus.num_words > 800_000
     assert corpus.n_dropped > 100  # MRPC and RTE dev/test sentences recur in the train files
@@ -417,7 +408,9 @@ def test_pretraining_trend_reads_a_run_directory(tmp_path: Path, data_dir: Path)
     )
     assert [r["step"] for r in rows] == [0, 50, 100]
     assert rows[0]["checkpoint"] == str(run / "checkpoint-0")
-    assert rows[0]["majority"] == pytest.approx(146 / 277)  # RTE dev majority, from the data
+    labels = load_task("rte", "dev", data_dir=data_dir).labels
+    majority = max(Counter(labels).values()) / len(labels)  # 146 / 277 on GLUE's RTE dev
+    assert rows[0]["majority"] == pytest.approx(majority)  # read from the data
     with pytest.raises(ValueError, match="no complete checkpoint"):
         pretraining_trend(tmp_path / "empty", "rte", store=ResultsStore(tmp_path / "s"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -25,20 +24,6 @@ from idtheory.tasks import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _shared_data_dir() -> Path:
-    env = os.environ.get(DATA_ENV_VAR)
-    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    """The shared GLUE/ANLI data; the tests using it are skipped only if it does not exist."""
-    path = _shared_data_dir()
-    if not path.is_dir():
-        pytest.skip(f"shared task data not found at {path} (set {DATA_ENV_VAR})")
-    return path
 
 
 @pytest.fixture
@@ -120,10 +105,10 @@ def test_unknown_task_lists_known() -> None:
         load_task("wnli")
 
 
-def test_unknown_split(data_dir: Path) -> None:
+def test_unknown_split(real_data_dir: Path) -> None:
     with pytest.raises(ValueError, match="unknown split"):
-        load_task("mrpc", "valid", data_dir=data_dir)
-    assert len(load_task("mrpc", "validation", data_dir=data_dir)) == 408
+        load_task("mrpc", "valid", data_dir=real_data_dir)
+    assert len(load_task("mrpc", "validation", data_dir=real_data_dir)) == 408
 
 
 # --------------------------------------------------------------------------- shared data
@@ -145,36 +130,36 @@ def test_unknown_split(data_dir: Path) -> None:
     ],
 )
 def test_counts_and_labels(
-    data_dir: Path, task: str, split: str, n: int, counts: dict[int, int]
+    real_data_dir: Path, task: str, split: str, n: int, counts: dict[int, int]
 ) -> None:
-    d = load_task(task, split, data_dir=data_dir)
+    d = load_task(task, split, data_dir=real_data_dir)
     assert len(d) == len(d.texts) == n
     assert dict(Counter(d.labels)) == counts
     assert all(isinstance(y, int) for y in d.labels)
     n_fields = len(d.spec.text_fields)
     assert all(len(t) == n_fields and all(isinstance(s, str) and s for s in t) for t in d.texts)
     assert d.split == split and d.has_labels
-    assert d.source.startswith(str(data_dir))
+    assert d.source.startswith(str(real_data_dir))
 
 
-def test_label_conventions(data_dir: Path) -> None:
-    rte = load_task("rte", "dev", data_dir=data_dir)
+def test_label_conventions(real_data_dir: Path) -> None:
+    rte = load_task("rte", "dev", data_dir=real_data_dir)
     # first RTE dev pair is labelled not_entailment in the file → 1 (hub convention)
     assert rte.texts[0][1] == "Christopher Reeve had an accident."
     assert rte.labels[0] == 1
-    anli = load_task("anli-r1", "dev", data_dir=data_dir)
+    anli = load_task("anli-r1", "dev", data_dir=real_data_dir)
     assert anli.texts[0][0].startswith("Linguistics is the scientific study of language")
     assert anli.labels[0] == 2  # "c" → contradiction = 2
-    cola = load_task("cola", "dev", data_dir=data_dir)
+    cola = load_task("cola", "dev", data_dir=real_data_dir)
     # no header: the first line is an example, not column names
     assert cola.texts[0] == ("The sailors rode the breeze clear of the rocks.",)
     assert cola.labels[0] == 1
 
 
-def test_mrpc_bom_and_quotes(data_dir: Path) -> None:
-    raw = (data_dir / "MRPC" / "train.tsv").read_bytes()
+def test_mrpc_bom_and_quotes(real_data_dir: Path) -> None:
+    raw = (real_data_dir / "MRPC" / "train.tsv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the case being tested is present
-    d = load_task("mrpc", "train", data_dir=data_dir)
+    d = load_task("mrpc", "train", data_dir=real_data_dir)
     assert d.labels[0] == 1 and type(d.labels[0]) is int  # BOM did not corrupt line 1/header
     assert d.texts[0][0].startswith("Amrozi accused his brother")
     # unbalanced quote at the start of a field: read intact, nothing swallowed
@@ -187,24 +172,61 @@ def test_mrpc_bom_and_quotes(data_dir: Path) -> None:
     assert not any("\t" in s or "\n" in s for t in d.texts for s in t)  # ... and do not merge rows
 
 
-def test_glue_test_split_unlabeled(data_dir: Path) -> None:
-    d = load_task("mrpc", "test", data_dir=data_dir)
+def test_glue_test_split_unlabeled(real_data_dir: Path) -> None:
+    d = load_task("mrpc", "test", data_dir=real_data_dir)
     assert len(d) == 1725
     assert set(d.labels) == {-1} and not d.has_labels
     assert all(len(t) == 2 for t in d.texts)
 
 
 def test_env_var_and_precedence(
-    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    real_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(DATA_ENV_VAR, str(data_dir))
+    monkeypatch.setenv(DATA_ENV_VAR, str(real_data_dir))
     d = load_task("sst2", "dev")
-    assert len(d) == 872 and d.source == str(data_dir / "SST-2" / "dev.tsv")
-    # data_dir wins over the env var when it has the files
+    assert len(d) == 872 and d.source == str(real_data_dir / "SST-2" / "dev.tsv")
+    # the data_dir argument wins over the env var when it has the files
     _write_sst2(tmp_path, 7)
     assert len(load_task("sst2", "train", data_dir=tmp_path)) == 7
-    # ... and the env var is used when data_dir lacks them
-    assert load_task("sst2", "dev", data_dir=tmp_path).source.startswith(str(data_dir))
+    # ... and the env var is used when the argument's directory lacks them
+    assert load_task("sst2", "dev", data_dir=tmp_path).source.startswith(str(real_data_dir))
+
+
+def test_fixture_exercises_the_loader_conventions() -> None:
+    """The tiny fixture of tests/data keeps the GLUE files' quirks, so a fresh clone tests them:
+    MRPC's byte-order mark and unbalanced quotes, RTE's word labels, CoLA's missing header,
+    unlabeled test splits."""
+    from conftest import FIXTURE_DATA
+
+    raw = (FIXTURE_DATA / "MRPC" / "train.tsv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    mrpc = load_task("mrpc", "train", data_dir=FIXTURE_DATA)
+    assert mrpc.labels[0] in (0, 1) and not mrpc.texts[0][0].startswith("\ufeff")
+    assert sum(t[0].count('"') % 2 for t in mrpc.texts) > 0  # an unbalanced quote ...
+    assert not any("\t" in s or "\n" in s for t in mrpc.texts for s in t)  # ... swallows nothing
+    assert len(mrpc) == len(raw.decode("utf-8-sig").splitlines()) - 1
+    rte = load_task("rte", "dev", data_dir=FIXTURE_DATA)
+    lines = (FIXTURE_DATA / "RTE" / "dev.tsv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines]
+    assert rte.labels == [{"entailment": 0, "not_entailment": 1}[r[3]] for r in rows[1:]]
+    cola = load_task("cola", "dev", data_dir=FIXTURE_DATA)
+    first = (FIXTURE_DATA / "CoLA" / "dev.tsv").read_text().splitlines()[0].split("\t")
+    assert cola.texts[0] == (first[3],) and cola.labels[0] == int(first[1])
+    test = load_task("sst2", "test", data_dir=FIXTURE_DATA)
+    assert len(test) > 0 and set(test.labels) == {-1} and not test.has_labels
+    assert majority_rate(load_task("mrpc", "dev", data_dir=FIXTURE_DATA).labels) == 17 / 25
+
+
+def test_tests_fall_back_to_the_fixture(tmp_path: Path) -> None:
+    """Without the real data (IDTHEORY_DATA unset on a fresh clone, or pointing at a missing
+    or fixture directory) the data tests use tests/data and the real-data tests skip."""
+    from conftest import FIXTURE_DATA, find_real_data, resolve_data_dir
+
+    for env in ({"IDTHEORY_DATA": str(tmp_path / "missing")}, {"IDTHEORY_DATA": str(FIXTURE_DATA)}):
+        assert find_real_data(env) is None and resolve_data_dir(env) == FIXTURE_DATA
+    (tmp_path / "MRPC").mkdir()
+    (tmp_path / "MRPC" / "dev.tsv").write_text("Quality\n", encoding="utf-8")
+    assert resolve_data_dir({"IDTHEORY_DATA": str(tmp_path)}) == tmp_path
 
 
 def test_anli_train_not_local(data_dir: Path, no_sources: None) -> None:
@@ -214,17 +236,17 @@ def test_anli_train_not_local(data_dir: Path, no_sources: None) -> None:
     assert "facebook/anli" in msg and "train_r1" in msg and "hub" in msg
 
 
-def test_majority_rate_shared(data_dir: Path) -> None:
-    d = load_task("mrpc", "dev", data_dir=data_dir)
+def test_majority_rate_shared(real_data_dir: Path) -> None:
+    d = load_task("mrpc", "dev", data_dir=real_data_dir)
     assert majority_rate(d.labels) == pytest.approx(279 / 408)
 
 
-def test_majority_score_is_the_constant_predictor_metric(data_dir: Path) -> None:
+def test_majority_score_is_the_constant_predictor_metric(real_data_dir: Path) -> None:
     """The floor a fine-tuned model must beat, in each metric (MRPC dev: 279 of 408 positive)."""
-    assert majority_score("mrpc", "accuracy", data_dir) == pytest.approx(279 / 408)
+    assert majority_score("mrpc", "accuracy", real_data_dir) == pytest.approx(279 / 408)
     # F1 of "always paraphrase": precision 279/408, recall 1
-    assert majority_score("mrpc", "f1", data_dir) == pytest.approx(2 * 279 / (2 * 279 + 129))
-    assert majority_score("cola", "mcc", data_dir) == 0.0  # a constant predictor has MCC 0
+    assert majority_score("mrpc", "f1", real_data_dir) == pytest.approx(2 * 279 / (2 * 279 + 129))
+    assert majority_score("cola", "mcc", real_data_dir) == 0.0  # a constant predictor has MCC 0
 
 
 # --------------------------------------------------------------------------- synthetic data

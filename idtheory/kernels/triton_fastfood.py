@@ -66,19 +66,17 @@ positions. Options considered:
   (``local_bins_max`` ≥ b) each program first reduces its tile into b sums (one masked
   reduction per slot) and issues only b atomics.
 
-Measured on an H200 (``benchmarks/2026-11-26-NVIDIA-H200``, transpose alone at L = 2^25): the fold
-dominates the transpose — d = 1000: 1.26 ms with 8 copies (the former default, 8192 // b),
-0.81 ms with 64, 3.21 ms with 1, against 0.22 ms for the whole length-L FWHT; d = 10: 1.61 ms
-with per-program pre-sums (the former default for b ≤ 16), 1.21 ms with 64 copies and none.
-Hence the defaults: 64 copies for b ≤ 1024, no pre-sums. Even so the atomics, one per coordinate,
-cost several FWHTs.
+On an H200 the fold dominates the transpose: more accumulator copies made it several times
+faster than one copy, and 64 copies beat both 8 copies and per-program pre-sums for small
+tables. Hence the defaults: 64 copies for b ≤ 1024, no pre-sums. Even so the atomics, one per
+coordinate, cost several FWHTs, and the fold takes most of a forward + transpose. A fold without
+atomics (a slot-sorted index ``order`` and ``G[order]`` stored at construction, then a
+gather-reduce of y) would still make one random 4-byte read per coordinate (≈ 32 B of DRAM
+sector traffic each) and store 8 L more bytes. The timings behind these statements are in
+``benchmarks/2026-11-26-NVIDIA-H200/README.md``.
 
-Budget at L = 2^27 on that H200 (fwd + T 6.3 ms; copy 0.26 ms): two 3-pass FWHTs 1.7 ms, reading
-π and G twice 0.5 ms, the fold most of the rest. A fold without atomics (a slot-sorted index
-``order`` and ``G[order]`` stored at construction, then a gather-reduce of y) would still make
-one random 4-byte read per coordinate (≈ 32 B of DRAM sector traffic each, ≈ 1.1 ms) and store
-8 L more bytes. The 0.70-of-copy goal therefore needs the random permutation itself to change:
-a permutation within blocks of ≤ 2^13 coordinates (the original Fastfood's stacked blocks) would
+The 0.70-of-copy goal therefore needs the random permutation itself to change: a permutation
+within blocks of ≤ 2^13 coordinates (the original Fastfood's stacked blocks) would
 let the fold become an in-tile gather (``tl.gather`` of the inverse block permutation) and a
 reshape-sum, with no atomics and no random DRAM access, leaving only the FWHT's passes. That is
 a different P for the same seed, so it would be a new ``projection`` kind, not a change of this
