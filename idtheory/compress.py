@@ -303,6 +303,8 @@ def bound_for_run(
     from idtheory.tasks import get_task, load_task
     from idtheory.train import encode, evaluate
 
+    if int(levels) < 2:
+        raise ValueError(f"levels must be >= 2, got {levels}: one level carries no information")
     record = store.get(run_id)
     if record is None:
         raise ValueError(f"no stored run {run_id!r} in {store.root}; see `idtheory results`")
