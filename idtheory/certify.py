@@ -48,8 +48,13 @@ __all__ = [
     "certificate_rows",
     "certify",
     "format_certificate",
+    "full_dev_error",
     "load_protocol",
+    "measure_candidate",
     "message_bits",
+    "plan",
+    "run_protocol",
+    "run_spec_for",
     "save_certificate",
 ]
 
@@ -59,7 +64,7 @@ PROTOCOL_DIR = Path(__file__).resolve().parents[1] / "data" / "certificates"
 #: SHA-256 of each declared protocol's canonical JSON, fixed when it was declared: a protocol
 #: edited afterwards no longer loads by name (certificates must not follow the results).
 DECLARED: dict[str, str] = {
-    "sst2-minilm": "d99a527b9a887711c8c4e05134f06fabe97f42a647036ca422e5e8d037ebc954",
+    "sst2-minilm": "08adc1e79018c801a42568e2a4bb84a5ed7560d473f142110a067f463e6d5784",
 }
 
 #: The bound rows of a certificate, in print order (the headline is one of them).
@@ -384,3 +389,164 @@ def format_certificate(record: dict[str, Any]) -> str:
         f"{c['quant_training']}",
     ]
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- training side
+
+
+def run_spec_for(protocol: Protocol, candidate: Candidate) -> Any:
+    """The :class:`idtheory.config.RunSpec` that trains ``candidate``'s float θ_d (shared by
+    every level count of the ``retune`` route), or None for a route not implemented here
+    (``ste`` needs quantization-aware training inside :mod:`idtheory.train`)."""
+    from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+
+    protocol.index(candidate)
+    if candidate.quant_training != "retune":
+        return None
+    return RunSpec(
+        model=candidate.model,
+        task=str(protocol.spec["task"]),
+        train=TrainConfig(lr=candidate.lr, **protocol.spec["train"]),
+        subspace=SubspaceConfig(
+            dim=candidate.dim, method=candidate.method, **protocol.spec["subspace"]
+        ),
+    )
+
+
+def plan(protocol: Protocol, store: Any) -> list[dict[str, Any]]:
+    """The declared trainings, one row per distinct run: ``run_id`` (None if unsupported),
+    ``status`` (``stored`` / ``missing`` / ``unsupported``), the candidates it serves."""
+    rows: dict[str, dict[str, Any]] = {}
+    for cand in protocol.candidates:
+        spec = run_spec_for(protocol, cand)
+        rid = None if spec is None else spec.config_hash()
+        key = rid or f"{cand.method}/d{cand.dim}/lr{cand.lr:g}/{cand.quant_training}"
+        row = rows.setdefault(
+            key,
+            {
+                "run_id": rid,
+                "method": cand.method,
+                "dim": cand.dim,
+                "lr": cand.lr,
+                "route": cand.quant_training,
+                "status": "unsupported"
+                if spec is None
+                else ("missing" if store.needs_training(spec) else "stored"),
+                "candidates": [],
+            },
+        )
+        row["candidates"].append(cand)
+    return list(rows.values())
+
+
+def measure_candidate(
+    protocol: Protocol,
+    candidate: Candidate,
+    run: Any,
+) -> tuple[MessageBits, int, int]:
+    """Quantize a trained run's θ_d as ``candidate`` declares (k-means, codebook and λ rounded to
+    the declared precision: the model a decoder rebuilds), set it into ``run.model`` and count
+    its exact errors. ``run`` is an :class:`idtheory.compress.StoredRun` (restored afterwards).
+    Returns (bits, training errors, dev errors)."""
+    import numpy as np
+    import torch
+
+    from idtheory.compress import Quantized, quantize_kmeans
+
+    quant = protocol.spec["quantization"]
+    if quant["quantizer"] != "kmeans" or quant["codebook_bits"] != 16:
+        raise ValueError("only k-means with a float16 codebook is implemented")
+    model = run.model
+    saved = (
+        model.theta.detach().clone(),
+        model.lambdas.detach().clone() if model.num_lambdas else None,
+    )
+    q = quantize_kmeans(
+        model.theta.detach().double().numpy(), candidate.levels, seed=quant["kmeans_seed"]
+    )
+    q = Quantized(q.codebook.astype(np.float16).astype(np.float64), q.symbols, q.levels, q.method)
+    try:
+        with torch.no_grad():
+            model.theta.copy_(torch.from_numpy(q.values()))
+            if model.num_lambdas:
+                model.lambdas.copy_(model.lambdas.half().float())
+        k_train, k_dev = run.errors("train"), run.errors("dev")
+    finally:
+        with torch.no_grad():
+            model.theta.copy_(saved[0])
+            if saved[1] is not None:
+                model.lambdas.copy_(saved[1])
+    bits = message_bits(
+        q,
+        model.num_lambdas,
+        protocol.selection_bits(candidate),
+        quant["codebook_bits"],
+        quant["lambda_bits"],
+    )
+    return bits, k_train, k_dev
+
+
+def full_dev_error(protocol: Protocol, store: Any) -> float | None:
+    """Dev error of the best stored full fine-tuning of the protocol's model on its whole
+    training set (a reference printed beside the certificate), or None."""
+    runs = store.records(
+        model=protocol.spec["theta0"]["model"],
+        task=protocol.spec["task"],
+        method="full",
+        status="ok",
+        **{"train.max_train_examples": protocol.spec["train"].get("max_train_examples")},
+    )
+    accs = [r["metrics"]["dev"]["accuracy"] for r in runs if r["metrics"]["dev"]]
+    return 1.0 - max(accs) if accs else None
+
+
+def run_protocol(
+    protocol: Protocol,
+    store: Any,
+    *,
+    train: bool = True,
+    data_dir: str | None = None,
+    artifacts_dir: str | None = None,
+) -> list[dict[str, Any]]:
+    """Train what the plan misses (with ``train``; resumable: each training is stored), then
+    certify every candidate whose training is stored, reusing certificates already in the store.
+    Returns the certificate records, best (lowest) first."""
+    from idtheory.compress import load_subspace_run
+    from idtheory.train import make_train_fn
+
+    artifacts = str(artifacts_dir or Path(store.root) / "params")
+    reference = full_dev_error(protocol, store)
+    records = []
+    for row in plan(protocol, store):
+        if row["status"] == "unsupported" or (row["status"] == "missing" and not train):
+            continue
+        spec = run_spec_for(protocol, row["candidates"][0])
+        stored = store.run(spec, make_train_fn(data_dir=data_dir, artifacts_dir=artifacts))
+        if stored.get("status") != "ok":
+            continue
+        run = None
+        for cand in row["candidates"]:
+            settings = {"kind": "certificate", "protocol": protocol.name,
+                        "protocol_sha256": protocol.sha256, "candidate": cand.key}  # fmt: skip
+            done = [b for b in store.bounds(run_id=stored["run_id"]) if b["settings"] == settings]
+            if done:
+                records.append(done[-1])
+                continue
+            if run is None:
+                run = load_subspace_run(
+                    stored["run_id"], store=store, data_dir=data_dir, artifacts_dir=artifacts
+                )
+            bits, k_train, k_dev = measure_candidate(protocol, cand, run)
+            record = certify(
+                protocol,
+                cand,
+                bits=bits,
+                train_errors=k_train,
+                m=run.m,
+                dev_errors=k_dev,
+                dev_m=len(run.examples["dev"]),
+                full_dev_error=reference,
+                run_id=stored["run_id"],
+            )
+            records.append(save_certificate(store, record))
+    return sorted(records, key=lambda r: r["certificate"])

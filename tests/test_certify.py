@@ -51,10 +51,10 @@ def binomial_inversion_bracket(m: int, k: int, log_delta: float) -> tuple[float,
     return lo, hi
 
 
-def audit(record: dict) -> None:
+def audit(record: dict, protocol: C.Protocol | None = None) -> None:
     """Recompute a stored certificate from its stored inputs; fail if a stored value is tighter
     than the independent one, or if the inputs do not match the declared protocol."""
-    protocol = C.load_protocol(record["settings"]["protocol"])
+    protocol = protocol or C.load_protocol(record["settings"]["protocol"])
     assert record["settings"]["protocol_sha256"] == protocol.sha256
     cand = C.Candidate.from_dict(record["candidate"])
     assert protocol.candidates[record["candidate_index"]] == cand
@@ -191,3 +191,47 @@ def test_import_does_not_pull_torch():
     code = "import sys, idtheory.certify; assert 'torch' not in sys.modules, 'torch imported'"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+TINY_PROTOCOL = {
+    "name": "tiny-test",
+    "task": "sst2",
+    "m": 48,
+    "delta": 0.05,
+    "headline": "occam_binomial",
+    "selection_code": "uniform",
+    "theta0": {"model": "tiny-bert"},
+    "subspace": {"seed": 0},
+    "train": {"epochs": 1.0, "batch_size": 16, "max_length": 32, "seed": 0,
+              "max_train_examples": 48, "max_eval_examples": 24, "precision": "fp32"},
+    "quantization": {"quantizer": "kmeans", "kmeans_seed": 0, "codebook_bits": 16,
+                     "lambda_bits": 16},
+    "grid": {"model": ["tiny-bert"], "method": ["said"], "dim": [30], "lr": [0.01],
+             "levels": [4, 8], "quant_training": ["retune", "ste"]},
+}  # fmt: skip
+
+
+def test_certify_command_end_to_end_on_tiny_bert(data_dir, tmp_path, capsys):
+    from idtheory.cli import main
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY_PROTOCOL))
+    args = ["certify", "--protocol", str(path), "--results-dir", str(tmp_path / "store"),
+            "--data-dir", str(data_dir)]  # fmt: skip
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 declared candidates, 2 trainings" in out and "missing" in out
+    assert "unsupported" in out  # the straight-through route needs a train.py hook
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "← certificate" in out and "of m = 48" in out
+    store = ResultsStore(tmp_path / "store")
+    records = [b for b in store.bounds() if b["settings"]["kind"] == "certificate"]
+    assert len(records) == 2 and {r["candidate"]["levels"] for r in records} == {4, 8}
+    protocol = C.load_protocol(path)
+    for record in records:
+        audit(record, protocol)
+        assert record["bits"]["lambdas"] == 16 * 5  # tiny-bert SAID: 5 λ at float16
+    assert main(args) == 0  # resumes: nothing trained or certified again
+    assert "stored " in capsys.readouterr().out
+    assert len(ResultsStore(tmp_path / "store").bounds()) == 2
