@@ -531,7 +531,8 @@ def arora_compression_bound(
     * ``delta=None``: Arora's constant, ``L̂_γ + τ`` with ``τ = sqrt(q ln r / m)``, which holds
       with failure probability r^{−q}. Returns ``(bound, log10_failure_prob)``: r^{−q}
       underflows float64 for realistic q (10^{−1926.6} for q = 200, r = 2^32), so its base-10
-      logarithm ``−q·log10 r`` is returned instead of the probability.
+      logarithm ``−q·log10 r`` is returned instead of the probability. Refused (ValueError)
+      when q·ln r = 0 (r = 1: one level; or q = 0): the failure probability is then 1.
     * ``delta`` given: Hoeffding + union bound over the r^q hypotheses,
       ``L̂_γ + sqrt((q ln r + ln(1/δ)) / (2m))`` (returns the bound only).
     """
@@ -543,6 +544,12 @@ def arora_compression_bound(
     ma = _sample_size(m)
     q_ln_r = qa * np.log(ra)
     if delta is None:
+        if (q_ln_r <= 0).any():
+            raise ValueError(
+                "Arora's τ = sqrt(q ln r/m) with q·ln r = 0 (one value per parameter, r = 1, or "
+                "q = 0) holds with failure probability r^-q = 1: it certifies nothing; pass "
+                f"delta for the Hoeffding form; {_bad(q_ln_r, q_ln_r <= 0)}"
+            )
         return _out(loss + np.sqrt(q_ln_r / ma)), _out(-q_ln_r / math.log(10.0))
     return _out(loss + np.sqrt((q_ln_r - np.log(_delta(delta))) / (2.0 * ma)))
 
@@ -866,7 +873,9 @@ def bound_report(
     when ``symbol_probs`` is None). Every code is charged ``log2(n_candidate_d) + extra_bits``
     for the post-hoc selection of d and other searches. The first row is Aghajanyan et al.'s
     asymptotic sqrt(d/m) (not certified); Arora's own τ row holds at failure probability
-    r^{−d} (shown in its statement), not at δ.
+    r^{−d}·2^{codebook + selection bits} (shown in its statement), not at δ, and is marked
+    certified only where that probability is ≤ δ. ``levels`` must be ≥ 2 (one level carries no
+    information about θ_d; ValueError).
     """
     da = int(_integer(d, "d", 1))
     ma = int(_integer(m, "m", 1))
@@ -894,6 +903,11 @@ def bound_report(
         uniform = [("fp32", 32.0, 0.0, "2^32"), ("fp16", 16.0, 0.0, "2^16")]
     else:
         la = int(_integer(levels, "levels", 1))
+        if la < 2:
+            raise ValueError(
+                f"levels must be >= 2, got {la}: one level stores every θ_d entry as the same "
+                "number, so the code carries no information about the trained θ_d"
+            )
         uniform = [(f"L={la} fixed", math.log2(la), 16.0 * la, str(la))]
     for code, per_param, cb, r_label in uniform:
         bits = da * per_param + cb + sel
@@ -902,6 +916,8 @@ def bound_report(
             note += f" + {cb:g} codebook bits (16 per centroid)"
         log10_fail = (sel + cb - da * per_param) * math.log10(2.0)
         note += f"{sel_note}; Arora's τ holds with failure probability 10^{log10_fail:.1f}"
+        if log10_fail > math.log10(dl):
+            note += f" > δ: it certifies nothing at δ={dl:g}"
         q_ln_r = da * per_param * LN2
         rows.append(
             _row(
@@ -909,7 +925,7 @@ def bound_report(
                 code,
                 bits,
                 err + math.sqrt(q_ln_r / ma),
-                True,
+                log10_fail <= math.log10(dl),
                 "ê + sqrt(q ln r/m), q = d: holds with failure probability "
                 "r^-q · 2^(codebook + selection bits) (given with its code), not at δ "
                 "[Arora et al. 2018 Thm 2.1]",
@@ -932,11 +948,20 @@ def bound_report(
     return rows
 
 
+def _certified_flag(certified: bool, bound: float) -> str:
+    """The report's ``certified`` cell: ``yes`` (proven, < 1), ``vacuous`` (proven, ≥ 1: says
+    nothing about a 0/1 error), ``NO`` (not a proven statement)."""
+    if not certified:
+        return "NO" + (", vacuous" if bound >= 1 else "")
+    return "vacuous" if bound >= 1 else "yes"
+
+
 def format_report(rows: list[dict[str, Any]], title: str | None = None) -> str:
     """Render ``bound_report`` rows as a fixed-width table followed by the bound statements and
     the codes (complexities) they were evaluated with.
 
-    Bounds ≥ 1 are marked ``vacuous``; uncertified rows ``NO``."""
+    The ``certified`` column reads ``yes`` only for a proven statement whose value is below 1;
+    a proven value ≥ 1 certifies nothing and reads ``vacuous``; unproven rows read ``NO``."""
     name_w = max([len("bound"), *(len(r["name"]) for r in rows)])
     code_w = max([len("code"), *(len(r.get("code", "")) for r in rows)])
     head = f"{'#':>3}  {'bound':<{name_w}}  {'code':<{code_w}}  {'bits':>9}  {'value':>7}  "
@@ -949,7 +974,7 @@ def format_report(rows: list[dict[str, Any]], title: str | None = None) -> str:
     for i, r in enumerate(rows, 1):
         bits = r["complexity_bits"]
         bits_s = f"{bits:,.1f}" if np.isfinite(bits) else "-"
-        flag = ("yes" if r["certified"] else "NO") + (", vacuous" if r["bound"] >= 1 else "")
+        flag = _certified_flag(bool(r["certified"]), float(r["bound"]))
         lines.append(
             f"{i:>3}  {r['name']:<{name_w}}  {r.get('code', ''):<{code_w}}  {bits_s:>9}  "
             f"{r['bound']:>7.4f}  {flag}"

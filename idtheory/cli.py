@@ -1,4 +1,4 @@
-"""Command line: ``idtheory {finetune,d90,results,bound,pretrain,figures} --help``.
+"""Command line: ``idtheory {finetune,d90,results,bound,certify,pretrain,figures} --help``.
 
 Every command reads task data from ``--data-dir`` (else ``$IDTHEORY_DATA``, else the Hugging Face
 hub) and stores training runs in ``--results-dir`` (default ``data/results``), so repeated
@@ -377,6 +377,37 @@ def cmd_bound(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_certify(args: argparse.Namespace) -> int:
+    from idtheory.certify import DECLARED, format_certificate, load_protocol, plan, run_protocol
+    from idtheory.store import ResultsStore
+
+    if args.protocol is None:
+        matches = [n for n in DECLARED if load_protocol(n).spec["task"] == args.task]
+        matches = [n for n in matches if load_protocol(n).spec["theta0"]["model"] == args.model]
+        if not matches:
+            raise ValueError(f"no declared protocol for --model {args.model} --task {args.task}")
+        args.protocol = matches[0]
+    protocol = load_protocol(args.protocol)
+    store = ResultsStore(args.results_dir)
+    rows = plan(protocol, store)
+    print(f"protocol {protocol.name} ({protocol.sha256[:12]}): {len(protocol.candidates)} "
+          f"declared candidates, {len(rows)} trainings")  # fmt: skip
+    for r in rows:
+        print(f"  {r['status']:<11} {r['run_id'] or '-':<16} {r['method']} d={r['dim']} "
+              f"lr={r['lr']:g} {r['route']} ({len(r['candidates'])} candidates)")  # fmt: skip
+    if args.dry_run:
+        return 0
+    records = run_protocol(
+        protocol, store, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir
+    )
+    if not records:
+        print("no certificate yet: nothing declared is trained")
+        return 0
+    print()
+    print(format_certificate(records[0]))
+    return 0
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
     from idtheory.figures import render_all
 
@@ -530,6 +561,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=DEFAULT_RESULTS)
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_bound)
+
+    p = sub.add_parser(
+        "certify", help="the declared certificate protocol: train what is missing, certify"
+    )
+    p.add_argument("--model", default="minilm-l6")
+    p.add_argument("--task", default="sst2")
+    p.add_argument(
+        "--protocol", default=None, help="a declared protocol name or a JSON file (drafts)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="list the trainings, train nothing")
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--artifacts-dir", default=None, help="θ_d files (default <results>/params)")
+    p.set_defaults(func=cmd_certify)
 
     p = sub.add_parser("pretrain", help="pretrain a masked LM from scratch with checkpoints")
     try:

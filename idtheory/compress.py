@@ -28,11 +28,13 @@ from idtheory.bounds import arithmetic_code_bits, description_length_bits, symbo
 
 __all__ = [
     "Quantized",
+    "StoredRun",
     "arithmetic_decode",
     "arithmetic_encode",
     "bound_for_run",
     "coded_length_bits",
     "ideal_coded_bits",
+    "load_subspace_run",
     "message_length_bits",
     "quantize_kmeans",
     "quantize_uniform",
@@ -266,6 +268,90 @@ SEED_BITS = 32
 LAMBDA_BITS = 16
 
 
+@dataclass
+class StoredRun:
+    """A stored subspace run rebuilt from its saved θ_d and λ, with its tokenized splits.
+
+    ``model`` is the :class:`idtheory.subspace.SubspaceModel` (eval mode); ``examples`` maps
+    ``"train"`` (the subsample the run was trained on; all of it when the run used the whole
+    set) and ``"dev"`` to tokenized examples. Built by :func:`load_subspace_run`.
+    """
+
+    run_id: str
+    spec: Any
+    task: Any
+    model: Any
+    examples: dict[str, list[dict[str, Any]]]
+    pad_id: int
+
+    @property
+    def m(self) -> int:
+        """Number of training examples."""
+        return len(self.examples["train"])
+
+    def accuracy(self, split: str) -> float:
+        """Accuracy (fraction) of the model as it is now on ``split``."""
+        from idtheory.train import evaluate
+
+        return float(
+            evaluate(self.model, self.examples[split], self.task.name, pad_id=self.pad_id)[
+                "accuracy"
+            ]
+        )
+
+    def errors(self, split: str) -> int:
+        """Exact number of misclassified examples of ``split`` (an integer count)."""
+        n = len(self.examples[split])
+        return round((1.0 - self.accuracy(split)) * n)
+
+
+def load_subspace_run(
+    run_id: str, *, store: Any, data_dir: str | None = None, artifacts_dir: str | None = None
+) -> StoredRun:
+    """Rebuild a stored subspace run from ``<artifacts_dir or store/params>/<run_id>`` (written by
+    :func:`idtheory.train.run_spec`) and tokenize its training and dev sets (torch, lazily)."""
+    from idtheory.config import RunSpec
+    from idtheory.models import load_model
+    from idtheory.subspace import SubspaceModel
+    from idtheory.tasks import get_task, load_task
+    from idtheory.train import encode
+
+    record = store.get(run_id)
+    if record is None:
+        raise ValueError(f"no stored run {run_id!r} in {store.root}; see `idtheory results`")
+    spec = RunSpec.from_dict(record["spec"])
+    if spec.subspace is None:
+        raise ValueError(
+            f"run {run_id} is full fine-tuning: compression bounds need a subspace (SAID/DID) run"
+        )
+    if spec.subspace.train_head:
+        raise ValueError(f"run {run_id} trained its head outside the subspace: not supported")
+    path = Path(artifacts_dir or Path(store.root) / "params") / run_id
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path} not found: the run's θ_d was not saved; retrain it with an artifacts "
+            "directory (the CLI saves to <results-dir>/params)"
+        )
+    task = get_task(spec.task)
+    loaded = load_model(spec.model, num_labels=task.num_labels, seed=spec.train.seed)
+    model = SubspaceModel.from_pretrained(loaded.model, path).eval()
+    train = load_task(
+        task.name,
+        "train",
+        data_dir=data_dir,
+        max_examples=spec.train.max_train_examples,
+        seed=spec.train.seed,
+    )
+    dev = load_task(
+        task.name, "dev", data_dir=data_dir, max_examples=spec.train.max_eval_examples, seed=0
+    )
+    examples = {
+        "train": encode(loaded.tokenizer, train, spec.train.max_length),
+        "dev": encode(loaded.tokenizer, dev, spec.train.max_length),
+    }
+    return StoredRun(run_id, spec, task, model, examples, loaded.tokenizer.pad_token_id or 0)
+
+
 def bound_for_run(
     run_id: str,
     *,
@@ -297,49 +383,14 @@ def bound_for_run(
     import torch
 
     from idtheory.bounds import bound_report
-    from idtheory.config import RunSpec
-    from idtheory.models import load_model
-    from idtheory.subspace import SubspaceModel
-    from idtheory.tasks import get_task, load_task
-    from idtheory.train import encode, evaluate
 
-    record = store.get(run_id)
-    if record is None:
-        raise ValueError(f"no stored run {run_id!r} in {store.root}; see `idtheory results`")
-    spec = RunSpec.from_dict(record["spec"])
-    if spec.subspace is None:
-        raise ValueError(
-            f"run {run_id} is full fine-tuning: compression bounds need a subspace (SAID/DID) run"
-        )
-    if spec.subspace.train_head:
-        raise ValueError(f"run {run_id} trained its head outside the subspace: not supported")
-    path = Path(artifacts_dir or Path(store.root) / "params") / run_id
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"{path} not found: the run's θ_d was not saved; retrain it with an artifacts "
-            "directory (the CLI saves to <results-dir>/params)"
-        )
-    task = get_task(spec.task)
-    loaded = load_model(spec.model, num_labels=task.num_labels, seed=spec.train.seed)
-    model = SubspaceModel.from_pretrained(loaded.model, path).eval()
-    train = load_task(
-        task.name,
-        "train",
-        data_dir=data_dir,
-        max_examples=spec.train.max_train_examples,
-        seed=spec.train.seed,
-    )
-    dev = load_task(
-        task.name, "dev", data_dir=data_dir, max_examples=spec.train.max_eval_examples, seed=0
-    )
-    train_ex = encode(loaded.tokenizer, train, spec.train.max_length)
-    dev_ex = encode(loaded.tokenizer, dev, spec.train.max_length)
-    pad = loaded.tokenizer.pad_token_id or 0
+    if int(levels) < 2:
+        raise ValueError(f"levels must be >= 2, got {levels}: one level carries no information")
+    run = load_subspace_run(run_id, store=store, data_dir=data_dir, artifacts_dir=artifacts_dir)
+    spec, task, model = run.spec, run.task, run.model
 
     def measure() -> tuple[float, float]:
-        tr = evaluate(model, train_ex, task.name, pad_id=pad)["accuracy"]
-        dv = evaluate(model, dev_ex, task.name, pad_id=pad)["accuracy"]
-        return tr, dv
+        return run.accuracy("train"), run.accuracy("dev")
 
     float_train, float_dev = measure()
     theta = model.theta.detach().double().numpy()
@@ -354,7 +405,7 @@ def bound_for_run(
     charge = SEED_BITS + LAMBDA_BITS * n_lambda + float(extra_bits)
     rows = bound_report(
         q.d,
-        len(train),
+        run.m,
         1.0 - q_train,
         levels=levels,
         delta=delta,
@@ -377,7 +428,7 @@ def bound_for_run(
         "task": task.name,
         "method": spec.method,
         "dim": spec.dim,
-        "m": len(train),
+        "m": run.m,
         "d_quantized": q.d,
         "n_lambda": n_lambda,
         "message_bits": float(message_length_bits(q)),
@@ -390,7 +441,7 @@ def bound_for_run(
         "title": (
             f"{spec.model} / {task.name} / {spec.method} d={spec.dim}: θ_d quantized to "
             f"{levels} levels ({quantizer}); train acc {float_train:.4f} → {q_train:.4f}, "
-            f"dev acc {float_dev:.4f} → {q_dev:.4f}; m = {len(train)}"
+            f"dev acc {float_dev:.4f} → {q_dev:.4f}; m = {run.m}"
         ),
     }
     if save:

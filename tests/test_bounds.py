@@ -434,7 +434,31 @@ def test_bound_report_levels_and_format():
 def test_format_report_marks_vacuous():
     text = B.format_report(B.bound_report(207, 3668, 0.1))
     line = next(x for x in text.splitlines() if "Arora Thm 2.1" in x and "fp32" in x)
-    assert "vacuous" in line
+    # a proven value >= 1 certifies nothing: never "yes"
+    assert line.rstrip().endswith("vacuous") and "yes" not in line
+
+
+def test_one_level_is_refused():
+    # r = 1: τ = 0 at failure probability r^-q = 1, i.e. no statement at all
+    with pytest.raises(ValueError, match="certifies nothing"):
+        B.arora_compression_bound(0.1, 207, 1, 3668)
+    with pytest.raises(ValueError, match="certifies nothing"):
+        B.arora_compression_bound(0.1, 0, 2**16, 3668)
+    with pytest.raises(ValueError, match="levels must be >= 2"):
+        B.bound_report(207, 3668, 0.1, levels=1)
+    # with δ given, r = 1 is the test-set bound of one fixed hypothesis (a real statement)
+    assert close(B.arora_compression_bound(0.1, 207, 1, 3668, delta=0.05), 0.1 + 0.0202079)
+
+
+def test_arora_row_needs_failure_probability_below_delta():
+    # d = 10 at 16 levels: 40 bits of symbols against 256 codebook bits: r^-q · 2^256 > 1
+    rows = B.bound_report(10, 3668, 0.1, levels=16)
+    arora = next(r for r in rows if r["name"].startswith("Arora"))
+    assert not arora["certified"] and "certifies nothing" in arora["code_note"]
+    assert all(r["certified"] for r in rows if r["name"].startswith("Occam"))
+    # fp32 at d = 207: failure probability 10^-1994, far below δ
+    fp32 = next(r for r in B.bound_report(207, 3668, 0.1) if r["name"].startswith("Arora"))
+    assert fp32["certified"]
 
 
 def test_report_emits_no_warning():

@@ -151,6 +151,12 @@ def test_bound_table(capsys):
     assert "Catoni" in out and "Aghajanyan" in out
 
 
+def test_bound_refuses_one_level(capsys):
+    args = ["bound", "--d", "207", "--m", "3668", "--train-error", "0.1", "--levels", "1"]
+    assert main(args) == 2
+    assert "levels must be >= 2" in capsys.readouterr().err
+
+
 def test_clear_errors(data_dir, tmp_path, capsys):
     code = main(
         ["finetune", *TINY, "--task", "no-such-task", "--dim", "10", "--results-dir", str(tmp_path)]

@@ -163,3 +163,11 @@ def test_import_does_not_pull_torch():
     code = "import sys, idtheory.compress; assert 'torch' not in sys.modules, 'torch imported'"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_bound_for_run_refuses_one_level(tmp_path):
+    from idtheory.compress import bound_for_run
+    from idtheory.store import ResultsStore
+
+    with pytest.raises(ValueError, match="levels must be >= 2"):
+        bound_for_run("any", store=ResultsStore(tmp_path), levels=1)

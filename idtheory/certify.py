@@ -1,0 +1,552 @@
+"""Certified bounds under a protocol declared before training (numpy / scipy; no torch import).
+
+A *protocol* (``data/certificates/<name>.json``, explained in ``docs/certificate.md``) fixes
+everything the prior may depend on before any training on the task's training set: θ₀ (model
+files by SHA-256), the projection seed, the training and evaluation settings, the quantizer and
+the codebook / λ precisions, δ, the headline bound and the **declared list of candidate
+configurations** (the Cartesian product of ``grid``, in the file's key order). Choosing one
+candidate after seeing the data costs ``log2(#candidates)`` bits (a uniform, fixed-length hence
+prefix-free code over the list). A configuration outside the list is refused.
+
+:func:`certify` takes, for one declared candidate, what was measured on its quantized and
+coded model — the message length split into its parts (:class:`MessageBits`), the exact error
+count k on all m training examples, the dev error count — and returns a record with every
+bound row, ready for :func:`save_certificate` (``bounds.jsonl`` of the results store). The
+record holds every input needed to recompute it (``tests/test_certify.py`` does so with an
+independent implementation).
+
+Units: bits unless a name ends in ``_nats``; errors are fractions or integer counts (``k``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from idtheory.bounds import (
+    LN2,
+    catoni_bound_opt,
+    occam_bound,
+    pac_bayes_kl_bound,
+    prefix_code_bits,
+    test_set_bound,
+)
+
+__all__ = [
+    "DECLARED",
+    "PROTOCOL_DIR",
+    "Candidate",
+    "MessageBits",
+    "Protocol",
+    "UndeclaredCandidate",
+    "certificate_rows",
+    "certify",
+    "format_certificate",
+    "full_dev_error",
+    "load_protocol",
+    "measure_candidate",
+    "message_bits",
+    "plan",
+    "run_protocol",
+    "run_spec_for",
+    "save_certificate",
+]
+
+#: Where declared protocols live (one JSON file per protocol).
+PROTOCOL_DIR = Path(__file__).resolve().parents[1] / "data" / "certificates"
+
+#: SHA-256 of each declared protocol's canonical JSON, fixed when it was declared: a protocol
+#: edited afterwards no longer loads by name (certificates must not follow the results).
+DECLARED: dict[str, str] = {
+    "sst2-minilm": "08adc1e79018c801a42568e2a4bb84a5ed7560d473f142110a067f463e6d5784",
+}
+
+#: The bound rows of a certificate, in print order (the headline is one of them).
+ROWS = ("occam_binomial", "occam_kl", "pac_bayes_kl", "catoni")
+
+
+class UndeclaredCandidate(ValueError):
+    """A configuration that is not in the protocol's declared candidate list."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One declared configuration: what is trained, and how its θ_d is quantized.
+
+    ``dim`` is d (SAID's λ counted inside it); ``levels`` the codebook size L;
+    ``quant_training`` how quantization enters training (``"retune"``: quantize the trained
+    θ_d, then retune the codebook; ``"ste"``: straight-through quantization-aware training).
+    """
+
+    model: str
+    method: str
+    dim: int
+    lr: float
+    levels: int
+    quant_training: str
+
+    @property
+    def key(self) -> str:
+        """A readable unique name, e.g. ``minilm-l6/said/d500/lr0.1/L16/retune``."""
+        return (
+            f"{self.model}/{self.method}/d{self.dim}/lr{self.lr:g}/L{self.levels}/"
+            f"{self.quant_training}"
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Candidate:
+        return cls(
+            str(d["model"]),
+            str(d["method"]),
+            int(d["dim"]),
+            float(d["lr"]),
+            int(d["levels"]),
+            str(d["quant_training"]),
+        )
+
+
+def _canonical_sha256(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A declared certificate protocol (see the module docstring and ``docs/certificate.md``).
+
+    ``spec`` is the protocol's JSON object; ``candidates`` the declared list (the product of
+    ``spec["grid"]`` in its key order); ``sha256`` the hash of ``spec``'s canonical JSON.
+    """
+
+    spec: dict[str, Any]
+    candidates: tuple[Candidate, ...]
+    sha256: str
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> Protocol:
+        grid = spec["grid"]
+        fields = ("model", "method", "dim", "lr", "levels", "quant_training")
+        if set(grid) != set(fields):
+            raise ValueError(f"protocol grid must have exactly the keys {fields}, got {list(grid)}")
+        if spec.get("selection_code") != "uniform":
+            raise ValueError("only the uniform selection code over the declared list is supported")
+        if spec.get("headline") not in ROWS:
+            raise ValueError(f"protocol headline must be one of {ROWS}")
+        combos = itertools.product(*(grid[k] for k in grid))
+        cands = tuple(Candidate.from_dict(dict(zip(grid, c))) for c in combos)
+        if len(set(cands)) != len(cands):
+            raise ValueError("the declared grid lists a configuration twice")
+        return cls(spec, cands, _canonical_sha256(spec))
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def m(self) -> int:
+        """Number of training examples the certificate is evaluated on (the whole set)."""
+        return int(self.spec["m"])
+
+    @property
+    def delta(self) -> float:
+        return float(self.spec["delta"])
+
+    def index(self, candidate: Candidate) -> int:
+        """Position of ``candidate`` in the declared list; refuses an undeclared one."""
+        try:
+            return self.candidates.index(candidate)
+        except ValueError:
+            raise UndeclaredCandidate(
+                f"{candidate.key} is not declared in protocol {self.name!r} "
+                f"({len(self.candidates)} candidates; see data/certificates/{self.name}.json)"
+            ) from None
+
+    def selection_bits(self, candidate: Candidate) -> float:
+        """Bits of the uniform code naming ``candidate`` in the declared list: log2 N."""
+        self.index(candidate)
+        return math.log2(len(self.candidates))
+
+
+def load_protocol(name_or_path: str | Path) -> Protocol:
+    """A protocol by declared name (hash-checked against :data:`DECLARED`) or by JSON path
+    (not hash-checked: for tests and drafts)."""
+    path = Path(name_or_path)
+    if str(name_or_path) in DECLARED:
+        path = PROTOCOL_DIR / f"{name_or_path}.json"
+    elif not path.is_file():
+        raise ValueError(f"no declared protocol {name_or_path!r}; declared: {sorted(DECLARED)}")
+    protocol = Protocol.from_dict(json.loads(path.read_text()))
+    expected = DECLARED.get(str(name_or_path))
+    if expected is not None and protocol.sha256 != expected:
+        raise ValueError(
+            f"protocol {name_or_path!r} was edited after its declaration (sha256 "
+            f"{protocol.sha256[:12]}… ≠ declared {expected[:12]}…): declare a new protocol"
+        )
+    return protocol
+
+
+@dataclass(frozen=True)
+class MessageBits:
+    """The description of a coded subspace model, in bits, part by part.
+
+    ``theta_symbols``: the arithmetic-coded symbols of θ_d (``ceil(n·H) + 1``);
+    ``counts``: the symbol counts the decoder needs (L·ceil(log2(n + 1)));
+    ``codebook``: L centroids (L·codebook_bits); ``lambdas``: SAID's λ (#λ·lambda_bits, a
+    fixed-length field); ``selection``: log2 N for the candidate's index in the declared list.
+    The variable-length part (symbols + counts + codebook, l bits) is charged ``l + 2 log2 l``
+    (:func:`idtheory.bounds.prefix_code_bits`); the projection seed and θ₀ are fixed by the
+    protocol and cost nothing.
+    """
+
+    theta_symbols: float
+    counts: float
+    codebook: float
+    lambdas: float
+    selection: float
+
+    @property
+    def payload(self) -> float:
+        """l: the variable-length part (symbols + counts + codebook)."""
+        return self.theta_symbols + self.counts + self.codebook
+
+    @property
+    def prefix(self) -> float:
+        """2 log2 l: the cost of making the variable-length part prefix-free."""
+        return float(prefix_code_bits(self.payload)) - self.payload
+
+    @property
+    def total(self) -> float:
+        """Bits charged: prefix-coded payload + λ + selection."""
+        return self.payload + self.prefix + self.lambdas + self.selection
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "prefix": self.prefix, "total": self.total}
+
+
+def message_bits(
+    quantized: Any, n_lambda: int, selection: float, codebook_bits: int, lambda_bits: int
+) -> MessageBits:
+    """:class:`MessageBits` of a :class:`idtheory.compress.Quantized` θ_d (ideal arithmetic code
+    under the empirical symbol frequencies) with ``n_lambda`` λ at ``lambda_bits`` each."""
+    from idtheory.compress import ideal_coded_bits
+
+    n, levels = quantized.d, quantized.levels
+    return MessageBits(
+        theta_symbols=float(ideal_coded_bits(quantized)),
+        counts=float(levels * math.ceil(math.log2(n + 1))),
+        codebook=float(levels * codebook_bits),
+        lambdas=float(n_lambda * lambda_bits),
+        selection=float(selection),
+    )
+
+
+def certificate_rows(k: int, m: int, bits: float, delta: float) -> dict[str, dict[str, Any]]:
+    """Every bound on the true error of a hypothesis coded in ``bits`` bits (prior 2^−bits)
+    that makes k errors on m i.i.d. training examples, each at failure probability δ.
+
+    Rows (fractions): ``occam_binomial`` Bin⁻(m, k, δ·2^−bits) (Langford 2005 Thm 4.1, exact
+    tail inversion); ``occam_kl`` kl⁻¹(k/m, (bits·ln2 + ln 1/δ)/m); ``pac_bayes_kl`` Maurer
+    (2004) kl⁻¹(k/m, (KL + ln(2√m/δ))/m); ``catoni`` Catoni (2007) with λ chosen on a grid
+    paid by Zhou et al. (2019)'s union penalty — KL = bits·ln 2 nats for the point-mass
+    posterior on the coded hypothesis.
+    """
+    err = k / m
+    kl_nats = bits * LN2
+    catoni, lam = catoni_bound_opt(err, kl_nats, m, delta, union=True)
+    return {
+        "occam_binomial": {
+            "value": float(occam_bound(m, err, bits, delta, method="binomial")),
+            "formula": "Bin⁻(m, k, δ·2^-bits) [Langford 2005 Thm 4.1]",
+        },
+        "occam_kl": {
+            "value": float(occam_bound(m, err, bits, delta, method="kl")),
+            "formula": "kl⁻¹(k/m, (bits·ln2 + ln 1/δ)/m) [Langford 2005 Thm 4.1]",
+        },
+        "pac_bayes_kl": {
+            "value": float(pac_bayes_kl_bound(err, kl_nats, m, delta)),
+            "formula": "kl⁻¹(k/m, (bits·ln2 + ln(2√m/δ))/m) [Maurer 2004]",
+        },
+        "catoni": {
+            "value": float(catoni),
+            "lam": float(lam),
+            "formula": "Catoni 2007 Thm 1.2.6, λ-grid union penalty (α=1e-4) [Zhou et al. 2019]",
+        },
+    }
+
+
+def certify(
+    protocol: Protocol,
+    candidate: Candidate | dict[str, Any],
+    *,
+    bits: MessageBits,
+    train_errors: int,
+    m: int,
+    dev_errors: int,
+    dev_m: int,
+    full_dev_error: float | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """The certificate record of one declared candidate's quantized, coded model.
+
+    Args:
+        protocol: the declared protocol; ``candidate`` must be in its list (else
+            :class:`UndeclaredCandidate`) and ``bits.selection`` must be its selection charge.
+        bits: the message length, part by part.
+        train_errors: k, the coded model's exact number of errors on all m training examples;
+            ``m`` must equal the protocol's m (no subsample).
+        dev_errors, dev_m: its errors on the dev set (a reference, and a held-out test-set
+            bound: valid since the dev set chose nothing).
+        full_dev_error: dev error of full fine-tuning of the same model (a reference).
+        run_id: the stored training run the coded model comes from.
+
+    Returns a record for :func:`save_certificate`: the inputs, ``rows`` (bound name →
+    ``{value, formula}``), ``certificate`` (the headline row's value) and the references.
+    """
+    cand = candidate if isinstance(candidate, Candidate) else Candidate.from_dict(candidate)
+    index = protocol.index(cand)
+    if m != protocol.m:
+        raise ValueError(
+            f"m = {m} but protocol {protocol.name!r} certifies the error on all {protocol.m} "
+            "training examples: evaluate the coded model on the whole training set"
+        )
+    for name, count, total in (
+        ("train_errors", train_errors, m),
+        ("dev_errors", dev_errors, dev_m),
+    ):
+        if not (isinstance(count, int) and 0 <= count <= total):
+            raise ValueError(f"{name} must be an integer count in [0, {total}], got {count!r}")
+    selection = protocol.selection_bits(cand)
+    if not math.isclose(bits.selection, selection, rel_tol=0, abs_tol=1e-9):
+        raise ValueError(
+            f"bits.selection = {bits.selection} but the declared charge is {selection}"
+        )
+    delta = protocol.delta
+    rows = certificate_rows(train_errors, m, bits.total, delta)
+    return {
+        "run_id": run_id or f"certificate:{cand.key}",
+        "settings": {
+            "kind": "certificate",
+            "protocol": protocol.name,
+            "protocol_sha256": protocol.sha256,
+            "candidate": cand.key,
+        },
+        "candidate": asdict(cand),
+        "candidate_index": index,
+        "n_candidates": len(protocol.candidates),
+        "delta": delta,
+        "m": m,
+        "train_errors": train_errors,
+        "train_error": train_errors / m,
+        "bits": bits.as_dict(),
+        "rows": rows,
+        "headline": protocol.spec["headline"],
+        "certificate": rows[protocol.spec["headline"]]["value"],
+        "dev_m": dev_m,
+        "dev_errors": dev_errors,
+        "dev_error": dev_errors / dev_m,
+        "dev_test_set_bound": float(test_set_bound(dev_m, dev_errors, delta)),
+        "full_dev_error": full_dev_error,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save_certificate(store: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """Append ``record`` to the store's ``bounds.jsonl`` (key: run id + settings)."""
+    return store.put_bound(record)
+
+
+def format_certificate(record: dict[str, Any]) -> str:
+    """The certificate as text: bits part by part, then every bound beside the dev errors."""
+    b, c = record["bits"], record["candidate"]
+    settings = record["settings"]
+    lines = [
+        f"Certificate ({settings['protocol']}, candidate {record['candidate_index'] + 1} of "
+        f"{record['n_candidates']}: {settings['candidate']})",
+        f"  training errors k = {record['train_errors']} of m = {record['m']} "
+        f"(ê = {record['train_error']:.4f}); δ = {record['delta']:g}",
+        f"  bits: θ_d symbols {b['theta_symbols']:,.0f} + counts {b['counts']:,.0f} + codebook "
+        f"{b['codebook']:,.0f} + prefix {b['prefix']:,.1f} + λ {b['lambdas']:,.0f} + selection "
+        f"{b['selection']:.2f} = {b['total']:,.1f}",
+        "",
+        f"  {'bound':<16} {'value':>8}",
+    ]
+    for name, row in record["rows"].items():
+        mark = "  ← certificate" if name == record["headline"] else ""
+        lines.append(f"  {name:<16} {row['value']:>8.4f}{mark}")
+    full = record.get("full_dev_error")
+    lines += [
+        "",
+        f"  dev error of this coded model   {record['dev_error']:.4f} "
+        f"(test-set bound on {record['dev_m']} dev examples: {record['dev_test_set_bound']:.4f})",
+        f"  dev error, full fine-tuning     {'-' if full is None else f'{full:.4f}'}",
+        f"  method {c['method']}, d = {c['dim']}, lr {c['lr']:g}, L = {c['levels']}, "
+        f"{c['quant_training']}",
+    ]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- training side
+
+
+def run_spec_for(protocol: Protocol, candidate: Candidate) -> Any:
+    """The :class:`idtheory.config.RunSpec` that trains ``candidate``'s float θ_d (shared by
+    every level count of the ``retune`` route), or None for a route not implemented here
+    (``ste`` needs quantization-aware training inside :mod:`idtheory.train`)."""
+    from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+
+    protocol.index(candidate)
+    if candidate.quant_training != "retune":
+        return None
+    return RunSpec(
+        model=candidate.model,
+        task=str(protocol.spec["task"]),
+        train=TrainConfig(lr=candidate.lr, **protocol.spec["train"]),
+        subspace=SubspaceConfig(
+            dim=candidate.dim, method=candidate.method, **protocol.spec["subspace"]
+        ),
+    )
+
+
+def plan(protocol: Protocol, store: Any) -> list[dict[str, Any]]:
+    """The declared trainings, one row per distinct run: ``run_id`` (None if unsupported),
+    ``status`` (``stored`` / ``missing`` / ``unsupported``), the candidates it serves."""
+    rows: dict[str, dict[str, Any]] = {}
+    for cand in protocol.candidates:
+        spec = run_spec_for(protocol, cand)
+        rid = None if spec is None else spec.config_hash()
+        key = rid or f"{cand.method}/d{cand.dim}/lr{cand.lr:g}/{cand.quant_training}"
+        row = rows.setdefault(
+            key,
+            {
+                "run_id": rid,
+                "method": cand.method,
+                "dim": cand.dim,
+                "lr": cand.lr,
+                "route": cand.quant_training,
+                "status": "unsupported"
+                if spec is None
+                else ("missing" if store.needs_training(spec) else "stored"),
+                "candidates": [],
+            },
+        )
+        row["candidates"].append(cand)
+    return list(rows.values())
+
+
+def measure_candidate(
+    protocol: Protocol,
+    candidate: Candidate,
+    run: Any,
+) -> tuple[MessageBits, int, int]:
+    """Quantize a trained run's θ_d as ``candidate`` declares (k-means, codebook and λ rounded to
+    the declared precision: the model a decoder rebuilds), set it into ``run.model`` and count
+    its exact errors. ``run`` is an :class:`idtheory.compress.StoredRun` (restored afterwards).
+    Returns (bits, training errors, dev errors)."""
+    import numpy as np
+    import torch
+
+    from idtheory.compress import Quantized, quantize_kmeans
+
+    quant = protocol.spec["quantization"]
+    if quant["quantizer"] != "kmeans" or quant["codebook_bits"] != 16:
+        raise ValueError("only k-means with a float16 codebook is implemented")
+    model = run.model
+    saved = (
+        model.theta.detach().clone(),
+        model.lambdas.detach().clone() if model.num_lambdas else None,
+    )
+    q = quantize_kmeans(
+        model.theta.detach().double().numpy(), candidate.levels, seed=quant["kmeans_seed"]
+    )
+    q = Quantized(q.codebook.astype(np.float16).astype(np.float64), q.symbols, q.levels, q.method)
+    try:
+        with torch.no_grad():
+            model.theta.copy_(torch.from_numpy(q.values()))
+            if model.num_lambdas:
+                model.lambdas.copy_(model.lambdas.half().float())
+        k_train, k_dev = run.errors("train"), run.errors("dev")
+    finally:
+        with torch.no_grad():
+            model.theta.copy_(saved[0])
+            if saved[1] is not None:
+                model.lambdas.copy_(saved[1])
+    bits = message_bits(
+        q,
+        model.num_lambdas,
+        protocol.selection_bits(candidate),
+        quant["codebook_bits"],
+        quant["lambda_bits"],
+    )
+    return bits, k_train, k_dev
+
+
+def full_dev_error(protocol: Protocol, store: Any) -> float | None:
+    """Dev error of the best stored full fine-tuning of the protocol's model on its whole
+    training set (a reference printed beside the certificate), or None."""
+    runs = store.records(
+        model=protocol.spec["theta0"]["model"],
+        task=protocol.spec["task"],
+        method="full",
+        status="ok",
+        **{"train.max_train_examples": protocol.spec["train"].get("max_train_examples")},
+    )
+    accs = [r["metrics"]["dev"]["accuracy"] for r in runs if r["metrics"]["dev"]]
+    return 1.0 - max(accs) if accs else None
+
+
+def run_protocol(
+    protocol: Protocol,
+    store: Any,
+    *,
+    train: bool = True,
+    data_dir: str | None = None,
+    artifacts_dir: str | None = None,
+) -> list[dict[str, Any]]:
+    """Train what the plan misses (with ``train``; resumable: each training is stored), then
+    certify every candidate whose training is stored, reusing certificates already in the store.
+    Returns the certificate records, best (lowest) first."""
+    from idtheory.compress import load_subspace_run
+    from idtheory.train import make_train_fn
+
+    artifacts = str(artifacts_dir or Path(store.root) / "params")
+    reference = full_dev_error(protocol, store)
+    records = []
+    for row in plan(protocol, store):
+        if row["status"] == "unsupported" or (row["status"] == "missing" and not train):
+            continue
+        spec = run_spec_for(protocol, row["candidates"][0])
+        stored = store.run(spec, make_train_fn(data_dir=data_dir, artifacts_dir=artifacts))
+        if stored.get("status") != "ok":
+            continue
+        run = None
+        for cand in row["candidates"]:
+            settings = {"kind": "certificate", "protocol": protocol.name,
+                        "protocol_sha256": protocol.sha256, "candidate": cand.key}  # fmt: skip
+            done = [b for b in store.bounds(run_id=stored["run_id"]) if b["settings"] == settings]
+            if done:
+                records.append(done[-1])
+                continue
+            if run is None:
+                run = load_subspace_run(
+                    stored["run_id"], store=store, data_dir=data_dir, artifacts_dir=artifacts
+                )
+            bits, k_train, k_dev = measure_candidate(protocol, cand, run)
+            record = certify(
+                protocol,
+                cand,
+                bits=bits,
+                train_errors=k_train,
+                m=run.m,
+                dev_errors=k_dev,
+                dev_m=len(run.examples["dev"]),
+                full_dev_error=reference,
+                run_id=stored["run_id"],
+            )
+            records.append(save_certificate(store, record))
+    return sorted(records, key=lambda r: r["certificate"])

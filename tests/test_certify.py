@@ -1,0 +1,237 @@
+"""Audit tests for idtheory.certify: every stored certificate is recomputed from its stored inputs
+with an implementation independent of idtheory.bounds (exact binomial tail inversion in pure
+Python), and must not be tighter than it; undeclared configurations are refused."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from idtheory import certify as C
+from idtheory.store import ResultsStore
+
+REPO = Path(__file__).resolve().parents[1]
+PROTOCOL = C.load_protocol("sst2-minilm")
+
+
+# ---------------------------------------------------------------- independent implementation
+
+
+def _log_binomial_cdf(m: int, k: int, p: float) -> float:
+    """ln Σ_{j≤k} C(m, j) p^j (1−p)^(m−j), summed in log space from the largest term down."""
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 0.0 if k >= m else -math.inf
+    lp, lq = math.log(p), math.log1p(-p)
+    logs = [
+        math.lgamma(m + 1) - math.lgamma(j + 1) - math.lgamma(m - j + 1) + j * lp + (m - j) * lq
+        for j in range(k + 1)
+    ]
+    top = max(logs)
+    return top + math.log(sum(math.exp(v - top) for v in logs))
+
+
+def binomial_inversion_bracket(m: int, k: int, log_delta: float) -> tuple[float, float]:
+    """[lo, hi] ∋ max{p : Bin(m, k, p) ≥ δ}, at most 2^-60 wide, by bisection on the tail."""
+    if k >= m:
+        return 1.0, 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _log_binomial_cdf(m, k, mid) >= log_delta:
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi
+
+
+def audit(record: dict, protocol: C.Protocol | None = None) -> None:
+    """Recompute a stored certificate from its stored inputs; fail if a stored value is tighter
+    than the independent one, or if the inputs do not match the declared protocol."""
+    protocol = protocol or C.load_protocol(record["settings"]["protocol"])
+    assert record["settings"]["protocol_sha256"] == protocol.sha256
+    cand = C.Candidate.from_dict(record["candidate"])
+    assert protocol.candidates[record["candidate_index"]] == cand
+    assert record["m"] == protocol.m and record["delta"] == protocol.delta
+    bits = record["bits"]
+    assert bits["selection"] >= math.log2(len(protocol.candidates)) - 1e-9
+    payload = bits["theta_symbols"] + bits["counts"] + bits["codebook"]
+    total = payload + 2 * math.log2(payload) + bits["lambdas"] + bits["selection"]
+    assert bits["total"] >= total - 1e-6
+    log_delta = math.log(record["delta"]) - total * math.log(2)
+    lo, _ = binomial_inversion_bracket(record["m"], record["train_errors"], log_delta)
+    head = record["rows"][record["headline"]]["value"]
+    assert head == record["certificate"]
+    for name, row in record["rows"].items():
+        # every row of the certificate is at least the exact Occam binomial bound
+        assert row["value"] >= lo - 1e-12, f"{name} = {row['value']} is tighter than exact {lo}"
+
+
+# ---------------------------------------------------------------- worked examples (bounds.md)
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "bits", "value"),
+    [
+        (1000, 50, 0, 0.0628634),  # E3
+        (1000, 0, 0, 0.00299125),
+        (3668, 367, 0, 0.108578),
+        (100, 10, 0, 0.163718),
+        (1000, 50, 10, 0.0822496),  # E4
+        (1000, 0, 20, 0.0167174),
+    ],
+)
+def test_independent_inversion_matches_worked_examples(m, k, bits, value):
+    lo, hi = binomial_inversion_bracket(m, k, math.log(0.05) - bits * math.log(2))
+    assert lo == pytest.approx(value, rel=1e-5) and hi - lo < 1e-15
+    rows = C.certificate_rows(k, m, float(bits), 0.05)
+    assert rows["occam_binomial"]["value"] == pytest.approx(value, rel=1e-5)
+
+
+def test_rows_match_e4_kl_and_ordering():
+    rows = C.certificate_rows(50, 1000, 10.0, 0.05)
+    assert rows["occam_kl"]["value"] == pytest.approx(0.0867454, rel=1e-5)
+    v = {k: r["value"] for k, r in rows.items()}
+    assert v["occam_binomial"] <= v["occam_kl"] <= v["catoni"]
+    assert v["occam_kl"] <= v["pac_bayes_kl"]
+
+
+# ---------------------------------------------------------------- the declared protocol
+
+
+def test_declared_protocol_is_frozen_and_small():
+    assert len(PROTOCOL.candidates) == 96
+    assert PROTOCOL.m == 67349 and PROTOCOL.delta == 0.05
+    assert PROTOCOL.selection_bits(PROTOCOL.candidates[0]) == pytest.approx(math.log2(96))
+
+
+def test_edited_protocol_is_refused(tmp_path, monkeypatch):
+    spec = json.loads((C.PROTOCOL_DIR / "sst2-minilm.json").read_text())
+    spec["grid"]["dim"].append(4000)
+    (tmp_path / "sst2-minilm.json").write_text(json.dumps(spec))
+    monkeypatch.setattr(C, "PROTOCOL_DIR", tmp_path)
+    with pytest.raises(ValueError, match="edited after its declaration"):
+        C.load_protocol("sst2-minilm")
+
+
+def _bits(selection: float = math.log2(96)) -> C.MessageBits:
+    return C.MessageBits(
+        theta_symbols=1700.0, counts=144.0, codebook=256.0, lambdas=144.0, selection=selection
+    )
+
+
+CAND = {"model": "minilm-l6", "method": "said", "dim": 500, "lr": 0.1, "levels": 16,
+        "quant_training": "retune"}  # fmt: skip
+
+
+def _certify(**kw):
+    args = {"bits": _bits(), "train_errors": 9000, "m": 67349, "dev_errors": 120, "dev_m": 872}
+    return C.certify(PROTOCOL, kw.pop("candidate", CAND), **{**args, **kw})
+
+
+def test_undeclared_configuration_is_refused():
+    for change in ({"dim": 300}, {"lr": 0.05}, {"levels": 4}, {"model": "mpnet-base"}):
+        with pytest.raises(C.UndeclaredCandidate, match="is not declared in protocol") as err:
+            _certify(candidate={**CAND, **change})
+        assert "\n" not in str(err.value)
+
+
+def test_subsampled_or_mischarged_inputs_are_refused():
+    with pytest.raises(ValueError, match="all 67349 training examples"):
+        _certify(m=1000, train_errors=100)
+    with pytest.raises(ValueError, match="declared charge"):
+        _certify(bits=_bits(selection=0.0))
+    with pytest.raises(ValueError, match="train_errors must be an integer count"):
+        _certify(train_errors=0.13)
+
+
+def test_certificate_round_trips_through_the_store_and_passes_the_audit(tmp_path):
+    record = _certify(full_dev_error=0.08, run_id="abc")
+    assert record["certificate"] == record["rows"]["occam_binomial"]["value"]
+    assert record["bits"]["total"] == pytest.approx(
+        1700 + 144 + 256 + 2 * math.log2(2100) + 144 + math.log2(96)
+    )
+    store = ResultsStore(tmp_path)
+    C.save_certificate(store, record)
+    (stored,) = ResultsStore(tmp_path).bounds(run_id="abc")
+    audit(stored)
+    text = C.format_certificate(stored)
+    assert "← certificate" in text and "full fine-tuning" in text and "θ_d symbols" in text
+
+
+def test_audit_catches_a_tighter_stored_value(tmp_path):
+    record = _certify()
+    record["rows"]["occam_binomial"]["value"] -= 1e-6
+    record["certificate"] -= 1e-6
+    with pytest.raises(AssertionError, match="tighter than exact"):
+        audit(record)
+    record = _certify()
+    record["bits"]["total"] -= 1.0  # under-charged bits
+    with pytest.raises(AssertionError):
+        audit(record)
+
+
+def _stored_certificates() -> list[dict]:
+    store = ResultsStore(REPO / "data" / "results")
+    return [b for b in store.bounds() if (b.get("settings") or {}).get("kind") == "certificate"]
+
+
+@pytest.mark.parametrize("record", _stored_certificates(), ids=lambda r: r["settings"]["candidate"])
+def test_committed_certificates_pass_the_audit(record):
+    audit(record)
+
+
+def test_import_does_not_pull_torch():
+    code = "import sys, idtheory.certify; assert 'torch' not in sys.modules, 'torch imported'"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+TINY_PROTOCOL = {
+    "name": "tiny-test",
+    "task": "sst2",
+    "m": 48,
+    "delta": 0.05,
+    "headline": "occam_binomial",
+    "selection_code": "uniform",
+    "theta0": {"model": "tiny-bert"},
+    "subspace": {"seed": 0},
+    "train": {"epochs": 1.0, "batch_size": 16, "max_length": 32, "seed": 0,
+              "max_train_examples": 48, "max_eval_examples": 24, "precision": "fp32"},
+    "quantization": {"quantizer": "kmeans", "kmeans_seed": 0, "codebook_bits": 16,
+                     "lambda_bits": 16},
+    "grid": {"model": ["tiny-bert"], "method": ["said"], "dim": [30], "lr": [0.01],
+             "levels": [4, 8], "quant_training": ["retune", "ste"]},
+}  # fmt: skip
+
+
+def test_certify_command_end_to_end_on_tiny_bert(data_dir, tmp_path, capsys):
+    from idtheory.cli import main
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY_PROTOCOL))
+    args = ["certify", "--protocol", str(path), "--results-dir", str(tmp_path / "store"),
+            "--data-dir", str(data_dir)]  # fmt: skip
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 declared candidates, 2 trainings" in out and "missing" in out
+    assert "unsupported" in out  # the straight-through route needs a train.py hook
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "← certificate" in out and "of m = 48" in out
+    store = ResultsStore(tmp_path / "store")
+    records = [b for b in store.bounds() if b["settings"]["kind"] == "certificate"]
+    assert len(records) == 2 and {r["candidate"]["levels"] for r in records} == {4, 8}
+    protocol = C.load_protocol(path)
+    for record in records:
+        audit(record, protocol)
+        assert record["bits"]["lambdas"] == 16 * 5  # tiny-bert SAID: 5 λ at float16
+    assert main(args) == 0  # resumes: nothing trained or certified again
+    assert "stored " in capsys.readouterr().out
+    assert len(ResultsStore(tmp_path / "store").bounds()) == 2
