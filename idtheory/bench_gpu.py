@@ -6,10 +6,10 @@
    a device-to-device copy (the bandwidth ceiling, measured in the same run), the Triton FWHT,
    the naive per-stage PyTorch FWHT (:func:`idtheory.hadamard.fwht_reference`), and one
    Fastfood forward + transpose (d = ``--dim``, D = L) in four implementations: ``fused``
-   (:class:`~idtheory.kernels.triton_fastfood.TritonFastfoodProjection`), ``hashed``
-   (:class:`~idtheory.kernels.triton_fastfood.HashedFastfoodProjection`), ``current``
-   (:class:`~idtheory.projection.FastfoodProjection` as wired today: torch gather/index_add
-   + Triton FWHT) and ``naive`` (the same with the naive FWHT). Each is reported as time,
+   (:class:`~idtheory.projections.FastfoodProjection` on its fused Triton kernels), ``hashed``
+   (:class:`~idtheory.projections.HashedFastfoodProjection`), ``current`` (the same
+   ``FastfoodProjection`` with ``backend='torch'``: torch gather/index_add + Triton FWHT) and
+   ``naive`` (the same with the naive FWHT). Each is reported as time,
    *effective* bandwidth (bytes that must move ÷ time: inputs, outputs and stored state read
    once) and, for the Triton kernels, the bandwidth of the traffic the passes really generate;
    both as a fraction of the copy. A check compares fused/hashed results with the references.
@@ -18,8 +18,9 @@
 2. **step** — one training step (forward + backward + AdamW, batch 32 × length 128, bf16
    autocast, random tokens) of RoBERTa-Base and RoBERTa-Large configurations with random
    weights (``transformers.RobertaConfig`` built in code, nothing downloaded): full
-   fine-tuning against SAID and DID (d = ``--dim``) with the projection as wired today, with
-   the fused kernels, with the hashed projection, and (SAID) with the naive FWHT — median step
+   fine-tuning against SAID and DID (d = ``--dim``) with the Fastfood torch path
+   (``current``), with the fused kernels, with the hashed projection, and (SAID) with the naive
+   FWHT — median step
    time and peak memory (``torch.cuda.max_memory_allocated``, reset per variant), as ratios to
    full fine-tuning.
 
@@ -29,6 +30,11 @@ recorded as soon as it finishes, and a failing item records its error and the ru
 The reports ``<date>-<gpu>.json`` and ``.md`` go to ``--out`` (default ``benchmarks/``) and the
 Markdown is printed. ``--quick`` runs tiny sizes and a tiny RoBERTa on whatever device is
 there (CPU included: Triton-only items then fall back or are skipped) for tests.
+
+Every projection is built by the library (:func:`idtheory.subspace.get_subspace_model`, or the
+class itself for the kernel items), so it is the P of the seed; only its ``backend`` and
+launch ``knobs`` are set per variant. The CPU draw of π takes seconds at L = 2^29 (outside the
+timed region, inside the budget).
 
 ``--fwht-backend reference`` (or ``IDTHEORY_FWHT_BACKEND=reference``) makes *every* FWHT of the
 run the naive one, on CUDA too (it patches :func:`idtheory.hadamard._fwht_forward`).
@@ -45,7 +51,6 @@ import contextlib
 import datetime as _dt
 import gc
 import json
-import math
 import os
 import platform
 import re
@@ -180,61 +185,17 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / max(float(b.norm()), 1e-300))
 
 
-def _device_fastfood(cls: type, d: int, D: int, device: str, seed: int = 0, **kw: Any) -> Any:
-    """A FastfoodProjection (or subclass) with B, Π, G drawn on ``device``.
-
-    Same distribution and layout as the constructor's CPU draw, but not the same P for a seed:
-    the constructor's torch.randperm(L) on the CPU takes seconds at L = 2^29, this takes
-    milliseconds; timings do not depend on which random permutation is drawn.
-    """
-    from idtheory.hadamard import next_power_of_two
-    from idtheory.projection import Projection
-
-    dtype = kw.pop("dtype", torch.float32)
-    grad_scale = kw.pop("grad_scale", 1.0)
-    p = cls.__new__(cls)
-    Projection.__init__(p, d, D, seed, grad_scale)
-    L = next_power_of_two(D)
-    p.L, p.b = L, next_power_of_two(d)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    B = torch.randint(0, 2, (L,), generator=gen, device=device).to(dtype).mul_(2).sub_(1)
-    perm = torch.randperm(L, generator=gen, device=device).to(torch.int32)
-    G = torch.randn(L, generator=gen, device=device, dtype=torch.float32)
-    p.register_buffer("B", B, persistent=False)
-    p.register_buffer("perm", perm, persistent=False)
-    p.register_buffer("G", G.to(dtype), persistent=False)
-    p.scale = 1.0 / math.sqrt(D * float(G.double().square().sum()))
-    if hasattr(cls, "_state"):  # TritonFastfoodProjection
-        p.knobs = dict(kw)
-    p.fused = hasattr(cls, "_state")  # 'current' = the plain torch path, as before the kernels
-    return p
-
-
 @contextlib.contextmanager
-def _projection_factory(kind: str, device: str) -> Iterator[None]:
-    """Make SubspaceModel build ``kind`` projections ('current', 'fused' or 'hashed')."""
-    import idtheory.subspace as S
-    from idtheory.kernels.triton_fastfood import (
-        HashedFastfoodProjection,
-        TritonFastfoodProjection,
-    )
-    from idtheory.projection import FastfoodProjection
-
-    original = S.make_projection
-
-    def factory(_kind: str, d: int, D: int, seed: int = 0, **kw: Any) -> Any:
-        kw.pop("device", None)
-        if kind == "hashed":
-            return HashedFastfoodProjection(d, D, seed, device=device, **kw)
-        cls = TritonFastfoodProjection if kind == "fused" else FastfoodProjection
-        return _device_fastfood(cls, d, D, device, seed, **kw)
-
-    S.make_projection = factory
+def _backend(projections: Any, backend: str) -> Iterator[None]:
+    """Within the block, every Fastfood projection in ``projections`` runs on ``backend``."""
+    saved = [p.backend for p in projections]
+    for p in projections:
+        p.backend = backend
     try:
         yield
     finally:
-        S.make_projection = original
+        for p, b in zip(projections, saved):
+            p.backend = b
 
 
 # ============================================================================ child: recording
@@ -349,14 +310,9 @@ def _kernel_items(rec: _Recorder, args: argparse.Namespace, device: str) -> None
 def _kernel_size(rec: _Recorder, args: argparse.Namespace, device: str, k: int) -> None:
     """Copy, FWHTs and Fastfood fwd+T at L = 2^k."""
     from idtheory.hadamard import fwht, fwht_reference
-    from idtheory.kernels.triton_fastfood import (
-        HashedFastfoodProjection,
-        TritonFastfoodProjection,
-        fastfood_bytes,
-        triton_usable,
-    )
+    from idtheory.kernels.triton_fastfood import fastfood_bytes, triton_usable
     from idtheory.kernels.triton_fwht import fwht_plan, fwht_triton
-    from idtheory.projection import FastfoodProjection
+    from idtheory.projections import FastfoodProjection, HashedFastfoodProjection
 
     L, d, reps = 1 << k, args.dim, args.repeats
     base = {"section": "kernels", "log2": k, "L": L}
@@ -406,7 +362,7 @@ def _kernel_size(rec: _Recorder, args: argparse.Namespace, device: str, k: int) 
 
     def build() -> dict[str, Any]:
         t0 = time.time()
-        holder["P"] = _device_fastfood(TritonFastfoodProjection, d, L, device)
+        holder["P"] = FastfoodProjection(d, L, seed=0, device=device)
         return {"build_s": time.time() - t0}
 
     if rec.run(base | {"name": "ff_build"}, build)["status"] == "ok":
@@ -414,12 +370,9 @@ def _kernel_size(rec: _Recorder, args: argparse.Namespace, device: str, k: int) 
 
         def current_products() -> tuple[torch.Tensor, torch.Tensor]:
             # the plain torch path: FastfoodProjection dispatches to the fused kernels on CUDA
-            # unless ``fused`` is off (before 2026-11-26 this column timed the fused kernels)
-            P.fused = False
-            try:
-                return FastfoodProjection._forward(P, theta), FastfoodProjection._transpose(P, g)
-            finally:
-                P.fused = True
+            # unless its backend is 'torch' (before 2026-11-26 this column timed the kernels)
+            with _backend([P], "torch"):
+                return P._forward(theta), P._transpose(g)
 
         def ff_current() -> dict[str, Any]:
             ref_out["fwd"], ref_out["T"] = current_products()
@@ -483,11 +436,8 @@ def _kernel_size(rec: _Recorder, args: argparse.Namespace, device: str, k: int) 
 def _fold_items(rec: _Recorder, args: argparse.Namespace, device: str) -> None:
     """Transpose only, at one size: accumulator copies and per-program pre-sums."""
     from idtheory.hadamard import next_power_of_two
-    from idtheory.kernels.triton_fastfood import (
-        TritonFastfoodProjection,
-        default_copies,
-        triton_usable,
-    )
+    from idtheory.kernels.triton_fastfood import default_copies, triton_usable
+    from idtheory.projections import FastfoodProjection
 
     k = min(args.max_log2, args.fold_log2)
     L = 1 << k
@@ -506,7 +456,7 @@ def _fold_items(rec: _Recorder, args: argparse.Namespace, device: str) -> None:
         if d > L:
             continue
         b = next_power_of_two(d)
-        P = _device_fastfood(TritonFastfoodProjection, d, L, device)
+        P = FastfoodProjection(d, L, seed=0, device=device)
         variants = [(f"default (copies={default_copies(b)})", {})]
         variants += [
             (f"copies={c}", {"copies": c, "local_bins_max": 0})
@@ -528,17 +478,16 @@ def _fold_items(rec: _Recorder, args: argparse.Namespace, device: str) -> None:
 
 def _tuning_items(rec: _Recorder, args: argparse.Namespace, device: str) -> None:
     """Fused fwd+T at L = 2^GOAL_LOG2 with a few launch configurations."""
-    from idtheory.kernels.triton_fastfood import TritonFastfoodProjection, fastfood_bytes
+    from idtheory.kernels.triton_fastfood import fastfood_bytes, triton_usable
+    from idtheory.projections import FastfoodProjection
 
     k = min(args.max_log2, GOAL_LOG2)
     L = 1 << k
     theta = torch.randn(args.dim, device=device)
     g = torch.randn(L, device=device)
-    from idtheory.kernels.triton_fastfood import triton_usable
-
     if not triton_usable(g):
         return
-    P = _device_fastfood(TritonFastfoodProjection, args.dim, L, device)
+    P = FastfoodProjection(args.dim, L, seed=0, device=device)
     for name, knobs in (
         ("num_warps=8", {"num_warps": 8}),
         ("tile=4096", {"tile": 4096}),
@@ -618,8 +567,12 @@ def _measure_step(
         params = list(model.parameters())
         lr = 1e-5
     else:
-        with _projection_factory(kind, device):
-            model = get_subspace_model(model, SubspaceConfig(dim=args.dim, method=method))
+        projection = "fastfood_hashed" if kind == "hashed" else "fastfood"
+        config = SubspaceConfig(dim=args.dim, method=method, projection=projection)
+        model = get_subspace_model(model, config)
+        if kind == "current":  # the Fastfood torch path (gather/index_add + FWHT)
+            for p in model.projections:
+                p.backend = "torch"
         params = [p for p in model.parameters() if p.requires_grad]
         lr = 1e-3
         proj = model.projections[0]

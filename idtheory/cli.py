@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+from idtheory.projections import PROJECTION_NAMES
 from idtheory.scales import SCALE_NAMES
 
 DEFAULT_RESULTS = "data/results"
@@ -85,7 +86,8 @@ def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
     g.add_argument(
         "--projection",
         default="fastfood",
-        choices=["fastfood", "fastfood_hashed", "dense", "sparse"],
+        choices=list(PROJECTION_NAMES),
+        help="random projection P (idtheory.projections.REGISTRY; default: %(default)s)",
     )
     g.add_argument("--layout", default="global", choices=["global", "per_tensor"])
     g.add_argument(

@@ -14,6 +14,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from idtheory.projections import PROJECTION_NAMES
+
 Method = Literal["full", "said", "did"]
 
 
@@ -25,9 +27,10 @@ class SubspaceConfig:
         dim: d, the total number of trainable parameters. For SAID the λ scales are counted
             inside ``dim`` (Aghajanyan et al. 2021, Eq. 3), so θ_d has ``dim - n_groups`` entries.
         method: ``"said"`` (structure-aware: learned per-group scale λ) or ``"did"`` (direct).
-        projection: ``"fastfood"`` (the paper), ``"fastfood_hashed"`` (the same structure with
-            B, Π, G regenerated from counter-based hashes of the seed: O(1) state, a different
-            but equally seed-determined P), ``"dense"`` or ``"sparse"`` (Li et al. 2018).
+        projection: a name in :data:`idtheory.projections.REGISTRY`: ``"fastfood"`` (the
+            paper), ``"fastfood_hashed"`` (the same structure with B, Π, G regenerated from
+            counter-based hashes of the seed: O(1) state, a different but equally
+            seed-determined P), ``"dense"`` or ``"sparse"`` (Li et al. 2018).
         layout: ``"global"`` — one projection over the concatenated parameter vector (the paper's
             description, Li et al.'s code); ``"per_tensor"`` — one independent projection per
             tensor, all fed the same θ_d (the authors' released code).
@@ -46,7 +49,7 @@ class SubspaceConfig:
 
     dim: int
     method: Literal["said", "did"] = "said"
-    projection: Literal["fastfood", "fastfood_hashed", "dense", "sparse"] = "fastfood"
+    projection: str = "fastfood"
     layout: Literal["global", "per_tensor"] = "global"
     scaling: Literal["block", "module", "tensor"] = "block"
     seed: int = 0
@@ -59,9 +62,7 @@ class SubspaceConfig:
         if not isinstance(self.dim, int) or isinstance(self.dim, bool) or self.dim <= 0:
             raise ValueError(f"SubspaceConfig.dim must be a positive integer, got {self.dim!r}")
         _check_choice("method", self.method, ("said", "did"))
-        _check_choice(
-            "projection", self.projection, ("fastfood", "fastfood_hashed", "dense", "sparse")
-        )
+        _check_choice("projection", self.projection, PROJECTION_NAMES)
         _check_choice("layout", self.layout, ("global", "per_tensor"))
         _check_choice("scaling", self.scaling, ("block", "module", "tensor"))
         _check_choice("grad_scale", self.grad_scale, ("exact", "authors"))

@@ -46,8 +46,8 @@ import torch
 from torch import nn
 
 from idtheory.config import SubspaceConfig
-from idtheory.hadamard import next_power_of_two
-from idtheory.projection import Projection, make_projection
+from idtheory.projections import projection_class
+from idtheory.projections.base import Projection
 
 __all__ = ["SubspaceConfig", "SubspaceModel", "get_subspace_model", "scaling_groups"]
 
@@ -189,42 +189,21 @@ class SubspaceModel(nn.Module):
     # ------------------------------------------------------------------ construction
 
     def _build_projections(self, d: int, device, dtype) -> list[Projection]:
+        """One projection over all D parameters (``global``) or one per tensor (``per_tensor``,
+        seed ``seed + i``, sizes from the class's ``per_tensor_sizes``)."""
         cfg = self.config
-        fastfood = cfg.projection in ("fastfood", "fastfood_hashed")
+        cls = projection_class(cfg.projection)
 
-        def scale(L: int) -> float:
-            # The released code's backward scales each FWHT by 1/sqrt(L): 1/L per Fastfood.
-            return 1.0 / L if (cfg.grad_scale == "authors" and fastfood) else 1.0
+        def build(d_i: int, D_i: int, seed: int) -> Projection:
+            scale = cls.authors_grad_scale(D_i) if cfg.grad_scale == "authors" else 1.0
+            return cls(d_i, D_i, seed, device=device, dtype=dtype, grad_scale=scale)
 
         if cfg.layout == "global":
-            L = next_power_of_two(self.num_projected)
-            return [
-                make_projection(
-                    cfg.projection,
-                    d,
-                    self.num_projected,
-                    cfg.seed,
-                    device=device,
-                    dtype=dtype,
-                    grad_scale=scale(L),
-                )
-            ]
-        projections = []
-        for i, slot in enumerate(self.slots):
-            L = next_power_of_two(slot.numel)
-            d_i = min(d, L) if fastfood else min(d, slot.numel)
-            projections.append(
-                make_projection(
-                    cfg.projection,
-                    d_i,
-                    max(slot.numel, d_i),
-                    cfg.seed + i,
-                    device=device,
-                    dtype=dtype,
-                    grad_scale=scale(L),
-                )
-            )
-        return projections
+            return [build(d, self.num_projected, cfg.seed)]
+        return [
+            build(*cls.per_tensor_sizes(d, slot.numel), cfg.seed + i)
+            for i, slot in enumerate(self.slots)
+        ]
 
     # ------------------------------------------------------------------ forward
 

@@ -1,4 +1,5 @@
-"""Projections against their explicit matrices: values, transpose, gradients, norms, seeds."""
+"""Projections against their explicit matrices: values, transpose, gradients, norms, seeds;
+the registry of projection kinds and the rules each class owns."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import pytest
 import scipy.linalg
 import torch
 
-from idtheory.projection import (
+from idtheory.projections import (
+    PROJECTION_NAMES,
+    REGISTRY,
     DenseProjection,
     FastfoodProjection,
+    HashedFastfoodProjection,
     SparseProjection,
     make_projection,
+    projection_class,
 )
+from idtheory.projections.base import Projection
 
 KINDS = [FastfoodProjection, DenseProjection, SparseProjection]
 F64 = torch.float64
@@ -120,3 +126,106 @@ def test_hashed_fastfood_through_make_projection():
     torch.testing.assert_close(
         make_projection("fastfood_hashed", 4, 40, seed=3, dtype=F64).materialize(), M
     )
+
+
+# ----------------------------------------------------------------------------- seeds are pinned
+
+
+def test_random_state_of_a_seed_is_pinned():
+    """The values stored results were computed with: a refactoring must not change them."""
+    P = FastfoodProjection(5, 27, seed=11)
+    assert P.B[:8].tolist() == [1, 1, -1, 1, 1, 1, 1, -1]
+    assert P.perm[:8].tolist() == [24, 29, 15, 13, 27, 18, 16, 28]
+    torch.testing.assert_close(P.G[:3], torch.tensor([-0.570933, 0.93197, 0.311779]))
+    assert P.scale == pytest.approx(0.03442241449803588, rel=1e-12)
+    Q = DenseProjection(3, 10, seed=2)
+    expected = torch.tensor([-0.248569, -0.138791, 0.432085, -0.1611, -0.510573, 0.137631])
+    torch.testing.assert_close(Q.matrix[:2].flatten(), expected)
+    S = SparseProjection(3, 10, seed=2)
+    assert S.rows.tolist() == [4, 2, 5, 0, 9, 3, 6, 5, 3, 5, 6, 1]
+    assert (S.values * 2).tolist() == [1, -1, -1, 1, -1, -1, 1, 1, 1, -1, -1, -1]
+    H = HashedFastfoodProjection(5, 27, seed=11)
+    assert (H.keys.k_sign1, H.keys.k_gauss, H.keys.k_feistel[0]) == (
+        1217083089,
+        2061238640,
+        912454625,
+    )
+    assert H.scale == pytest.approx(0.032760478368377234, rel=1e-12)
+
+
+def test_backend_and_knobs_never_change_p():
+    theta = torch.randn(9)
+    ref = FastfoodProjection(9, 300, seed=5, backend="torch")(theta)
+    for kw in ({}, {"block": 16, "copies": 2}, {"backend": "auto"}):
+        torch.testing.assert_close(FastfoodProjection(9, 300, seed=5, **kw)(theta), ref)
+    P = FastfoodProjection(9, 300, seed=5)
+    with pytest.raises(ValueError, match="backend"):
+        P.backend = "cuda"
+    with pytest.raises(TypeError, match="knobs"):
+        P.knobs = {"warps": 4}
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+def test_registry_names_classes_one_module_each():
+    assert PROJECTION_NAMES == ("fastfood", "fastfood_hashed", "dense", "sparse")
+    modules = set()
+    for name in PROJECTION_NAMES:
+        cls = projection_class(name)
+        assert issubclass(cls, Projection)
+        assert f"{cls.__module__}:{cls.__name__}" == REGISTRY[name]
+        modules.add(cls.__module__)
+        P = make_projection(name, 3, 20, seed=1, dtype=F64)
+        assert type(P) is cls and (P.d, P.D, P.seed) == (3, 20, 1)
+    assert len(modules) == len(PROJECTION_NAMES)
+    with pytest.raises(ValueError, match="fastfood_hashed"):
+        projection_class("gaussian")
+
+
+def test_config_and_cli_offer_the_registry():
+    from idtheory.cli import build_parser
+    from idtheory.config import SubspaceConfig
+
+    for name in PROJECTION_NAMES:
+        assert SubspaceConfig(dim=2, projection=name).projection == name
+    with pytest.raises(ValueError, match="projection must be one of"):
+        SubspaceConfig(dim=2, projection="gaussian")
+    parser = build_parser()
+    choices = {
+        tuple(action.choices)
+        for sub in parser._subparsers._group_actions[0].choices.values()
+        for action in sub._actions
+        if "--projection" in action.option_strings
+    }
+    assert choices == {PROJECTION_NAMES}
+
+
+def test_old_module_names_still_work():
+    import idtheory.projection as old
+
+    assert old.FastfoodProjection is FastfoodProjection
+    assert old.HashedFastfoodProjection is HashedFastfoodProjection
+    assert old.make_projection is make_projection and old.DENSE_MAX_ENTRIES == 1 << 28
+    assert {"Projection", "DenseProjection", "SparseProjection"} <= set(old.__all__)
+    with pytest.raises(AttributeError):
+        old.TritonFastfoodProjection  # noqa: B018  (folded into FastfoodProjection's knobs)
+
+
+# ----------------------------------------------------------------------------- per-class rules
+
+
+@pytest.mark.parametrize("cls", [FastfoodProjection, HashedFastfoodProjection])
+def test_fastfood_rules(cls):
+    assert cls.authors_grad_scale(1000) == 1 / 1024 and cls.authors_grad_scale(1024) == 1 / 1024
+    # a tensor of 5 entries pads to L = 8: θ_d[:8] is read, 8 outputs of which 5 are kept
+    assert cls.per_tensor_sizes(20, 5) == (8, 8)
+    assert cls.per_tensor_sizes(3, 5) == (3, 5)
+    assert cls.per_tensor_sizes(20, 64) == (20, 64)
+
+
+@pytest.mark.parametrize("cls", [DenseProjection, SparseProjection])
+def test_default_rules(cls):
+    assert cls.authors_grad_scale(1000) == 1.0
+    assert cls.per_tensor_sizes(20, 5) == (5, 5)
+    assert cls.per_tensor_sizes(3, 5) == (3, 5)

@@ -1,5 +1,6 @@
-"""Tests for ``idtheory.kernels.triton_fastfood`` (fused Fastfood kernels, hashed Fastfood)
-and for ``idtheory.bench_gpu``.
+"""Tests for ``idtheory.kernels.triton_fastfood`` (fused Fastfood kernels, the hashes), for the
+Fastfood projections that dispatch to them (``FastfoodProjection`` with ``backend='triton'``,
+``HashedFastfoodProjection``) and for ``idtheory.bench_gpu``.
 
 Three kinds of checks:
 
@@ -36,7 +37,7 @@ import scipy.linalg
 import torch
 
 from idtheory.kernels import triton_fastfood as F
-from idtheory.projection import FastfoodProjection
+from idtheory.projections import FastfoodProjection, HashedFastfoodProjection
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 600
@@ -47,7 +48,7 @@ needs_cuda = pytest.mark.skipif(
 )
 
 
-def dense_hashed(P: F.HashedFastfoodProjection) -> np.ndarray:
+def dense_hashed(P: HashedFastfoodProjection) -> np.ndarray:
     """c · R_D H_L diag(G) Π H_L diag(B) E_d built from the hash definitions (float64)."""
     L, d, D = P.L, P.d, P.D
     H = scipy.linalg.hadamard(L).astype(np.float64)
@@ -124,7 +125,7 @@ CASES = [(1, 1), (1, 2), (3, 16), (5, 37), (7, 64), (16, 16), (33, 100), (20, 12
 
 @pytest.mark.parametrize(("d", "D"), CASES)
 def test_hashed_matches_dense_definition(d: int, D: int) -> None:
-    P = F.HashedFastfoodProjection(d, D, seed=11, dtype=torch.float64, backend="torch")
+    P = HashedFastfoodProjection(d, D, seed=11, dtype=torch.float64, backend="torch")
     M = dense_hashed(P)
     assert rel(P.materialize().numpy(), M) < 1e-12
     theta = torch.randn(d, dtype=torch.float64)
@@ -134,7 +135,7 @@ def test_hashed_matches_dense_definition(d: int, D: int) -> None:
 
 
 def test_hashed_gradcheck() -> None:
-    P = F.HashedFastfoodProjection(6, 40, seed=2, dtype=torch.float64, backend="torch")
+    P = HashedFastfoodProjection(6, 40, seed=2, dtype=torch.float64, backend="torch")
     theta = torch.randn(6, dtype=torch.float64, requires_grad=True)
     g = torch.randn(40, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(P, (theta,))
@@ -142,18 +143,18 @@ def test_hashed_gradcheck() -> None:
 
 
 def test_hashed_column_norms() -> None:
-    P = F.HashedFastfoodProjection(10, 256, seed=3, dtype=torch.float64, backend="torch")
+    P = HashedFastfoodProjection(10, 256, seed=3, dtype=torch.float64, backend="torch")
     norms = P.materialize().norm(dim=0)
     assert torch.allclose(norms, torch.ones(10, dtype=torch.float64), atol=1e-12)  # D = L
-    P = F.HashedFastfoodProjection(50, 3000, seed=3, dtype=torch.float64, backend="torch")
+    P = HashedFastfoodProjection(50, 3000, seed=3, dtype=torch.float64, backend="torch")
     norms = P.materialize().norm(dim=0)
     assert abs(float(norms.mean()) - 1.0) < 0.05 and float((norms - 1).abs().max()) < 0.2
 
 
 def test_hashed_determinism_and_seed() -> None:
-    a = F.HashedFastfoodProjection(8, 100, seed=9, backend="torch").materialize()
-    b = F.HashedFastfoodProjection(8, 100, seed=9, backend="torch", cache=False).materialize()
-    c = F.HashedFastfoodProjection(8, 100, seed=10, backend="torch").materialize()
+    a = HashedFastfoodProjection(8, 100, seed=9, backend="torch").materialize()
+    b = HashedFastfoodProjection(8, 100, seed=9, backend="torch", cache=False).materialize()
+    c = HashedFastfoodProjection(8, 100, seed=10, backend="torch").materialize()
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
     # differs from the torch.Generator Fastfood of the same seed (a different, valid P)
@@ -161,7 +162,7 @@ def test_hashed_determinism_and_seed() -> None:
 
 
 def test_hashed_module_state_is_o1() -> None:
-    P = F.HashedFastfoodProjection(100, 1 << 16, seed=1, backend="torch", cache=False)
+    P = HashedFastfoodProjection(100, 1 << 16, seed=1, backend="torch", cache=False)
     assert P.nbytes == 0 and len(P.state_dict()) == 0
     assert P._dtype() == torch.float32 and P._device().type == "cpu"
     P64 = P.to(torch.float64)
@@ -172,8 +173,8 @@ def test_hashed_module_state_is_o1() -> None:
 
 
 def test_hashed_float32_close_to_float64() -> None:
-    P32 = F.HashedFastfoodProjection(30, 1000, seed=4, backend="torch")
-    P64 = F.HashedFastfoodProjection(30, 1000, seed=4, backend="torch", dtype=torch.float64)
+    P32 = HashedFastfoodProjection(30, 1000, seed=4, backend="torch")
+    P64 = HashedFastfoodProjection(30, 1000, seed=4, backend="torch", dtype=torch.float64)
     theta = torch.randn(30)
     assert rel(P32(theta), P64(theta.double())) < 1e-5
     g = torch.randn(1000)
@@ -182,12 +183,12 @@ def test_hashed_float32_close_to_float64() -> None:
 
 def test_hashed_argument_errors() -> None:
     with pytest.raises(ValueError):
-        F.HashedFastfoodProjection(10, 5)
+        HashedFastfoodProjection(10, 5)
     with pytest.raises(ValueError):
-        F.HashedFastfoodProjection(2, 5, backend="cuda")
+        HashedFastfoodProjection(2, 5, backend="cuda")
     with pytest.raises(TypeError):
-        F.HashedFastfoodProjection(2, 5, warps=4)
-    P = F.HashedFastfoodProjection(2, 5, backend="torch")
+        HashedFastfoodProjection(2, 5, warps=4)
+    P = HashedFastfoodProjection(2, 5, backend="torch")
     with pytest.raises(ValueError):
         P(torch.zeros(3))
 
@@ -196,7 +197,7 @@ def test_hashed_argument_errors() -> None:
 def test_backend_triton_refuses_plain_cpu_tensors() -> None:
     if F._interpreting():
         pytest.skip("interpreter mode accepts CPU tensors")
-    P = F.HashedFastfoodProjection(2, 8, backend="triton")
+    P = HashedFastfoodProjection(2, 8, backend="triton")
     with pytest.raises(ValueError):
         P(torch.zeros(2))
 
@@ -220,13 +221,19 @@ def test_default_copies() -> None:
 
 
 def test_triton_projection_falls_back_on_cpu() -> None:
-    P = F.TritonFastfoodProjection(9, 300, seed=5, block=16)
-    R = FastfoodProjection(9, 300, seed=5)
+    P = FastfoodProjection(9, 300, seed=5, block=16)  # knobs change speed, never P
+    R = FastfoodProjection(9, 300, seed=5, backend="torch")
     theta = torch.randn(9)
     if not (HAS_TRITON and F._interpreting()):
+        assert not P._use_triton(theta)
         assert torch.equal(P(theta), R(theta))
+    assert P.knobs == {"block": 16} and R.knobs == {}
     with pytest.raises(TypeError):
-        F.TritonFastfoodProjection(9, 300, colour="red")
+        FastfoodProjection(9, 300, colour="red")
+    with pytest.raises(TypeError):
+        P.knobs = {"warps": 4}
+    with pytest.raises(ValueError):
+        FastfoodProjection(9, 300, backend="cuda")
 
 
 # ============================================================================ Triton subprocesses
@@ -271,9 +278,9 @@ def _worker_interp() -> dict[str, Any]:
     ]
     for idx, (d, D, knobs) in enumerate(cases):
         ref = FastfoodProjection(d, D, seed=idx, dtype=torch.float64)
-        fused = F.TritonFastfoodProjection(d, D, seed=idx, **knobs)
-        href = F.HashedFastfoodProjection(d, D, seed=idx, dtype=torch.float64, backend="torch")
-        hashed = F.HashedFastfoodProjection(d, D, seed=idx, backend="triton", **knobs)
+        fused = FastfoodProjection(d, D, seed=idx, backend="triton", **knobs)
+        href = HashedFastfoodProjection(d, D, seed=idx, dtype=torch.float64, backend="torch")
+        hashed = HashedFastfoodProjection(d, D, seed=idx, backend="triton", **knobs)
         theta, g = torch.randn(d), torch.randn(D)
         y, z = fused._forward(theta), fused._transpose(g)
         hy, hz = hashed._forward(theta), hashed._transpose(g)
@@ -291,7 +298,7 @@ def _worker_interp() -> dict[str, Any]:
         }
 
     # materialize() through the Triton path == dense definition of the hashes
-    P = F.HashedFastfoodProjection(6, 50, seed=8, backend="triton")
+    P = HashedFastfoodProjection(6, 50, seed=8, backend="triton")
     res["materialize_dense"] = rel(P.materialize(), dense_hashed(P))
 
     # tables larger than one program (MAX_TABLE_LOG lowered to exercise the fwht_triton path)
@@ -300,9 +307,9 @@ def _worker_interp() -> dict[str, Any]:
     try:
         for idx, d in enumerate((40, 200)):
             ref = FastfoodProjection(d, 1024, seed=idx, dtype=torch.float64)
-            fused = F.TritonFastfoodProjection(d, 1024, seed=idx)
-            href = F.HashedFastfoodProjection(d, 1024, seed=idx, dtype=torch.float64)
-            hashed = F.HashedFastfoodProjection(d, 1024, seed=idx, backend="triton")
+            fused = FastfoodProjection(d, 1024, seed=idx, backend="triton")
+            href = HashedFastfoodProjection(d, 1024, seed=idx, dtype=torch.float64)
+            hashed = HashedFastfoodProjection(d, 1024, seed=idx, backend="triton")
             theta, g = torch.randn(d), torch.randn(1024)
             res[f"big_table_{d}"] = {
                 "fwd": rel(fused._forward(theta), ref._forward(theta.double())),
@@ -314,7 +321,7 @@ def _worker_interp() -> dict[str, Any]:
         F.MAX_TABLE_LOG = saved
 
     # half-precision inputs, non-contiguous inputs, autograd through the fused path
-    P = F.TritonFastfoodProjection(12, 500, seed=1)
+    P = FastfoodProjection(12, 500, seed=1, backend="triton")
     ref = FastfoodProjection(12, 500, seed=1, dtype=torch.float64)
     theta, g = torch.randn(12), torch.randn(500)
     for name, dt in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
@@ -332,7 +339,7 @@ def _worker_interp() -> dict[str, Any]:
     res["autograd"] = rel(th.grad, ref._transpose(gg.double()))
 
     # linearity / adjointness of the hashed Triton path: <Pθ, g> = <θ, Pᵀg>
-    H = F.HashedFastfoodProjection(30, 3000, seed=3, backend="triton", block=32)
+    H = HashedFastfoodProjection(30, 3000, seed=3, backend="triton", block=32)
     theta, g = torch.randn(30, dtype=torch.float64), torch.randn(3000, dtype=torch.float64)
     lhs = float(torch.dot(H._forward(theta.float()).double(), g))
     rhs = float(torch.dot(theta, H._transpose(g.float()).double()))
@@ -354,7 +361,7 @@ def _worker_interp() -> dict[str, Any]:
             lambda: F.fastfood_transpose_triton(torch.zeros(32), keys, 2, 1.0), ValueError
         ),
         "float64": raises(
-            lambda: F.HashedFastfoodProjection(2, 8, backend="triton", dtype=torch.float64)(
+            lambda: HashedFastfoodProjection(2, 8, backend="triton", dtype=torch.float64)(
                 torch.zeros(2, dtype=torch.float64)
             ),
             ValueError,
@@ -419,17 +426,19 @@ def _worker_aot() -> dict[str, Any]:
 
 
 def _worker_notriton() -> dict[str, Any]:
-    G = F  # imported with `triton` made unavailable (top of this file)
-    P = G.HashedFastfoodProjection(4, 50, seed=1)
+    # F was imported with `triton` made unavailable (top of this file)
+    P = HashedFastfoodProjection(4, 50, seed=1)
     y = P(torch.randn(4))
-    Q = G.TritonFastfoodProjection(4, 50, seed=1)
+    Q = FastfoodProjection(4, 50, seed=1, block=16)
     same = torch.equal(Q(torch.ones(4)), FastfoodProjection(4, 50, seed=1)(torch.ones(4)))
-    try:
-        G.HashedFastfoodProjection(4, 50, backend="triton")
-        raised = False
-    except RuntimeError:
-        raised = True
-    return {"has_triton": G.HAS_TRITON, "shape": list(y.shape), "fallback": same, "raised": raised}
+    raised = True
+    for cls in (HashedFastfoodProjection, FastfoodProjection):
+        try:
+            cls(4, 50, backend="triton")
+            raised = False
+        except RuntimeError:
+            pass
+    return {"has_triton": F.HAS_TRITON, "shape": list(y.shape), "fallback": same, "raised": raised}
 
 
 def _run_worker(mode: str) -> dict[str, Any]:
@@ -664,7 +673,7 @@ def test_bench_quick_cli(tmp_path: Path) -> None:
 )
 def test_gpu_fused_matches_reference(d: int, D: int, knobs: dict[str, Any]) -> None:
     ref = FastfoodProjection(d, D, seed=1, dtype=torch.float64)  # CPU float64
-    P = F.TritonFastfoodProjection(d, D, seed=1, device="cuda", **knobs)
+    P = FastfoodProjection(d, D, seed=1, device="cuda", backend="triton", **knobs)
     theta, g = torch.randn(d), torch.randn(D)
     y = P._forward(theta.cuda())
     z = P._transpose(g.cuda())
@@ -680,8 +689,8 @@ def test_gpu_fused_matches_reference(d: int, D: int, knobs: dict[str, Any]) -> N
 @needs_cuda
 @pytest.mark.parametrize(("d", "D"), [(3, 100), (1000, 1 << 20), (20000, (1 << 22) + 1)])
 def test_gpu_hashed_matches_torch_reference(d: int, D: int) -> None:
-    H = F.HashedFastfoodProjection(d, D, seed=5, device="cuda")
-    R = F.HashedFastfoodProjection(d, D, seed=5, device="cpu", dtype=torch.float64)
+    H = HashedFastfoodProjection(d, D, seed=5, device="cuda")
+    R = HashedFastfoodProjection(d, D, seed=5, device="cpu", dtype=torch.float64)
     assert H._use_triton(torch.zeros(1, device="cuda"))
     assert H.scale == pytest.approx(R.scale, rel=1e-12)
     theta, g = torch.randn(d), torch.randn(D)
@@ -699,7 +708,7 @@ def test_gpu_hashed_matches_torch_reference(d: int, D: int) -> None:
 @needs_cuda
 def test_gpu_subspace_step_with_hashed_projection() -> None:
     """Autograd through the fused kernels inside a training step: the gradient of θ_d is Pᵀg."""
-    H = F.HashedFastfoodProjection(64, 5000, seed=0, device="cuda")
+    H = HashedFastfoodProjection(64, 5000, seed=0, device="cuda")
     theta = torch.zeros(64, device="cuda", requires_grad=True)
     w0 = torch.randn(5000, device="cuda")
     target = torch.randn(5000, device="cuda")

@@ -1,8 +1,13 @@
-"""Fused Triton kernels for the Fastfood projection, and a seed-hashed Fastfood projection.
+"""Fused Triton kernels for the Fastfood products, and the hashes of a seed-hashed Fastfood.
+
+Tensor functions only: this module imports nothing from the rest of :mod:`idtheory` except its
+sibling :mod:`idtheory.kernels.triton_fwht`. The projection classes that dispatch here are
+:class:`idtheory.projections.FastfoodProjection` (stored state, :class:`MaterializedState`)
+and :class:`idtheory.projections.HashedFastfoodProjection` (hashed state, :class:`HashKeys`).
 
 Conventions
 -----------
-Exactly those of :class:`idtheory.projection.FastfoodProjection`::
+Exactly those of :class:`idtheory.projections.FastfoodProjection`::
 
     P θ = c · R_D · H_L G Π H_L B · E_d θ,      c = 1 / sqrt(D · Σ_i G_i²)
 
@@ -85,11 +90,11 @@ one.
 The price of atomics is a run-to-run nondeterministic summation order: results agree to fp32
 rounding (relative ~1e-7) but are not bitwise reproducible. Accumulation is fp32 throughout.
 
-Hashed Fastfood (:class:`HashedFastfoodProjection`)
----------------------------------------------------
+Hashed Fastfood (``projection='fastfood_hashed'``)
+--------------------------------------------------
 B, G and Π are functions of (seed, index) evaluated inside the kernels, so the projection
 stores O(1) state (instead of 12·L bytes). They define a *different* (equally valid,
-seed-determined) random P than :class:`~idtheory.projection.FastfoodProjection`'s
+seed-determined) random P than :class:`~idtheory.projections.FastfoodProjection`'s
 ``torch.Generator`` draw. With ``mix(x)`` the 32-bit xorshift–multiply mixer
 ``x ^= x>>16; x *= 0x21F0AAAD; x ^= x>>15; x *= 0x735A2D97; x ^= x>>15`` (mod 2^32; both
 multipliers < 2^31 so that the int64 torch reference never overflows) and 31-bit keys derived
@@ -107,26 +112,19 @@ The hashes are not cryptographic; they only need to look independent. Every hash
 pure-torch (int64) reference here, used on the CPU and wherever Triton is unavailable, and the
 Triton kernels are tested against it.
 
-The module imports without Triton (``HAS_TRITON`` is then False; the hashed projection then
-runs its torch reference) and launches nothing at import. CPU tensors reach the kernels only
-under ``TRITON_INTERPRET=1`` (set before Triton and this module are imported).
+The module imports without Triton (``HAS_TRITON`` is then False and only the torch hashes
+work; the projections then take their torch paths) and launches nothing at import. CPU
+tensors reach the kernels only under ``TRITON_INTERPRET=1`` (set before Triton and this
+module are imported).
 """
 
 import contextlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from idtheory.hadamard import fwht, next_power_of_two
 from idtheory.kernels.triton_fwht import _pass_config, fwht_plan, fwht_triton
-from idtheory.projection import (
-    FastfoodProjection,
-    Projection,
-    _gather_table_scale,
-    _scatter_add_table_scale,
-)
 
 try:  # Triton is optional (``pip install idtheory[gpu]``).
     import triton
@@ -142,13 +140,14 @@ if HAS_TRITON:
     from idtheory.kernels.triton_fwht import _butterfly_last
 
 __all__ = [
+    "FORWARD_KNOBS",
     "HAS_TRITON",
+    "KNOBS",
     "LOCAL_BINS_MAX",
     "MAX_TABLE_LOG",
     "HashKeys",
-    "HashedFastfoodProjection",
     "MaterializedState",
-    "TritonFastfoodProjection",
+    "check_knobs",
     "default_copies",
     "fastfood_bytes",
     "fastfood_forward_triton",
@@ -789,7 +788,7 @@ def fastfood_forward_triton(
     _check_tensor(theta, "fastfood_forward_triton")
     theta = theta.contiguous()
     d, L = theta.numel(), state.L
-    b = next_power_of_two(d)
+    b = 1 << (d - 1).bit_length()  # the table length, 2^⌈log2 d⌉
     if not (d <= D <= L and b <= L):
         raise ValueError(f"need d <= D <= L with L = {L}, got d={d}, D={D}")
     out_dtype = out_dtype or theta.dtype
@@ -855,7 +854,7 @@ def fastfood_transpose_triton(
     _check_tensor(g, "fastfood_transpose_triton")
     g = g.contiguous()
     D, L = g.numel(), state.L
-    b = next_power_of_two(d)
+    b = 1 << (d - 1).bit_length()  # the table length, 2^⌈log2 d⌉
     if not (d <= D <= L and b <= L):
         raise ValueError(f"need d <= D <= L with L = {L}, got d={d}, D={D}")
     out_dtype = out_dtype or g.dtype
@@ -911,176 +910,20 @@ def fastfood_bytes(L: int, D: int, d: int, hashed: bool, block: int | None = Non
     return {"min": minimum, "traffic": fwd + tr, "passes": p}
 
 
-# ============================================================================ projections
+# ============================================================================ knobs
 
-_KNOBS = ("block", "tile", "num_warps", "copies", "local_bins_max")
-_FWD_KNOBS = ("block", "tile", "num_warps")
+#: Launch knobs of :func:`fastfood_transpose_triton`; the forward takes :data:`FORWARD_KNOBS`.
+KNOBS: tuple[str, ...] = ("block", "tile", "num_warps", "copies", "local_bins_max")
+FORWARD_KNOBS: tuple[str, ...] = ("block", "tile", "num_warps")
 
 
-def _check_knobs(knobs: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(knobs) - set(_KNOBS))
+def check_knobs(knobs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``knobs`` after checking that every name is one of :data:`KNOBS`.
+
+    Raises:
+        TypeError: for an unknown name (as an unexpected keyword argument would).
+    """
+    unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
-        raise TypeError(f"unknown kernel knobs {unknown}; allowed: {list(_KNOBS)}")
+        raise TypeError(f"unknown kernel knobs {unknown}; allowed: {list(KNOBS)}")
     return dict(knobs)
-
-
-class TritonFastfoodProjection(FastfoodProjection):
-    """:class:`~idtheory.projection.FastfoodProjection` (same seed → same P) whose products run
-    the fused Triton kernels on CUDA (fp32/half state); anything else falls back to the parent.
-
-    Extra args: ``block``, ``tile``, ``num_warps``, ``copies``, ``local_bins_max`` — kernel
-    knobs, see :func:`fastfood_transpose_triton`.
-    """
-
-    def __init__(
-        self,
-        d: int,
-        D: int,
-        seed: int = 0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-        grad_scale: float = 1.0,
-        **knobs: Any,
-    ) -> None:
-        super().__init__(d, D, seed, device=device, dtype=dtype, grad_scale=grad_scale)
-        self.knobs = _check_knobs(knobs)
-
-    def _state(self) -> MaterializedState:
-        return MaterializedState(self.B, self.perm, self.G)
-
-    def _forward(self, theta: torch.Tensor) -> torch.Tensor:
-        if not triton_usable(self.G) or theta.device != self.G.device:
-            return super()._forward(theta)
-        k = {key: v for key, v in self.knobs.items() if key in _FWD_KNOBS}
-        return fastfood_forward_triton(theta, self._state(), self.D, self.scale, **k)
-
-    def _transpose(self, g: torch.Tensor) -> torch.Tensor:
-        if not triton_usable(self.G) or g.device != self.G.device:
-            return super()._transpose(g)
-        return fastfood_transpose_triton(g, self._state(), self.d, self.scale, **self.knobs)
-
-
-class HashedFastfoodProjection(Projection):
-    """Fastfood whose B, G, Π are hashes of (seed, index): O(1) stored state.
-
-    Same conventions and normalisation as :class:`~idtheory.projection.FastfoodProjection`
-    (P = c · R_D H_L G Π H_L B E_d, c = 1/sqrt(D ΣG²), unit column norms when D = L), but a
-    different seed-determined P (see the module docstring for the hashes).
-
-    Args:
-        d, D: subspace dimension and number of projected parameters (d ≤ D).
-        seed: determines the hashes (any Python int).
-        device, dtype: where products are computed by default and the compute dtype of the
-            torch reference path (the Triton path computes in fp32 for fp32/half dtypes).
-        grad_scale: multiplier of the backward (1 = exact gradient).
-        backend: ``"auto"`` (Triton when the input is on CUDA — or on the CPU under
-            ``TRITON_INTERPRET=1`` — and the dtype is not float64, else torch), ``"torch"``
-            or ``"triton"``.
-        cache: keep σ and G as tensors after their first torch-path use (8·L bytes per
-            device; much faster on the CPU). The Triton path never stores them.
-        knobs: kernel knobs passed to the fused kernels (see :func:`fastfood_transpose_triton`).
-
-    ``c`` is computed once at construction from ΣG² (float64, on ``device``, in chunks).
-    """
-
-    _CHUNK = 1 << 22
-
-    def __init__(
-        self,
-        d: int,
-        D: int,
-        seed: int = 0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-        grad_scale: float = 1.0,
-        backend: str = "auto",
-        cache: bool = True,
-        **knobs: Any,
-    ) -> None:
-        super().__init__(d, D, seed, grad_scale)
-        if backend not in ("auto", "torch", "triton"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
-        if backend == "triton" and not HAS_TRITON:
-            raise RuntimeError("backend='triton' needs the `triton` package")
-        self.L = next_power_of_two(D)
-        self.b = next_power_of_two(d)
-        self.keys = hash_keys(self.seed, self.L.bit_length() - 1)
-        self.backend, self.cache, self.knobs = backend, bool(cache), _check_knobs(knobs)
-        # a zero-size buffer carries device and dtype through .to() / .cuda()
-        self.register_buffer("_anchor", torch.empty(0, dtype=dtype, device=device), False)
-        self.scale = 1.0 / math.sqrt(D * self._sum_g2(self._anchor.device))
-        self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def _sum_g2(self, device: torch.device) -> float:
-        total = 0.0
-        for start in range(0, self.L, self._CHUNK):
-            idx = torch.arange(start, min(self.L, start + self._CHUNK), device=device)
-            total += float(hashed_gaussian(idx, self.keys).square().sum())
-        return total
-
-    def _use_triton(self, x: torch.Tensor) -> bool:
-        if self.backend == "torch":
-            return False
-        ok = triton_usable(x) and self._dtype() != torch.float64
-        if self.backend == "triton" and not ok:
-            raise ValueError(
-                "backend='triton' needs a CUDA tensor (or TRITON_INTERPRET=1) of dtype "
-                f"float32/float16/bfloat16, got {x.device} {x.dtype} (compute {self._dtype()})"
-            )
-        return ok
-
-    def signs(self, n: int | None = None, device: torch.device | None = None) -> torch.Tensor:
-        """B_0 … B_{n−1} (default n = d) in the compute dtype."""
-        n = self.d if n is None else n
-        return hashed_sign(n, self.keys).to(device or self._device(), self._dtype())
-
-    def tables(
-        self, device: torch.device | None = None, dtype: torch.dtype | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(σ, G) for all L coordinates: σ(i) = π(i) mod b (int32) and G_i (``dtype``)."""
-        device = torch.device(device) if device is not None else self._device()
-        dtype = dtype or self._dtype()
-        key = (str(device), dtype, self.b)
-        if key in self._tables:
-            return self._tables[key]
-        sigma = torch.empty(self.L, dtype=torch.int32, device=device)
-        gain = torch.empty(self.L, dtype=dtype, device=device)
-        for start in range(0, self.L, self._CHUNK):
-            idx = torch.arange(start, min(self.L, start + self._CHUNK), device=device)
-            sigma[start : start + idx.numel()] = hashed_sigma(idx, self.keys, self.b).to(
-                torch.int32
-            )
-            gain[start : start + idx.numel()] = hashed_gaussian(idx, self.keys).to(dtype)
-        if self.cache:
-            self._tables[key] = (sigma, gain)
-        return sigma, gain
-
-    def permutation(self) -> torch.Tensor:
-        """The full permutation π (int64, length L) — for tests and inspection."""
-        return feistel_permute(self.L, self.keys).to(self._device())
-
-    def _forward(self, theta: torch.Tensor) -> torch.Tensor:
-        if self._use_triton(theta) and self.L > 1:
-            k = {key: v for key, v in self.knobs.items() if key in _FWD_KNOBS}
-            return fastfood_forward_triton(theta, self.keys, self.D, self.scale, **k)
-        dtype = self._dtype()
-        table = theta.new_zeros(self.b, dtype=dtype)
-        table[: self.d] = theta.to(dtype) * self.signs(device=theta.device)
-        table = fwht(table)
-        sigma, gain = self.tables(theta.device, dtype)
-        x = fwht(_gather_table_scale(table, sigma, gain))
-        return x[: self.D].mul_(self.scale).to(theta.dtype)
-
-    def _transpose(self, g: torch.Tensor) -> torch.Tensor:
-        if self._use_triton(g) and self.L > 1:
-            return fastfood_transpose_triton(g, self.keys, self.d, self.scale, **self.knobs)
-        dtype = self._dtype()
-        x = g.new_zeros(self.L, dtype=dtype)
-        x[: self.D] = g
-        sigma, gain = self.tables(g.device, dtype)
-        table = fwht(_scatter_add_table_scale(fwht(x), sigma, gain, self.b))
-        out = table[: self.d] * self.signs(device=g.device)
-        return out.mul_(self.scale).to(g.dtype)
-
-    def extra_repr(self) -> str:
-        return f"d={self.d}, D={self.D}, L={self.L}, seed={self.seed}, backend={self.backend}"
