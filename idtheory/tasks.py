@@ -819,12 +819,19 @@ def majority_score(
     metric: str = "accuracy",
     data_dir: str | os.PathLike[str] | None = None,
     split: str = "dev",
+    max_examples: int | None = None,
+    seed: int = 0,
 ) -> float:
     """The ``metric`` of the constant majority-class predictor on ``split`` (the floor a
     fine-tuned model must beat: accuracy = the majority rate; MCC and F1 of a constant
     predictor as :func:`compute_metrics` defines them). The majority class is the most frequent
-    label of ``split`` itself (ties: the smallest label)."""
-    labels = np.asarray(load_task(task, split, data_dir=data_dir).labels)
+    label of the examples scored (ties: the smallest label).
+
+    ``max_examples`` / ``seed``: score the same random subset :func:`load_task` draws with them
+    (the trainer evaluates ``TrainConfig.max_eval_examples`` dev examples drawn with seed 0).
+    """
+    data = load_task(task, split, data_dir=data_dir, max_examples=max_examples, seed=seed)
+    labels = np.asarray(data.labels)
     values, counts = np.unique(labels, return_counts=True)
     preds = np.full_like(labels, values[np.argmax(counts)])
     return float(compute_metrics(task, preds, labels)[metric])
