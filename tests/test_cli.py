@@ -345,3 +345,55 @@ def test_majority_warning_quotes_the_evaluated_dev_subset(data_dir, capsys):
     assert f"of the 32 evaluated mrpc dev examples ({subset:.4f})" in err
     args.floor = "majority"
     assert _resolve_floor(args) == pytest.approx(subset)
+
+
+def test_mistyped_model_with_the_hub_unreachable_fails_from_the_cache(
+    data_dir, tmp_path, capsys, monkeypatch
+):
+    """HF_HUB_OFFLINE unset but no network: the hub is probed once (here: a stub that says it
+    does not answer), and the model is looked up in the local cache only — no minute of hub
+    retries — with a message that says why."""
+    from idtheory import models
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub-mirror.invalid:8080/")
+    probed: list[str] = []
+    monkeypatch.setattr(models, "_hub_answers", lambda endpoint: probed.append(endpoint) or False)
+    local_only: list[bool] = []
+
+    def load_pretrained(name, num_labels, local_only_):
+        local_only.append(local_only_)
+        raise OSError(f"{name} is not in the cache")
+
+    monkeypatch.setattr(models, "_load_pretrained", load_pretrained)
+    args = ["finetune", *TINY, "--method", "full", "--data-dir", str(data_dir)]
+    assert main([*args, "--model", "bert-bsae-uncased", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not found in the local cache" in err and "did not answer within 2 s" in err
+    assert local_only == [True]
+    assert probed and set(probed) == {"http://hub-mirror.invalid:8080"}
+
+
+def test_the_hub_is_probed_once_per_process(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    from idtheory import models
+
+    calls: list[float] = []
+
+    def urlopen(request, timeout):
+        calls.append(timeout)
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://probe-once.invalid")
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    models._hub_answers.cache_clear()
+    try:
+        assert models.hub_unreachable() and models.hub_unreachable()
+        assert calls == [models.HUB_PROBE_TIMEOUT_S]
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline: no probe at all
+        assert models.hub_unreachable() and len(calls) == 1
+    finally:
+        models._hub_answers.cache_clear()
