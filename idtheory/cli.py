@@ -67,10 +67,37 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default="minilm-l6",
         help="hub id, local directory or alias (minilm-l6, tiny-bert, tiny-roberta)",
     )
-    p.add_argument("--task", default="mrpc", help="task name (mrpc, sst2, rte, cola, qqp, ...)")
+    p.add_argument(
+        "--task",
+        default="mrpc",
+        help="task name (mrpc, sst2, rte, cola, qqp, ...); or your own data: --train-file ...",
+    )
     p.add_argument("--data-dir", default=None, help="GLUE-layout data (default $IDTHEORY_DATA)")
     p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("your own data (replaces --task; tasks.file_task)")
+    g.add_argument("--train-file", help="training examples: .csv, .tsv (header line) or .jsonl")
+    g.add_argument("--dev-file", help="dev examples scored for d90, same columns")
+    g.add_argument(
+        "--text-columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="the text column, or two for a sentence-pair task",
+    )
+    g.add_argument("--label-column", default="label", help="the class column")
+    g.add_argument("--task-name", help="name shown in tables (default: the training file's stem)")
+
+
+def _own_task(args: argparse.Namespace) -> str:
+    """``--train-file``/``--dev-file``/``--text-columns``/``--label-column`` → a task name
+    (:func:`idtheory.tasks.file_task`)."""
+    from idtheory.tasks import file_task
+
+    if args.train_file is None or args.dev_file is None or not args.text_columns:
+        raise ValueError("--train-file, --dev-file and --text-columns go together")
+    return file_task(
+        args.train_file, args.dev_file, args.text_columns, args.label_column, args.task_name
+    )
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -303,9 +330,12 @@ def _dev_majority(args: argparse.Namespace) -> float:
 
 def _dev_examples(args: argparse.Namespace) -> str:
     """What :func:`_dev_majority` scored, in words."""
+    from idtheory.tasks import display_name
+
+    task = display_name(args.task)
     if args.max_eval_examples is None:
-        return f"{args.task} dev"
-    return f"the {args.max_eval_examples} evaluated {args.task} dev examples"
+        return f"{task} dev"
+    return f"the {args.max_eval_examples} evaluated {task} dev examples"
 
 
 def _fmt(x: float | None) -> str:
@@ -315,12 +345,13 @@ def _fmt(x: float | None) -> str:
 def format_d90(r: dict[str, Any]) -> str:
     """A short human-readable summary of a d90 result dict (brackets as ``(lo, hi]``)."""
     from idtheory.search import format_bracket
+    from idtheory.tasks import display_name
 
     floor = (r.get("settings") or {}).get("floor")
     d90 = "–" if r["d90"] is None else r["d90"]
     rule = f"{r['frac']:.0%}" + (f" of the gain over {floor:.4f}" if floor else "")
     lines = [
-        f"{r['model']} / {r['task']} / {r['method']}: status {r['status']}",
+        f"{r['model']} / {display_name(r['task'])} / {r['method']}: status {r['status']}",
         f"  baseline {r['metric']} {_fmt(r['baseline_score'])} (lr {r['baseline_lr']}) → "
         f"threshold {_fmt(r['threshold'])} ({rule})",
         f"  d90 = {d90}   bracket {format_bracket(r.get('bracket'))}   "
@@ -366,7 +397,9 @@ def cmd_results(args: argparse.Namespace) -> int:
             writer.writeheader()
             writer.writerows(rows)
     else:
-        print(_table(rows))
+        from idtheory.tasks import display_name
+
+        print(_table([{**r, "task": display_name(str(r.get("task")))} for r in rows]))
     return 0
 
 
@@ -741,6 +774,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "train_file", None) or getattr(args, "dev_file", None):
+            args.task = _own_task(args)
         if _writes_results(args):
             check_writable(args.results_dir)
         return int(args.func(args) or 0)

@@ -29,6 +29,9 @@ Conventions
   through ``datasets``. :attr:`TaskData.source` records which one was used; when a local
   directory was configured but lacked the files a warning is issued before using the hub, and
   when nothing works :class:`TaskDataNotFound` says where it looked.
+* **Your own data**: :func:`file_task` turns a training and a dev file (CSV, TSV or JSON lines;
+  one or two text columns and a label column) into a task name that every function here, the
+  trainer and the d90 search accept; those files are its only source.
 * **Reading**: TSVs with quoting disabled (sentences contain unbalanced ``"``) and encoding
   ``utf-8-sig`` (the MRPC train/dev files start with a byte-order mark).
 """
@@ -36,6 +39,7 @@ Conventions
 from __future__ import annotations
 
 import csv
+import functools
 import importlib
 import json
 import os
@@ -49,6 +53,7 @@ import numpy as np
 
 __all__ = [
     "DATA_ENV_VAR",
+    "FILE_TASK_PREFIX",
     "SPLITS",
     "TASKS",
     "YELP_DEV_SIZE",
@@ -58,6 +63,8 @@ __all__ = [
     "TaskDataNotFound",
     "TaskSpec",
     "compute_metrics",
+    "display_name",
+    "file_task",
     "get_task",
     "load_task",
     "majority_rate",
@@ -99,6 +106,8 @@ class LocalSplit:
         header: whether a TSV starts with a header line.
         skip_malformed: drop rows whose number of columns differs from the header's (the few
             broken lines of the original GLUE QQP files) instead of raising ``ValueError``.
+        backslash_escapes: texts spell newlines and quotes as ``\\n`` and ``\\"`` (the Zhang
+            et al. 2015 CSVs, Yelp); they are unescaped.
     """
 
     paths: tuple[str, ...]
@@ -107,6 +116,7 @@ class LocalSplit:
     fmt: str = "tsv"
     header: bool = True
     skip_malformed: bool = False
+    backslash_escapes: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,8 @@ class TaskSpec:
         majority_note: majority-class rate(s) for reference.
         description: human-readable name and notes.
         aliases: extra accepted names (matched after normalisation).
+        files_root: set for a task made of a user's own files (:func:`file_task`): the
+            :attr:`local` paths are under this directory, the only source looked at.
     """
 
     name: str
@@ -145,6 +157,7 @@ class TaskSpec:
     majority_note: str = ""
     description: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    files_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.num_labels != len(self.labels):
@@ -394,10 +407,20 @@ def _build_registry() -> dict[str, TaskSpec]:
                 # The original archive yelp_review_polarity_csv.tgz (Zhang et al. 2015),
                 # extracted into the data directory: label (1/2), text; standard CSV quoting.
                 "train": LocalSplit(
-                    ("yelp_review_polarity_csv/train.csv",), (1,), 0, fmt="csv", header=False
+                    ("yelp_review_polarity_csv/train.csv",),
+                    (1,),
+                    0,
+                    fmt="csv",
+                    header=False,
+                    backslash_escapes=True,
                 ),
                 "test": LocalSplit(
-                    ("yelp_review_polarity_csv/test.csv",), (1,), 0, fmt="csv", header=False
+                    ("yelp_review_polarity_csv/test.csv",),
+                    (1,),
+                    0,
+                    fmt="csv",
+                    header=False,
+                    backslash_escapes=True,
                 ),
             },
             label_map={"1": 0, "2": 1},
@@ -464,6 +487,8 @@ def get_task(name: str | TaskSpec) -> TaskSpec:
         return name
     if not isinstance(name, str):
         raise TypeError(f"task name must be a str, got {type(name).__name__}")
+    if name.startswith(FILE_TASK_PREFIX):
+        return _file_task_spec(name)
     key = _ALIASES.get(_normalise(name))
     if key is None:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
@@ -524,7 +549,7 @@ def _read_delimited(
                     continue
                 raise ValueError(f"{path}:{lineno}: expected {ncols} columns, got {len(row)}")
             fields = tuple(row[i] for i in text_idx)
-            if ls.fmt == "csv":  # Zhang et al. CSVs escape newlines and quotes
+            if ls.backslash_escapes:
                 fields = tuple(t.replace('\\"', '"').replace("\\n", "\n") for t in fields)
             texts.append(fields)
             if label_idx is None:
@@ -611,6 +636,10 @@ def _load_raw(
 ) -> tuple[list[tuple[str, ...]], list[int], str]:
     """Load one physical split (no Yelp hold-out) from the first source that has it."""
     ls = spec.local.get(split)
+    if spec.files_root is not None:  # a user's own files: nothing else to look at
+        if ls is None:
+            raise TaskDataNotFound(f"{display_name(spec.name)}: no {split!r} file was given")
+        return _read_local(Path(spec.files_root), ls, spec)
     tried: list[str] = []
     configured: list[Path] = []
     env = os.environ.get(DATA_ENV_VAR)
@@ -729,6 +758,172 @@ def load_task(
         texts = [texts[i] for i in idx]
         labels = [labels[i] for i in idx]
     return TaskData(texts=texts, labels=labels, spec=spec, split=split, source=source)
+
+
+# --------------------------------------------------------------------------- user files
+
+FILE_TASK_PREFIX = "files:"
+"""Start of the task name of a user's own data (:func:`file_task`)."""
+
+_FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def file_task(
+    train_file: str | os.PathLike[str],
+    dev_file: str | os.PathLike[str],
+    text_columns: Sequence[str],
+    label_column: str = "label",
+    name: str | None = None,
+) -> str:
+    """Make a user's own classification data a task: returns a task name that
+    :func:`get_task`, :func:`load_task`, :class:`~idtheory.config.RunSpec`, ``measure_d90``,
+    ``finetune`` and the worker processes all accept, like ``"mrpc"``.
+
+    Files: CSV (header line, standard quoting), TSV (header line, no quoting) or JSON lines,
+    told apart by the suffix (``.csv``, ``.tsv``, ``.jsonl``/``.json``). ``text_columns``: one
+    column (single-text task) or two (pair task), in the order the model reads them;
+    ``label_column``: the class. Labels that are exactly the integers ``0 .. k-1`` keep their
+    values; any other labels are numbered in sorted order (see ``TaskSpec.labels``).
+
+    The name is ``"files:"`` + JSON holding the absolute paths, the columns, ``name`` (default:
+    the training file's stem; shown in tables) and a SHA-256 of the two files' bytes, so stored
+    runs are keyed by the data's content: edited files give new runs, and loading the task
+    fails with a clear error once the files differ from the name's digest.
+
+    Raises:
+        ValueError: unknown suffix, a missing column, 0 or more than 2 text columns, fewer than
+            two labels.
+        FileNotFoundError: a file does not exist.
+    """
+    paths = {"train": Path(train_file).expanduser(), "dev": Path(dev_file).expanduser()}
+    for split, path in paths.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"{split} file {path} does not exist")
+    fields = {
+        "name": name or paths["train"].stem,
+        "train": str(paths["train"].resolve()),
+        "dev": str(paths["dev"].resolve()),
+        "text": list(text_columns),
+        "label": label_column,
+    }
+    fields["sha256"] = _files_digest(fields)
+    task = FILE_TASK_PREFIX + json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    get_task(task)  # reads and checks the files now
+    return task
+
+
+def display_name(task: str) -> str:
+    """The name to show for a task: a file task's short ``name``, else ``task`` itself."""
+    if task.startswith(FILE_TASK_PREFIX):
+        return str(_file_fields(task)["name"])
+    return task
+
+
+def _file_fields(task: str) -> dict[str, Any]:
+    try:
+        fields = json.loads(task[len(FILE_TASK_PREFIX) :])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"malformed file task name {task!r}: {err}") from None
+    missing = {"name", "train", "dev", "text", "label", "sha256"} - set(fields)
+    if missing:
+        raise ValueError(f"file task name {task!r} lacks {sorted(missing)}")
+    return fields
+
+
+def _files_digest(fields: Mapping[str, Any]) -> str:
+    """First 16 hex digits of the SHA-256 of the train and dev files' bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for split in ("train", "dev"):
+        with open(fields[split], "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _file_format(path: str) -> str:
+    fmt = _FILE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"{path}: unknown file type; expected one of {', '.join(sorted(_FILE_FORMATS))}"
+        )
+    return fmt
+
+
+def _raw_labels(ls: LocalSplit) -> list[str]:
+    """The label column of a user's file, as the stripped strings :func:`_parse_label` looks
+    up. The file is read as if unlabeled, with the label as a last text column, so that every
+    column is checked to exist."""
+    columns = (*ls.text_columns, ls.label_column)
+    as_text = LocalSplit(ls.paths, columns, None, ls.fmt)  # type: ignore[arg-type]
+    probe = TaskSpec(
+        name=ls.paths[0],
+        text_fields=("label",),
+        labels=(),
+        num_labels=0,
+        metrics=(),
+        local={},
+        label_map={},
+        hub_id="",
+        hub_config=None,
+        hub_splits={},
+    )
+    try:
+        texts, _, _ = _read_local(Path("/"), as_text, probe)
+    except KeyError as err:  # JSON lines without that key
+        raise ValueError(f"{ls.paths[0]}: no column {err.args[0]!r} in a record") from None
+    return [t[-1].strip() for t in texts]
+
+
+def _label_map(raw: Sequence[str]) -> dict[str, int]:
+    """Labels that are exactly the integers 0..k-1 keep their values; other labels are
+    numbered in sorted (string) order."""
+    values = sorted(set(raw))
+    if all(v.isdigit() for v in values) and sorted(map(int, values)) == list(range(len(values))):
+        return {v: int(v) for v in values}
+    return {v: i for i, v in enumerate(values)}
+
+
+@functools.cache
+def _file_task_spec(task: str) -> TaskSpec:
+    """The :class:`TaskSpec` of a :func:`file_task` name (files read once per process)."""
+    fields = _file_fields(task)
+    for split in ("train", "dev"):
+        if not Path(fields[split]).is_file():
+            raise TaskDataNotFound(f"{fields['name']}: {split} file {fields[split]} is gone")
+    if _files_digest(fields) != fields["sha256"]:
+        raise ValueError(
+            f"{fields['name']}: {fields['train']} or {fields['dev']} changed since this task "
+            "name was made (its SHA-256 differs); make the task again from the files"
+        )
+    text = tuple(fields["text"])
+    if not 1 <= len(text) <= 2:
+        raise ValueError(f"{fields['name']}: give 1 or 2 text columns, got {list(text)}")
+    local = {
+        split: LocalSplit((fields[split],), text, fields["label"], _file_format(fields[split]))
+        for split in ("train", "dev")
+    }
+    raw = [lab for ls in local.values() for lab in _raw_labels(ls)]
+    label_map = _label_map(raw)
+    if len(label_map) < 2:
+        raise ValueError(f"{fields['name']}: the label column has fewer than two classes")
+    labels = tuple(sorted(label_map, key=label_map.__getitem__))
+    return TaskSpec(
+        name=task,
+        text_fields=text,
+        labels=labels,
+        num_labels=len(labels),
+        metrics=("accuracy", "f1", "mcc") if len(labels) == 2 else ("accuracy", "mcc"),
+        local=local,
+        label_map=label_map,
+        hub_id="",
+        hub_config=None,
+        hub_splits={},
+        description=f"{fields['name']}: {fields['train']} (train), {fields['dev']} (dev)",
+        files_root="/",
+    )
 
 
 # --------------------------------------------------------------------------- metrics

@@ -397,3 +397,29 @@ def test_the_hub_is_probed_once_per_process(monkeypatch):
         assert models.hub_unreachable() and len(calls) == 1
     finally:
         models._hub_answers.cache_clear()
+
+
+def test_d90_on_your_own_files(tmp_path, capsys):
+    """idtheory d90 --train-file/--dev-file/--text-columns/--label-column: a CSV and a JSONL
+    of one's own, measured like a GLUE task (stored, resumable, shown by its short name)."""
+    import json
+
+    rows = [("good movie", "pos"), ("bad plot", "neg"), ("great cast", "pos"), ("dull", "neg")]
+    train = tmp_path / "reviews.csv"
+    train.write_text("review,sentiment\n" + "".join(f"{t},{y}\n" for t, y in rows * 4))
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"review": t, "sentiment": y}) + "\n" for t, y in rows))
+    own = ["--train-file", str(train), "--dev-file", str(dev), "--text-columns", "review"]
+    own += ["--label-column", "sentiment"]
+    tiny = ["--model", "tiny-bert", "--epochs", "1", "--batch-size", "8", "--quiet"]
+    args = ["d90", *tiny, *own, "--results-dir", str(tmp_path / "res"), "--grid", "10"]
+    args += ["--full-lrs", "1e-3", "--subspace-lrs", "1e-2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "tiny-bert / reviews / said" in out and "2 new, 0 reused" in out
+    assert main(args) == 0
+    assert "0 new, 2 reused" in capsys.readouterr().out
+    assert main(["results", "--results-dir", str(tmp_path / "res")]) == 0
+    assert capsys.readouterr().out.count(" reviews ") == 2
+    assert main(["d90", *tiny, "--train-file", str(train), "--results-dir", str(tmp_path)]) == 2
+    assert "--train-file, --dev-file and --text-columns go together" in capsys.readouterr().err
