@@ -40,11 +40,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import importlib
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ __all__ = [
     "load_task",
     "majority_rate",
     "majority_score",
+    "records_task",
     "task_names",
 ]
 
@@ -812,6 +814,57 @@ def file_task(
     return task
 
 
+def records_task(
+    train: Any,
+    dev: Any,
+    text_columns: Sequence[str],
+    label_column: str = "label",
+    *,
+    directory: str | os.PathLike[str],
+    name: str = "records",
+) -> str:
+    """:func:`file_task` for examples held in memory: a ``datasets.Dataset`` (it iterates as
+    one dict per row), a list of dicts, ``DataFrame.to_dict("records")``, or a dict of columns
+    (``Dataset.to_dict()``). The text and label columns of each split are written as JSON lines
+    to ``directory/<name>-<split>-<sha256 of the lines>.jsonl`` (kept: the stored runs point
+    at them; the same rows give the same files and the same task name).
+    """
+    root = Path(directory).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    columns = [*text_columns, label_column]
+    paths = []
+    for split, rows in (("train", train), ("dev", dev)):
+        lines = "".join(
+            json.dumps({c: _json_value(row, c) for c in columns}, ensure_ascii=False) + "\n"
+            for row in _iter_rows(rows)
+        )
+        digest = hashlib.sha256(lines.encode()).hexdigest()[:16]
+        path = root / f"{name}-{split}-{digest}.jsonl"
+        if not path.is_file():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(lines, encoding="utf-8")
+            tmp.replace(path)
+        paths.append(path)
+    return file_task(paths[0], paths[1], text_columns, label_column, name)
+
+
+def _iter_rows(rows: Any) -> Iterator[Mapping[str, Any]]:
+    """Rows of a Dataset / list of dicts, or of a dict of equally long columns."""
+    if isinstance(rows, Mapping):
+        names = list(rows)
+        for values in zip(*(rows[n] for n in names), strict=True):
+            yield dict(zip(names, values, strict=True))
+    else:
+        yield from rows
+
+
+def _json_value(row: Mapping[str, Any], column: str) -> Any:
+    if column not in row:
+        raise ValueError(f"no column {column!r} in a row with columns {sorted(row)}")
+    value = row[column]
+    return value.item() if hasattr(value, "item") else value  # numpy scalars
+
+
 def display_name(task: str) -> str:
     """The name to show for a task: a file task's short ``name``, else ``task`` itself."""
     if task.startswith(FILE_TASK_PREFIX):
@@ -832,8 +885,6 @@ def _file_fields(task: str) -> dict[str, Any]:
 
 def _files_digest(fields: Mapping[str, Any]) -> str:
     """First 16 hex digits of the SHA-256 of the train and dev files' bytes."""
-    import hashlib
-
     h = hashlib.sha256()
     for split in ("train", "dev"):
         with open(fields[split], "rb") as f:

@@ -481,3 +481,19 @@ def test_file_task_file_errors(tmp_path: Path) -> None:
     (tmp_path / "one.csv").write_text("question,y\na,pos\n")
     with pytest.raises(ValueError, match="fewer than two classes"):
         tasks.file_task(tmp_path / "one.csv", tmp_path / "one.csv", ["question"], "y")
+
+
+def test_records_task_from_rows_in_memory(tmp_path: Path) -> None:
+    """A datasets.Dataset iterates as one dict per row; a list of dicts and a dict of columns
+    (Dataset.to_dict()) give the same files and the same task."""
+    rows = [{"sentence": f"s{i}", "label": np.int64(i % 3), "extra": i} for i in range(6)]
+    columns = {k: [r[k] for r in rows] for k in ("sentence", "label")}
+    a = tasks.records_task(rows, rows[:3], ["sentence"], directory=tmp_path, name="mine")
+    b = tasks.records_task(columns, rows[:3], ["sentence"], directory=tmp_path, name="mine")
+    assert a == b and tasks.display_name(a) == "mine"
+    assert sorted(p.name.split("-")[1] for p in tmp_path.glob("mine-*.jsonl")) == ["dev", "train"]
+    data = load_task(a, "train")
+    assert data.texts == [(f"s{i}",) for i in range(6)] and data.labels == [0, 1, 2, 0, 1, 2]
+    assert get_task(a).num_labels == 3
+    with pytest.raises(ValueError, match="no column 'text'"):
+        tasks.records_task(rows, rows, ["text"], directory=tmp_path)
