@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,17 +26,41 @@ DEFAULT_RESULTS = "data/results"
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    """argparse type: an integer > 0 (the error names what was expected, not this function)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: …)" to every option's help, except where the default is None or
+    False (nothing to say) or the help already speaks of its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if (
+            not text
+            or "default" in text
+            or not action.option_strings
+            or any(action.default is v for v in (None, False, argparse.SUPPRESS))
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -45,25 +70,73 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="hub id, local directory or alias (minilm-l6, mpnet-base, tiny-bert, tiny-roberta, "
         "tiny-mpnet)",
     )
-    p.add_argument("--task", default="mrpc", help="task name (mrpc, sst2, rte, cola, qqp, ...)")
+    p.add_argument(
+        "--task",
+        default="mrpc",
+        help="task name (mrpc, sst2, rte, cola, qqp, ...); or your own data: --train-file ...",
+    )
     p.add_argument("--data-dir", default=None, help="GLUE-layout data (default $IDTHEORY_DATA)")
     p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("your own data (replaces --task; tasks.file_task)")
+    g.add_argument("--train-file", help="training examples: .csv, .tsv (header line) or .jsonl")
+    g.add_argument("--dev-file", help="dev examples scored for d90, same columns")
+    g.add_argument(
+        "--text-columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="the text column, or two for a sentence-pair task",
+    )
+    g.add_argument("--label-column", default="label", help="the class column")
+    g.add_argument("--task-name", help="name shown in tables (default: the training file's stem)")
+
+
+def _own_task(args: argparse.Namespace) -> str:
+    """``--train-file``/``--dev-file``/``--text-columns``/``--label-column`` → a task name
+    (:func:`idtheory.tasks.file_task`)."""
+    from idtheory.tasks import file_task
+
+    if args.train_file is None or args.dev_file is None or not args.text_columns:
+        raise ValueError("--train-file, --dev-file and --text-columns go together")
+    return file_task(
+        args.train_file, args.dev_file, args.text_columns, args.label_column, args.task_name
+    )
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (TrainConfig)")
-    g.add_argument("--epochs", type=_positive_float, default=3.0)
-    g.add_argument("--max-steps", type=_positive_int, default=None)
-    g.add_argument("--batch-size", type=_positive_int, default=32)
-    g.add_argument("--max-length", type=_positive_int, default=128)
-    g.add_argument("--warmup-ratio", type=float, default=0.06)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--grad-clip", type=float, default=1.0)
+    g.add_argument("--epochs", type=_positive_float, default=3.0, help="passes over the data")
+    g.add_argument(
+        "--max-steps", type=_positive_int, default=None, help="stop after this many updates"
+    )
+    g.add_argument("--batch-size", type=_positive_int, default=32, help="examples per update")
+    g.add_argument(
+        "--max-length", type=_positive_int, default=128, help="tokens per example (truncated)"
+    )
+    g.add_argument(
+        "--warmup-ratio", type=float, default=0.06, help="fraction of updates of linear warm-up"
+    )
+    g.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    g.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip")
     g.add_argument("--eval-every", type=int, default=0, help="steps (0 = once per epoch)")
-    g.add_argument("--max-train-examples", type=_positive_int, default=None)
-    g.add_argument("--max-eval-examples", type=_positive_int, default=None)
-    g.add_argument("--metric", default="accuracy", choices=["accuracy", "f1", "mcc"])
+    g.add_argument(
+        "--max-train-examples",
+        type=_positive_int,
+        default=None,
+        help="train on a seeded random subset of this size (default: all)",
+    )
+    g.add_argument(
+        "--max-eval-examples",
+        type=_positive_int,
+        default=None,
+        help="evaluate on a seeded random subset of the dev set of this size (default: all)",
+    )
+    g.add_argument(
+        "--metric",
+        default="accuracy",
+        choices=["accuracy", "f1", "mcc"],
+        help="dev metric that picks the best step and decides d90",
+    )
     g.add_argument(
         "--precision",
         default="auto",
@@ -71,7 +144,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
         help="autocast precision; auto: bf16 where the CPU/GPU computes it natively, else fp32 "
         "(default: %(default)s)",
     )
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda (auto: cuda if present)")
     g.add_argument(
         "--group-by-length",
         action="store_true",
@@ -89,7 +162,12 @@ def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
         choices=list(PROJECTION_NAMES),
         help="random projection P (idtheory.projections.REGISTRY; default: %(default)s)",
     )
-    g.add_argument("--layout", default="global", choices=["global", "per_tensor"])
+    g.add_argument(
+        "--layout",
+        default="global",
+        choices=["global", "per_tensor"],
+        help="one projection of all parameters, or one per tensor",
+    )
     g.add_argument(
         "--scaling",
         default="block",
@@ -159,7 +237,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from idtheory.store import ResultsStore
 
     if args.method != "full" and args.dim is None:
-        raise SystemExit("idtheory finetune: --dim is required with --method said/did")
+        raise SystemExit("idtheory finetune: error: --dim is required with --method said/did")
+    if args.method == "full" and args.dim is not None:
+        raise SystemExit(
+            "idtheory finetune: error: --dim applies to --method said/did only; full fine-tuning "
+            "trains all D parameters (drop --dim, or pick --method said)"
+        )
     subspace = None
     if args.method != "full":
         subspace = SubspaceConfig(dim=args.dim, method=args.method, **_subspace_kwargs(args))
@@ -218,26 +301,24 @@ def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str,
     if args.floor == "majority" or float(args.floor) != 0.0:
         return
     from idtheory.search import threshold_is_degenerate
-    from idtheory.tasks import majority_score
 
-    majority = majority_score(args.task, args.metric, args.data_dir)
+    majority = _dev_majority(args)
     thresholds = [r["threshold"] for r in results if r.get("threshold") is not None]
     if thresholds and threshold_is_degenerate(min(thresholds), majority):
         print(
             f"warning: the threshold {min(thresholds):.4f} is at or below the majority-class "
-            f"{args.metric} of {args.task} dev ({majority:.4f}): a constant predictor passes, so "
-            "this d90 measures nothing. Rerun with --floor majority for the chance-corrected "
-            "d90 (the stored trainings are reused).",
+            f"{args.metric} of {_dev_examples(args)} ({majority:.4f}): a constant predictor "
+            "passes, so this d90 measures nothing. Rerun with --floor majority for the "
+            "chance-corrected d90 (the stored trainings are reused).",
             file=sys.stderr,
         )
 
 
 def _resolve_floor(args: argparse.Namespace) -> float:
-    """``--floor``: a number, or "majority" = the task's majority-class dev score."""
+    """``--floor``: a number, or "majority" = the majority-class score of the dev examples
+    evaluated (all of them, or the ``--max-eval-examples`` subset)."""
     if args.floor == "majority":
-        from idtheory.tasks import majority_score
-
-        return majority_score(args.task, args.metric, args.data_dir)
+        return _dev_majority(args)
     try:
         return float(args.floor)
     except ValueError:
@@ -246,19 +327,43 @@ def _resolve_floor(args: argparse.Namespace) -> float:
         ) from None
 
 
+def _dev_majority(args: argparse.Namespace) -> float:
+    """Majority-class ``--metric`` of the dev examples the trainer scores: the subset drawn for
+    ``--max-eval-examples`` (seed 0, as :mod:`idtheory.train`) or the whole dev set."""
+    from idtheory.tasks import majority_score
+
+    return majority_score(
+        args.task, args.metric, args.data_dir, max_examples=args.max_eval_examples, seed=0
+    )
+
+
+def _dev_examples(args: argparse.Namespace) -> str:
+    """What :func:`_dev_majority` scored, in words."""
+    from idtheory.tasks import display_name
+
+    task = display_name(args.task)
+    if args.max_eval_examples is None:
+        return f"{task} dev"
+    return f"the {args.max_eval_examples} evaluated {task} dev examples"
+
+
 def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
 def format_d90(r: dict[str, Any]) -> str:
-    """A short human-readable summary of a d90 result dict."""
+    """A short human-readable summary of a d90 result dict (brackets as ``(lo, hi]``)."""
+    from idtheory.search import format_bracket
+    from idtheory.tasks import display_name
+
     floor = (r.get("settings") or {}).get("floor")
+    d90 = "–" if r["d90"] is None else r["d90"]
     rule = f"{r['frac']:.0%}" + (f" of the gain over {floor:.4f}" if floor else "")
     lines = [
-        f"{r['model']} / {r['task']} / {r['method']}: status {r['status']}",
+        f"{r['model']} / {display_name(r['task'])} / {r['method']}: status {r['status']}",
         f"  baseline {r['metric']} {_fmt(r['baseline_score'])} (lr {r['baseline_lr']}) → "
         f"threshold {_fmt(r['threshold'])} ({rule})",
-        f"  d90 = {r['d90']}   bracket {r['bracket']}   "
+        f"  d90 = {d90}   bracket {format_bracket(r.get('bracket'))}   "
         f"trainings: {r['n_trained']} new, {r['n_reused']} reused",
     ]
     for p in sorted(r["points"], key=lambda p: p["d"]):
@@ -301,7 +406,9 @@ def cmd_results(args: argparse.Namespace) -> int:
             writer.writeheader()
             writer.writerows(rows)
     else:
-        print(_table(rows))
+        from idtheory.tasks import display_name
+
+        print(_table([{**r, "task": display_name(str(r.get("task")))} for r in rows]))
     return 0
 
 
@@ -429,8 +536,9 @@ def cmd_figures(args: argparse.Namespace) -> int:
 def parse_overrides(items: list[str] | None) -> dict[str, object]:
     """``KEY=VALUE`` strings → a dict of scale overrides; VALUE is JSON, else a plain string.
 
-    Keys are checked against the scale presets (:func:`idtheory.scales.scale_keys`), so a typo
-    fails here with the list of valid keys instead of being silently ignored by papermill.
+    Checked here, before any notebook starts: keys against the scale presets
+    (:func:`idtheory.scales.scale_keys`), so a typo fails with the list of valid keys instead
+    of being silently ignored by papermill; values by :func:`_override_value`.
     """
     from idtheory.scales import scale_keys
 
@@ -446,11 +554,38 @@ def parse_overrides(items: list[str] | None) -> dict[str, object]:
                 f"idtheory figures: unknown scale key {key!r} in --set; valid keys: "
                 + ", ".join(sorted(valid))
             )
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
+        out[key] = _override_value(key, raw)
     return out
+
+
+def _override_value(key: str, raw: str) -> object:
+    """One ``--set`` value: JSON, else the plain string — unless ``raw`` opens a JSON list,
+    object or string and does not parse (``dims=[10,``), or is a plain string where every
+    preset holds a list, object, number or boolean (``tasks=sst2``, ``frac=O.9``)."""
+    from idtheory.scales import SCALES
+
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        if raw.lstrip().startswith(("[", "{", '"')):
+            raise SystemExit(
+                f"idtheory figures: --set {key}={raw}: not valid JSON ({err.msg} at character "
+                f"{err.pos})"
+            ) from None
+    kinds = {type(p[key]).__name__ for p in SCALES.values() if p[key] is not None}
+    if kinds and "str" not in kinds:
+        expected = " or ".join(sorted({_JSON_KIND.get(k, k) for k in kinds}))
+        example = json.dumps(SCALES["quick"][key])
+        hint = f" such as {key}='{example}'" if len(example) <= 40 else ""
+        raise SystemExit(
+            f"idtheory figures: --set {key}={raw}: expected a JSON {expected}{hint}, "
+            "got a plain string"
+        )
+    return raw
+
+
+_JSON_KIND = {"dict": "object", "int": "number", "float": "number", "bool": "boolean"}
+"""Python type name of a preset value → its JSON name (where they differ)."""
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -472,7 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="one training run (full, SAID or DID), stored")
     _add_common(p)
-    p.add_argument("--method", default="said", choices=["full", "said", "did"])
+    p.add_argument(
+        "--method",
+        default="said",
+        choices=["full", "said", "did"],
+        help="full fine-tuning, or training in a d-dimensional subspace (SAID, DID)",
+    )
     p.add_argument(
         "--lr",
         type=_positive_float,
@@ -496,22 +636,41 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["said", "did"],
         help="one or several (e.g. 'said did': run together, the full baseline trained once)",
     )
-    p.add_argument("--full-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_FULL_LRS))
     p.add_argument(
-        "--subspace-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_SUBSPACE_LRS)
+        "--full-lrs",
+        type=_positive_float,
+        nargs="+",
+        default=list(DEFAULT_FULL_LRS),
+        help="learning rates of the full fine-tuning baseline (the best is kept)",
     )
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline (0.9)")
+    p.add_argument(
+        "--subspace-lrs",
+        type=_positive_float,
+        nargs="+",
+        default=list(DEFAULT_SUBSPACE_LRS),
+        help="learning rates tried at each d (the best is kept)",
+    )
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds (scores averaged)"
+    )
+    p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline")
     p.add_argument(
         "--floor",
         default="0",
         help="score counted as no progress: threshold = floor + frac × (baseline − floor); 0 is "
         "the paper's d90, 'majority' the task's majority-class dev score (chance-corrected)",
     )
-    p.add_argument("--d-min", type=_positive_int, default=10)
-    p.add_argument("--d-max", type=_positive_int, default=None)
-    p.add_argument("--grid-factor", type=float, default=4.0)
-    p.add_argument("--bracket-ratio", type=float, default=DEFAULT_BRACKET_RATIO)
+    p.add_argument("--d-min", type=_positive_int, default=10, help="first d of the search")
+    p.add_argument("--d-max", type=_positive_int, default=None, help="largest d tried (default: D)")
+    p.add_argument(
+        "--grid-factor", type=float, default=4.0, help="ratio of successive d of the search grid"
+    )
+    p.add_argument(
+        "--bracket-ratio",
+        type=float,
+        default=DEFAULT_BRACKET_RATIO,
+        help="bisect until the d90 bracket (lo, hi] has hi / lo at most this",
+    )
     p.add_argument(
         "--grid",
         type=_positive_int,
@@ -527,11 +686,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_d90)
 
     p = sub.add_parser("results", help="table of stored runs or d90 results")
-    p.add_argument("--results-dir", default=DEFAULT_RESULTS)
-    p.add_argument("--model")
-    p.add_argument("--task")
-    p.add_argument("--method", choices=["full", "said", "did"])
-    p.add_argument("--metric", default="accuracy")
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store directory")
+    p.add_argument("--model", help="only this model")
+    p.add_argument("--task", help="only this task")
+    p.add_argument("--method", choices=["full", "said", "did"], help="only this method")
+    p.add_argument("--metric", default="accuracy", help="dev metric shown")
     p.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
     p.add_argument(
         "--compare",
@@ -543,7 +702,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"
     )
-    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.add_argument(
+        "--format", default="table", choices=["table", "csv", "json"], help="output format"
+    )
     p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("bound", help="generalization bounds for d parameters (or a stored run)")
@@ -588,11 +749,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("figures", help="render the notebooks (papermill) into figures/")
-    p.add_argument("--scale", default="quick", choices=list(SCALE_NAMES))
+    p.add_argument(
+        "--scale",
+        default="quick",
+        choices=list(SCALE_NAMES),
+        help="preset of idtheory/scales.py",
+    )
     p.add_argument("--only", type=int, nargs="+", default=None, help="notebook numbers")
     p.add_argument("--results-dir", default=None, help="default: the scale's preset")
-    p.add_argument("--figures-dir", default="figures")
-    p.add_argument("--build-dir", default="build/notebooks")
+    p.add_argument("--figures-dir", default="figures", help="figures go to <dir>/<scale>/")
+    p.add_argument("--build-dir", default="build/notebooks", help="executed notebooks")
     p.add_argument(
         "--compute",
         action=argparse.BooleanOptionalAction,
@@ -608,13 +774,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="override scale keys (VALUE is JSON), e.g. --set 'dims=[10,100]' executor=local",
     )
     p.set_defaults(func=cmd_figures)
+    for p in sub.choices.values():
+        p.formatter_class = _HelpFormatter
     return parser
+
+
+def _writes_results(args: argparse.Namespace) -> bool:
+    """Whether the command stores something under ``--results-dir``: runs, summaries, trained
+    parameters (``finetune``, also with ``--no-store``: its θ_d), bounds (``bound --run``)."""
+    return args.command in ("finetune", "d90") or (
+        args.command == "bound" and getattr(args, "run", None) is not None
+    )
+
+
+def check_writable(results_dir: str | Path) -> None:
+    """Fail now, in one line, if ``results_dir`` cannot be written — before any training.
+
+    Creates the directory (as the first stored result would), then tries what the store does:
+    create a file in it and in its ``params/`` folder, and append to each store file that
+    already exists (opening in append mode changes nothing). Trying, rather than asking
+    :func:`os.access`, also catches read-only mounts and holds for root.
+
+    Raises:
+        ValueError: ``results directory … is not writable (<reason>)``.
+    """
+    import tempfile
+
+    from idtheory.store import ResultsStore
+
+    root = Path(results_dir)
+    names = (ResultsStore.RUNS_FILE, ResultsStore.SUMMARIES_FILE, ResultsStore.BOUNDS_FILE)
+    target = root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for target in (root, root / "params"):
+            if target.exists():
+                with tempfile.TemporaryFile(dir=target):
+                    pass
+        for target in (root / name for name in names):
+            if target.exists():
+                with target.open("ab"):
+                    pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        where = "" if target == root else f": {target}"
+        raise ValueError(
+            f"results directory {root} is not writable ({reason}{where}); pass a writable "
+            "--results-dir"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "train_file", None) or getattr(args, "dev_file", None):
+            args.task = _own_task(args)
+        if _writes_results(args):
+            check_writable(args.results_dir)
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as err:
         print(f"idtheory {args.command}: error: {err}", file=sys.stderr)

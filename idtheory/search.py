@@ -156,6 +156,14 @@ class D90Curve:
         return d
 
 
+def format_bracket(bracket: Sequence[int | None] | None) -> str:
+    """A d90 bracket as the half-open interval ``(lo, hi]`` that contains d90: ``lo`` is the
+    largest failing d (0 when none failed), ``hi`` the smallest passing d (∞ when none passed).
+    The one notation of the command line, the README tables and the figures' tables."""
+    lo, hi = bracket if bracket else (None, None)
+    return f"({lo if lo is not None else 0}, {hi if hi is not None else '∞'}]"
+
+
 def d90_threshold(full_score: float, frac: float = 0.9, floor: float = 0.0) -> float:
     """The score a subspace must reach: ``floor + frac × (full_score − floor)`` — the paper's
     ``frac × full_score`` with the default ``floor`` 0 (then computed exactly as that product)."""
