@@ -160,7 +160,7 @@ def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
         "--projection",
         default="fastfood",
         choices=list(PROJECTION_NAMES),
-        help="random projection P (idtheory.projections.REGISTRY; default: %(default)s)",
+        help="random projection P (the names of idtheory.projections.REGISTRY)",
     )
     g.add_argument(
         "--layout",
