@@ -70,24 +70,20 @@ def test_train_head_leaves_the_head_out():
 )
 def test_search_caps_d_at_the_projected_parameters(tmp_path: Path, kwargs, projected):
     trainer = NeverPasses(projected)
-    res = measure_d90(
-        "tiny-bert",
-        "mrpc",
-        "did",
-        store=ResultsStore(tmp_path),
-        train_fn=trainer,
-        full_lrs=(1e-4,),
-        subspace_lrs=(0.1,),
-        subspace_kwargs=kwargs,
-        progress=False,
-    )
+    res = _search(tmp_path, trainer, kwargs)
     assert res.status == "never_passes" and max(trainer.dims) == projected
     assert res.settings["d_max_resolved"] == projected
 
 
 def test_whole_model_subspace_keeps_the_reported_cap(tmp_path: Path):
     trainer = NeverPasses(TINY_BERT_PARAMS)
-    res = measure_d90(
+    res = _search(tmp_path, trainer, {})
+    assert max(trainer.dims) == TINY_BERT_PARAMS == res.settings["d_max_resolved"]
+
+
+def _search(tmp_path: Path, trainer: NeverPasses, subspace_kwargs: dict[str, Any]) -> Any:
+    """A DID d90 search of tiny-bert on MRPC, one lr and seed, up to the default d_max."""
+    return measure_d90(
         "tiny-bert",
         "mrpc",
         "did",
@@ -95,6 +91,6 @@ def test_whole_model_subspace_keeps_the_reported_cap(tmp_path: Path):
         train_fn=trainer,
         full_lrs=(1e-4,),
         subspace_lrs=(0.1,),
+        subspace_kwargs=subspace_kwargs,
         progress=False,
     )
-    assert max(trainer.dims) == TINY_BERT_PARAMS == res.settings["d_max_resolved"]
