@@ -8,15 +8,17 @@ commands reuse what is stored and interrupted sweeps resume.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
-from idtheory.projections import PROJECTION_NAMES
+from idtheory.config import SUBSPACE_METHODS, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.scales import SCALE_NAMES
 
 DEFAULT_RESULTS = "data/results"
@@ -34,6 +36,21 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _floor(text: str) -> str:
+    """argparse type of ``d90 --floor``: a finite number or a name of
+    :data:`idtheory.search.FLOOR_MODES`, kept as text (:func:`_resolve_floor` resolves it)."""
+    from idtheory.search import FLOOR_MODES
+
+    try:
+        finite = text in FLOOR_MODES or math.isfinite(float(text))
+    except ValueError:
+        finite = False
+    if not finite:
+        names = ", ".join(repr(m) for m in FLOOR_MODES)
+        raise argparse.ArgumentTypeError(f"expected a number, {names}, got {text!r}")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -103,121 +120,91 @@ def _own_task(args: argparse.Namespace) -> str:
     )
 
 
+def _option_flag(f: dataclasses.Field) -> str:
+    """The command-line option of a config field: its ``"flag"`` metadata, else
+    ``--field-name``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _option_dest(f: dataclasses.Field) -> str:
+    """The :class:`argparse.Namespace` attribute of a config field's option."""
+    return _option_flag(f)[2:].replace("-", "_")
+
+
+def _config_fields(cls: type, skip: Iterable[str]) -> list[dataclasses.Field]:
+    """The fields of the config dataclass ``cls`` offered as options (all but ``skip``)."""
+    skipped = set(skip)
+    return [f for f in dataclasses.fields(cls) if f.name not in skipped]
+
+
+def _option_kwargs(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
+    """``add_argument`` keywords of one config field from its type hint and metadata
+    (:mod:`idtheory.config`): bool → a switch; ``T | None`` → T with default None; a tuple →
+    one or more values; ``"choices"`` → choices; ``"positive"`` → only numbers > 0."""
+    meta = f.metadata
+    kw: dict[str, Any] = {
+        "default": None if f.default is dataclasses.MISSING else f.default,
+        "help": meta.get("help"),
+    }
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool:
+        kw["action"] = "store_true" if kw["default"] is False else argparse.BooleanOptionalAction
+        return kw
+    if typing.get_origin(hint) is tuple:
+        kw["nargs"] = "+"
+        kw["metavar"] = meta.get("metavar", "REGEX")
+        hint = typing.get_args(hint)[0]
+    elif typing.get_origin(hint) is typing.Literal:
+        hint = type(typing.get_args(hint)[0])
+    if "choices" in meta:
+        kw["choices"] = list(meta["choices"])
+    positive = {int: _positive_int, float: _positive_float}
+    kw["type"] = positive[hint] if meta.get("positive") else hint
+    return kw
+
+
+def add_config_options(
+    group: argparse._ActionsContainer, cls: type, skip: Iterable[str] = ()
+) -> None:
+    """One option per field of the config dataclass ``cls`` (:class:`~idtheory.config.TrainConfig`,
+    :class:`~idtheory.config.SubspaceConfig`) but ``skip``, in field order, with the field's
+    default, help text and choices (as ``transformers.HfArgumentParser``); fields without a
+    default get None. :func:`config_values` reads them back."""
+    hints = typing.get_type_hints(cls)
+    for f in _config_fields(cls, skip):
+        group.add_argument(
+            _option_flag(f), dest=_option_dest(f), **_option_kwargs(f, hints[f.name])
+        )
+
+
+def config_values(args: argparse.Namespace, cls: type, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Field name → parsed value of the options :func:`add_config_options` added."""
+    return {f.name: getattr(args, _option_dest(f)) for f in _config_fields(cls, skip)}
+
+
+#: TrainConfig fields set by command-level options (``--lr``, ``--seed``; ``--full-lrs``...).
+_TRAIN_SKIP = ("lr", "seed")
+#: SubspaceConfig fields set by command-level options (``--method``) or per search (``dim``).
+_SUBSPACE_SKIP = ("dim", "method")
+
+
 def _add_train(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training (TrainConfig)")
-    g.add_argument("--epochs", type=_positive_float, default=3.0, help="passes over the data")
-    g.add_argument(
-        "--max-steps", type=_positive_int, default=None, help="stop after this many updates"
-    )
-    g.add_argument("--batch-size", type=_positive_int, default=32, help="examples per update")
-    g.add_argument(
-        "--max-length", type=_positive_int, default=128, help="tokens per example (truncated)"
-    )
-    g.add_argument(
-        "--warmup-ratio", type=float, default=0.06, help="fraction of updates of linear warm-up"
-    )
-    g.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
-    g.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip")
-    g.add_argument("--eval-every", type=int, default=0, help="steps (0 = once per epoch)")
-    g.add_argument(
-        "--max-train-examples",
-        type=_positive_int,
-        default=None,
-        help="train on a seeded random subset of this size (default: all)",
-    )
-    g.add_argument(
-        "--max-eval-examples",
-        type=_positive_int,
-        default=None,
-        help="evaluate on a seeded random subset of the dev set of this size (default: all)",
-    )
-    g.add_argument(
-        "--metric",
-        default="accuracy",
-        choices=["accuracy", "f1", "mcc"],
-        help="dev metric that picks the best step and decides d90",
-    )
-    g.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="autocast precision; auto: bf16 where the CPU/GPU computes it natively, else fp32 "
-        "(default: %(default)s)",
-    )
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda (auto: cuda if present)")
-    g.add_argument(
-        "--group-by-length",
-        action="store_true",
-        help="batches of similar length (mega-batches of 50 batches sorted by length)",
-    )
+    add_config_options(p.add_argument_group("training (TrainConfig)"), TrainConfig, _TRAIN_SKIP)
 
 
 def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
-    g = p.add_argument_group("subspace (SubspaceConfig)")
-    if with_dim:
-        g.add_argument("--dim", type=_positive_int, default=None, help="d (SAID: λ counted in d)")
-    g.add_argument(
-        "--projection",
-        default="fastfood",
-        choices=list(PROJECTION_NAMES),
-        help="random projection P (the names of idtheory.projections.REGISTRY)",
-    )
-    g.add_argument(
-        "--layout",
-        default="global",
-        choices=["global", "per_tensor"],
-        help="one projection of all parameters, or one per tensor",
-    )
-    g.add_argument(
-        "--scaling",
-        default="block",
-        choices=["block", "module", "tensor"],
-        help="SAID λ granularity",
-    )
-    g.add_argument("--proj-seed", type=int, default=0, help="seed of the random projection")
-    g.add_argument(
-        "--train-head",
-        action="store_true",
-        help="train the classification head directly, outside the subspace",
-    )
-    g.add_argument(
-        "--grad-scale",
-        default="exact",
-        choices=["exact", "authors"],
-        help="'authors' reproduces the released code's 1/L-scaled gradient",
-    )
+    skip = _SUBSPACE_SKIP[1:] if with_dim else _SUBSPACE_SKIP
+    add_config_options(p.add_argument_group("subspace (SubspaceConfig)"), SubspaceConfig, skip)
 
 
 def _train_config(args: argparse.Namespace, lr: float = 2e-5, seed: int = 0) -> TrainConfig:
-    return TrainConfig(
-        lr=lr,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        grad_clip=args.grad_clip,
-        seed=seed,
-        eval_every=args.eval_every,
-        max_train_examples=args.max_train_examples,
-        max_eval_examples=args.max_eval_examples,
-        metric=args.metric,
-        precision=args.precision,
-        device=args.device,
-        group_by_length=args.group_by_length,
-    )
+    return TrainConfig(lr=lr, seed=seed, **config_values(args, TrainConfig, _TRAIN_SKIP))
 
 
 def _subspace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "projection": args.projection,
-        "layout": args.layout,
-        "scaling": args.scaling,
-        "seed": args.proj_seed,
-        "train_head": args.train_head,
-        "grad_scale": args.grad_scale,
-    }
+    """The SubspaceConfig options but ``dim`` and ``method`` (``subspace_kwargs`` of a search)."""
+    return config_values(args, SubspaceConfig, _SUBSPACE_SKIP)
 
 
 def _train_fn(args: argparse.Namespace):
@@ -268,11 +255,14 @@ def cmd_d90(args: argparse.Namespace) -> int:
     from idtheory.store import ResultsStore
 
     methods = list(dict.fromkeys(args.method))  # several: one sweep, the baseline trained once
+    store, train_fn = ResultsStore(args.results_dir), _train_fn(args)
+    executor = executor_from_args(args, progress=not args.quiet)
+    floor = _resolve_floor(args, lambda: _baseline_score(args, store, train_fn, executor))
     results = measure_d90_many(
         [{"model": args.model, "task": args.task, "method": m} for m in methods],
-        store=ResultsStore(args.results_dir),
-        train_fn=_train_fn(args),
-        executor=executor_from_args(args, progress=not args.quiet),
+        store=store,
+        train_fn=train_fn,
+        executor=executor,
         max_parallel=args.max_parallel,
         progress=not args.quiet,
         full_lrs=args.full_lrs,
@@ -287,7 +277,7 @@ def cmd_d90(args: argparse.Namespace) -> int:
         bracket_ratio=args.bracket_ratio,
         grid=args.grid,
         metric=args.metric,
-        floor=_resolve_floor(args),
+        floor=floor,
     )
     summaries = [r.to_dict() for r in results]
     print("\n".join(format_d90(r) for r in summaries))
@@ -298,7 +288,7 @@ def cmd_d90(args: argparse.Namespace) -> int:
 def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
     """Say so when the paper's threshold lies at or below the majority-class score: a constant
     predictor "passes" and the d90 means nothing (MRPC and RTE on small training sets)."""
-    if args.floor == "majority" or float(args.floor) != 0.0:
+    if args.floor in ("majority", "auto") or float(args.floor) != 0.0:
         return
     from idtheory.search import threshold_is_degenerate
 
@@ -308,23 +298,54 @@ def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str,
         print(
             f"warning: the threshold {min(thresholds):.4f} is at or below the majority-class "
             f"{args.metric} of {_dev_examples(args)} ({majority:.4f}): a constant predictor "
-            "passes, so this d90 measures nothing. Rerun with --floor majority for the "
-            "chance-corrected d90 (the stored trainings are reused).",
+            "passes, so this d90 measures nothing. Rerun with --floor majority (or auto) for "
+            "the chance-corrected d90 (the stored trainings are reused).",
             file=sys.stderr,
         )
 
 
-def _resolve_floor(args: argparse.Namespace) -> float:
-    """``--floor``: a number, or "majority" = the majority-class score of the dev examples
-    evaluated (all of them, or the ``--max-eval-examples`` subset)."""
-    if args.floor == "majority":
-        return _dev_majority(args)
-    try:
+def _resolve_floor(
+    args: argparse.Namespace, baseline: Callable[[], float | None] | None = None
+) -> float:
+    """``--floor`` as the number the search takes (:func:`idtheory.search.resolve_floor`): a
+    number; "majority" = the majority-class score of the dev examples evaluated (all of them,
+    or the ``--max-eval-examples`` subset); "auto" = that score where the paper's threshold
+    ``frac × baseline`` is at or below it, else 0. ``baseline()`` gives the full fine-tuning
+    score "auto" needs (None when no baseline run succeeded: then 0, and the search reports
+    the failed baseline)."""
+    from idtheory.search import resolve_floor
+
+    if args.floor not in ("majority", "auto"):
         return float(args.floor)
-    except ValueError:
-        raise SystemExit(
-            f"idtheory d90: error: --floor must be a number or 'majority', got {args.floor!r}"
-        ) from None
+    if args.floor == "majority":
+        return resolve_floor("majority", _dev_majority(args), None)
+    score = None if baseline is None else baseline()
+    if score is None:
+        return 0.0
+    return resolve_floor("auto", _dev_majority(args), score, args.frac)
+
+
+def _baseline_score(
+    args: argparse.Namespace, store: Any, train_fn: Any, executor: Any
+) -> float | None:
+    """The full fine-tuning baseline of ``d90`` (best lr of the mean over seeds), trained or
+    read from ``store`` through the same specs as the search's first round, which then
+    reuses them; None when no run succeeded."""
+    from idtheory.pretrain import _run_baseline
+
+    score, _ = _run_baseline(
+        args.model,
+        args.task,
+        store=store,
+        train_fn=train_fn,
+        executor=executor,
+        full_lrs=args.full_lrs,
+        seeds=args.seeds,
+        base_train=_train_config(args),
+        metric=args.metric,
+        progress=not args.quiet,
+    )
+    return score
 
 
 def _dev_majority(args: argparse.Namespace) -> float:
@@ -597,20 +618,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="idtheory",
-        description="Intrinsic dimension of language-model fine-tuning: subspace training, "
-        "d90 measurement, generalization bounds and the paper's figures.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("finetune", help="one training run (full, SAID or DID), stored")
+def _add_finetune(p: argparse.ArgumentParser) -> None:
     _add_common(p)
     p.add_argument(
         "--method",
         default="said",
-        choices=["full", "said", "did"],
+        choices=["full", *SUBSPACE_METHODS],
         help="full fine-tuning, or training in a d-dimensional subspace (SAID, DID)",
     )
     p.add_argument(
@@ -625,15 +638,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_subspace(p, with_dim=True)
     p.set_defaults(func=cmd_finetune)
 
+
+def _add_d90(p: argparse.ArgumentParser) -> None:
+    from idtheory.executors import add_executor_arguments
     from idtheory.search import DEFAULT_BRACKET_RATIO, DEFAULT_FULL_LRS, DEFAULT_SUBSPACE_LRS
 
-    p = sub.add_parser("d90", help="measure d90: full baseline, then search over d")
     _add_common(p)
     p.add_argument(
         "--method",
         nargs="+",
         default=["said"],
-        choices=["said", "did"],
+        choices=list(SUBSPACE_METHODS),
         help="one or several (e.g. 'said did': run together, the full baseline trained once)",
     )
     p.add_argument(
@@ -656,12 +671,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline")
     p.add_argument(
         "--floor",
+        type=_floor,
         default="0",
         help="score counted as no progress: threshold = floor + frac × (baseline − floor); 0 is "
-        "the paper's d90, 'majority' the task's majority-class dev score (chance-corrected)",
+        "the paper's d90, 'majority' the task's majority-class dev score (chance-corrected), "
+        "'auto' the majority score only where the paper's threshold is at or below it",
     )
     p.add_argument("--d-min", type=_positive_int, default=10, help="first d of the search")
-    p.add_argument("--d-max", type=_positive_int, default=None, help="largest d tried (default: D)")
+    p.add_argument(
+        "--d-max",
+        type=_positive_int,
+        default=None,
+        help="largest d tried (default: D, the number of projected parameters)",
+    )
     p.add_argument(
         "--grid-factor", type=float, default=4.0, help="ratio of successive d of the search grid"
     )
@@ -680,16 +702,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train(p)
     _add_subspace(p, with_dim=False)
-    from idtheory.executors import add_executor_arguments
-
     add_executor_arguments(p)
     p.set_defaults(func=cmd_d90)
 
-    p = sub.add_parser("results", help="table of stored runs or d90 results")
+
+def _add_results(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store directory")
     p.add_argument("--model", help="only this model")
     p.add_argument("--task", help="only this task")
-    p.add_argument("--method", choices=["full", "said", "did"], help="only this method")
+    p.add_argument("--method", choices=["full", *SUBSPACE_METHODS], help="only this method")
     p.add_argument("--metric", default="accuracy", help="dev metric shown")
     p.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
     p.add_argument(
@@ -707,7 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_results)
 
-    p = sub.add_parser("bound", help="generalization bounds for d parameters (or a stored run)")
+
+def _add_bound(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d", type=_positive_int, help="intrinsic dimension (e.g. d90)")
     p.add_argument("--m", type=_positive_int, help="number of training examples")
     p.add_argument("--train-error", type=float, help="training error of the compressed model")
@@ -725,9 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_bound)
 
-    p = sub.add_parser(
-        "certify", help="the declared certificate protocol: train what is missing, certify"
-    )
+
+def _add_certify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="minilm-l6")
     p.add_argument("--task", default="sst2")
     p.add_argument(
@@ -739,7 +760,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts-dir", default=None, help="θ_d files (default <results>/params)")
     p.set_defaults(func=cmd_certify)
 
-    p = sub.add_parser("pretrain", help="pretrain a masked LM from scratch with checkpoints")
+
+def _add_pretrain(p: argparse.ArgumentParser) -> None:
     try:
         from idtheory.pretrain import add_pretrain_arguments
 
@@ -748,7 +770,8 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("figures", help="render the notebooks (papermill) into figures/")
+
+def _add_figures(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scale",
         default="quick",
@@ -774,9 +797,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="override scale keys (VALUE is JSON), e.g. --set 'dims=[10,100]' executor=local",
     )
     p.set_defaults(func=cmd_figures)
-    for p in sub.choices.values():
-        p.formatter_class = _HelpFormatter
+
+
+#: Command → (one-line help, the function adding its options). Adding a command's options may
+#: import what the command needs (``pretrain``: transformers), so :func:`main` adds only the
+#: options of the command it runs.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "finetune": ("one training run (full, SAID or DID), stored", _add_finetune),
+    "d90": ("measure d90: full baseline, then search over d", _add_d90),
+    "results": ("table of stored runs or d90 results", _add_results),
+    "bound": ("generalization bounds for d parameters (or a stored run)", _add_bound),
+    "certify": ("the declared certificate protocol: train what is missing, certify", _add_certify),
+    "pretrain": ("pretrain a masked LM from scratch with checkpoints", _add_pretrain),
+    "figures": ("render the notebooks (papermill) into figures/", _add_figures),
+}
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``idtheory`` parser: every command with its options, or with ``commands`` given only
+    those commands' options (the others keep their name and help line, enough for
+    ``idtheory --help``)."""
+    parser = argparse.ArgumentParser(
+        prog="idtheory",
+        description="Intrinsic dimension of language-model fine-tuning: subspace training, "
+        "d90 measurement, generalization bounds and the paper's figures.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = set(COMMANDS if commands is None else commands)
+    for name, (text, add_options) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, formatter_class=_HelpFormatter)
+        if name in wanted:
+            add_options(p)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> list[str]:
+    """The command named in ``argv`` (its first word not starting with "-"), as a list of at
+    most one name: the top-level parser has no option taking a value."""
+    return [a for a in argv if not a.startswith("-")][:1]
 
 
 def _writes_results(args: argparse.Namespace) -> bool:
@@ -825,8 +883,8 @@ def check_writable(results_dir: str | Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_of(argv)).parse_args(argv)
     try:
         if getattr(args, "train_file", None) or getattr(args, "dev_file", None):
             args.task = _own_task(args)

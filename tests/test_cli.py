@@ -100,8 +100,42 @@ def test_d90_floor_majority_and_bad_floor(data_dir, tmp_path, capsys):
     assert "status baseline_failed" in out and f"does not beat floor {floor:.4f}" in out
     assert main(args) == 0  # the paper's threshold (0.9 × baseline) is below the majority
     assert "a constant predictor passes" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--floor must be a number or 'majority'"):
+    with pytest.raises(SystemExit):
         main([*args, "--floor", "chance"])
+    err = capsys.readouterr().err
+    assert "argument --floor: expected a number, 'majority', 'auto', got 'chance'" in err
+
+
+def test_d90_floor_auto_uses_the_majority_where_the_paper_threshold_is_degenerate(
+    data_dir, tmp_path, capsys
+):
+    """--floor auto (as search.resolve_floor): the tiny random model's 0.9 × baseline is below
+    MRPC's majority score, so the floor is that score; the baseline trained to decide it is the
+    search's own first round (reused, not trained twice)."""
+    from idtheory.tasks import majority_score
+
+    args = d90_args(data_dir, tmp_path, "--grid", "10", "--max-eval-examples", "408")
+    assert main([*args, "--floor", "auto"]) == 0
+    out, err = capsys.readouterr()
+    floor = majority_score("mrpc", "accuracy", data_dir)
+    assert "status baseline_failed" in out and f"does not beat floor {floor:.4f}" in out
+    assert "trainings: 0 new, 1 reused" in out
+    assert "constant predictor" not in err
+
+
+def test_floor_auto_resolves_on_the_baseline(data_dir):
+    from idtheory.cli import _resolve_floor
+    from idtheory.tasks import majority_score
+
+    args = build_parser().parse_args(
+        ["d90", "--task", "mrpc", "--data-dir", str(data_dir), "--floor", "auto"]
+    )
+    majority = majority_score("mrpc", "accuracy", data_dir)
+    assert _resolve_floor(args, lambda: majority / 0.9) == pytest.approx(majority)  # degenerate
+    assert _resolve_floor(args, lambda: 1.0) == 0.0  # 0.9 > majority: the paper's threshold
+    assert _resolve_floor(args, lambda: None) == 0.0  # no baseline: the search reports it
+    args.floor = "0.25"
+    assert _resolve_floor(args, lambda: pytest.fail("a number needs no baseline")) == 0.25
 
 
 def test_finetune_and_bound_for_the_run(data_dir, tmp_path, capsys):
