@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from test_subspace import TINY  # the tiny BERT's sizes (tests/ is on sys.path)
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
@@ -26,20 +27,10 @@ from transformers.utils import find_labels
 from idtheory.config import SubspaceConfig
 from idtheory.subspace import SubspaceModel, get_subspace_model
 
-TINY_BERT = dict(
-    vocab_size=99,
-    hidden_size=16,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=32,
-    max_position_embeddings=40,
-    num_labels=2,
-)
-
 
 def tiny_bert(seed: int = 0, dtype: torch.dtype = torch.float32) -> BertForSequenceClassification:
     torch.manual_seed(seed)
-    return BertForSequenceClassification(BertConfig(**TINY_BERT)).to(dtype).eval()
+    return BertForSequenceClassification(BertConfig(**TINY, num_labels=2)).to(dtype).eval()
 
 
 def tiny_generator(kind: str) -> torch.nn.Module:
