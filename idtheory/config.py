@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -107,8 +108,14 @@ class SubspaceConfig:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dim, int) or isinstance(self.dim, bool) or self.dim <= 0:
+        dim = _as_int(self.dim)
+        if dim is None or dim <= 0:
             raise ValueError(f"SubspaceConfig.dim must be a positive integer, got {self.dim!r}")
+        object.__setattr__(self, "dim", dim)
+        seed = _as_int(self.seed)
+        if seed is None:
+            raise ValueError(f"SubspaceConfig.seed must be an integer, got {self.seed!r}")
+        object.__setattr__(self, "seed", seed)
         for f in fields(self):
             if "choices" in f.metadata:
                 _check_choice(f.name, getattr(self, f.name), f.metadata["choices"])
@@ -330,6 +337,17 @@ class RunSpec:
 
 #: TrainConfig fields that do not enter the config hash (they do not change what is computed).
 HASH_EXCLUDED: tuple[str, ...] = ("device",)
+
+
+def _as_int(value: Any) -> int | None:
+    """``value`` as a Python int if it is an integer (int, NumPy integer, anything with
+    ``__index__``) and not a boolean; else None (NumPy booleans have no ``__index__``)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
