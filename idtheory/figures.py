@@ -9,7 +9,7 @@ Two halves:
   and :func:`trend_rows` (Figure 2), :func:`size_models` and :func:`size_rows` (Figure 3),
   :func:`generalization_rows` and :func:`bound_rows` (Figures 4–5, bounds), and the Fastfood
   tour helpers. With ``compute=True`` missing trainings are run through
-  :func:`idtheory.search.measure_d90_many` and the trend functions of :mod:`idtheory.pretrain`;
+  :func:`idtheory.search.measure_d90_many` and the trend functions of :mod:`idtheory.trends`;
   with ``compute=False`` only what the store holds is read, and every missing piece is listed in
   :attr:`FigureContext.missing` (and printed by :meth:`FigureContext.report_missing`) instead of
   being trained implicitly.
@@ -20,9 +20,8 @@ Two halves:
 Stored results are found again exactly: a d90 summary matches when its recorded search
 settings (learning rates, seeds, training and subspace configuration, grid or search bounds)
 equal the ones this scale would use, and a trend cell's baseline is read from the records of
-the very specs :func:`idtheory.pretrain.pretraining_trend` trains. :mod:`idtheory.pretrain` is
-imported lazily and guarded: without it, checkpoints are synthesized from tiny random models
-and the trends are computed with :func:`~idtheory.search.measure_d90_many` directly.
+the very specs :func:`idtheory.trends.pretraining_trend` trains. :mod:`idtheory.pretrain` and
+:mod:`idtheory.trends` are imported lazily, never guarded: a failure there is a failure here.
 """
 
 from __future__ import annotations
@@ -47,7 +46,6 @@ from idtheory.store import ResultsStore, is_finite_number
 __all__ = [
     "D90_TABLE_COLUMNS",
     "NOTEBOOKS",
-    "UNABLE",
     "FigureContext",
     "Notebook",
     "bound_rows",
@@ -78,15 +76,12 @@ __all__ = [
     "trend_rows",
 ]
 
-#: Status of a checkpoint whose full fine-tuning does not beat the majority class (Figure 2).
-UNABLE = "unable to compute"
 #: Status of a cell that is neither stored nor computed (``compute=False``).
 MISSING = "missing"
 #: How :meth:`FigureContext.report_missing` prints its list (read back by :func:`store_gaps`).
 MISSING_HEADER, MISSING_ITEM = "Missing from", "  - "
 #: Relative path of the paper's Table 1 values.
 PAPER_TABLE1 = Path("data/paper/table1.csv")
-_CKPT_RE = re.compile(r"checkpoint-(\d+)$")
 
 
 # =============================================================================== context
@@ -751,56 +746,6 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
 # =============================================================================== pretrain
 
 
-def _pretrain_module() -> Any | None:
-    """:mod:`idtheory.pretrain`, or None if it cannot be imported (it is optional here)."""
-    try:
-        from idtheory import pretrain
-    except Exception as exc:  # any import failure: not available
-        warnings.warn(
-            f"idtheory.pretrain is not available ({type(exc).__name__}: {exc}); "
-            "using synthesized checkpoints and measure_d90 directly",
-            stacklevel=2,
-        )
-        return None
-    needed = (
-        "pretrain",
-        "PretrainConfig",
-        "build_corpus",
-        "list_checkpoints",
-        "pretraining_trend",
-        "size_trend",
-        "fit_loglog",
-    )
-    return pretrain if all(hasattr(pretrain, n) for n in needed) else None
-
-
-def _list_checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
-    pt = _pretrain_module()
-    if pt is not None:
-        return [(int(s), Path(p)) for s, p in pt.list_checkpoints(out_dir)]
-    if not out_dir.is_dir():
-        return []
-    found = [
-        (int(m.group(1)), c)
-        for c in out_dir.iterdir()
-        if (m := _CKPT_RE.search(c.name)) and (c / "config.json").is_file()
-    ]
-    return sorted(found)
-
-
-def _synthesize_checkpoints(out_dir: Path, steps: Sequence[int]) -> None:
-    """Fallback without :mod:`idtheory.pretrain`: random ``tiny-roberta`` models saved as
-    ``checkpoint-<step>`` (seed = step). Placeholders for the plumbing, not pre-training."""
-    from idtheory.models import load_model
-
-    for step in steps:
-        ckpt = out_dir / f"checkpoint-{step}"
-        lm = load_model("tiny-roberta", num_labels=2, seed=int(step))
-        lm.model.save_pretrained(ckpt)
-        lm.tokenizer.save_pretrained(ckpt)
-        (ckpt / "trainer_state.json").write_text(json.dumps({"step": step, "synthetic": True}))
-
-
 #: PretrainConfig field → ``idtheory pretrain`` option (for the commands printed to users).
 _PRETRAIN_FLAGS: dict[str, str] = {
     "layers": "--layers",
@@ -863,10 +808,12 @@ def _stored_checkpoints(ctx: FigureContext, out_dir: Path) -> list[tuple[int, Pa
     """The checkpoints of ``out_dir`` that the results store holds runs of: a fresh clone has
     the committed store but not the (uncommitted) checkpoints, and still renders from it."""
     prefix = _model_name(out_dir, ctx.root) + "/checkpoint-"
+    from idtheory.pretrain import checkpoint_step
+
     steps = {
-        int(m.group(1))
+        step
         for r in ctx.store.records(model=lambda name: str(name).startswith(prefix))
-        if (m := _CKPT_RE.search(r["spec"]["model"]))
+        if (step := checkpoint_step(r["spec"]["model"])) is not None
     }
     return [(step, out_dir / f"checkpoint-{step}") for step in sorted(steps)]
 
@@ -876,32 +823,22 @@ def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tu
     ``step`` when given), pre-training them first when ``compute`` is True and some are missing
     (up to the last selected step, on the scale's ``pretrain`` schedule). Without ``compute``
     and without the directory, the checkpoints the results store has runs of stand in."""
+    from idtheory import pretrain
+
     out_dir = resolve_path(source["pretrain_dir"], ctx.params, ctx.root)
-    found = _list_checkpoints(out_dir)
+    found = pretrain.list_checkpoints(out_dir)
     preset = source.get("preset", "xs")
     cfg_kwargs = {**ctx.params.get("pretrain", {}), **(source.get("pretrain") or {})}
     wanted = _source_steps(source)
     target = wanted[-1] if wanted else cfg_kwargs.get("steps")
     if ctx.compute and (not found or (target is not None and found[-1][0] < int(target))):
-        pt = _pretrain_module()
-        if pt is None:
-            steps = [
-                0,
-                *range(
-                    cfg_kwargs.get("save_every", 3),
-                    int(target or 6) + 1,
-                    cfg_kwargs.get("save_every", 3),
-                ),
-            ]
-            _synthesize_checkpoints(out_dir, steps)
-        else:
-            corpus_kw = dict(ctx.params.get("corpus") or {"source": "glue"})
-            corpus = pt.build_corpus(corpus_kw.pop("source"), data_dir=ctx.data_dir, **corpus_kw)
-            config = pt.PretrainConfig(**{**cfg_kwargs, "preset": preset})
-            t0 = time.perf_counter()
-            pt.pretrain(config, corpus, out_dir, progress=ctx.sweep_progress, stop_at=target)
-            print(f"pre-trained {preset!r} in {out_dir} ({time.perf_counter() - t0:.0f} s)")
-        found = _list_checkpoints(out_dir)
+        corpus_kw = dict(ctx.params.get("corpus") or {"source": "glue"})
+        corpus = pretrain.build_corpus(corpus_kw.pop("source"), data_dir=ctx.data_dir, **corpus_kw)
+        config = pretrain.PretrainConfig(**{**cfg_kwargs, "preset": preset})
+        t0 = time.perf_counter()
+        pretrain.pretrain(config, corpus, out_dir, progress=ctx.sweep_progress, stop_at=target)
+        print(f"pre-trained {preset!r} in {out_dir} ({time.perf_counter() - t0:.0f} s)")
+        found = pretrain.list_checkpoints(out_dir)
     if not found and not ctx.compute:
         found = _stored_checkpoints(ctx, out_dir)
     if wanted is not None and found:
@@ -923,15 +860,17 @@ def trend_checkpoints(ctx: FigureContext) -> list[tuple[int | None, str]]:
     """The checkpoints of Figure 2 as ``(step, name)``, from the scale's ``checkpoints``
     source, filtered by ``trend_max_step`` and thinned to every ``trend_stride``-th (the last
     one is always kept)."""
+    from idtheory.pretrain import checkpoint_step
+
     src = ctx.params["checkpoints"]
     items: list[tuple[int | None, str]] = []
     if isinstance(src, Mapping) and "pretrain_dir" in src:
         items = [(s, _model_name(p, ctx.root)) for s, p in _ensure_pretrained(ctx, src)]
     elif isinstance(src, Mapping) and "suite" in src:
-        pt = _pretrain_module()
-        suites = getattr(pt, "PUBLIC_CHECKPOINT_SUITES", {}) if pt is not None else {}
+        from idtheory.trends import PUBLIC_CHECKPOINT_SUITES as suites
+
         if src["suite"] not in suites:
-            ctx.note_missing(f"public checkpoint suite {src['suite']!r} (idtheory.pretrain)")
+            ctx.note_missing(f"public checkpoint suite {src['suite']!r} (idtheory.trends)")
         else:
             for step, repo, rev in suites[src["suite"]].references(int(src.get("repo_index", 0))):
                 if rev is None:
@@ -943,8 +882,7 @@ def trend_checkpoints(ctx: FigureContext) -> list[tuple[int | None, str]]:
             if isinstance(it, (list, tuple)):
                 items.append((None if it[0] is None else int(it[0]), str(it[1])))
             else:
-                m = _CKPT_RE.search(str(it))
-                items.append((int(m.group(1)) if m else None, str(it)))
+                items.append((checkpoint_step(str(it)), str(it)))
     max_step = ctx.params.get("trend_max_step")
     if max_step is not None:
         items = [it for it in items if it[0] is None or it[0] <= int(max_step)]
@@ -987,6 +925,7 @@ def _stored_cell(
     """A trend cell from the store only: the baseline records of the exact specs the trend
     functions train, the majority check, then the matching d90 summary."""
     from idtheory.search import resolve_floor, run_score, status_reason
+    from idtheory.trends import UNABLE
 
     opts = ctx.search_options(trend=True)
     metric = opts["metric"]
@@ -1053,36 +992,6 @@ def _stored_cell(
     return row, recs
 
 
-def _fallback_compute(
-    ctx: FigureContext, models: Sequence[str], tasks: Sequence[str], method: str
-) -> None:
-    """Without idtheory.pretrain: measure every cell's d90 (no majority short-cut)."""
-    from idtheory.search import measure_d90_many, resolve_floor
-
-    opts = ctx.search_options(trend=True)
-    floor, cache = opts.pop("floor", 0.0), {}
-    if floor == "auto":  # no baseline before the search: "auto" falls back to "majority"
-        floor = "majority"
-    jobs = [
-        {
-            "model": m,
-            "task": t,
-            "method": method,
-            "floor": resolve_floor(floor, _majority_score(t, opts["metric"], cache), None),
-        }
-        for m in models
-        for t in tasks
-    ]
-    measure_d90_many(
-        jobs,
-        store=ctx.store,
-        train_fn=ctx.train_fn(),
-        executor=ctx.executor() or "local",
-        progress=ctx.sweep_progress,
-        **opts,
-    )
-
-
 def _trend_kwargs(ctx: FigureContext) -> dict[str, Any]:
     kw: dict[str, Any] = dict(
         store=ctx.store,
@@ -1114,11 +1023,10 @@ def trend_rows(
     tasks = [get_task(t).name for t in p["trend_tasks"]]
     method = p["trend_method"]
     if ctx.compute and checkpoints:
-        pt = _pretrain_module()
-        if pt is not None:
-            rows = pt.pretraining_trend(list(checkpoints), tasks, method, **_trend_kwargs(ctx))
-            return [dict(r) for r in rows]
-        _fallback_compute(ctx, [name for _, name in checkpoints], tasks, method)
+        from idtheory.trends import pretraining_trend
+
+        rows = pretraining_trend(list(checkpoints), tasks, method, **_trend_kwargs(ctx))
+        return [dict(r) for r in rows]
     cache: dict[str, float] = {}
     rows = []
     for step, name in checkpoints:
@@ -1135,7 +1043,7 @@ def trend_rows(
 def size_models(ctx: FigureContext) -> list[str]:
     """The models of Figure 3: names as given, the last checkpoint of each
     ``{"pretrain_dir", "preset"}`` run (pre-trained first when ``compute``), and
-    ``"@public"`` expanded to :data:`idtheory.pretrain.PUBLIC_SIZE_MODELS`."""
+    ``"@public"`` expanded to :data:`idtheory.trends.PUBLIC_SIZE_MODELS`."""
     out: list[str] = []
     for entry in ctx.params["size_models"]:
         if isinstance(entry, Mapping):
@@ -1143,33 +1051,12 @@ def size_models(ctx: FigureContext) -> list[str]:
             if found:
                 out.append(_model_name(found[-1][1], ctx.root))
         elif entry == "@public":
-            pt = _pretrain_module()
-            out.extend(getattr(pt, "PUBLIC_SIZE_MODELS", ()) if pt is not None else ())
+            from idtheory.trends import PUBLIC_SIZE_MODELS
+
+            out.extend(PUBLIC_SIZE_MODELS)
         else:
             out.append(str(entry))
     return list(dict.fromkeys(out))
-
-
-def _fit_loglog(n_params: Sequence[float], d90: Sequence[float]) -> dict[str, Any]:
-    pt = _pretrain_module()
-    if pt is not None:
-        return dict(pt.fit_loglog(n_params, d90).to_dict())
-    import numpy as np
-    from scipy import stats
-
-    x, y = np.log10(np.asarray(n_params, float)), np.log10(np.asarray(d90, float))
-    res = stats.linregress(x, y)
-    t = float(stats.t.ppf(0.975, len(x) - 2))
-    return {
-        "slope": float(res.slope),
-        "intercept": float(res.intercept),
-        "slope_stderr": float(res.stderr),
-        "intercept_stderr": float(res.intercept_stderr),
-        "r2": float(res.rvalue) ** 2,
-        "pvalue": float(res.pvalue),
-        "slope_ci95": [res.slope - t * res.stderr, res.slope + t * res.stderr],
-        "n": len(x),
-    }
 
 
 def fit_size(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> dict[str, Any] | None:
@@ -1184,9 +1071,11 @@ def fit_size(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> dict
     ]
     if len(use) < 3 or len({r["n_params"] for r in use}) < 2:
         return None
+    from idtheory.trends import fit_loglog
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _fit_loglog([r["n_params"] for r in use], [r["d90"] for r in use])
+        return fit_loglog([r["n_params"] for r in use], [r["d90"] for r in use]).to_dict()
 
 
 def size_rows(
@@ -1206,16 +1095,15 @@ def size_rows(
     statuses = list(p["fit_statuses"])
     rows: list[dict[str, Any]] = []
     if ctx.compute and models:
-        pt = _pretrain_module()
-        if pt is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "< 3 points": reported below
-                res = pt.size_trend(
-                    list(models), task, method, fit_statuses=statuses, **_trend_kwargs(ctx)
-                )
-            rows = [dict(r) for r in res.rows]
-            return rows, fit_size(rows, statuses)
-        _fallback_compute(ctx, models, [task], method)
+        from idtheory.trends import size_trend
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "< 3 points": reported below
+            res = size_trend(
+                list(models), task, method, fit_statuses=statuses, **_trend_kwargs(ctx)
+            )
+        rows = [dict(r) for r in res.rows]
+        return rows, fit_size(rows, statuses)
     cache: dict[str, float] = {}
     for name in models:
         row, recs = _stored_cell(ctx, name, task, method, _majority_score(task, p["metric"], cache))
@@ -1319,10 +1207,8 @@ def _quantized_bound(
     n_candidate_d: int,
     extra_bits: float,
 ) -> dict[str, Any] | None:
-    try:
-        from idtheory.compress import bound_for_run
-    except Exception:  # optional here
-        return None
+    from idtheory.compress import bound_for_run
+
     store = ctx.store
     delta = float(ctx.params["bound_delta"])
     if hasattr(store, "bounds"):

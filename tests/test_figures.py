@@ -11,6 +11,7 @@ import csv
 import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -294,13 +295,11 @@ def fake_ctx(tmp_path, data_dir, monkeypatch):
     return ctx
 
 
-@pytest.mark.parametrize("with_pretrain", [True, False], ids=["pretrain", "fallback"])
-def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
-    """Rows computed with compute=True are found again from the store with compute=False,
-    through idtheory.pretrain's trend functions or the fallback without that module."""
+def test_stored_results_are_found_again(fake_ctx):
+    """Rows computed with compute=True are found again from the store with compute=False."""
+    from idtheory.trends import UNABLE
+
     ctx = fake_ctx
-    if not with_pretrain:
-        monkeypatch.setattr(figures, "_pretrain_module", lambda: None)
     computed = figures.grid_results(ctx)
     ckpts = figures.trend_checkpoints(ctx)
     assert ckpts == [(0, "fake/checkpoint-0"), (10, "fake/checkpoint-10")]
@@ -317,7 +316,7 @@ def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
     assert len(stored) == 4 and [r["d90"] for r in stored] == [1000, 1000, 100, 100]
     keys = ("checkpoint", "step", "task", "d90", "status", "reason", "summary_id", "baseline")
     assert [[r[k] for k in keys] for r in trend_s] == [[r[k] for k in keys] for r in trend_c]
-    assert [r["status"] for r in trend_s] == [figures.UNABLE, "ok"]
+    assert [r["status"] for r in trend_s] == [UNABLE, "ok"]
     keys = ("model", "n_params", "d90", "status", "summary_id")
     assert [[r[k] for k in keys] for r in size_s] == [[r[k] for k in keys] for r in size_c]
     assert fit_s == fit_c and fit_s is not None and fit_s["n"] == 3
@@ -340,20 +339,21 @@ def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
     assert sum(r["source"].startswith("ours") for r in rows) == 4
 
 
-def test_checkpoints_without_the_pretrain_module(tmp_path, monkeypatch):
-    """Fallback: without idtheory.pretrain, tiny random models stand in for checkpoints."""
-    monkeypatch.setattr(figures, "_pretrain_module", lambda: None)
+def test_a_broken_pretrain_module_is_not_papered_over(tmp_path, monkeypatch):
+    """An import failure of idtheory.pretrain fails the figure: no random stand-in checkpoints
+    (which would silently draw Figures 2-3 from untrained models)."""
+    import idtheory
+
+    monkeypatch.delattr(idtheory, "pretrain", raising=False)
+    for name in [m for m in sys.modules if m.startswith("idtheory.pretrain")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "idtheory.pretrain", None)  # import fails
     ctx = figures.setup(
         "smoke", results_dir=str(tmp_path), chdir=False, threads=0, figures_dir=str(tmp_path / "f")
     )
-    ckpts = figures.trend_checkpoints(ctx)
-    assert [s for s, _ in ckpts] == [0, 3, 6]
-    assert all(Path(name, "config.json").is_file() for _, name in ckpts)
-    from idtheory.models import load_model
-
-    assert load_model(ckpts[-1][1], num_labels=2).num_params > 0
-    ctx.compute = False
-    assert figures.trend_checkpoints(ctx) == ckpts and ctx.missing == []
+    with pytest.raises(ImportError):
+        figures.trend_checkpoints(ctx)
+    assert not (tmp_path / "pretrain-xs").exists()
 
 
 def test_quick_scale_lists_what_is_missing(tmp_path, data_dir, monkeypatch):
@@ -660,7 +660,9 @@ def test_trend_options_override_learning_rates_and_training(tmp_path):
 def test_pretrain_source_selects_steps(tmp_path):
     """``steps`` / ``step`` pick checkpoints of a run; absent ones are reported as missing."""
     run = tmp_path / "run"
-    figures._synthesize_checkpoints(run, [0, 100, 200])
+    for step in (0, 100, 200):  # complete checkpoints as idtheory.pretrain lists them
+        (run / f"checkpoint-{step}").mkdir(parents=True)
+        (run / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     ctx = figures.setup(
         "smoke",
         results_dir=str(tmp_path),

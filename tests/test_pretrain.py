@@ -24,32 +24,35 @@ from idtheory.models import load_model  # noqa: E402
 from idtheory.pretrain import (  # noqa: E402
     GLUE_CORPUS_TASKS,
     PRESETS,
-    PUBLIC_CHECKPOINT_SUITES,
-    PUBLIC_SIZE_MODELS,
     SPECIAL_TOKENS,
-    UNABLE,
     Corpus,
     CorpusOverlapError,
-    NotASequenceClassifier,
     PretrainConfig,
     add_pretrain_arguments,
     build_corpus,
     check_no_overlap,
-    check_sequence_classifier,
-    fit_loglog,
+    checkpoint_step,
     list_checkpoints,
     model_config,
     normalize_text,
     preset_num_params,
     pretrain,
-    pretraining_trend,
     read_log,
     run_pretrain_command,
-    size_trend,
     train_tokenizer,
 )
 from idtheory.store import ResultsStore  # noqa: E402
 from idtheory.tasks import load_task  # noqa: E402
+from idtheory.trends import (  # noqa: E402
+    PUBLIC_CHECKPOINT_SUITES,
+    PUBLIC_SIZE_MODELS,
+    UNABLE,
+    NotASequenceClassifier,
+    check_sequence_classifier,
+    fit_loglog,
+    pretraining_trend,
+    size_trend,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -389,6 +392,24 @@ def test_pretraining_trend_end_to_end(tmp_path: Path) -> None:
         assert row["threshold"] == pytest.approx(maj + 0.9 * (0.90 - maj))
         plain = next(r for r in rows if r["step"] == 1000 and r["task"] == row["task"])
         assert row["d90"] >= plain["d90"] and row["summary_id"] != plain["summary_id"]
+
+
+def test_checkpoint_names_have_one_pattern(tmp_path: Path) -> None:
+    """checkpoint_step reads directories and the model names of the results store alike;
+    list_checkpoints lists only complete checkpoint-<step> directories through it."""
+    assert checkpoint_step("checkpoints/family-xs/checkpoint-500") == 500
+    assert checkpoint_step(tmp_path / "checkpoint-0") == 0
+    assert checkpoint_step("checkpoint-12/config.json") is None
+    assert checkpoint_step(".checkpoint-3.tmp-77") is None
+    assert checkpoint_step("google/multiberts-seed_0-step_20k") is None
+    for name in ("checkpoint-7", "checkpoint-3", ".checkpoint-9.tmp-1", "checkpoint-x"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-11").mkdir()  # incomplete: no trainer_state.json
+    assert list_checkpoints(tmp_path) == [
+        (3, tmp_path / "checkpoint-3"),
+        (7, tmp_path / "checkpoint-7"),
+    ]
 
 
 def test_pretraining_trend_reads_a_run_directory(tmp_path: Path, data_dir: Path) -> None:
