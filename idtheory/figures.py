@@ -17,11 +17,12 @@ Two halves:
   into ``build/notebooks/<scale>/`` with the scale's parameters and check that every expected
   figure (:func:`figure_names`) was written as PNG, PDF and CSV under ``figures/<scale>/``.
 
-Stored results are found again exactly: a d90 summary matches when its recorded search
-settings (learning rates, seeds, training and subspace configuration, grid or search bounds)
-equal the ones this scale would use, and a trend cell's baseline is read from the records of
-the very specs :func:`idtheory.trends.pretraining_trend` trains. :mod:`idtheory.pretrain` and
-:mod:`idtheory.trends` are imported lazily, never guarded: a failure there is a failure here.
+Stored results are read by the code that computes them: with ``compute=False`` the searches
+and trend experiments run unchanged with :class:`~idtheory.search.StoredRuns`, a trainer that
+only reads the store, so a figure rendered from the store is the figure computing would draw, and
+where the store ends the figure shows what is stored (a search in progress: status
+``"partial"``) and lists the rest. :mod:`idtheory.pretrain`, :mod:`idtheory.trends` and
+:mod:`idtheory.compress` are imported lazily, never guarded: a failure there is a failure here.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ __all__ = [
     "curve_rows",
     "d90_rows",
     "figure_names",
-    "find_summary",
     "fit_size",
     "generalization_rows",
     "grid_results",
@@ -76,8 +76,6 @@ __all__ = [
     "trend_rows",
 ]
 
-#: Status of a cell that is neither stored nor computed (``compute=False``).
-MISSING = "missing"
 #: How :meth:`FigureContext.report_missing` prints its list (read back by :func:`store_gaps`).
 MISSING_HEADER, MISSING_ITEM = "Missing from", "  - "
 #: Relative path of the paper's Table 1 values.
@@ -161,6 +159,15 @@ class FigureContext:
             artifacts_dir=str(self.results_dir / "params"),
             progress=self.progress,
         )
+
+    def trainer(self) -> Any:
+        """The trainer of every search here: :meth:`train_fn` when :attr:`compute`, else
+        :class:`~idtheory.search.StoredRuns` — the same searches then only read the store."""
+        if self.compute:
+            return self.train_fn()
+        from idtheory.search import StoredRuns
+
+        return StoredRuns(self.store)
 
     def base_train(self, *, trend: bool = False) -> TrainConfig:
         """The :class:`TrainConfig` of every training (lr and seed replaced per run); with
@@ -379,75 +386,40 @@ def _model_name(path: Path, root: Path) -> str:
         return str(path.resolve())
 
 
-# =============================================================================== summaries
-
-
-def _expected_settings(
-    ctx: FigureContext,
-    method: str,
-    grid: Sequence[int] | None,
-    *,
-    trend: bool = False,
-    floor: float = 0.0,
-) -> dict:
-    """The ``settings`` a d90 summary of this scale records (as :mod:`idtheory.search`);
-    ``floor`` is the resolved threshold floor (0: the paper's d90)."""
-    opts = ctx.search_options(grid, trend=trend)
-    sub = SubspaceConfig(dim=1, method=method, **opts["subspace_kwargs"]).to_dict()
-    sub.pop("dim")
-    base = opts["base_train"].to_dict()
-    base.pop("device", None)
-    settings: dict[str, Any] = {
-        "full_lrs": list(dict.fromkeys(opts["full_lrs"])),
-        "subspace_lrs": list(dict.fromkeys(opts["subspace_lrs"])),
-        "seeds": list(dict.fromkeys(opts["seeds"])),
-        "base_train": base,
-        "subspace_kwargs": sub,
-        "frac": opts["frac"],
-        "metric": opts["metric"],
-    }
-    if floor:
-        settings["floor"] = float(floor)
-    if grid is not None:
-        settings["grid"] = sorted(set(opts["grid"]))
-    else:
-        settings.update(
-            {k: ctx.params["search"][k] for k in ("d_min", "d_max", "grid_factor", "bracket_ratio")}
-        )
-    return settings
-
-
-def _canon(x: Any) -> str:
-    return json.dumps(x, sort_keys=True, separators=(",", ":"))
-
-
-def find_summary(
-    store: ResultsStore,
-    model: str,
-    task: str,
-    method: str,
-    settings: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    """The latest stored d90 summary of (model, task, method) whose recorded settings agree
-    with ``settings`` on every key of ``settings`` (None if there is none)."""
-    found = [
-        s
-        for s in store.summaries(model=model, task=task, method=method)
-        if all(_canon((s.get("settings") or {}).get(k)) == _canon(v) for k, v in settings.items())
-    ]
-    return max(found, key=lambda s: s.get("created") or "") if found else None
-
-
 # =============================================================================== Figure 1
 
 
+def _d90_results(
+    ctx: FigureContext, jobs: Sequence[Mapping[str, Any]], grid: Sequence[int] | None
+) -> list[dict[str, Any]]:
+    """:func:`~idtheory.search.measure_d90_many` of ``jobs`` at the scale's settings (grid mode
+    over ``grid``, else search mode) with :meth:`FigureContext.trainer`: computed, or read back
+    from the store (status ``"partial"`` where the store ends)."""
+    from idtheory.search import measure_d90_many
+
+    results = measure_d90_many(
+        jobs,
+        store=ctx.store,
+        train_fn=ctx.trainer(),
+        executor=(ctx.executor() if ctx.compute else None) or "local",
+        progress=ctx.sweep_progress,
+        **ctx.search_options(grid),
+    )
+    return [r.to_dict() for r in results]
+
+
 def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
-    """D90Result dicts (grid mode over ``dims``) for every model × task × method.
+    """D90Result dicts (grid mode over ``dims``; search mode when ``dims`` is None) for every
+    model × task × method.
 
     ``compute=True`` trains what is missing (:func:`~idtheory.search.measure_d90_many`; stored
-    runs are reused); otherwise the matching stored summaries are read and the others noted
-    as missing.
+    runs are reused). Otherwise the same searches read the store (:meth:`FigureContext.trainer`):
+    the grid's result where the store holds all of it, else the search mode's, else the one of
+    the two with the most points stored so far (status ``"partial"``: a sweep in progress
+    renders its points); a cell with no point stored is noted as missing.
     """
+    from idtheory.search import PARTIAL
+
     p = ctx.params
     jobs = [
         {"model": m, "task": t, "method": meth}
@@ -455,114 +427,24 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
         for t in p["tasks"]
         for meth in p["methods"]
     ]
-    if ctx.compute and jobs:
-        from idtheory.search import measure_d90_many
-
-        results = measure_d90_many(
-            jobs,
-            store=ctx.store,
-            train_fn=ctx.train_fn(),
-            executor=ctx.executor() or "local",
-            progress=ctx.sweep_progress,
-            **ctx.search_options(p["dims"]),
-        )
-        return [r.to_dict() for r in results]
+    if not jobs:
+        return []
+    found = _d90_results(ctx, jobs, p["dims"])
+    if ctx.compute:
+        return found
+    tries = [found] if p["dims"] is None else [found, _d90_results(ctx, jobs, None)]
     out = []
-    for j in jobs:
-        s = find_summary(
-            ctx.store,
-            j["model"],
-            j["task"],
-            j["method"],
-            _expected_settings(ctx, j["method"], p["dims"]),
+    for j, results in zip(jobs, zip(*tries, strict=True), strict=True):
+        complete = [r for r in results if r["status"] != PARTIAL]
+        best = complete[0] if complete else max(results, key=lambda r: len(r["points"]))
+        if best["points"] or complete:
+            out.append(best)
+            continue
+        grid = f"on the grid {p['dims']}" if p["dims"] is not None else "(d90 search)"
+        ctx.note_missing(
+            f"Figure 1 / Table 1: {j['model']} / {j['task']} / {j['method'].upper()} {grid}"
         )
-        if s is None:  # a d90 search (search mode) at the same settings, else stored runs
-            s = find_summary(
-                ctx.store,
-                j["model"],
-                j["task"],
-                j["method"],
-                _expected_settings(ctx, j["method"], None),
-            ) or stored_curve(ctx, j["model"], j["task"], j["method"])
-        if s is None:
-            ctx.note_missing(
-                f"Figure 1 / Table 1: {j['model']} / {j['task']} / "
-                f"{j['method'].upper()} on the grid {p['dims']}"
-            )
-        else:
-            out.append(s)
     return out
-
-
-def stored_curve(ctx: FigureContext, model: str, task: str, method: str) -> dict[str, Any] | None:
-    """A D90Result-like dict built from the stored runs alone (status ``"partial"``; its
-    ``run_ids`` are the runs scored).
-
-    Used while a search or grid is still running: every d whose runs at all of the scale's
-    subspace learning rates × seeds are stored is scored as :mod:`idtheory.search` does (max over
-    learning rates of the mean over seeds), against the stored baseline; d90 is read off those
-    points with :func:`~idtheory.search.d90_from_curve`. None without a complete baseline.
-    """
-    from dataclasses import replace
-
-    from idtheory.config import RunSpec
-    from idtheory.search import d90_from_curve, run_score
-
-    o = ctx.search_options()
-    base, metric = o["base_train"], o["metric"]
-
-    run_ids: list[str] = []
-
-    def score(sub: SubspaceConfig | None, lrs: Sequence[float]) -> float | None:
-        cells, ids = [], []
-        for lr in lrs:
-            recs = [
-                ctx.store.get(
-                    RunSpec(model, task, replace(base, lr=lr, seed=seed), sub).config_hash()
-                )
-                for seed in o["seeds"]
-            ]
-            if any(r is None for r in recs):
-                return None
-            cells.append(sum(run_score(r, metric) for r in recs) / len(recs))
-            ids += [r["run_id"] for r in recs]
-        run_ids.extend(ids)
-        return max(cells)
-
-    baseline = score(None, o["full_lrs"])
-    if baseline is None or not baseline > 0:  # ≤ 0 (an MCC at chance): no threshold to read
-        return None
-    dims = sorted(
-        {
-            r["spec"]["subspace"]["dim"]
-            for r in ctx.store.records(model=model, task=task, method=method)
-        }
-    )
-    points = []
-    for d in dims:
-        sub = SubspaceConfig(dim=d, method=method, **o["subspace_kwargs"])
-        value = score(sub, o["subspace_lrs"])
-        if value is not None:
-            points.append((d, value))
-    if not points:
-        return None
-    curve = d90_from_curve([d for d, _ in points], [v for _, v in points], baseline, o["frac"])
-    return {
-        "model": model,
-        "task": task,
-        "method": method,
-        "metric": metric,
-        "frac": o["frac"],
-        "status": "partial",
-        "d90": curve.d90,
-        "bracket": curve.bracket,
-        "baseline_score": baseline,
-        "threshold": curve.threshold,
-        "points": [
-            {"d": d, "score": v, "best_lr": None, "passes": v >= curve.threshold} for d, v in points
-        ],
-        "run_ids": run_ids,
-    }
 
 
 def curve_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -680,7 +562,8 @@ D90_TABLE_COLUMNS: dict[str, str] = {
 
 
 def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per d90 result (search summary or :func:`stored_curve`), under both thresholds.
+    """One row per d90 result of :func:`grid_results` (complete or ``"partial"``), under both
+    thresholds.
 
     Columns: baseline; the majority-class score of the task's dev set; the paper's threshold
     (``frac × baseline``), its d90 and bracket (a threshold at or below the majority class makes
@@ -915,93 +798,19 @@ def _majority_score(task: str, metric: str, cache: dict[str, float]) -> float:
     return cache[task]
 
 
-def _stored_cell(
-    ctx: FigureContext,
-    model: str,
-    task: str,
-    method: str,
-    majority: float,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A trend cell from the store only: the baseline records of the exact specs the trend
-    functions train, the majority check, then the matching d90 summary."""
-    from idtheory.search import resolve_floor, run_score, status_reason
-    from idtheory.trends import UNABLE
-
-    opts = ctx.search_options(trend=True)
-    metric = opts["metric"]
-    spec0 = RunSpec(model=model, task=task, train=opts["base_train"])
-    specs = [
-        spec0.with_(**{"train.lr": lr, "train.seed": s})
-        for lr in dict.fromkeys(opts["full_lrs"])
-        for s in dict.fromkeys(opts["seeds"])
-    ]
-    records = [ctx.store.get(s.config_hash()) for s in specs]
-    row: dict[str, Any] = {
-        "task": task,
-        "method": method,
-        "metric": metric,
-        "d90": None,
-        "bracket": None,
-        "baseline": None,
-        "majority": majority,
-        "threshold": None,
-        "status": MISSING,
-        "reason": "",
-        "summary_id": None,
-    }
-    if any(r is None for r in records):
-        row["reason"] = "full fine-tuning baseline not in the store"
-        return row, [r for r in records if r is not None]
-    recs = [r for r in records if r is not None]
-    if not any(r.get("status") == "ok" for r in recs):
-        row.update(status=UNABLE, reason="no full fine-tuning run succeeded")
-        return row, recs
-    by_lr: dict[float, list[float]] = {}
-    for s, r in zip(specs, recs, strict=True):
-        by_lr.setdefault(s.train.lr, []).append(run_score(r, metric))
-    baseline = max(sum(v) / len(v) for v in by_lr.values())
-    row["baseline"] = baseline
-    margin = float(ctx.params["majority_margin"])
-    if not baseline > majority + margin:
-        row.update(
-            status=UNABLE,
-            reason=f"full fine-tuning dev {metric} {baseline:.4f} does not "
-            f"beat the majority class ({majority:.4f}{f' + margin {margin}' if margin else ''})",
-        )
-        return row, recs
-    floor = resolve_floor(opts.get("floor"), majority, baseline, opts["frac"])
-    summary = find_summary(
-        ctx.store,
-        model,
-        task,
-        method,
-        _expected_settings(ctx, method, None, trend=True, floor=floor),
-    )
-    if summary is None:
-        row["reason"] = "d90 search not in the store"
-        return row, recs
-    row.update(
-        d90=summary.get("d90"),
-        bracket=list(summary.get("bracket") or [None, None]),
-        baseline=summary.get("baseline_score"),
-        threshold=summary.get("threshold"),
-        status=summary.get("status"),
-        reason=status_reason(summary.get("status")),
-        summary_id=summary.get("summary_id"),
-    )
-    return row, recs
-
-
 def _trend_kwargs(ctx: FigureContext) -> dict[str, Any]:
+    """Keyword arguments of the trend functions of :mod:`idtheory.trends` for this scale: the
+    store, :meth:`FigureContext.trainer` (so reading runs the same code as computing) and the
+    trend search options."""
     kw: dict[str, Any] = dict(
         store=ctx.store,
-        train_fn=ctx.train_fn(),
+        train_fn=ctx.trainer(),
         majority_margin=float(ctx.params["majority_margin"]),
         data_dir=ctx.data_dir,
         progress=ctx.sweep_progress,
         **ctx.search_options(trend=True),
     )
-    ex = ctx.executor()
+    ex = ctx.executor() if ctx.compute else None
     if ex is not None:
         kw["executor"] = ex
     return kw
@@ -1011,33 +820,25 @@ def trend_rows(
     ctx: FigureContext,
     checkpoints: Sequence[tuple[int | None, str]],
 ) -> list[dict[str, Any]]:
-    """d90 of every checkpoint × trend task (Figure 2), one row each, none dropped.
+    """d90 of every checkpoint × trend task (Figure 2), one row each, none dropped
+    (:func:`idtheory.trends.pretraining_trend`, computed or read back from the store).
 
     Columns: checkpoint, step, task, method, metric, d90, bracket, baseline, majority,
     threshold, status (``ok``, ``passes_at_smallest``, ``never_passes``, ``unable to compute``
     or ``missing``), reason, summary_id.
     """
     from idtheory.tasks import get_task
+    from idtheory.trends import MISSING, pretraining_trend
 
     p = ctx.params
     tasks = [get_task(t).name for t in p["trend_tasks"]]
-    method = p["trend_method"]
-    if ctx.compute and checkpoints:
-        from idtheory.trends import pretraining_trend
-
-        rows = pretraining_trend(list(checkpoints), tasks, method, **_trend_kwargs(ctx))
-        return [dict(r) for r in rows]
-    cache: dict[str, float] = {}
-    rows = []
-    for step, name in checkpoints:
-        for task in tasks:
-            row, _ = _stored_cell(
-                ctx, name, task, method, _majority_score(task, p["metric"], cache)
-            )
-            if row["status"] == MISSING:
-                ctx.note_missing(f"Figure 2: {name} / {task} ({row['reason']})")
-            rows.append({"checkpoint": name, "step": step, **row})
-    return rows
+    if not checkpoints:
+        return []
+    rows = pretraining_trend(list(checkpoints), tasks, p["trend_method"], **_trend_kwargs(ctx))
+    for row in rows:
+        if row["status"] == MISSING:
+            ctx.note_missing(f"Figure 2: {row['checkpoint']} / {row['task']} ({row['reason']})")
+    return [dict(r) for r in rows]
 
 
 def size_models(ctx: FigureContext) -> list[str]:
@@ -1061,56 +862,42 @@ def size_models(ctx: FigureContext) -> list[str]:
 
 def fit_size(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> dict[str, Any] | None:
     """Log-log fit of d90 on the parameter count over rows with a status in ``statuses``
-    (None with fewer than 3 usable rows or a single parameter count)."""
-    use = [
-        r
-        for r in rows
-        if r.get("status") in statuses
-        and is_finite_number(r.get("d90"))
-        and is_finite_number(r.get("n_params"))
-    ]
-    if len(use) < 3 or len({r["n_params"] for r in use}) < 2:
-        return None
-    from idtheory.trends import fit_loglog
+    (:func:`idtheory.trends.fit_rows`; None with fewer than 3 usable rows or a single count)."""
+    from idtheory.trends import fit_rows
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return fit_loglog([r["n_params"] for r in use], [r["d90"] for r in use]).to_dict()
+        fit = fit_rows(rows, statuses)
+    return None if fit is None else fit.to_dict()
 
 
 def size_rows(
     ctx: FigureContext,
     models: Sequence[str],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """d90 of every model on ``size_task`` (Figure 3) and the log-log fit (:func:`fit_size`).
+    """d90 of every model on ``size_task`` (Figure 3; :func:`idtheory.trends.size_trend`,
+    computed or read back from the store) and the log-log fit (:func:`fit_size`).
 
     Row columns: model, n_params, task, method, metric, d90, bracket, baseline, majority,
     threshold, status, reason, summary_id.
     """
     from idtheory.tasks import get_task
+    from idtheory.trends import MISSING, size_trend
 
     p = ctx.params
     task = get_task(p["size_task"]).name
-    method = p["trend_method"]
     statuses = list(p["fit_statuses"])
-    rows: list[dict[str, Any]] = []
-    if ctx.compute and models:
-        from idtheory.trends import size_trend
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "< 3 points": reported below
-            res = size_trend(
-                list(models), task, method, fit_statuses=statuses, **_trend_kwargs(ctx)
-            )
-        rows = [dict(r) for r in res.rows]
-        return rows, fit_size(rows, statuses)
-    cache: dict[str, float] = {}
-    for name in models:
-        row, recs = _stored_cell(ctx, name, task, method, _majority_score(task, p["metric"], cache))
-        counts = [int(r["num_params"]) for r in recs if is_finite_number(r.get("num_params"))]
+    if not models:
+        return [], None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no log-log fit": reported by the notebook
+        res = size_trend(
+            list(models), task, p["trend_method"], fit_statuses=statuses, **_trend_kwargs(ctx)
+        )
+    rows = [dict(r) for r in res.rows]
+    for row in rows:
         if row["status"] == MISSING:
-            ctx.note_missing(f"Figure 3: {name} / {task} ({row['reason']})")
-        rows.append({"model": name, "n_params": max(counts) if counts else None, **row})
+            ctx.note_missing(f"Figure 3: {row['model']} / {task} ({row['reason']})")
     return rows, fit_size(rows, statuses)
 
 

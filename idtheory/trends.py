@@ -22,12 +22,15 @@ from idtheory.config import RunSpec, TrainConfig
 from idtheory.pretrain.checkpoints import checkpoint_step, list_checkpoints
 from idtheory.search import (
     DEFAULT_FULL_LRS,
+    PARTIAL,
     Executor,
     LocalExecutor,
+    best_cell,
     default_train_fn,
     measure_d90,
+    record_of,
     resolve_floor,
-    run_score,
+    score_cells,
     status_reason,
 )
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
 __all__ = [
+    "MISSING",
     "PUBLIC_CHECKPOINT_SUITES",
     "PUBLIC_SIZE_MODELS",
     "UNABLE",
@@ -46,6 +50,7 @@ __all__ = [
     "SizeTrend",
     "check_sequence_classifier",
     "fit_loglog",
+    "fit_rows",
     "pretraining_trend",
     "size_trend",
 ]
@@ -55,6 +60,10 @@ __all__ = [
 UNABLE = "unable to compute"
 """Row status of a checkpoint whose full fine-tuning does not beat the majority-class dev score
 (or fails altogether): no d90 is measured (Figure 2's missing early points)."""
+
+MISSING = "missing"
+"""Row status of a cell the store holds only part of, read with the store-only trainer
+(:class:`~idtheory.search.StoredRuns`); ``reason`` says which part is missing."""
 
 
 def _run_baseline(
@@ -69,10 +78,11 @@ def _run_baseline(
     base_train: TrainConfig | None,
     metric: str,
     progress: bool,
-) -> tuple[float | None, list[dict[str, Any]]]:
+) -> tuple[float | None, list[dict[str, Any] | None]]:
     """The full fine-tuning baseline exactly as :func:`idtheory.search.measure_d90` runs it (same
-    specs, so its records are reused by the d90 search): best lr of the mean over seeds, or
-    None when no run has status "ok"."""
+    specs and the same scoring, so its records are reused by the d90 search): best lr of the
+    mean over seeds, or None when no run has status "ok" or one is not stored (its record is
+    then None: a store-only trainer)."""
     base = base_train if base_train is not None else TrainConfig(metric=metric)
     lrs = tuple(dict.fromkeys(float(lr) for lr in full_lrs))
     seeds_t = tuple(dict.fromkeys(int(s) for s in seeds))
@@ -81,17 +91,11 @@ def _run_baseline(
     ex = executor if executor is not None else LocalExecutor(progress=progress)
     if isinstance(ex, LocalExecutor):
         ex.desc = f"{model}/{task} full fine-tuning"
-    records = ex.map(functools.partial(_store_run, store, train_fn), specs)
-    if not any(r.get("status") == "ok" for r in records):
+    records = ex.map(functools.partial(record_of, store, train_fn), specs)
+    stored = [r for r in records if r is not None]
+    if len(stored) < len(records) or not any(r.get("status") == "ok" for r in stored):
         return None, records
-    by_lr: dict[float, list[float]] = {}
-    for s, r in zip(specs, records, strict=True):
-        by_lr.setdefault(s.train.lr, []).append(run_score(r, metric))
-    return max(sum(v) / len(v) for v in by_lr.values()), records
-
-
-def _store_run(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
-    return store.run(spec, train_fn)
+    return best_cell(score_cells(specs, stored, metric)).score, records
 
 
 def _measure_row(
@@ -106,10 +110,12 @@ def _measure_row(
     progress: bool,
     search_kwargs: dict[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One (model, task) cell of a trend: baseline, majority check, then d90 if computable."""
+    """One (model, task) cell of a trend: baseline, majority check, then d90 if computable;
+    returned with the baseline's records. With a store-only trainer a cell whose baseline or
+    search the store lacks gets status :data:`MISSING`."""
     metric = search_kwargs.get("metric", "accuracy")
     fn = train_fn if train_fn is not None else default_train_fn()
-    baseline, records = _run_baseline(
+    baseline, maybe = _run_baseline(
         model,
         task,
         store=store,
@@ -121,6 +127,7 @@ def _measure_row(
         metric=metric,
         progress=progress,
     )
+    records = [r for r in maybe if r is not None]
     row: dict[str, Any] = {
         "task": task,
         "method": method,
@@ -134,6 +141,9 @@ def _measure_row(
         "reason": "",
         "summary_id": None,
     }
+    if len(records) < len(maybe):
+        row.update(status=MISSING, reason="full fine-tuning baseline not in the store")
+        return row, records
     if baseline is None:
         row["reason"] = "no full fine-tuning run succeeded"
         return row, records
@@ -151,6 +161,9 @@ def _measure_row(
     res = measure_d90(
         model, task, method, store=store, train_fn=fn, progress=progress, **search_kwargs
     )
+    if res.status == PARTIAL:
+        row.update(status=MISSING, reason="d90 search not in the store")
+        return row, records
     row.update(
         d90=res.d90,
         bracket=list(res.bracket),
@@ -406,21 +419,29 @@ def size_trend(
             ]
             count = max(reported) if reported else None
         rows.append({"model": name, "n_params": count, **row})
-    usable = [
-        r
-        for r in rows
-        if r["status"] in fit_statuses and r["d90"] is not None and r["n_params"] is not None
-    ]
-    fit: LogLogFit | None = None
-    if len(usable) >= 3:
-        fit = fit_loglog([r["n_params"] for r in usable], [r["d90"] for r in usable])
-    else:
+    fit = fit_rows(rows, fit_statuses)
+    if fit is None:
         warnings.warn(
-            f"size_trend: only {len(usable)} model(s) with a d90 of status {list(fit_statuses)}; "
-            "no log-log fit (needs 3)",
+            f"size_trend: no log-log fit: it needs 3 models with a d90 of status "
+            f"{list(fit_statuses)} and two parameter counts",
             stacklevel=2,
         )
     return SizeTrend(rows=rows, fit=fit)
+
+
+def fit_rows(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> LogLogFit | None:
+    """:func:`fit_loglog` over the rows of :func:`size_trend` with a status in ``statuses`` and
+    a finite d90 and parameter count; None with fewer than 3 such rows or a single count."""
+    use = [
+        r
+        for r in rows
+        if r.get("status") in statuses
+        and is_finite_number(r.get("d90"))
+        and is_finite_number(r.get("n_params"))
+    ]
+    if len(use) < 3 or len({r["n_params"] for r in use}) < 2:
+        return None
+    return fit_loglog([r["n_params"] for r in use], [r["d90"] for r in use])
 
 
 # =========================================================================== public models

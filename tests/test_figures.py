@@ -556,14 +556,27 @@ def test_smoke_render_writes_every_figure(tmp_path, data_dir, monkeypatch):
         assert all(not c.get("outputs") for c in node.cells)
 
 
-def test_stored_curve_reads_partial_searches(tmp_path, data_dir):
-    """While a search runs, Figure 1 plots every d whose runs are all stored."""
+def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
+    """While a sweep runs, Figure 1 reads it through the same search code as computing does
+    (store-only trainer): every d whose runs are all stored, status "partial"; nothing is
+    written to the store."""
     from dataclasses import replace
 
     from idtheory.config import SubspaceConfig
     from idtheory.store import ResultsStore
 
-    ctx = figures.setup("smoke", results_dir=str(tmp_path), chdir=False, subspace_lrs=[0.1, 0.3])
+    ctx = figures.setup(
+        "smoke",
+        results_dir=str(tmp_path),
+        chdir=False,
+        compute=False,
+        models=["tiny-bert"],
+        tasks=["mrpc"],
+        methods=["said"],
+        dims=[10, 100, 1000],
+        subspace_lrs=[0.1, 0.3],
+        search={"d_min": 10, "d_max": 1000, "grid_factor": 10.0, "bracket_ratio": 1.5},
+    )
     o = ctx.search_options()
     store = ResultsStore(tmp_path)
 
@@ -578,7 +591,10 @@ def test_stored_curve_reads_partial_searches(tmp_path, data_dir):
             }
         )
 
-    assert figures.stored_curve(ctx, "tiny-bert", "mrpc", "said") is None  # no baseline yet
+    assert figures.grid_results(ctx) == []  # no baseline yet
+    assert ctx.missing == [
+        "Figure 1 / Table 1: tiny-bert / mrpc / SAID on the grid [10, 100, 1000]"
+    ]
     for i, lr in enumerate(o["full_lrs"]):
         put(None, lr, 0.7 + 0.1 * i)
     baseline = 0.7 + 0.1 * (len(o["full_lrs"]) - 1)
@@ -588,12 +604,14 @@ def test_stored_curve_reads_partial_searches(tmp_path, data_dir):
     put(
         SubspaceConfig(dim=1000, method="said", **o["subspace_kwargs"]), o["subspace_lrs"][0], 0.9
     )  # incomplete: left out
-    r = figures.stored_curve(ctx, "tiny-bert", "mrpc", "said")
+    stored = sorted(p.name for p in tmp_path.iterdir())
+    (r,) = figures.grid_results(ctx)
     assert r["status"] == "partial" and r["baseline_score"] == pytest.approx(baseline)
-    assert [p["d"] for p in r["points"]] == [10, 100]
-    assert r["d90"] == 100
-    n_seeds = len(o["seeds"])
-    assert len(r["run_ids"]) == n_seeds * (len(o["full_lrs"]) + 2 * len(o["subspace_lrs"]))
+    assert [p["d"] for p in r["points"]] == [10, 100] and r["points"][1]["best_lr"] == 0.1
+    assert r["d90"] == 100 and r["mode"] == "grid"  # the search mode (next: d = 32) ties
+    n_seeds = len(o["seeds"])  # every stored run behind it, the incomplete d's one too
+    assert len(r["run_ids"]) == n_seeds * (len(o["full_lrs"]) + 2 * len(o["subspace_lrs"])) + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == stored and store.summaries() == []
 
     # the README's d90 table: cost of the runs behind it, and the majority-class floor
     (row,) = figures.d90_rows(ctx, [r])

@@ -41,15 +41,18 @@ from idtheory.pretrain import (  # noqa: E402
     run_pretrain_command,
     train_tokenizer,
 )
+from idtheory.search import StoredRuns  # noqa: E402
 from idtheory.store import ResultsStore  # noqa: E402
 from idtheory.tasks import load_task  # noqa: E402
 from idtheory.trends import (  # noqa: E402
+    MISSING,
     PUBLIC_CHECKPOINT_SUITES,
     PUBLIC_SIZE_MODELS,
     UNABLE,
     NotASequenceClassifier,
     check_sequence_classifier,
     fit_loglog,
+    fit_rows,
     pretraining_trend,
     size_trend,
 )
@@ -410,6 +413,35 @@ def test_checkpoint_names_have_one_pattern(tmp_path: Path) -> None:
         (3, tmp_path / "checkpoint-3"),
         (7, tmp_path / "checkpoint-7"),
     ]
+
+
+def test_trends_read_back_from_the_store(tmp_path: Path) -> None:
+    """The trend functions with the store-only trainer give the computed rows (the same
+    baseline, majority check and search) and name the cells the store lacks."""
+    ckpts = [(0, "runs/xs/checkpoint-0"), (1000, "runs/xs/checkpoint-1000")]
+    trainer = FakeTrainer(full=lambda m: 0.6 if m.endswith("-0") else 0.9, d0=lambda m: 300.0)
+    kw: dict[str, Any] = dict(majority={"mrpc": 279 / 408}, progress=False, **SEARCH)
+    store = ResultsStore(tmp_path)
+    computed = pretraining_trend(ckpts, "mrpc", store=store, train_fn=trainer, **kw)
+    read = pretraining_trend(ckpts, "mrpc", store=store, train_fn=StoredRuns(store), **kw)
+    assert read == computed and [r["status"] for r in read] == [UNABLE, "ok"]
+
+    fresh = ResultsStore(tmp_path / "fresh")
+    half = pretraining_trend(ckpts[1:], "mrpc", store=fresh, train_fn=trainer, d_max=100, **kw)
+    assert half[0]["status"] == "never_passes"  # baseline stored, search at other settings
+    rows = pretraining_trend(ckpts, "mrpc", store=fresh, train_fn=StoredRuns(fresh), **kw)
+    assert [(r["status"], r["reason"]) for r in rows] == [
+        (MISSING, "full fine-tuning baseline not in the store"),
+        (MISSING, "d90 search not in the store"),
+    ]
+    assert rows[1]["baseline"] == pytest.approx(0.9) and rows[1]["d90"] is None
+
+    with pytest.warns(UserWarning, match="no log-log fit"):
+        sized = size_trend(
+            ["runs/xs/checkpoint-1000"] * 3, "mrpc", store=store, train_fn=StoredRuns(store),
+            majority=279 / 408, progress=False, **SEARCH,
+        )  # fmt: skip
+    assert sized.fit is None and fit_rows(sized.rows, ["ok"]) is None  # one parameter count
 
 
 def test_pretraining_trend_reads_a_run_directory(tmp_path: Path, data_dir: Path) -> None:
