@@ -59,7 +59,7 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
 * ``results_dir`` — the results store (relative to the project root); ``compute`` — whether the
   notebooks run missing trainings (True) or only render what is stored (False).
 
-Path values may contain ``{results_dir}``, resolved by :func:`idtheory.figures.resolve_path` (:mod:`idtheory.figures.context`).
+Path values may contain ``{results_dir}``, resolved by :func:`idtheory.figures.resolve_path`.
 """
 
 from __future__ import annotations
