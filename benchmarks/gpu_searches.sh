@@ -6,7 +6,7 @@
 #   run(command="bash benchmarks/gpu_searches.sh", carry=["build/gpu_carry"], timeout_s=560)
 #
 # Steps (each under its own `timeout`; a failing step is logged and the next one runs):
-#   1. python -m idtheory.bench_gpu --sections $BENCH_SECTIONS (default: kernels and training
+#   1. python -m idtheory.bench.gpu --sections $BENCH_SECTIONS (default: kernels and training
 #      steps; "" skips it);
 #   2. two `idtheory d90` sweeps at once, each "--method said did" (one shared baseline) with a
 #      process executor of $PARALLEL workers on the one GPU, resuming from the committed store
@@ -45,7 +45,7 @@ stamp "1. benchmark: ${BENCH_SECTIONS:-skipped} (budget ${BENCH_BUDGET_S}s)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 if [ -n "$BENCH_SECTIONS" ]; then
     # shellcheck disable=SC2086  # a list of section names
-    timeout $((BENCH_BUDGET_S + 60)) "$PY" -m idtheory.bench_gpu --sections $BENCH_SECTIONS \
+    timeout $((BENCH_BUDGET_S + 60)) "$PY" -m idtheory.bench.gpu --sections $BENCH_SECTIONS \
         --out "$OUT/kernels" --budget-s "$BENCH_BUDGET_S" >"$OUT/kernels_stdout.txt" 2>&1
     stamp "benchmark exit code $?"
 fi

@@ -22,7 +22,7 @@
 #       Steps (each under its own `timeout`; a failing step is logged and the next one runs):
 #         1. environment: nvidia-smi, python3/torch/triton versions;
 #         2. GPU tests: pytest -m gpu tests/test_triton_fastfood.py (TRITON_INTERPRET unset);
-#         3. python -m idtheory.bench_gpu --out $OUT --budget-s $BENCH_BUDGET_S;
+#         3. python -m idtheory.bench.gpu --out $OUT --budget-s $BENCH_BUDGET_S;
 #         4. a short SAID d-sweep of minilm-l6 on the MRPC slice (idtheory d90 --grid ...,
 #            bf16, cuda); its results store is written to /tmp and comes back as one tarball
 #            (the tool returns at most 8 files from $OUT, at most 2 folders deep, so a results
@@ -134,7 +134,7 @@ tail -n 25 "$OUT/gpu_tests.log"
 stamp "GPU tests exit code $TEST_RC"
 
 stamp "3. benchmark (budget ${BENCH_BUDGET_S}s)"
-timeout $((BENCH_BUDGET_S + 60)) "$PY" -m idtheory.bench_gpu --out "$OUT" \
+timeout $((BENCH_BUDGET_S + 60)) "$PY" -m idtheory.bench.gpu --out "$OUT" \
     --budget-s "$BENCH_BUDGET_S" >"$OUT/bench_stdout.txt" 2>&1
 BENCH_RC=$?
 stamp "benchmark exit code $BENCH_RC"

@@ -462,7 +462,7 @@ def size_trend(
 
     ``rows``: ``model``, ``n_params``, ``d90``, ``status``. ``fit``: ``slope`` and
     ``intercept`` of ``log10 d90 = intercept + slope · log10 n_params`` (e.g.
-    :meth:`idtheory.pretrain.LogLogFit.to_dict`), optionally ``slope_ci95`` and ``r2``.
+    :meth:`idtheory.trends.LogLogFit.to_dict`), optionally ``slope_ci95`` and ``r2``.
     ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼.
     """
     fig, (ax,) = _new()

@@ -42,13 +42,13 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   pretrain`, optionally only ``"steps": [...]`` of them; pre-trained with ``pretrain`` +
   ``corpus`` when ``compute`` is True and ``DIR`` lacks them),
   ``{"suite": "multiberts", "max_step": N}`` (public checkpoints,
-  :data:`idtheory.pretrain.PUBLIC_CHECKPOINT_SUITES`) or a list of directories / hub ids.
+  :data:`idtheory.trends.PUBLIC_CHECKPOINT_SUITES`) or a list of directories / hub ids.
 * ``pretrain`` / ``corpus`` — :class:`~idtheory.pretrain.PretrainConfig` fields and
   :func:`~idtheory.pretrain.build_corpus` arguments used when a checkpoint run must be created.
 * ``size_task`` / ``size_models`` / ``fit_statuses`` — Figure 3. Entries of ``size_models`` are
   model names, ``{"pretrain_dir": DIR, "preset": NAME}`` (the run's last checkpoint, or its
   ``"step": N``), or
-  ``"@public"`` (:data:`idtheory.pretrain.PUBLIC_SIZE_MODELS`).
+  ``"@public"`` (:data:`idtheory.trends.PUBLIC_SIZE_MODELS`).
 * ``gen_source`` — Figures 4–5 plot the accuracies of the full fine-tuning of each checkpoint
   (``"full"``, default) or of its subspace training at d = d90 (``"d90"``).
 * ``bound_levels`` / ``bound_delta`` — certified bounds of Figure "bounds": δ, and the number

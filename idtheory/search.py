@@ -41,6 +41,13 @@ Conventions (the paper leaves them open, ``docs/method.md`` items 5–7; these a
   rates, seeds, candidate d (and grid points) of a round at once; :func:`measure_d90_many` runs
   the rounds of several searches (models, tasks, methods) concurrently. Executors are in
   :mod:`idtheory.executors` (``"local"``, ``"ray"``).
+* **Reading instead of training.** With the trainer :class:`StoredRuns` (the one figures
+  render with) the same searches only read the store: every run comes from its record, a run
+  the store lacks raises :class:`NotStored` inside the trainer, and the search stops at the
+  first round with a missing run, returning status ``"partial"`` (d90 read off the points
+  whose runs are all stored; none when the baseline is missing). Nothing is written. The
+  read-only search evaluates the d the computing one would have (``candidates``, default 1 with
+  the local executor), so it finds exactly the runs of a search made at the same settings.
 """
 
 from __future__ import annotations
@@ -77,9 +84,18 @@ DEFAULT_BRACKET_RATIO = 1.25
 DEFAULT_D_MAX = 4_000_000
 #: Tolerance of the comparison ``score >= threshold`` (float round-off only).
 PASS_TOL = 1e-12
+#: Status of a read-only search that the store holds only part of (:class:`StoredRuns`).
+PARTIAL = "partial"
 #: Statuses of :class:`D90Result` / :class:`D90Curve`.
-RESULT_STATUSES: tuple[str, ...] = ("ok", "passes_at_smallest", "never_passes", "baseline_failed")
+RESULT_STATUSES: tuple[str, ...] = (
+    "ok",
+    "passes_at_smallest",
+    "never_passes",
+    "baseline_failed",
+    PARTIAL,
+)
 _STATUS_REASONS = {
+    PARTIAL: "the store holds only part of this search: d90 from the points stored so far",
     "passes_at_smallest": "the smallest d tried already passes: d90 is at most that d",
     "never_passes": "no d up to d_max reaches the threshold: d90 is larger than d_max",
     "baseline_failed": "no full fine-tuning run succeeded",
@@ -246,9 +262,46 @@ def d90_from_curve(
 # ======================================================================== units
 
 
-def _run_unit(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
+class NotStored(LookupError):
+    """Raised by a read-only trainer (:class:`StoredRuns`) for a spec the store has no run of."""
+
+
+class StoredRuns:
+    """The trainer that only reads: ``StoredRuns(store)(spec)`` is the stored record of
+    ``spec`` (whatever its status), else :class:`NotStored` is raised.
+
+    Searches and trend experiments driven by it run exactly as when computing, stop where the
+    store ends (status ``"partial"``) and write nothing (:attr:`read_only`).
+    """
+
+    #: Tells :func:`measure_d90_many` to write no summary and to stop at a missing run.
+    read_only: bool = True
+
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"StoredRuns({self.store!r})"
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        record = self.store.get(spec.config_hash())
+        if record is None:
+            raise NotStored(f"no stored run of {spec.model} / {spec.task} ({spec.config_hash()})")
+        return record
+
+
+def record_of(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str, Any] | None:
+    """The record of ``spec``: stored, else trained by ``train_fn`` and stored; None when the
+    trainer signals :class:`NotStored` (a read-only trainer and a run the store lacks)."""
+    try:
+        return store.run(spec, train_fn)
+    except NotStored:
+        return None
+
+
+def _run_unit(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str, Any] | None:
     """Train ``spec`` unless stored and record it (the unit when workers write the store)."""
-    return store.run(spec, train_fn)
+    return record_of(store, train_fn, spec)
 
 
 def _train_unit(train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
@@ -421,7 +474,36 @@ def resolve_floor(
     return float(floor)
 
 
-# ======================================================================== search
+# ======================================================================== scoring
+
+
+def score_cells(
+    specs: Sequence[RunSpec], records: Sequence[Mapping[str, Any]], metric: str = "accuracy"
+) -> list[LrCell]:
+    """The runs of one configuration (the baseline, or one d) grouped by learning rate: one
+    :class:`LrCell` per lr (in order of first appearance) whose ``score`` is the mean over
+    seeds of :func:`run_score`. ``records[i]`` is the record of ``specs[i]``."""
+    by_lr: dict[float, list[tuple[str, float, bool]]] = {}
+    for s, r in zip(specs, records, strict=True):
+        by_lr.setdefault(s.train.lr, []).append(
+            (r["run_id"], run_score(dict(r), metric), r.get("status") == "ok")
+        )
+    return [
+        LrCell(
+            lr=lr,
+            score=sum(x[1] for x in runs) / len(runs),
+            run_scores=[x[1] for x in runs],
+            run_ids=[x[0] for x in runs],
+            n_ok=sum(x[2] for x in runs),
+        )
+        for lr, runs in by_lr.items()
+    ]
+
+
+def best_cell(cells: Sequence[LrCell]) -> LrCell:
+    """The cell of the best learning rate (max over lr of the mean over seeds; the first of
+    equal scores): the score of a configuration, baseline or d."""
+    return max(cells, key=lambda c: c.score)
 
 
 def run_score(record: dict[str, Any], metric: str = "accuracy") -> float:
@@ -589,12 +671,16 @@ def measure_d90_many(
         name = executor or "local"
         executor = get_executor(name, progress=progress) if name == "local" else get_executor(name)
     parallelism = executor_parallelism(executor, max_parallel)
+    read_only = bool(getattr(train_fn, "read_only", False))
     for s in searches:
         if s.candidates is None:
             s.k = max(1, parallelism // (len(searches) * s.units_per_d))
         else:
             s.k = s.candidates
+        s.save = not read_only
     gens = [s.steps(store) for s in searches]
+    if read_only:  # reads are instant: in this process, whatever would have trained
+        return _drive_map(searches, gens, store, train_fn, LocalExecutor(progress=False))
     if callable(getattr(executor, "submit", None)):
         return _drive_futures(searches, gens, store, train_fn, executor, max_parallel, progress)
     return _drive_map(searches, gens, store, train_fn, executor)
@@ -683,6 +769,7 @@ class _Search:
         self.floor = float(floor)
         self.k = candidates or 1  # candidate d per round; set by the driver
         self.counts = {"trained": 0, "reused": 0}
+        self.save = True  # store the summary (the driver turns it off for read-only trainers)
 
     @property
     def units_per_d(self) -> int:
@@ -745,6 +832,8 @@ class _Search:
         ) -> Generator[_Round, list[dict[str, Any]], list[dict[str, Any]]]:
             records = yield _Round(specs, f"{model}/{task} {label}")
             for s, r in zip(specs, records, strict=True):
+                if r is None:  # not stored (read-only trainer)
+                    continue
                 run_ids.append(r["run_id"])
                 if r.get("status") != "ok":
                     problems.append(
@@ -759,25 +848,8 @@ class _Search:
                     )
             return records
 
-        def cells_of(specs: list[RunSpec], records: list[dict[str, Any]]) -> list[LrCell]:
-            by_lr: dict[float, list[tuple[str, float, bool]]] = {}
-            for s, r in zip(specs, records, strict=True):
-                by_lr.setdefault(s.train.lr, []).append(
-                    (r["run_id"], run_score(r, metric), r.get("status") == "ok")
-                )
-            return [
-                LrCell(
-                    lr=lr,
-                    score=sum(x[1] for x in runs) / len(runs),
-                    run_scores=[x[1] for x in runs],
-                    run_ids=[x[0] for x in runs],
-                    n_ok=sum(x[2] for x in runs),
-                )
-                for lr, runs in by_lr.items()
-            ]
-
         def finish(result: D90Result) -> D90Result:
-            return _finish(result, store, run_ids, problems, self.counts)
+            return _finish(result, store, run_ids, problems, self.counts, save=self.save)
 
         # ---- 1. full fine-tuning baseline
         base_spec = RunSpec(model=model, task=task, train=self.base_train)
@@ -787,7 +859,6 @@ class _Search:
             for seed in self.seeds
         ]
         full_records = yield from run_round(full_specs, "full fine-tuning")
-        baseline_cells = cells_of(full_specs, full_records)
         result = D90Result(
             model=model,
             task=task,
@@ -801,12 +872,15 @@ class _Search:
             baseline_score=None,
             baseline_lr=None,
             threshold=None,
-            baseline=baseline_cells,
             settings=settings,
         )
+        if any(r is None for r in full_records):
+            return finish(replace(result, status=PARTIAL))
+        baseline_cells = score_cells(full_specs, full_records, metric)
+        result = replace(result, baseline=baseline_cells)
         if not any(r.get("status") == "ok" for r in full_records):
             return finish(result)
-        best = max(baseline_cells, key=lambda c: c.score)
+        best = best_cell(baseline_cells)
         baseline_score = best.score
         if not baseline_score > self.floor:  # e.g. MCC 0 (constant predictor) with floor 0
             problems.append(
@@ -835,43 +909,52 @@ class _Search:
                 for seed in self.seeds
             ]
 
-        def evaluate(ds: list[int]) -> Generator[_Round, list[dict[str, Any]], None]:
-            """One round: train every lr × seed of every d in ``ds`` (none evaluated before)."""
+        def evaluate(ds: list[int]) -> Generator[_Round, list[dict[str, Any]], bool]:
+            """One round: train every lr × seed of every d in ``ds`` (none evaluated before);
+            False when a run is not stored (read-only): the d whose runs are all stored are
+            evaluated, the others not."""
             ds = [d for d in ds if d not in points]
             specs_per_d = [sub_specs(d) for d in ds]
             flat = [s for specs in specs_per_d for s in specs]
             records = yield from run_round(flat, f"{method} d=" + ",".join(map(str, ds)))
-            i = 0
+            i, complete = 0, True
             for d, specs in zip(ds, specs_per_d, strict=True):
-                cells = cells_of(specs, records[i : i + len(specs)])
+                recs = records[i : i + len(specs)]
                 i += len(specs)
-                top = max(cells, key=lambda c: c.score)
+                if any(r is None for r in recs):
+                    complete = False
+                    continue
+                top = best_cell(cells := score_cells(specs, recs, metric))
                 passes = top.score >= threshold - PASS_TOL
                 points[d] = D90Point(
                     d=d, score=top.score, best_lr=top.lr, passes=passes, cells=cells
                 )
                 path.append(d)
+            return complete
 
+        complete = True
         if self.grid is not None:
-            yield from evaluate(list(self.grid))
+            complete = yield from evaluate(list(self.grid))
         else:
             assert d_max is not None
             coarse = _geometric_grid(self.d_min, d_max, self.grid_factor)
             for start in range(0, len(coarse), self.k):  # k grid points per round
                 chunk = coarse[start : start + self.k]
-                yield from evaluate(chunk)
-                if any(points[d].passes for d in chunk):
+                complete = yield from evaluate(chunk)
+                if not complete or any(points[d].passes for d in chunk):
                     break
-            while True:
+            while complete:
                 lo, hi = _bracket(points)
                 if lo is None or hi is None or hi / lo <= self.bracket_ratio:
                     break
                 ds = section_points(lo, hi, self.k, self.bracket_ratio)
                 if not ds:  # adjacent integers: the bracket is exact
                     break
-                yield from evaluate(ds)
+                complete = yield from evaluate(ds)
 
         ordered = sorted(points.values(), key=lambda p: p.d)
+        if not ordered:  # read-only, and not one d is stored yet
+            return finish(replace(result, status=PARTIAL))
         curve = d90_from_curve(
             [p.d for p in ordered],
             [p.score for p in ordered],
@@ -881,7 +964,7 @@ class _Search:
         )
         result = replace(
             result,
-            status=curve.status,
+            status=curve.status if complete else PARTIAL,
             d90=curve.d90,
             bracket=curve.bracket,
             points=ordered,
@@ -1102,6 +1185,8 @@ def _finish(
     run_ids: list[str],
     problems: list[dict[str, Any]],
     counts: dict[str, int],
+    *,
+    save: bool = True,
 ) -> D90Result:
     ident = {
         "model": result.model,
@@ -1120,7 +1205,8 @@ def _finish(
         summary_id=hashlib.sha256(blob.encode()).hexdigest()[:16],
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    store.put_summary(result)
+    if save and result.status != PARTIAL:
+        store.put_summary(result)
     return result
 
 

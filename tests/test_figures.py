@@ -11,6 +11,7 @@ import csv
 import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -294,13 +295,11 @@ def fake_ctx(tmp_path, data_dir, monkeypatch):
     return ctx
 
 
-@pytest.mark.parametrize("with_pretrain", [True, False], ids=["pretrain", "fallback"])
-def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
-    """Rows computed with compute=True are found again from the store with compute=False,
-    through idtheory.pretrain's trend functions or the fallback without that module."""
+def test_stored_results_are_found_again(fake_ctx):
+    """Rows computed with compute=True are found again from the store with compute=False."""
+    from idtheory.trends import UNABLE
+
     ctx = fake_ctx
-    if not with_pretrain:
-        monkeypatch.setattr(figures, "_pretrain_module", lambda: None)
     computed = figures.grid_results(ctx)
     ckpts = figures.trend_checkpoints(ctx)
     assert ckpts == [(0, "fake/checkpoint-0"), (10, "fake/checkpoint-10")]
@@ -317,7 +316,7 @@ def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
     assert len(stored) == 4 and [r["d90"] for r in stored] == [1000, 1000, 100, 100]
     keys = ("checkpoint", "step", "task", "d90", "status", "reason", "summary_id", "baseline")
     assert [[r[k] for k in keys] for r in trend_s] == [[r[k] for k in keys] for r in trend_c]
-    assert [r["status"] for r in trend_s] == [figures.UNABLE, "ok"]
+    assert [r["status"] for r in trend_s] == [UNABLE, "ok"]
     keys = ("model", "n_params", "d90", "status", "summary_id")
     assert [[r[k] for k in keys] for r in size_s] == [[r[k] for k in keys] for r in size_c]
     assert fit_s == fit_c and fit_s is not None and fit_s["n"] == 3
@@ -340,20 +339,21 @@ def test_stored_results_are_found_again(fake_ctx, with_pretrain, monkeypatch):
     assert sum(r["source"].startswith("ours") for r in rows) == 4
 
 
-def test_checkpoints_without_the_pretrain_module(tmp_path, monkeypatch):
-    """Fallback: without idtheory.pretrain, tiny random models stand in for checkpoints."""
-    monkeypatch.setattr(figures, "_pretrain_module", lambda: None)
+def test_a_broken_pretrain_module_is_not_papered_over(tmp_path, monkeypatch):
+    """An import failure of idtheory.pretrain fails the figure: no random stand-in checkpoints
+    (which would silently draw Figures 2-3 from untrained models)."""
+    import idtheory
+
+    monkeypatch.delattr(idtheory, "pretrain", raising=False)
+    for name in [m for m in sys.modules if m.startswith("idtheory.pretrain")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "idtheory.pretrain", None)  # import fails
     ctx = figures.setup(
         "smoke", results_dir=str(tmp_path), chdir=False, threads=0, figures_dir=str(tmp_path / "f")
     )
-    ckpts = figures.trend_checkpoints(ctx)
-    assert [s for s, _ in ckpts] == [0, 3, 6]
-    assert all(Path(name, "config.json").is_file() for _, name in ckpts)
-    from idtheory.models import load_model
-
-    assert load_model(ckpts[-1][1], num_labels=2).num_params > 0
-    ctx.compute = False
-    assert figures.trend_checkpoints(ctx) == ckpts and ctx.missing == []
+    with pytest.raises(ImportError):
+        figures.trend_checkpoints(ctx)
+    assert not (tmp_path / "pretrain-xs").exists()
 
 
 def test_quick_scale_lists_what_is_missing(tmp_path, data_dir, monkeypatch):
@@ -556,14 +556,27 @@ def test_smoke_render_writes_every_figure(tmp_path, data_dir, monkeypatch):
         assert all(not c.get("outputs") for c in node.cells)
 
 
-def test_stored_curve_reads_partial_searches(tmp_path, data_dir):
-    """While a search runs, Figure 1 plots every d whose runs are all stored."""
+def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
+    """While a sweep runs, Figure 1 reads it through the same search code as computing does
+    (store-only trainer): every d whose runs are all stored, status "partial"; nothing is
+    written to the store."""
     from dataclasses import replace
 
     from idtheory.config import SubspaceConfig
     from idtheory.store import ResultsStore
 
-    ctx = figures.setup("smoke", results_dir=str(tmp_path), chdir=False, subspace_lrs=[0.1, 0.3])
+    ctx = figures.setup(
+        "smoke",
+        results_dir=str(tmp_path),
+        chdir=False,
+        compute=False,
+        models=["tiny-bert"],
+        tasks=["mrpc"],
+        methods=["said"],
+        dims=[10, 100, 1000],
+        subspace_lrs=[0.1, 0.3],
+        search={"d_min": 10, "d_max": 1000, "grid_factor": 10.0, "bracket_ratio": 1.5},
+    )
     o = ctx.search_options()
     store = ResultsStore(tmp_path)
 
@@ -578,7 +591,10 @@ def test_stored_curve_reads_partial_searches(tmp_path, data_dir):
             }
         )
 
-    assert figures.stored_curve(ctx, "tiny-bert", "mrpc", "said") is None  # no baseline yet
+    assert figures.grid_results(ctx) == []  # no baseline yet
+    assert ctx.missing == [
+        "Figure 1 / Table 1: tiny-bert / mrpc / SAID on the grid [10, 100, 1000]"
+    ]
     for i, lr in enumerate(o["full_lrs"]):
         put(None, lr, 0.7 + 0.1 * i)
     baseline = 0.7 + 0.1 * (len(o["full_lrs"]) - 1)
@@ -588,12 +604,14 @@ def test_stored_curve_reads_partial_searches(tmp_path, data_dir):
     put(
         SubspaceConfig(dim=1000, method="said", **o["subspace_kwargs"]), o["subspace_lrs"][0], 0.9
     )  # incomplete: left out
-    r = figures.stored_curve(ctx, "tiny-bert", "mrpc", "said")
+    stored = sorted(p.name for p in tmp_path.iterdir())
+    (r,) = figures.grid_results(ctx)
     assert r["status"] == "partial" and r["baseline_score"] == pytest.approx(baseline)
-    assert [p["d"] for p in r["points"]] == [10, 100]
-    assert r["d90"] == 100
-    n_seeds = len(o["seeds"])
-    assert len(r["run_ids"]) == n_seeds * (len(o["full_lrs"]) + 2 * len(o["subspace_lrs"]))
+    assert [p["d"] for p in r["points"]] == [10, 100] and r["points"][1]["best_lr"] == 0.1
+    assert r["d90"] == 100 and r["mode"] == "grid"  # the search mode (next: d = 32) ties
+    n_seeds = len(o["seeds"])  # every stored run behind it, the incomplete d's one too
+    assert len(r["run_ids"]) == n_seeds * (len(o["full_lrs"]) + 2 * len(o["subspace_lrs"])) + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == stored and store.summaries() == []
 
     # the README's d90 table: cost of the runs behind it, and the majority-class floor
     (row,) = figures.d90_rows(ctx, [r])
@@ -660,7 +678,9 @@ def test_trend_options_override_learning_rates_and_training(tmp_path):
 def test_pretrain_source_selects_steps(tmp_path):
     """``steps`` / ``step`` pick checkpoints of a run; absent ones are reported as missing."""
     run = tmp_path / "run"
-    figures._synthesize_checkpoints(run, [0, 100, 200])
+    for step in (0, 100, 200):  # complete checkpoints as idtheory.pretrain lists them
+        (run / f"checkpoint-{step}").mkdir(parents=True)
+        (run / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     ctx = figures.setup(
         "smoke",
         results_dir=str(tmp_path),

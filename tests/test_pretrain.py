@@ -24,32 +24,38 @@ from idtheory.models import load_model  # noqa: E402
 from idtheory.pretrain import (  # noqa: E402
     GLUE_CORPUS_TASKS,
     PRESETS,
-    PUBLIC_CHECKPOINT_SUITES,
-    PUBLIC_SIZE_MODELS,
     SPECIAL_TOKENS,
-    UNABLE,
     Corpus,
     CorpusOverlapError,
-    NotASequenceClassifier,
     PretrainConfig,
     add_pretrain_arguments,
     build_corpus,
     check_no_overlap,
-    check_sequence_classifier,
-    fit_loglog,
+    checkpoint_step,
     list_checkpoints,
     model_config,
     normalize_text,
     preset_num_params,
     pretrain,
-    pretraining_trend,
     read_log,
     run_pretrain_command,
-    size_trend,
     train_tokenizer,
 )
+from idtheory.search import StoredRuns  # noqa: E402
 from idtheory.store import ResultsStore  # noqa: E402
 from idtheory.tasks import load_task  # noqa: E402
+from idtheory.trends import (  # noqa: E402
+    MISSING,
+    PUBLIC_CHECKPOINT_SUITES,
+    PUBLIC_SIZE_MODELS,
+    UNABLE,
+    NotASequenceClassifier,
+    check_sequence_classifier,
+    fit_loglog,
+    fit_rows,
+    pretraining_trend,
+    size_trend,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -389,6 +395,53 @@ def test_pretraining_trend_end_to_end(tmp_path: Path) -> None:
         assert row["threshold"] == pytest.approx(maj + 0.9 * (0.90 - maj))
         plain = next(r for r in rows if r["step"] == 1000 and r["task"] == row["task"])
         assert row["d90"] >= plain["d90"] and row["summary_id"] != plain["summary_id"]
+
+
+def test_checkpoint_names_have_one_pattern(tmp_path: Path) -> None:
+    """checkpoint_step reads directories and the model names of the results store alike;
+    list_checkpoints lists only complete checkpoint-<step> directories through it."""
+    assert checkpoint_step("checkpoints/family-xs/checkpoint-500") == 500
+    assert checkpoint_step(tmp_path / "checkpoint-0") == 0
+    assert checkpoint_step("checkpoint-12/config.json") is None
+    assert checkpoint_step(".checkpoint-3.tmp-77") is None
+    assert checkpoint_step("google/multiberts-seed_0-step_20k") is None
+    for name in ("checkpoint-7", "checkpoint-3", ".checkpoint-9.tmp-1", "checkpoint-x"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-11").mkdir()  # incomplete: no trainer_state.json
+    assert list_checkpoints(tmp_path) == [
+        (3, tmp_path / "checkpoint-3"),
+        (7, tmp_path / "checkpoint-7"),
+    ]
+
+
+def test_trends_read_back_from_the_store(tmp_path: Path) -> None:
+    """The trend functions with the store-only trainer give the computed rows (the same
+    baseline, majority check and search) and name the cells the store lacks."""
+    ckpts = [(0, "runs/xs/checkpoint-0"), (1000, "runs/xs/checkpoint-1000")]
+    trainer = FakeTrainer(full=lambda m: 0.6 if m.endswith("-0") else 0.9, d0=lambda m: 300.0)
+    kw: dict[str, Any] = dict(majority={"mrpc": 279 / 408}, progress=False, **SEARCH)
+    store = ResultsStore(tmp_path)
+    computed = pretraining_trend(ckpts, "mrpc", store=store, train_fn=trainer, **kw)
+    read = pretraining_trend(ckpts, "mrpc", store=store, train_fn=StoredRuns(store), **kw)
+    assert read == computed and [r["status"] for r in read] == [UNABLE, "ok"]
+
+    fresh = ResultsStore(tmp_path / "fresh")
+    half = pretraining_trend(ckpts[1:], "mrpc", store=fresh, train_fn=trainer, d_max=100, **kw)
+    assert half[0]["status"] == "never_passes"  # baseline stored, search at other settings
+    rows = pretraining_trend(ckpts, "mrpc", store=fresh, train_fn=StoredRuns(fresh), **kw)
+    assert [(r["status"], r["reason"]) for r in rows] == [
+        (MISSING, "full fine-tuning baseline not in the store"),
+        (MISSING, "d90 search not in the store"),
+    ]
+    assert rows[1]["baseline"] == pytest.approx(0.9) and rows[1]["d90"] is None
+
+    with pytest.warns(UserWarning, match="no log-log fit"):
+        sized = size_trend(
+            ["runs/xs/checkpoint-1000"] * 3, "mrpc", store=store, train_fn=StoredRuns(store),
+            majority=279 / 408, progress=False, **SEARCH,
+        )  # fmt: skip
+    assert sized.fit is None and fit_rows(sized.rows, ["ok"]) is None  # one parameter count
 
 
 def test_pretraining_trend_reads_a_run_directory(tmp_path: Path, data_dir: Path) -> None:

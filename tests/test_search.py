@@ -14,8 +14,11 @@ from idtheory.config import RunSpec, TrainConfig
 from idtheory.search import (
     DEFAULT_FULL_LRS,
     DEFAULT_SUBSPACE_LRS,
+    PARTIAL,
     D90Result,
     LocalExecutor,
+    NotStored,
+    StoredRuns,
     _geometric_grid,
     d90_from_curve,
     measure_d90,
@@ -296,6 +299,45 @@ def test_resume_after_interrupt_trains_only_missing(tmp_path: Path) -> None:
     again = run(store, third)  # everything cached: re-rendering is free
     assert third.calls == [] and again.n_reused == 32 and again.d90 == 453
     assert len(store.summaries()) == 1  # the same search is one summary
+
+
+def test_read_only_search_replays_the_stored_one(tmp_path: Path) -> None:
+    """The search with the store-only trainer gives the computed result (the one summary rule
+    of rendering), writes nothing, and a fresh store has nothing to read."""
+    store = ResultsStore(tmp_path)
+    computed = run(store, FakeTrainer())
+    summaries = (tmp_path / ResultsStore.SUMMARIES_FILE).read_bytes()
+    read = run(store, StoredRuns(store))
+    assert read.status == "ok" and read.summary_id == computed.summary_id
+    assert (read.d90, read.bracket, read.points, read.baseline) == (
+        computed.d90,
+        computed.bracket,
+        computed.points,
+        computed.baseline,
+    )
+    assert read.run_ids == computed.run_ids and read.search_path == computed.search_path
+    assert (tmp_path / ResultsStore.SUMMARIES_FILE).read_bytes() == summaries
+    with pytest.raises(NotStored):
+        StoredRuns(store)(RunSpec("other", "mrpc"))
+    empty = ResultsStore(tmp_path / "empty")
+    nothing = run(empty, StoredRuns(empty))
+    assert nothing.status == PARTIAL and nothing.baseline_score is None and not nothing.points
+    assert not (tmp_path / "empty").exists()  # nothing written
+
+
+def test_read_only_search_stops_where_the_store_ends(tmp_path: Path) -> None:
+    """An interrupted search reads back as "partial": d90 read off the d stored so far."""
+    store = ResultsStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):  # baseline (4) + 10, 40, 160, 640 (16) + half of 320
+        run(store, FakeTrainer(interrupt_after=22))
+    read = run(store, StoredRuns(store))
+    assert read.status == PARTIAL and sorted(read.scores) == [10, 40, 160, 640]
+    assert read.d90 == 640 and read.bracket == (160, 640)
+    assert read.baseline_score == pytest.approx(0.90)
+    assert len(read.run_ids) == 22  # every stored run behind it, the incomplete d's too
+    assert store.summaries() == []
+    grid = run(store, StoredRuns(store), grid=[40, 320, 640])  # one round: 320 is incomplete
+    assert grid.status == PARTIAL and sorted(grid.scores) == [40, 640]
 
 
 def test_passes_at_smallest(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Tests for ``idtheory.kernels.triton_fastfood`` (fused Fastfood kernels, the hashes), for the
 Fastfood projections that dispatch to them (``FastfoodProjection`` with ``backend='triton'``,
-``HashedFastfoodProjection``) and for ``idtheory.bench_gpu``.
+``HashedFastfoodProjection``) and for ``idtheory.bench.gpu``.
 
 Three kinds of checks:
 
@@ -575,7 +575,7 @@ def _synthetic_items() -> list[dict[str, Any]]:
 
 
 def test_make_report_goals_and_markdown() -> None:
-    from idtheory.bench_gpu import make_report
+    from idtheory.bench.gpu import make_report
 
     doc, md = make_report({"gpu": "Test GPU", "date": "2026-01-01"}, _synthetic_items(), [])
     goals = {g["goal"]: g for g in doc["goals"]}
@@ -592,7 +592,7 @@ def test_make_report_goals_and_markdown() -> None:
 
 def test_fwht_backend_switch() -> None:
     import idtheory.hadamard as H
-    from idtheory.bench_gpu import fwht_backend
+    from idtheory.bench.gpu import fwht_backend
 
     original = H._fwht_forward
     x = torch.randn(64)
@@ -607,7 +607,7 @@ def test_fwht_backend_switch() -> None:
 
 def test_bench_quick_kernels_inline(tmp_path: Path) -> None:
     """The kernel section in-process on the CPU (tiny sizes): both reports are written."""
-    from idtheory.bench_gpu import main
+    from idtheory.bench.gpu import main
 
     args = ["--quick", "--inline", "--sections", "kernels", "--out", str(tmp_path)]
     assert main([*args, "--max-log2", "11", "--device", "cpu", "--budget-s", "120"]) == 0
@@ -621,14 +621,14 @@ def test_bench_quick_kernels_inline(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_quick_cli(tmp_path: Path) -> None:
-    """``python -m idtheory.bench_gpu --quick`` (child processes, kernels + tiny RoBERTa step)."""
+    """``python -m idtheory.bench.gpu --quick`` (child processes, kernels + tiny RoBERTa step)."""
     env = dict(os.environ)
     env.pop("TRITON_INTERPRET", None)
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
-            "idtheory.bench_gpu",
+            "idtheory.bench.gpu",
             "--quick",
             "--out",
             str(tmp_path),

@@ -48,7 +48,7 @@ minimum (1 pass)   24 L                                         8 L
 
 The "minimum" row is what any implementation must move (read the input and the stored state
 once, write the output once); it is the numerator of the *effective* bandwidth reported by
-:mod:`idtheory.bench_gpu`, which also reports the bandwidth of the traffic actually generated
+:mod:`idtheory.bench.gpu`, which also reports the bandwidth of the traffic actually generated
 (the p-pass numbers above). With three passes the effective bandwidth is bounded by 24/56 of
 the traffic bandwidth (materialized) and 8/40 (hashed).
 

@@ -1,6 +1,6 @@
 """GPU benchmark: Fastfood kernels and subspace training steps, side by side in one run.
 
-``python -m idtheory.bench_gpu [--out DIR] [--budget-s S] [--quick]`` measures
+``python -m idtheory.bench.gpu [--out DIR] [--budget-s S] [--quick]`` measures
 
 1. **kernels** — for L = 2^20 … 2^29 (sizes that do not fit in device memory are skipped):
    a device-to-device copy (the bandwidth ceiling, measured in the same run), the Triton FWHT,
@@ -865,7 +865,7 @@ def _slug(text: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m idtheory.bench_gpu",
+        prog="python -m idtheory.bench.gpu",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -974,7 +974,7 @@ def _run_section(
         cmd = [
             sys.executable,
             "-m",
-            "idtheory.bench_gpu",
+            "idtheory.bench.gpu",
             "--child",
             name,
             "--child-out",

@@ -1,0 +1,222 @@
+"""Data of notebook 04 (Figures 4-5 and the bounds): accuracies and generalization gaps of
+the trend cells, and the certified bounds of their runs at d = d90."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from idtheory.config import RunSpec
+from idtheory.figures.context import (
+    FigureContext,
+)
+from idtheory.store import is_finite_number
+
+# =============================================================================== Figures 4-5
+
+
+def _train_size(task: str, max_examples: int | None, seed: int, cache: dict) -> int:
+    key = (task, max_examples, seed)
+    if key not in cache:
+        from idtheory.tasks import load_task
+
+        cache[key] = len(load_task(task, "train", max_examples=max_examples, seed=seed).labels)
+    return cache[key]
+
+
+def _mean_metric(records: Sequence[Mapping[str, Any] | None], split: str, metric: str) -> float:
+    vals = [((r.get("metrics") or {}).get(split) or {}).get(metric) for r in records if r]
+    vals = [float(v) for v in vals if is_finite_number(v)]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def generalization_rows(
+    ctx: FigureContext,
+    trend: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """One row per trend cell with a d90 (Figures 4–5): accuracies of the checkpoint's full
+    fine-tuning (best lr, mean over seeds) and of its subspace training at d = d90, both on dev
+    and on the training subsample, and their relative generalization gaps.
+
+    Columns: checkpoint, step, task, method, d90, status, majority, full_dev, full_train,
+    full_gap, d90_dev, d90_train, d90_gap, m (training examples), n_candidate_d (d evaluated by
+    the search), d90_run_ids.
+    """
+    from idtheory.plots import relative_gap
+
+    metric = ctx.params["metric"]
+    sizes: dict = {}
+    out: list[dict[str, Any]] = []
+    for row in trend:
+        if not is_finite_number(row.get("d90")) or not row.get("summary_id"):
+            continue
+        found = ctx.store.summaries(summary_id=row["summary_id"])
+        if not found:
+            ctx.note_missing(f"Figures 4-5: summary {row['summary_id']} of {row['checkpoint']}")
+            continue
+        s = found[-1]
+        base = next((c for c in s["baseline"] if c["lr"] == s["baseline_lr"]), None)
+        point = next((q for q in s["points"] if q["d"] == s["d90"]), None)
+        if base is None or point is None:
+            continue
+        cell = next(c for c in point["cells"] if c["lr"] == point["best_lr"])
+        full_recs = [ctx.store.get(i) for i in base["run_ids"]]
+        d90_recs = [ctx.store.get(i) for i in cell["run_ids"]]
+        spec = RunSpec.from_dict(d90_recs[0]["spec"]) if d90_recs and d90_recs[0] else None
+        m = (
+            _train_size(spec.task, spec.train.max_train_examples, spec.train.seed, sizes)
+            if spec is not None
+            else None
+        )
+        g = {
+            "checkpoint": row.get("checkpoint", row.get("model")),
+            "step": row.get("step"),
+            "task": row["task"],
+            "method": row.get("method"),
+            "d90": row["d90"],
+            "status": row.get("status"),
+            "majority": row.get("majority"),
+            "full_dev": _mean_metric(full_recs, "dev", metric),
+            "full_train": _mean_metric(full_recs, "train", metric),
+            "d90_dev": _mean_metric(d90_recs, "dev", metric),
+            "d90_train": _mean_metric(d90_recs, "train", metric),
+            "m": m,
+            "n_candidate_d": len(s["points"]),
+            "d90_run_ids": list(cell["run_ids"]),
+        }
+        g["full_gap"] = relative_gap(g["full_train"], g["full_dev"])
+        g["d90_gap"] = relative_gap(g["d90_train"], g["d90_dev"])
+        out.append(g)
+    return out
+
+
+#: Bounds of :func:`idtheory.bounds.bound_report` shown in the bound figures (name → label).
+BOUNDS_SHOWN: dict[str, str] = {
+    "Occam, kl": "Occam kl",
+    "Catoni, λ-grid union": "Catoni (Lotfi et al.)",
+    "Aghajanyan Thm 1, ê + sqrt(d/m)": "Aghajanyan Thm 1 ê + √(d/m)",
+}
+
+
+def _quantized_bound(
+    ctx: FigureContext,
+    run_id: str,
+    levels: int,
+    n_candidate_d: int,
+    extra_bits: float,
+) -> dict[str, Any] | None:
+    from idtheory.compress import bound_for_run
+
+    store = ctx.store
+    delta = float(ctx.params["bound_delta"])
+    if hasattr(store, "bounds"):
+        for b in reversed(store.bounds(run_id=run_id)):
+            st = b.get("settings") or {}
+            if (
+                st.get("levels") == levels
+                and st.get("n_candidate_d") == n_candidate_d
+                and math.isclose(float(st.get("extra_bits", -1)), extra_bits)
+                and math.isclose(float(st.get("delta", -1)), delta)
+            ):
+                return b
+    if not ctx.compute:
+        ctx.note_missing(f"quantized ({levels} levels) bound of run {run_id}")
+        return None
+    try:
+        return bound_for_run(
+            run_id,
+            store=store,
+            levels=levels,
+            delta=delta,
+            n_candidate_d=n_candidate_d,
+            extra_bits=extra_bits,
+            data_dir=ctx.data_dir,
+            save=hasattr(store, "put_bound"),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        ctx.note_missing(f"quantized bound of run {run_id}: {exc}")
+        return None
+
+
+def bound_rows(ctx: FigureContext, gen: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Certified bounds for every run at d = d90 (each seed of the best lr), one row per run
+    × bound (the table behind the bound figures).
+
+    Two codes: the float32 θ_d as trained (``d·32`` bits, its own training error; no
+    re-evaluation) and, when ``bound_levels`` is set, θ_d quantized to that many levels and
+    arithmetic-coded (:func:`idtheory.compress.bound_for_run`, which measures the quantized
+    model). Every bound is charged ``log2(n_candidate_d)`` bits for picking d90 among the
+    evaluated d and ``log2(#subspace lrs)`` for the learning rate. Aghajanyan et al.'s
+    ``ê + √(d/m)`` is shown for reference, flagged as not certified.
+    """
+    from idtheory.bounds import bound_report
+
+    levels = ctx.params.get("bound_levels")
+    delta = float(ctx.params["bound_delta"])
+    extra = math.log2(len(set(ctx.params["subspace_lrs"])))
+    out: list[dict[str, Any]] = []
+    for g in gen:
+        for rid in g["d90_run_ids"]:
+            rec = ctx.store.get(rid)
+            if rec is None or rec.get("status") != "ok" or not g.get("m"):
+                continue
+            acc_train = ((rec.get("metrics") or {}).get("train") or {}).get("accuracy")
+            acc_dev = ((rec.get("metrics") or {}).get("dev") or {}).get("accuracy")
+            if not (is_finite_number(acc_train) and is_finite_number(acc_dev)):
+                continue
+            common = {
+                "run_id": rid,
+                "checkpoint": g["checkpoint"],
+                "step": g["step"],
+                "task": g["task"],
+                "method": g["method"],
+                "d": int(g["d90"]),
+                "m": g["m"],
+            }
+            report = bound_report(
+                int(g["d90"]),
+                int(g["m"]),
+                1.0 - acc_train,
+                delta=delta,
+                n_candidate_d=int(g["n_candidate_d"]),
+                extra_bits=extra,
+            )
+            for b in report:
+                if b["name"] not in BOUNDS_SHOWN or b["code"] not in ("fp32", "-"):
+                    continue
+                code = "float32" if b["code"] == "fp32" else ""
+                out.append(
+                    {
+                        **common,
+                        "code": code or "-",
+                        "bound_name": b["name"],
+                        "label": BOUNDS_SHOWN[b["name"]] + (f", {code} θ_d" if code else ""),
+                        "bound": b["bound"],
+                        "certified": b["certified"],
+                        "complexity_bits": b["complexity_bits"],
+                        "train_error": 1.0 - acc_train,
+                        "dev_error": 1.0 - acc_dev,
+                    }
+                )
+            if not levels:
+                continue
+            q = _quantized_bound(ctx, rid, int(levels), int(g["n_candidate_d"]), extra)
+            if q is None:
+                continue
+            for b in q["rows"]:
+                if b["name"] in BOUNDS_SHOWN and b["certified"] and "arith" in str(b["code"]):
+                    out.append(
+                        {
+                            **common,
+                            "code": b["code"],
+                            "bound_name": b["name"],
+                            "label": f"{BOUNDS_SHOWN[b['name']]}, {levels}-level coded θ_d",
+                            "bound": b["bound"],
+                            "certified": b["certified"],
+                            "complexity_bits": b["complexity_bits"],
+                            "train_error": 1.0 - q["train_accuracy_quantized"],
+                            "dev_error": 1.0 - q["dev_accuracy_quantized"],
+                        }
+                    )
+    return out

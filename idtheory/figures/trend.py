@@ -1,0 +1,270 @@
+"""Data of notebooks 02 and 03 (Figures 2 and 3): the checkpoints and models of the trends and
+the rows of :mod:`idtheory.trends` (computed, or read back from the store)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from idtheory.figures.context import (
+    FigureContext,
+    _model_name,
+    resolve_path,
+)
+
+# =============================================================================== pretrain
+
+
+#: PretrainConfig field → ``idtheory pretrain`` option (for the commands printed to users).
+_PRETRAIN_FLAGS: dict[str, str] = {
+    "layers": "--layers",
+    "hidden": "--hidden",
+    "heads": "--heads",
+    "ffn": "--ffn",
+    "vocab_size": "--vocab-size",
+    "max_length": "--max-length",
+    "batch_size": "--batch-size",
+    "grad_accum": "--grad-accum",
+    "steps": "--steps",
+    "lr": "--lr",
+    "warmup_ratio": "--warmup-ratio",
+    "weight_decay": "--weight-decay",
+    "dropout": "--dropout",
+    "eval_blocks": "--eval-blocks",
+    "save_every": "--save-every",
+    "log_every": "--log-every",
+    "seed": "--seed",
+    "device": "--device",
+    "precision": "--precision",
+    "num_threads": "--threads",
+}
+
+
+def pretrain_command(
+    ctx: FigureContext, preset: str, out_dir: Path, stop_at: int | None = None
+) -> str:
+    """The ``idtheory pretrain`` command that creates a scale's checkpoint run by hand
+    (``stop_at``: pause after that many updates of the scale's schedule)."""
+    parts = ["idtheory pretrain", f"--preset {preset}"]
+    for key, value in (ctx.params.get("pretrain") or {}).items():
+        if key in _PRETRAIN_FLAGS and value is not None:
+            parts.append(f"{_PRETRAIN_FLAGS[key]} {value}")
+    if stop_at is not None:
+        parts.append(f"--stop-at {stop_at}")
+    corpus = dict(ctx.params.get("corpus") or {})
+    if corpus.get("source", "glue") != "glue":
+        parts.append(f"--corpus {corpus['source']}")
+    if corpus.get("max_lines"):
+        parts.append(f"--max-lines {corpus['max_lines']}")
+    try:
+        out = out_dir.resolve().relative_to(ctx.root.resolve()).as_posix()
+    except ValueError:
+        out = str(out_dir)
+    parts.append(f"--out {out}")
+    return " ".join(parts)
+
+
+def _source_steps(source: Mapping[str, Any]) -> list[int] | None:
+    """The checkpoint steps a source selects (``"steps": [...]`` or ``"step": N``), or None."""
+    if source.get("steps") is not None:
+        return sorted(int(x) for x in source["steps"])
+    if source.get("step") is not None:
+        return [int(source["step"])]
+    return None
+
+
+def _stored_checkpoints(ctx: FigureContext, out_dir: Path) -> list[tuple[int, Path]]:
+    """The checkpoints of ``out_dir`` that the results store holds runs of: a fresh clone has
+    the committed store but not the (uncommitted) checkpoints, and still renders from it."""
+    prefix = _model_name(out_dir, ctx.root) + "/checkpoint-"
+    from idtheory.pretrain import checkpoint_step
+
+    steps = {
+        step
+        for r in ctx.store.records(model=lambda name: str(name).startswith(prefix))
+        if (step := checkpoint_step(r["spec"]["model"])) is not None
+    }
+    return [(step, out_dir / f"checkpoint-{step}") for step in sorted(steps)]
+
+
+def _ensure_pretrained(ctx: FigureContext, source: Mapping[str, Any]) -> list[tuple[int, Path]]:
+    """Checkpoints of a ``{"pretrain_dir", "preset"}`` source (only those of its ``steps`` /
+    ``step`` when given), pre-training them first when ``compute`` is True and some are missing
+    (up to the last selected step, on the scale's ``pretrain`` schedule). Without ``compute``
+    and without the directory, the checkpoints the results store has runs of stand in."""
+    from idtheory import pretrain
+
+    out_dir = resolve_path(source["pretrain_dir"], ctx.params, ctx.root)
+    found = pretrain.list_checkpoints(out_dir)
+    preset = source.get("preset", "xs")
+    cfg_kwargs = {**ctx.params.get("pretrain", {}), **(source.get("pretrain") or {})}
+    wanted = _source_steps(source)
+    target = wanted[-1] if wanted else cfg_kwargs.get("steps")
+    if ctx.compute and (not found or (target is not None and found[-1][0] < int(target))):
+        corpus_kw = dict(ctx.params.get("corpus") or {"source": "glue"})
+        corpus = pretrain.build_corpus(corpus_kw.pop("source"), data_dir=ctx.data_dir, **corpus_kw)
+        config = pretrain.PretrainConfig(**{**cfg_kwargs, "preset": preset})
+        t0 = time.perf_counter()
+        pretrain.pretrain(config, corpus, out_dir, progress=ctx.sweep_progress, stop_at=target)
+        print(f"pre-trained {preset!r} in {out_dir} ({time.perf_counter() - t0:.0f} s)")
+        found = pretrain.list_checkpoints(out_dir)
+    if not found and not ctx.compute:
+        found = _stored_checkpoints(ctx, out_dir)
+    if wanted is not None and found:
+        have = {step for step, _ in found}
+        absent = [w for w in wanted if w not in have]
+        if absent:
+            ctx.note_missing(f"checkpoint step(s) {absent} in {out_dir}")
+        found = [(step, path) for step, path in found if step in wanted]
+    if not found:
+        ctx.note_missing(
+            f"checkpoints in {out_dir}: pre-train them with `"
+            f"{pretrain_command(ctx, preset, out_dir, target if wanted else None)}`, or run "
+            "with compute=True"
+        )
+    return found
+
+
+def trend_checkpoints(ctx: FigureContext) -> list[tuple[int | None, str]]:
+    """The checkpoints of Figure 2 as ``(step, name)``, from the scale's ``checkpoints``
+    source, filtered by ``trend_max_step`` and thinned to every ``trend_stride``-th (the last
+    one is always kept)."""
+    from idtheory.pretrain import checkpoint_step
+
+    src = ctx.params["checkpoints"]
+    items: list[tuple[int | None, str]] = []
+    if isinstance(src, Mapping) and "pretrain_dir" in src:
+        items = [(s, _model_name(p, ctx.root)) for s, p in _ensure_pretrained(ctx, src)]
+    elif isinstance(src, Mapping) and "suite" in src:
+        from idtheory.trends import PUBLIC_CHECKPOINT_SUITES as suites
+
+        if src["suite"] not in suites:
+            ctx.note_missing(f"public checkpoint suite {src['suite']!r} (idtheory.trends)")
+        else:
+            for step, repo, rev in suites[src["suite"]].references(int(src.get("repo_index", 0))):
+                if rev is None:
+                    items.append((step, repo))
+            if src.get("max_step") is not None:
+                items = [it for it in items if it[0] is None or it[0] <= int(src["max_step"])]
+    else:
+        for it in src or []:
+            if isinstance(it, (list, tuple)):
+                items.append((None if it[0] is None else int(it[0]), str(it[1])))
+            else:
+                items.append((checkpoint_step(str(it)), str(it)))
+    max_step = ctx.params.get("trend_max_step")
+    if max_step is not None:
+        items = [it for it in items if it[0] is None or it[0] <= int(max_step)]
+    stride = max(1, int(ctx.params.get("trend_stride") or 1))
+    if stride > 1 and items:
+        items = [it for i, it in enumerate(items) if i % stride == 0 or i == len(items) - 1]
+    return items
+
+
+# =============================================================================== trends
+
+
+def _trend_kwargs(ctx: FigureContext) -> dict[str, Any]:
+    """Keyword arguments of the trend functions of :mod:`idtheory.trends` for this scale: the
+    store, :meth:`FigureContext.trainer` (so reading runs the same code as computing) and the
+    trend search options."""
+    kw: dict[str, Any] = dict(
+        store=ctx.store,
+        train_fn=ctx.trainer(),
+        majority_margin=float(ctx.params["majority_margin"]),
+        data_dir=ctx.data_dir,
+        progress=ctx.sweep_progress,
+        **ctx.search_options(trend=True),
+    )
+    ex = ctx.executor() if ctx.compute else None
+    if ex is not None:
+        kw["executor"] = ex
+    return kw
+
+
+def trend_rows(
+    ctx: FigureContext,
+    checkpoints: Sequence[tuple[int | None, str]],
+) -> list[dict[str, Any]]:
+    """d90 of every checkpoint × trend task (Figure 2), one row each, none dropped
+    (:func:`idtheory.trends.pretraining_trend`, computed or read back from the store).
+
+    Columns: checkpoint, step, task, method, metric, d90, bracket, baseline, majority,
+    threshold, status (``ok``, ``passes_at_smallest``, ``never_passes``, ``unable to compute``
+    or ``missing``), reason, summary_id.
+    """
+    from idtheory.tasks import get_task
+    from idtheory.trends import MISSING, pretraining_trend
+
+    p = ctx.params
+    tasks = [get_task(t).name for t in p["trend_tasks"]]
+    if not checkpoints:
+        return []
+    rows = pretraining_trend(list(checkpoints), tasks, p["trend_method"], **_trend_kwargs(ctx))
+    for row in rows:
+        if row["status"] == MISSING:
+            ctx.note_missing(f"Figure 2: {row['checkpoint']} / {row['task']} ({row['reason']})")
+    return [dict(r) for r in rows]
+
+
+def size_models(ctx: FigureContext) -> list[str]:
+    """The models of Figure 3: names as given, the last checkpoint of each
+    ``{"pretrain_dir", "preset"}`` run (pre-trained first when ``compute``), and
+    ``"@public"`` expanded to :data:`idtheory.trends.PUBLIC_SIZE_MODELS`."""
+    out: list[str] = []
+    for entry in ctx.params["size_models"]:
+        if isinstance(entry, Mapping):
+            found = _ensure_pretrained(ctx, entry)
+            if found:
+                out.append(_model_name(found[-1][1], ctx.root))
+        elif entry == "@public":
+            from idtheory.trends import PUBLIC_SIZE_MODELS
+
+            out.extend(PUBLIC_SIZE_MODELS)
+        else:
+            out.append(str(entry))
+    return list(dict.fromkeys(out))
+
+
+def fit_size(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> dict[str, Any] | None:
+    """Log-log fit of d90 on the parameter count over rows with a status in ``statuses``
+    (:func:`idtheory.trends.fit_rows`; None with fewer than 3 usable rows or a single count)."""
+    from idtheory.trends import fit_rows
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = fit_rows(rows, statuses)
+    return None if fit is None else fit.to_dict()
+
+
+def size_rows(
+    ctx: FigureContext,
+    models: Sequence[str],
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """d90 of every model on ``size_task`` (Figure 3; :func:`idtheory.trends.size_trend`,
+    computed or read back from the store) and the log-log fit (:func:`fit_size`).
+
+    Row columns: model, n_params, task, method, metric, d90, bracket, baseline, majority,
+    threshold, status, reason, summary_id.
+    """
+    from idtheory.tasks import get_task
+    from idtheory.trends import MISSING, size_trend
+
+    p = ctx.params
+    task = get_task(p["size_task"]).name
+    statuses = list(p["fit_statuses"])
+    if not models:
+        return [], None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no log-log fit": reported by the notebook
+        res = size_trend(
+            list(models), task, p["trend_method"], fit_statuses=statuses, **_trend_kwargs(ctx)
+        )
+    rows = [dict(r) for r in res.rows]
+    for row in rows:
+        if row["status"] == MISSING:
+            ctx.note_missing(f"Figure 3: {row['model']} / {task} ({row['reason']})")
+    return rows, fit_size(rows, statuses)
