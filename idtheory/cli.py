@@ -331,9 +331,9 @@ def _baseline_score(
     """The full fine-tuning baseline of ``d90`` (best lr of the mean over seeds), trained or
     read from ``store`` through the same specs as the search's first round, which then
     reuses them; None when no run succeeded."""
-    from idtheory.pretrain import _run_baseline
+    from idtheory.trends import run_baseline
 
-    score, _ = _run_baseline(
+    score, _ = run_baseline(
         args.model,
         args.task,
         store=store,

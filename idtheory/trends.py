@@ -52,6 +52,7 @@ __all__ = [
     "fit_loglog",
     "fit_rows",
     "pretraining_trend",
+    "run_baseline",
     "size_trend",
 ]
 
@@ -66,7 +67,7 @@ MISSING = "missing"
 (:class:`~idtheory.search.StoredRuns`); ``reason`` says which part is missing."""
 
 
-def _run_baseline(
+def run_baseline(
     model: str,
     task: str,
     *,
@@ -115,7 +116,7 @@ def _measure_row(
     search the store lacks gets status :data:`MISSING`."""
     metric = search_kwargs.get("metric", "accuracy")
     fn = train_fn if train_fn is not None else default_train_fn()
-    baseline, maybe = _run_baseline(
+    baseline, maybe = run_baseline(
         model,
         task,
         store=store,
