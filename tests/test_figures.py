@@ -723,3 +723,33 @@ def test_fresh_clone_reads_checkpoints_from_the_store(tmp_path):
     assert [s for s, _ in figures.trend_checkpoints(ctx)] == [500]
     assert any("[0]" in m for m in ctx.missing)  # step 0 is neither on disk nor stored
     assert figures.size_models(ctx) == ["checkpoints/not-here/checkpoint-500"]
+
+
+def test_table1_frame_carries_the_below_chance_caveat():
+    """Notebook 1's Table 1 frame shows a d90 read against a threshold at or below the majority
+    class with the caveat the figure carries, not as a bare number."""
+    from idtheory.figures import BELOW_CHANCE_MARK, table1_frame
+
+    rows = [
+        {
+            "source": "ours (quick)",
+            "model": "m",
+            "task": "MRPC",
+            "method": "said",
+            "d90": 10,
+            "below_chance": True,
+        },
+        {
+            "source": "ours (quick)",
+            "model": "m",
+            "task": "SST-2",
+            "method": "said",
+            "d90": 640,
+            "below_chance": False,
+        },
+        {"source": "paper", "model": "p", "task": "MRPC", "method": "said", "d90": 1861},
+    ]
+    frame = table1_frame(rows)
+    assert frame.loc[("ours (quick)", "m"), ("said", "MRPC")] == "10" + BELOW_CHANCE_MARK
+    assert frame.loc[("ours (quick)", "m"), ("said", "SST-2")] == "640"
+    assert frame.loc[("paper", "p"), ("said", "MRPC")] == "1,861"

@@ -36,6 +36,7 @@ where the store ends the figure shows what is stored (a search in progress: stat
 """
 
 from idtheory.figures.accuracy import (
+    BELOW_CHANCE_MARK,
     D90_TABLE_COLUMNS,
     curve_rows,
     d90_rows,
@@ -43,6 +44,7 @@ from idtheory.figures.accuracy import (
     load_paper_table1,
     majority_line,
     results_by_task,
+    table1_frame,
     table1_rows,
 )
 from idtheory.figures.context import (
@@ -74,6 +76,7 @@ from idtheory.figures.trend import (
 )
 
 __all__ = [
+    "BELOW_CHANCE_MARK",
     "BOUNDS_SHOWN",
     "D90_TABLE_COLUMNS",
     "MISSING_HEADER",
@@ -104,6 +107,7 @@ __all__ = [
     "size_models",
     "size_rows",
     "store_gaps",
+    "table1_frame",
     "table1_rows",
     "trainable_rows",
     "transform_cost_rows",

@@ -173,6 +173,30 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
     return rows
 
 
+BELOW_CHANCE_MARK = " (threshold ≤ majority)"
+"""Appended to a d90 in :func:`table1_frame` whose threshold a constant predictor reaches."""
+
+
+def table1_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Table 1 as a pandas frame (source × model by method × task) whose d90 cells carry the
+    caveat of the figure: a d90 read against a threshold at or below the majority class is shown
+    with :data:`BELOW_CHANCE_MARK` (a subspace that learned nothing passes there)."""
+    import pandas as pd
+
+    cells = [
+        {
+            **r,
+            "d90": "–"
+            if r.get("d90") is None
+            else f"{r['d90']:,}" + (BELOW_CHANCE_MARK if r.get("below_chance") else ""),
+        }
+        for r in rows
+    ]
+    return pd.DataFrame(cells).pivot_table(
+        index=["source", "model"], columns=["method", "task"], values="d90", aggfunc="first"
+    )
+
+
 D90_TABLE_COLUMNS: dict[str, str] = {
     "task": "task",
     "method": "method",
