@@ -121,3 +121,35 @@ def test_import_does_not_pull_torch():
     code = "import sys, idtheory.quantize; assert 'torch' not in sys.modules, 'torch imported'"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_retune_codebook_lowers_the_training_loss_with_assignments_fixed(data_dir):
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+    from idtheory.tasks import load_task
+    from idtheory.train import encode, retune_codebook
+
+    loaded = load_model("tiny-bert", num_labels=2, seed=0)
+    model = get_subspace_model(loaded.model, SubspaceConfig(dim=30, method="said")).eval()
+    with torch.no_grad():
+        model.theta.copy_(torch.randn(25, generator=torch.Generator().manual_seed(0)))
+    examples = encode(loaded.tokenizer, load_task("sst2", "train", data_dir=data_dir,
+                                                  max_examples=32, seed=0), 32)  # fmt: skip
+    float_theta = model.theta.detach().clone()
+    q = Q.kmeans_float16(float_theta.double().numpy(), 4)
+
+    def loss(q: Q.Quantized) -> float:
+        from idtheory.train import _collate
+
+        with torch.no_grad():
+            model.theta.copy_(torch.from_numpy(q.values()))
+            value = model(**_collate(examples, 0, "cpu")).loss.item()
+            model.theta.copy_(float_theta)
+        return value
+
+    tuned = retune_codebook(model, examples, q, steps=8, lr=0.05, batch_size=32)
+    assert torch.equal(model.theta.detach(), float_theta)  # the model is left as it was
+    assert np.array_equal(tuned.symbols, q.symbols)
+    assert np.array_equal(Q.round_float16(tuned.codebook), tuned.codebook)
+    assert not np.array_equal(tuned.codebook, q.codebook)
+    assert loss(tuned) < loss(q)
