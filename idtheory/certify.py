@@ -59,12 +59,14 @@ __all__ = [
     "UndeclaredCandidate",
     "certificate_rows",
     "certify",
+    "decoded_errors",
     "format_certificate",
     "full_dev_error",
     "load_protocol",
     "message_bits",
     "plan",
     "quantize_candidate",
+    "retuned",
     "run_protocol",
     "run_spec_for",
     "save_certificate",
@@ -420,6 +422,12 @@ def format_certificate(record: dict[str, Any]) -> str:
         f"  method {c['method']}, d = {c['dim']}, lr {c['lr']:g}, L = {c['levels']}, "
         f"{c['quant_training']}",
     ]
+    quant = record.get("quantization") or {}
+    if quant.get("route") == "retune":
+        lines.append(
+            f"  codebook: {quant['kept']} kept (training errors: k-means "
+            f"{quant['kmeans_train_errors']}, retuned {quant['retuned_train_errors']})"
+        )
     return "\n".join(lines)
 
 
@@ -481,7 +489,7 @@ class Measurement:
     quantization: dict[str, Any]
 
 
-def _decoded_errors(run: Any, q: Any) -> tuple[Any, int, int]:
+def decoded_errors(run: Any, q: Any) -> tuple[Any, int, int]:
     """Encode ``q`` and the run's λ, rebuild θ_d and λ from the message alone, set them into
     ``run.model`` and count its errors on the training and dev sets; the model is restored.
     Returns (message, training errors, dev errors)."""
@@ -539,11 +547,11 @@ def quantize_candidate(protocol: Protocol, candidate: Candidate, run: Any) -> Me
             f"run {run.run_id} is not a quantization-aware training at L = {candidate.levels} "
             "(its θ_d is not a float16 k-means quantization of itself)"
         )
-    message, k_train, k_dev = _decoded_errors(run, q)
+    message, k_train, k_dev = decoded_errors(run, q)
     if candidate.quant_training == "retune":
         settings = _retune_settings(protocol, candidate)
-        tuned = _retuned(run, q, settings)
-        t_message, t_train, t_dev = _decoded_errors(run, tuned)
+        tuned = retuned(run, q, settings)
+        t_message, t_train, t_dev = decoded_errors(run, tuned)
         info.update(retune=settings, kmeans_train_errors=k_train, retuned_train_errors=t_train)
         info["kept"] = "retuned" if t_train < k_train else "kmeans"
         if t_train < k_train:
@@ -558,7 +566,7 @@ def quantize_candidate(protocol: Protocol, candidate: Candidate, run: Any) -> Me
     return Measurement(bits, k_train, k_dev, message.to_dict(), info)
 
 
-def _retuned(run: Any, q: Any, settings: dict[str, Any]) -> Any:
+def retuned(run: Any, q: Any, settings: dict[str, Any]) -> Any:
     """``q`` with its codebook retuned on the run's training examples (``settings``)."""
     from idtheory.train import retune_codebook
 

@@ -278,6 +278,7 @@ def test_certify_command_end_to_end_on_tiny_bert(route, data_dir, tmp_path, caps
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "← certificate" in out and "of m = 48" in out
+    assert ("codebook:" in out) == (route == "retune")
     store = ResultsStore(tmp_path / "store")
     records = [b for b in store.bounds() if b["settings"]["kind"] == "certificate"]
     assert {r["candidate"]["levels"] for r in records} == set(levels)
