@@ -285,17 +285,20 @@ def finetune(
     status, message = "ok", ""
     step, running = 0, []
 
+    def metrics(examples: list[dict[str, Any]]) -> dict[str, float]:
+        return evaluate(
+            model,
+            examples,
+            spec.name,
+            batch_size=2 * config.batch_size,
+            pad_id=pad_id,
+            device=device,
+            autocast_dtype=amp,
+        )
+
     def do_eval() -> None:
         with _quantized(qat):
-            dev = evaluate(
-                model,
-                dev_ex,
-                spec.name,
-                batch_size=2 * config.batch_size,
-                pad_id=pad_id,
-                device=device,
-                autocast_dtype=amp,
-            )
+            dev = metrics(dev_ex)
         loss = float(np.mean(running)) if running else float("nan")
         history.append(
             {"step": step, "epoch": step / steps_per_epoch, "train_loss": loss, "dev": dev}
@@ -353,15 +356,7 @@ def finetune(
         _restore(model, best["state"])
         if qat is not None:
             qat.finalize()
-        train_metrics = evaluate(
-            model,
-            train_ex,
-            spec.name,
-            batch_size=2 * config.batch_size,
-            pad_id=pad_id,
-            device=device,
-            autocast_dtype=amp,
-        )
+        train_metrics = metrics(train_ex)
     return TrainResult(
         status=status,
         message=message,
