@@ -153,3 +153,31 @@ def test_retune_codebook_lowers_the_training_loss_with_assignments_fixed(data_di
     assert np.array_equal(Q.round_float16(tuned.codebook), tuned.codebook)
     assert not np.array_equal(tuned.codebook, q.codebook)
     assert loss(tuned) < loss(q)
+
+
+def test_compare_quant_routes_script(data_dir, tmp_path, capsys):
+    """The route-comparison script on a stored tiny float run: a k-means and a retuned row per
+    L, the STE row missing until trained (``--train-ste``)."""
+    import importlib.util
+    from pathlib import Path
+
+    from idtheory.store import ResultsStore
+    from idtheory.train import make_train_fn
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "compare_quant_routes.py"
+    module_spec = importlib.util.spec_from_file_location("compare_quant_routes", path)
+    script = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(script)
+    train = TrainConfig(lr=0.05, epochs=1, batch_size=16, max_length=32, max_train_examples=32,
+                        max_eval_examples=16, precision="fp32")  # fmt: skip
+    spec = RunSpec("tiny-bert", "sst2", train, SubspaceConfig(dim=30, method="did"))
+    store = ResultsStore(tmp_path)
+    fn = make_train_fn(data_dir=str(data_dir), artifacts_dir=str(tmp_path / "params"))
+    assert store.run(spec, fn)["status"] == "ok"
+    args = [spec.config_hash(), "--levels", "4", "--results-dir", str(tmp_path),
+            "--data-dir", str(data_dir), "--retune-steps", "2"]  # fmt: skip
+    assert script.main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| L | route | train error |")
+    routes = [line.split("|")[2].strip() for line in lines[2:]]
+    assert routes == ["k-means", "retuned", "ste"] and "missing" in lines[-1]
