@@ -27,7 +27,6 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "STE_KMEANS_SEED",
-    "STE_REFIT_EVERY",
     "Quantized",
     "StraightThrough",
     "kmeans_float16",
@@ -36,14 +35,6 @@ __all__ = [
     "round_float16",
 ]
 
-#: Optimizer steps between two k-means refits of the straight-through codebook: 1, every step.
-#: At the protocol's subspace learning rates (0.1, 0.3) Adam moves each θ_d entry by up to about
-#: lr per step, comparable to the spacing of 8–32 centroids over θ_d's range, so a codebook kept
-#: for N > 1 steps goes stale (entries drift past the outer centroids and all snap onto them).
-#: A refit costs a few milliseconds for d ≤ 2000 (three Lloyd runs), small beside a forward and
-#: backward pass of the model; and refitting every step makes the quantized θ_d a function of
-#: the float θ_d alone, so a checkpoint of the float θ_d fixes the quantized model exactly.
-STE_REFIT_EVERY = 1
 #: Seed of the straight-through k-means (the protocol's ``kmeans_seed``).
 STE_KMEANS_SEED = 0
 
@@ -196,13 +187,21 @@ class StraightThrough:
 
     ``model`` has a trainable ``theta`` (θ_d) and ``lambdas`` (SAID's λ, or None), as
     :class:`idtheory.subspace.SubspaceModel`. Inside :meth:`swapped`, θ_d holds
-    :meth:`quantized` (the :func:`kmeans_float16` of the float θ_d, refit at every call, see
-    :data:`STE_REFIT_EVERY`) and λ holds its float16 rounding; on exit the float values come
+    :meth:`quantized` (the :func:`kmeans_float16` of the float θ_d, refit at every call) and λ
+    holds its float16 rounding; on exit the float values come
     back while the gradients computed inside stay in ``.grad``: the optimizer then updates the
     float values with the gradient taken at the quantized point (the identity straight-through
     estimator of the rounding). :meth:`finalize` makes the quantization permanent, so that the
     model saved afterwards *is* the quantized model (θ_d with at most L distinct float16
     values): :func:`kmeans_float16` of it returns the same values and assignments.
+
+    Why the codebook is refit at every step rather than every N or learned: at the protocol's
+    subspace learning rates (0.1, 0.3) Adam moves each θ_d entry by up to about lr per step,
+    comparable to the spacing of 8–32 centroids over θ_d's range, so a codebook kept for N > 1
+    steps goes stale (entries drift past the outer centroids and snap onto them). A refit costs
+    about 5–10 ms of CPU for d = 2000 (three Lloyd runs), and it makes the quantized θ_d a
+    function of the float θ_d alone: a checkpoint of the float θ_d fixes the quantized model
+    exactly, with no codebook state to carry.
     """
 
     def __init__(self, model: Any, levels: int) -> None:
