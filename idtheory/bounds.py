@@ -799,36 +799,41 @@ def _rows_for_code(
     kl = bits * LN2
     k = int(_error_count(np.float64(m), np.float64(err)))
     lam_val, lam = catoni_bound_opt(err, kl, m, delta, union=True)
-    specs = [
+    specs: list[tuple[str, float, bool, str, dict[str, float]]] = [
         (
             "Occam, Hoeffding (Arora explicit)",
             occam_bound(m, err, bits, delta, "hoeffding"),
             True,
             "ê + sqrt((bits·ln2 + ln 1/δ)/(2m)) [Langford 2005 Thm 4.1; Arora et al. 2018]",
+            {},
         ),
         (
             "Occam, kl",
             occam_bound(m, err, bits, delta, "kl"),
             True,
             "kl⁻¹(ê, (bits·ln2 + ln 1/δ)/m) [Langford 2005 Thm 4.1]; equals Catoni with free λ",
+            {},
         ),
         (
             "Occam, binomial",
             occam_bound(m, err, bits, delta, "binomial"),
             True,
             f"Bin⁻(m, k, δ·2^-bits), k = ceil(m·ê) = {k} errors [Langford 2005 Thm 4.1]",
+            {},
         ),
         (
             "PAC-Bayes-kl (Maurer)",
             pac_bayes_kl_bound(err, kl, m, delta),
             True,
             "kl⁻¹(ê, (KL + ln(2√m/δ))/m), KL = bits·ln2 [Maurer 2004]",
+            {},
         ),
         (
             "PAC-Bayes-kl (Langford-Seeger)",
             pac_bayes_kl_bound(err, kl, m, delta, "langford_seeger"),
             True,
             "kl⁻¹(ê, (KL + ln((m+1)/δ))/m) [Langford 2005 Thm 5.1]",
+            {},
         ),
         (
             "Catoni, λ-grid union",
@@ -836,6 +841,7 @@ def _rows_for_code(
             True,
             "Catoni 2007 Thm 1.2.6, λ optimized with the λ-grid union penalty of Zhou et al. 2019 "
             "(α=1e-4), as reported by Lotfi et al. 2022",
+            {"lam": float(lam)},
         ),
         (
             "'McAllester' (tight-pac-bayes)",
@@ -843,11 +849,10 @@ def _rows_for_code(
             False,
             "ê + sqrt((KL − ln δ + ln m)/(2m − 1)): non-standard variant from the tight-pac-bayes "
             "code (McAllester 1999 without its +2), NOT a proven statement",
+            {},
         ),
     ]
-    rows = [_row(n, code, bits, v, c, f, note, inputs) for n, v, c, f in specs]
-    rows[5]["lam"] = float(lam)
-    return rows
+    return [{**_row(n, code, bits, v, c, f, note, inputs), **extra} for n, v, c, f, extra in specs]
 
 
 def bound_report(

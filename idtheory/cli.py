@@ -8,14 +8,17 @@ commands reuse what is stored and interrupted sweeps resume.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import sys
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
-from idtheory.projections import PROJECTION_NAMES
+from idtheory.config import SUBSPACE_METHODS, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.scales import SCALE_NAMES
 
 DEFAULT_RESULTS = "data/results"
@@ -25,17 +28,56 @@ DEFAULT_RESULTS = "data/results"
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    """argparse type: an integer > 0 (the error names what was expected, not this function)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _floor(text: str) -> str:
+    """argparse type of ``d90 --floor``: a finite number or a name of
+    :data:`idtheory.search.FLOOR_MODES`, kept as text (:func:`_resolve_floor` resolves it)."""
+    from idtheory.search import FLOOR_MODES
+
+    try:
+        finite = text in FLOOR_MODES or math.isfinite(float(text))
+    except ValueError:
+        finite = False
+    if not finite:
+        names = ", ".join(repr(m) for m in FLOOR_MODES)
+        raise argparse.ArgumentTypeError(f"expected a number, {names}, got {text!r}")
+    return text
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: …)" to every option's help, except where the default is None or
+    False (nothing to say) or the help already speaks of its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if (
+            not text
+            or "default" in text
+            or not action.option_strings
+            or any(action.default is v for v in (None, False, argparse.SUPPRESS))
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -45,101 +87,124 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="hub id, local directory or alias (minilm-l6, mpnet-base, tiny-bert, tiny-roberta, "
         "tiny-mpnet)",
     )
-    p.add_argument("--task", default="mrpc", help="task name (mrpc, sst2, rte, cola, qqp, ...)")
+    p.add_argument(
+        "--task",
+        default="mrpc",
+        help="task name (mrpc, sst2, rte, cola, qqp, ...); or your own data: --train-file ...",
+    )
     p.add_argument("--data-dir", default=None, help="GLUE-layout data (default $IDTHEORY_DATA)")
     p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("your own data (replaces --task; tasks.file_task)")
+    g.add_argument("--train-file", help="training examples: .csv, .tsv (header line) or .jsonl")
+    g.add_argument("--dev-file", help="dev examples scored for d90, same columns")
+    g.add_argument(
+        "--text-columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="the text column, or two for a sentence-pair task",
+    )
+    g.add_argument("--label-column", default="label", help="the class column")
+    g.add_argument("--task-name", help="name shown in tables (default: the training file's stem)")
+
+
+def _own_task(args: argparse.Namespace) -> str:
+    """``--train-file``/``--dev-file``/``--text-columns``/``--label-column`` → a task name
+    (:func:`idtheory.tasks.file_task`)."""
+    from idtheory.tasks import file_task
+
+    if args.train_file is None or args.dev_file is None or not args.text_columns:
+        raise ValueError("--train-file, --dev-file and --text-columns go together")
+    return file_task(
+        args.train_file, args.dev_file, args.text_columns, args.label_column, args.task_name
+    )
+
+
+def _option_flag(f: dataclasses.Field) -> str:
+    """The command-line option of a config field: its ``"flag"`` metadata, else
+    ``--field-name``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _option_dest(f: dataclasses.Field) -> str:
+    """The :class:`argparse.Namespace` attribute of a config field's option."""
+    return _option_flag(f)[2:].replace("-", "_")
+
+
+def _config_fields(cls: type, skip: Iterable[str]) -> list[dataclasses.Field]:
+    """The fields of the config dataclass ``cls`` offered as options (all but ``skip``)."""
+    skipped = set(skip)
+    return [f for f in dataclasses.fields(cls) if f.name not in skipped]
+
+
+def _option_kwargs(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
+    """``add_argument`` keywords of one config field from its type hint and metadata
+    (:mod:`idtheory.config`): bool → a switch; ``T | None`` → T with default None; a tuple →
+    one or more values; ``"choices"`` → choices; ``"positive"`` → only numbers > 0."""
+    meta = f.metadata
+    kw: dict[str, Any] = {
+        "default": None if f.default is dataclasses.MISSING else f.default,
+        "help": meta.get("help"),
+    }
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool:
+        kw["action"] = "store_true" if kw["default"] is False else argparse.BooleanOptionalAction
+        return kw
+    if typing.get_origin(hint) is tuple:
+        kw["nargs"] = "+"
+        kw["metavar"] = meta.get("metavar", "REGEX")
+        hint = typing.get_args(hint)[0]
+    elif typing.get_origin(hint) is typing.Literal:
+        hint = type(typing.get_args(hint)[0])
+    if "choices" in meta:
+        kw["choices"] = list(meta["choices"])
+    positive = {int: _positive_int, float: _positive_float}
+    kw["type"] = positive[hint] if meta.get("positive") else hint
+    return kw
+
+
+def add_config_options(
+    group: argparse._ActionsContainer, cls: type, skip: Iterable[str] = ()
+) -> None:
+    """One option per field of the config dataclass ``cls`` (:class:`~idtheory.config.TrainConfig`,
+    :class:`~idtheory.config.SubspaceConfig`) but ``skip``, in field order, with the field's
+    default, help text and choices (as ``transformers.HfArgumentParser``); fields without a
+    default get None. :func:`config_values` reads them back."""
+    hints = typing.get_type_hints(cls)
+    for f in _config_fields(cls, skip):
+        group.add_argument(
+            _option_flag(f), dest=_option_dest(f), **_option_kwargs(f, hints[f.name])
+        )
+
+
+def config_values(args: argparse.Namespace, cls: type, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Field name → parsed value of the options :func:`add_config_options` added."""
+    return {f.name: getattr(args, _option_dest(f)) for f in _config_fields(cls, skip)}
+
+
+#: TrainConfig fields set by command-level options (``--lr``, ``--seed``; ``--full-lrs``...).
+_TRAIN_SKIP = ("lr", "seed")
+#: SubspaceConfig fields set by command-level options (``--method``) or per search (``dim``).
+_SUBSPACE_SKIP = ("dim", "method")
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training (TrainConfig)")
-    g.add_argument("--epochs", type=_positive_float, default=3.0)
-    g.add_argument("--max-steps", type=_positive_int, default=None)
-    g.add_argument("--batch-size", type=_positive_int, default=32)
-    g.add_argument("--max-length", type=_positive_int, default=128)
-    g.add_argument("--warmup-ratio", type=float, default=0.06)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--grad-clip", type=float, default=1.0)
-    g.add_argument("--eval-every", type=int, default=0, help="steps (0 = once per epoch)")
-    g.add_argument("--max-train-examples", type=_positive_int, default=None)
-    g.add_argument("--max-eval-examples", type=_positive_int, default=None)
-    g.add_argument("--metric", default="accuracy", choices=["accuracy", "f1", "mcc"])
-    g.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="autocast precision; auto: bf16 where the CPU/GPU computes it natively, else fp32 "
-        "(default: %(default)s)",
-    )
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    g.add_argument(
-        "--group-by-length",
-        action="store_true",
-        help="batches of similar length (mega-batches of 50 batches sorted by length)",
-    )
+    add_config_options(p.add_argument_group("training (TrainConfig)"), TrainConfig, _TRAIN_SKIP)
 
 
 def _add_subspace(p: argparse.ArgumentParser, with_dim: bool) -> None:
-    g = p.add_argument_group("subspace (SubspaceConfig)")
-    if with_dim:
-        g.add_argument("--dim", type=_positive_int, default=None, help="d (SAID: λ counted in d)")
-    g.add_argument(
-        "--projection",
-        default="fastfood",
-        choices=list(PROJECTION_NAMES),
-        help="random projection P (idtheory.projections.REGISTRY; default: %(default)s)",
-    )
-    g.add_argument("--layout", default="global", choices=["global", "per_tensor"])
-    g.add_argument(
-        "--scaling",
-        default="block",
-        choices=["block", "module", "tensor"],
-        help="SAID λ granularity",
-    )
-    g.add_argument("--proj-seed", type=int, default=0, help="seed of the random projection")
-    g.add_argument(
-        "--train-head",
-        action="store_true",
-        help="train the classification head directly, outside the subspace",
-    )
-    g.add_argument(
-        "--grad-scale",
-        default="exact",
-        choices=["exact", "authors"],
-        help="'authors' reproduces the released code's 1/L-scaled gradient",
-    )
+    skip = _SUBSPACE_SKIP[1:] if with_dim else _SUBSPACE_SKIP
+    add_config_options(p.add_argument_group("subspace (SubspaceConfig)"), SubspaceConfig, skip)
 
 
 def _train_config(args: argparse.Namespace, lr: float = 2e-5, seed: int = 0) -> TrainConfig:
-    return TrainConfig(
-        lr=lr,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        grad_clip=args.grad_clip,
-        seed=seed,
-        eval_every=args.eval_every,
-        max_train_examples=args.max_train_examples,
-        max_eval_examples=args.max_eval_examples,
-        metric=args.metric,
-        precision=args.precision,
-        device=args.device,
-        group_by_length=args.group_by_length,
-    )
+    return TrainConfig(lr=lr, seed=seed, **config_values(args, TrainConfig, _TRAIN_SKIP))
 
 
 def _subspace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "projection": args.projection,
-        "layout": args.layout,
-        "scaling": args.scaling,
-        "seed": args.proj_seed,
-        "train_head": args.train_head,
-        "grad_scale": args.grad_scale,
-    }
+    """The SubspaceConfig options but ``dim`` and ``method`` (``subspace_kwargs`` of a search)."""
+    return config_values(args, SubspaceConfig, _SUBSPACE_SKIP)
 
 
 def _train_fn(args: argparse.Namespace):
@@ -159,7 +224,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from idtheory.store import ResultsStore
 
     if args.method != "full" and args.dim is None:
-        raise SystemExit("idtheory finetune: --dim is required with --method said/did")
+        raise SystemExit("idtheory finetune: error: --dim is required with --method said/did")
+    if args.method == "full" and args.dim is not None:
+        raise SystemExit(
+            "idtheory finetune: error: --dim applies to --method said/did only; full fine-tuning "
+            "trains all D parameters (drop --dim, or pick --method said)"
+        )
     subspace = None
     if args.method != "full":
         subspace = SubspaceConfig(dim=args.dim, method=args.method, **_subspace_kwargs(args))
@@ -185,11 +255,14 @@ def cmd_d90(args: argparse.Namespace) -> int:
     from idtheory.store import ResultsStore
 
     methods = list(dict.fromkeys(args.method))  # several: one sweep, the baseline trained once
+    store, train_fn = ResultsStore(args.results_dir), _train_fn(args)
+    executor = executor_from_args(args, progress=not args.quiet)
+    floor = _resolve_floor(args, lambda: _baseline_score(args, store, train_fn, executor))
     results = measure_d90_many(
         [{"model": args.model, "task": args.task, "method": m} for m in methods],
-        store=ResultsStore(args.results_dir),
-        train_fn=_train_fn(args),
-        executor=executor_from_args(args, progress=not args.quiet),
+        store=store,
+        train_fn=train_fn,
+        executor=executor,
         max_parallel=args.max_parallel,
         progress=not args.quiet,
         full_lrs=args.full_lrs,
@@ -204,7 +277,7 @@ def cmd_d90(args: argparse.Namespace) -> int:
         bracket_ratio=args.bracket_ratio,
         grid=args.grid,
         metric=args.metric,
-        floor=_resolve_floor(args),
+        floor=floor,
     )
     summaries = [r.to_dict() for r in results]
     print("\n".join(format_d90(r) for r in summaries))
@@ -215,35 +288,84 @@ def cmd_d90(args: argparse.Namespace) -> int:
 def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
     """Say so when the paper's threshold lies at or below the majority-class score: a constant
     predictor "passes" and the d90 means nothing (MRPC and RTE on small training sets)."""
-    if args.floor == "majority" or float(args.floor) != 0.0:
+    if args.floor in ("majority", "auto") or float(args.floor) != 0.0:
         return
     from idtheory.search import threshold_is_degenerate
-    from idtheory.tasks import majority_score
 
-    majority = majority_score(args.task, args.metric, args.data_dir)
+    majority = _dev_majority(args)
     thresholds = [r["threshold"] for r in results if r.get("threshold") is not None]
     if thresholds and threshold_is_degenerate(min(thresholds), majority):
         print(
             f"warning: the threshold {min(thresholds):.4f} is at or below the majority-class "
-            f"{args.metric} of {args.task} dev ({majority:.4f}): a constant predictor passes, so "
-            "this d90 measures nothing. Rerun with --floor majority for the chance-corrected "
-            "d90 (the stored trainings are reused).",
+            f"{args.metric} of {_dev_examples(args)} ({majority:.4f}): a constant predictor "
+            "passes, so this d90 measures nothing. Rerun with --floor majority (or auto) for "
+            "the chance-corrected d90 (the stored trainings are reused).",
             file=sys.stderr,
         )
 
 
-def _resolve_floor(args: argparse.Namespace) -> float:
-    """``--floor``: a number, or "majority" = the task's majority-class dev score."""
-    if args.floor == "majority":
-        from idtheory.tasks import majority_score
+def _resolve_floor(
+    args: argparse.Namespace, baseline: Callable[[], float | None] | None = None
+) -> float:
+    """``--floor`` as the number the search takes (:func:`idtheory.search.resolve_floor`): a
+    number; "majority" = the majority-class score of the dev examples evaluated (all of them,
+    or the ``--max-eval-examples`` subset); "auto" = that score where the paper's threshold
+    ``frac × baseline`` is at or below it, else 0. ``baseline()`` gives the full fine-tuning
+    score "auto" needs (None when no baseline run succeeded: then 0, and the search reports
+    the failed baseline)."""
+    from idtheory.search import resolve_floor
 
-        return majority_score(args.task, args.metric, args.data_dir)
-    try:
+    if args.floor not in ("majority", "auto"):
         return float(args.floor)
-    except ValueError:
-        raise SystemExit(
-            f"idtheory d90: error: --floor must be a number or 'majority', got {args.floor!r}"
-        ) from None
+    if args.floor == "majority":
+        return resolve_floor("majority", _dev_majority(args), None)
+    score = None if baseline is None else baseline()
+    if score is None:
+        return 0.0
+    return resolve_floor("auto", _dev_majority(args), score, args.frac)
+
+
+def _baseline_score(
+    args: argparse.Namespace, store: Any, train_fn: Any, executor: Any
+) -> float | None:
+    """The full fine-tuning baseline of ``d90`` (best lr of the mean over seeds), trained or
+    read from ``store`` through the same specs as the search's first round, which then
+    reuses them; None when no run succeeded."""
+    from idtheory.pretrain import _run_baseline
+
+    score, _ = _run_baseline(
+        args.model,
+        args.task,
+        store=store,
+        train_fn=train_fn,
+        executor=executor,
+        full_lrs=args.full_lrs,
+        seeds=args.seeds,
+        base_train=_train_config(args),
+        metric=args.metric,
+        progress=not args.quiet,
+    )
+    return score
+
+
+def _dev_majority(args: argparse.Namespace) -> float:
+    """Majority-class ``--metric`` of the dev examples the trainer scores: the subset drawn for
+    ``--max-eval-examples`` (seed 0, as :mod:`idtheory.train`) or the whole dev set."""
+    from idtheory.tasks import majority_score
+
+    return majority_score(
+        args.task, args.metric, args.data_dir, max_examples=args.max_eval_examples, seed=0
+    )
+
+
+def _dev_examples(args: argparse.Namespace) -> str:
+    """What :func:`_dev_majority` scored, in words."""
+    from idtheory.tasks import display_name
+
+    task = display_name(args.task)
+    if args.max_eval_examples is None:
+        return f"{task} dev"
+    return f"the {args.max_eval_examples} evaluated {task} dev examples"
 
 
 def _fmt(x: float | None) -> str:
@@ -251,14 +373,18 @@ def _fmt(x: float | None) -> str:
 
 
 def format_d90(r: dict[str, Any]) -> str:
-    """A short human-readable summary of a d90 result dict."""
+    """A short human-readable summary of a d90 result dict (brackets as ``(lo, hi]``)."""
+    from idtheory.search import format_bracket
+    from idtheory.tasks import display_name
+
     floor = (r.get("settings") or {}).get("floor")
+    d90 = "–" if r["d90"] is None else r["d90"]
     rule = f"{r['frac']:.0%}" + (f" of the gain over {floor:.4f}" if floor else "")
     lines = [
-        f"{r['model']} / {r['task']} / {r['method']}: status {r['status']}",
+        f"{r['model']} / {display_name(r['task'])} / {r['method']}: status {r['status']}",
         f"  baseline {r['metric']} {_fmt(r['baseline_score'])} (lr {r['baseline_lr']}) → "
         f"threshold {_fmt(r['threshold'])} ({rule})",
-        f"  d90 = {r['d90']}   bracket {r['bracket']}   "
+        f"  d90 = {d90}   bracket {format_bracket(r.get('bracket'))}   "
         f"trainings: {r['n_trained']} new, {r['n_reused']} reused",
     ]
     for p in sorted(r["points"], key=lambda p: p["d"]):
@@ -301,7 +427,9 @@ def cmd_results(args: argparse.Namespace) -> int:
             writer.writeheader()
             writer.writerows(rows)
     else:
-        print(_table(rows))
+        from idtheory.tasks import display_name
+
+        print(_table([{**r, "task": display_name(str(r.get("task")))} for r in rows]))
     return 0
 
 
@@ -429,8 +557,9 @@ def cmd_figures(args: argparse.Namespace) -> int:
 def parse_overrides(items: list[str] | None) -> dict[str, object]:
     """``KEY=VALUE`` strings → a dict of scale overrides; VALUE is JSON, else a plain string.
 
-    Keys are checked against the scale presets (:func:`idtheory.scales.scale_keys`), so a typo
-    fails here with the list of valid keys instead of being silently ignored by papermill.
+    Checked here, before any notebook starts: keys against the scale presets
+    (:func:`idtheory.scales.scale_keys`), so a typo fails with the list of valid keys instead
+    of being silently ignored by papermill; values by :func:`_override_value`.
     """
     from idtheory.scales import scale_keys
 
@@ -446,11 +575,38 @@ def parse_overrides(items: list[str] | None) -> dict[str, object]:
                 f"idtheory figures: unknown scale key {key!r} in --set; valid keys: "
                 + ", ".join(sorted(valid))
             )
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
+        out[key] = _override_value(key, raw)
     return out
+
+
+def _override_value(key: str, raw: str) -> object:
+    """One ``--set`` value: JSON, else the plain string — unless ``raw`` opens a JSON list,
+    object or string and does not parse (``dims=[10,``), or is a plain string where every
+    preset holds a list, object, number or boolean (``tasks=sst2``, ``frac=O.9``)."""
+    from idtheory.scales import SCALES
+
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        if raw.lstrip().startswith(("[", "{", '"')):
+            raise SystemExit(
+                f"idtheory figures: --set {key}={raw}: not valid JSON ({err.msg} at character "
+                f"{err.pos})"
+            ) from None
+    kinds = {type(p[key]).__name__ for p in SCALES.values() if p[key] is not None}
+    if kinds and "str" not in kinds:
+        expected = " or ".join(sorted({_JSON_KIND.get(k, k) for k in kinds}))
+        example = json.dumps(SCALES["quick"][key])
+        hint = f" such as {key}='{example}'" if len(example) <= 40 else ""
+        raise SystemExit(
+            f"idtheory figures: --set {key}={raw}: expected a JSON {expected}{hint}, "
+            "got a plain string"
+        )
+    return raw
+
+
+_JSON_KIND = {"dict": "object", "int": "number", "float": "number", "bool": "boolean"}
+"""Python type name of a preset value → its JSON name (where they differ)."""
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -462,17 +618,14 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="idtheory",
-        description="Intrinsic dimension of language-model fine-tuning: subspace training, "
-        "d90 measurement, generalization bounds and the paper's figures.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("finetune", help="one training run (full, SAID or DID), stored")
+def _add_finetune(p: argparse.ArgumentParser) -> None:
     _add_common(p)
-    p.add_argument("--method", default="said", choices=["full", "said", "did"])
+    p.add_argument(
+        "--method",
+        default="said",
+        choices=["full", *SUBSPACE_METHODS],
+        help="full fine-tuning, or training in a d-dimensional subspace (SAID, DID)",
+    )
     p.add_argument(
         "--lr",
         type=_positive_float,
@@ -485,33 +638,61 @@ def build_parser() -> argparse.ArgumentParser:
     _add_subspace(p, with_dim=True)
     p.set_defaults(func=cmd_finetune)
 
+
+def _add_d90(p: argparse.ArgumentParser) -> None:
+    from idtheory.executors import add_executor_arguments
     from idtheory.search import DEFAULT_BRACKET_RATIO, DEFAULT_FULL_LRS, DEFAULT_SUBSPACE_LRS
 
-    p = sub.add_parser("d90", help="measure d90: full baseline, then search over d")
     _add_common(p)
     p.add_argument(
         "--method",
         nargs="+",
         default=["said"],
-        choices=["said", "did"],
+        choices=list(SUBSPACE_METHODS),
         help="one or several (e.g. 'said did': run together, the full baseline trained once)",
     )
-    p.add_argument("--full-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_FULL_LRS))
     p.add_argument(
-        "--subspace-lrs", type=_positive_float, nargs="+", default=list(DEFAULT_SUBSPACE_LRS)
+        "--full-lrs",
+        type=_positive_float,
+        nargs="+",
+        default=list(DEFAULT_FULL_LRS),
+        help="learning rates of the full fine-tuning baseline (the best is kept)",
     )
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline (0.9)")
+    p.add_argument(
+        "--subspace-lrs",
+        type=_positive_float,
+        nargs="+",
+        default=list(DEFAULT_SUBSPACE_LRS),
+        help="learning rates tried at each d (the best is kept)",
+    )
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds (scores averaged)"
+    )
+    p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline")
     p.add_argument(
         "--floor",
+        type=_floor,
         default="0",
         help="score counted as no progress: threshold = floor + frac × (baseline − floor); 0 is "
-        "the paper's d90, 'majority' the task's majority-class dev score (chance-corrected)",
+        "the paper's d90, 'majority' the task's majority-class dev score (chance-corrected), "
+        "'auto' the majority score only where the paper's threshold is at or below it",
     )
-    p.add_argument("--d-min", type=_positive_int, default=10)
-    p.add_argument("--d-max", type=_positive_int, default=None)
-    p.add_argument("--grid-factor", type=float, default=4.0)
-    p.add_argument("--bracket-ratio", type=float, default=DEFAULT_BRACKET_RATIO)
+    p.add_argument("--d-min", type=_positive_int, default=10, help="first d of the search")
+    p.add_argument(
+        "--d-max",
+        type=_positive_int,
+        default=None,
+        help="largest d tried (default: D, the number of projected parameters)",
+    )
+    p.add_argument(
+        "--grid-factor", type=float, default=4.0, help="ratio of successive d of the search grid"
+    )
+    p.add_argument(
+        "--bracket-ratio",
+        type=float,
+        default=DEFAULT_BRACKET_RATIO,
+        help="bisect until the d90 bracket (lo, hi] has hi / lo at most this",
+    )
     p.add_argument(
         "--grid",
         type=_positive_int,
@@ -521,17 +702,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train(p)
     _add_subspace(p, with_dim=False)
-    from idtheory.executors import add_executor_arguments
-
     add_executor_arguments(p)
     p.set_defaults(func=cmd_d90)
 
-    p = sub.add_parser("results", help="table of stored runs or d90 results")
-    p.add_argument("--results-dir", default=DEFAULT_RESULTS)
-    p.add_argument("--model")
-    p.add_argument("--task")
-    p.add_argument("--method", choices=["full", "said", "did"])
-    p.add_argument("--metric", default="accuracy")
+
+def _add_results(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store directory")
+    p.add_argument("--model", help="only this model")
+    p.add_argument("--task", help="only this task")
+    p.add_argument("--method", choices=["full", *SUBSPACE_METHODS], help="only this method")
+    p.add_argument("--metric", default="accuracy", help="dev metric shown")
     p.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
     p.add_argument(
         "--compare",
@@ -543,10 +723,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"
     )
-    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.add_argument(
+        "--format", default="table", choices=["table", "csv", "json"], help="output format"
+    )
     p.set_defaults(func=cmd_results)
 
-    p = sub.add_parser("bound", help="generalization bounds for d parameters (or a stored run)")
+
+def _add_bound(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d", type=_positive_int, help="intrinsic dimension (e.g. d90)")
     p.add_argument("--m", type=_positive_int, help="number of training examples")
     p.add_argument("--train-error", type=float, help="training error of the compressed model")
@@ -564,9 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_bound)
 
-    p = sub.add_parser(
-        "certify", help="the declared certificate protocol: train what is missing, certify"
-    )
+
+def _add_certify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="minilm-l6")
     p.add_argument("--task", default="sst2")
     p.add_argument(
@@ -578,7 +760,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts-dir", default=None, help="θ_d files (default <results>/params)")
     p.set_defaults(func=cmd_certify)
 
-    p = sub.add_parser("pretrain", help="pretrain a masked LM from scratch with checkpoints")
+
+def _add_pretrain(p: argparse.ArgumentParser) -> None:
     try:
         from idtheory.pretrain import add_pretrain_arguments
 
@@ -587,12 +770,18 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("figures", help="render the notebooks (papermill) into figures/")
-    p.add_argument("--scale", default="quick", choices=list(SCALE_NAMES))
+
+def _add_figures(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scale",
+        default="quick",
+        choices=list(SCALE_NAMES),
+        help="preset of idtheory/scales.py",
+    )
     p.add_argument("--only", type=int, nargs="+", default=None, help="notebook numbers")
     p.add_argument("--results-dir", default=None, help="default: the scale's preset")
-    p.add_argument("--figures-dir", default="figures")
-    p.add_argument("--build-dir", default="build/notebooks")
+    p.add_argument("--figures-dir", default="figures", help="figures go to <dir>/<scale>/")
+    p.add_argument("--build-dir", default="build/notebooks", help="executed notebooks")
     p.add_argument(
         "--compute",
         action=argparse.BooleanOptionalAction,
@@ -608,13 +797,99 @@ def build_parser() -> argparse.ArgumentParser:
         help="override scale keys (VALUE is JSON), e.g. --set 'dims=[10,100]' executor=local",
     )
     p.set_defaults(func=cmd_figures)
+
+
+#: Command → (one-line help, the function adding its options). Adding a command's options may
+#: import what the command needs (``pretrain``: transformers), so :func:`main` adds only the
+#: options of the command it runs.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "finetune": ("one training run (full, SAID or DID), stored", _add_finetune),
+    "d90": ("measure d90: full baseline, then search over d", _add_d90),
+    "results": ("table of stored runs or d90 results", _add_results),
+    "bound": ("generalization bounds for d parameters (or a stored run)", _add_bound),
+    "certify": ("the declared certificate protocol: train what is missing, certify", _add_certify),
+    "pretrain": ("pretrain a masked LM from scratch with checkpoints", _add_pretrain),
+    "figures": ("render the notebooks (papermill) into figures/", _add_figures),
+}
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``idtheory`` parser: every command with its options, or with ``commands`` given only
+    those commands' options (the others keep their name and help line, enough for
+    ``idtheory --help``)."""
+    parser = argparse.ArgumentParser(
+        prog="idtheory",
+        description="Intrinsic dimension of language-model fine-tuning: subspace training, "
+        "d90 measurement, generalization bounds and the paper's figures.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = set(COMMANDS if commands is None else commands)
+    for name, (text, add_options) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, formatter_class=_HelpFormatter)
+        if name in wanted:
+            add_options(p)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _command_of(argv: Sequence[str]) -> list[str]:
+    """The command named in ``argv`` (its first word not starting with "-"), as a list of at
+    most one name: the top-level parser has no option taking a value."""
+    return [a for a in argv if not a.startswith("-")][:1]
+
+
+def _writes_results(args: argparse.Namespace) -> bool:
+    """Whether the command stores something under ``--results-dir``: runs, summaries, trained
+    parameters (``finetune``, also with ``--no-store``: its θ_d), bounds (``bound --run``)."""
+    return args.command in ("finetune", "d90") or (
+        args.command == "bound" and getattr(args, "run", None) is not None
+    )
+
+
+def check_writable(results_dir: str | Path) -> None:
+    """Fail now, in one line, if ``results_dir`` cannot be written — before any training.
+
+    Creates the directory (as the first stored result would), then tries what the store does:
+    create a file in it and in its ``params/`` folder, and append to each store file that
+    already exists (opening in append mode changes nothing). Trying, rather than asking
+    :func:`os.access`, also catches read-only mounts and holds for root.
+
+    Raises:
+        ValueError: ``results directory … is not writable (<reason>)``.
+    """
+    import tempfile
+
+    from idtheory.store import ResultsStore
+
+    root = Path(results_dir)
+    names = (ResultsStore.RUNS_FILE, ResultsStore.SUMMARIES_FILE, ResultsStore.BOUNDS_FILE)
+    target = root
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        for target in (root, root / "params"):
+            if target.exists():
+                with tempfile.TemporaryFile(dir=target):
+                    pass
+        for target in (root / name for name in names):
+            if target.exists():
+                with target.open("ab"):
+                    pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        where = "" if target == root else f": {target}"
+        raise ValueError(
+            f"results directory {root} is not writable ({reason}{where}); pass a writable "
+            "--results-dir"
+        ) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_of(argv)).parse_args(argv)
+    try:
+        if getattr(args, "train_file", None) or getattr(args, "dev_file", None):
+            args.task = _own_task(args)
+        if _writes_results(args):
+            check_writable(args.results_dir)
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as err:
         print(f"idtheory {args.command}: error: {err}", file=sys.stderr)

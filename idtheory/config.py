@@ -11,12 +11,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from idtheory.precision import PRECISIONS
 from idtheory.projections import PROJECTION_NAMES
 
 Method = Literal["full", "said", "did"]
+
+#: Choices of :class:`SubspaceConfig` fields (checked in ``__post_init__``, offered by the CLI).
+SUBSPACE_METHODS: tuple[str, ...] = ("said", "did")
+LAYOUTS: tuple[str, ...] = ("global", "per_tensor")
+SCALINGS: tuple[str, ...] = ("block", "module", "tensor")
+GRAD_SCALES: tuple[str, ...] = ("exact", "authors")
+#: Dev metrics :func:`idtheory.tasks.compute_metrics` reports (``TrainConfig.metric``).
+METRICS: tuple[str, ...] = ("accuracy", "f1", "mcc")
+
+# Field metadata (read by the command line, :func:`idtheory.cli.add_config_options`):
+#   "help": the option's help text (the docstrings say more);
+#   "choices": the accepted values; "positive": True when only values > 0 make sense;
+#   "flag": the option's name where it is not ``--field-name`` (``--proj-seed``).
 
 
 @dataclass(frozen=True)
@@ -47,25 +62,63 @@ class SubspaceConfig:
             released CUDA code, whose backward scales each FWHT's gradient by 1/√L).
     """
 
-    dim: int
-    method: Literal["said", "did"] = "said"
-    projection: str = "fastfood"
-    layout: Literal["global", "per_tensor"] = "global"
-    scaling: Literal["block", "module", "tensor"] = "block"
-    seed: int = 0
-    include: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] | None = None
-    train_head: bool = False
-    grad_scale: Literal["exact", "authors"] = "exact"
+    dim: int = field(metadata={"help": "d (SAID: λ counted in d)", "positive": True})
+    method: Literal["said", "did"] = field(
+        default="said",
+        metadata={"help": "SAID (learned λ per group) or DID", "choices": SUBSPACE_METHODS},
+    )
+    projection: str = field(
+        default="fastfood",
+        metadata={
+            "help": "random projection P (the names of idtheory.projections.REGISTRY)",
+            "choices": PROJECTION_NAMES,
+        },
+    )
+    layout: Literal["global", "per_tensor"] = field(
+        default="global",
+        metadata={
+            "help": "one projection of all parameters, or one per tensor",
+            "choices": LAYOUTS,
+        },
+    )
+    scaling: Literal["block", "module", "tensor"] = field(
+        default="block", metadata={"help": "SAID λ granularity", "choices": SCALINGS}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seed of the random projection", "flag": "--proj-seed"}
+    )
+    include: tuple[str, ...] | None = field(
+        default=None,
+        metadata={"help": "project only parameters whose name matches one of these regexes"},
+    )
+    exclude: tuple[str, ...] | None = field(
+        default=None,
+        metadata={"help": "leave out parameters whose name matches one of these regexes"},
+    )
+    train_head: bool = field(
+        default=False,
+        metadata={"help": "train the classification head directly, outside the subspace"},
+    )
+    grad_scale: Literal["exact", "authors"] = field(
+        default="exact",
+        metadata={
+            "help": "'authors' reproduces the released code's 1/L-scaled gradient",
+            "choices": GRAD_SCALES,
+        },
+    )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dim, int) or isinstance(self.dim, bool) or self.dim <= 0:
+        dim = _as_int(self.dim)
+        if dim is None or dim <= 0:
             raise ValueError(f"SubspaceConfig.dim must be a positive integer, got {self.dim!r}")
-        _check_choice("method", self.method, ("said", "did"))
-        _check_choice("projection", self.projection, PROJECTION_NAMES)
-        _check_choice("layout", self.layout, ("global", "per_tensor"))
-        _check_choice("scaling", self.scaling, ("block", "module", "tensor"))
-        _check_choice("grad_scale", self.grad_scale, ("exact", "authors"))
+        object.__setattr__(self, "dim", dim)
+        seed = _as_int(self.seed)
+        if seed is None:
+            raise ValueError(f"SubspaceConfig.seed must be an integer, got {self.seed!r}")
+        object.__setattr__(self, "seed", seed)
+        for f in fields(self):
+            if "choices" in f.metadata:
+                _check_choice(f.name, getattr(self, f.name), f.metadata["choices"])
         for name in ("include", "exclude"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -129,23 +182,67 @@ class TrainConfig:
             Subspace runs only.
     """
 
-    lr: float = 2e-5
-    epochs: float = 3.0
-    max_steps: int | None = None
-    batch_size: int = 32
-    max_length: int = 128
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
-    eval_every: int = 0
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-    metric: str = "accuracy"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    device: str = "auto"
-    group_by_length: bool = False
-    quantize_levels: int | None = None
+    lr: float = field(default=2e-5, metadata={"help": "peak learning rate", "positive": True})
+    epochs: float = field(default=3.0, metadata={"help": "passes over the data", "positive": True})
+    max_steps: int | None = field(
+        default=None, metadata={"help": "stop after this many updates", "positive": True}
+    )
+    batch_size: int = field(default=32, metadata={"help": "examples per update", "positive": True})
+    max_length: int = field(
+        default=128, metadata={"help": "tokens per example (truncated)", "positive": True}
+    )
+    warmup_ratio: float = field(
+        default=0.06, metadata={"help": "fraction of updates of linear warm-up"}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    grad_clip: float = field(default=1.0, metadata={"help": "gradient norm clip"})
+    seed: int = field(default=0, metadata={"help": "training seed (data order, head init)"})
+    eval_every: int = field(default=0, metadata={"help": "steps (0 = once per epoch)"})
+    max_train_examples: int | None = field(
+        default=None,
+        metadata={
+            "help": "train on a seeded random subset of this size (default: all)",
+            "positive": True,
+        },
+    )
+    max_eval_examples: int | None = field(
+        default=None,
+        metadata={
+            "help": "evaluate on a seeded random subset of the dev set of this size (default: all)",
+            "positive": True,
+        },
+    )
+    metric: str = field(
+        default="accuracy",
+        metadata={
+            "help": "dev metric that picks the best step and decides d90",
+            "choices": METRICS,
+        },
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
+        default="auto",
+        metadata={
+            "help": "autocast precision; auto: bf16 where the CPU/GPU computes it natively, else "
+            "fp32",
+            "choices": PRECISIONS,
+        },
+    )
+    device: str = field(
+        default="auto", metadata={"help": "auto, cpu or cuda (auto: cuda if present)"}
+    )
+    group_by_length: bool = field(
+        default=False,
+        metadata={
+            "help": "batches of similar length (mega-batches of 50 batches sorted by length)"
+        },
+    )
+    quantize_levels: int | None = field(
+        default=None,
+        metadata={
+            "help": "train θ_d quantized to this many k-means levels (straight-through; "
+            "default: float)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -158,9 +255,11 @@ class TrainConfig:
         bad = isinstance(levels, bool) or not isinstance(levels, int) or levels < 2
         if levels is not None and bad:
             raise ValueError(f"TrainConfig.quantize_levels must be None or an int >= 2: {levels!r}")
-        from idtheory.precision import PRECISIONS, resolve_precision
+        from idtheory.precision import resolve_precision
 
-        _check_choice("precision", self.precision, PRECISIONS)
+        for f in fields(self):
+            if "choices" in f.metadata:
+                _check_choice(f.name, getattr(self, f.name), f.metadata["choices"])
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +354,17 @@ class RunSpec:
 
 #: TrainConfig fields that do not enter the config hash (they do not change what is computed).
 HASH_EXCLUDED: tuple[str, ...] = ("device",)
+
+
+def _as_int(value: Any) -> int | None:
+    """``value`` as a Python int if it is an integer (int, NumPy integer, anything with
+    ``__index__``) and not a boolean; else None (NumPy booleans have no ``__index__``)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:

@@ -684,12 +684,6 @@ D90_TABLE_COLUMNS: dict[str, str] = {
 """Columns (key → header) of :func:`d90_rows` as the README shows them."""
 
 
-def _bracket_text(bracket: Sequence[int | None]) -> str:
-    """``(lo, hi]`` with 0 for a missing lower end and ∞ for a missing upper end."""
-    lo, hi = bracket
-    return f"({lo if lo is not None else 0}, {hi if hi is not None else '∞'}]"
-
-
 def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per d90 result (search summary or :func:`stored_curve`), under both thresholds.
 
@@ -704,7 +698,7 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
     points with :func:`~idtheory.search.d90_from_curve` — ``(largest d, ∞]`` when no evaluated
     d reaches it, and only as fine as the points the search happened to evaluate.
     """
-    from idtheory.search import d90_from_curve, d90_threshold
+    from idtheory.search import d90_from_curve, d90_threshold, format_bracket
 
     cache: dict[str, float] = {}
     rows = []
@@ -723,14 +717,14 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
         threshold, d90, bracket = r.get("threshold"), r.get("d90"), r.get("bracket")
         corrected = None
         if searched_floor > 0 and base is not None:  # a chance-corrected search
-            corrected = _bracket_text(bracket or (None, None))
+            corrected = format_bracket(bracket)
             threshold = d90_threshold(base, frac)
             d90, bracket = None, None
             if pts and base > 0:
                 paper = d90_from_curve(dims, scores, base, frac, 0.0)
                 d90, bracket, status = paper.d90, paper.bracket, paper.status
         elif pts and base is not None and base > majority:
-            corrected = _bracket_text(d90_from_curve(dims, scores, base, frac, majority).bracket)
+            corrected = format_bracket(d90_from_curve(dims, scores, base, frac, majority).bracket)
         if threshold is not None and threshold <= majority:
             status += " (threshold ≤ majority class)"
         rows.append(
@@ -743,7 +737,7 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
                 "majority": majority,
                 "threshold": threshold,
                 "d90": d90,
-                "bracket": _bracket_text(bracket or (None, None)),
+                "bracket": format_bracket(bracket),
                 "d90_above_majority": corrected,
                 "curve": ", ".join(f"{p['d']}: {p['score']:.3f}" for p in pts),
                 "trainings": len(recs),

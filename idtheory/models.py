@@ -47,6 +47,7 @@ Conventions:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import string
@@ -66,6 +67,7 @@ __all__ = [
     "build_tiny_tokenizer",
     "count_parameters",
     "hub_offline",
+    "hub_unreachable",
     "load_model",
     "minilm_path",
     "model_aliases",
@@ -143,6 +145,39 @@ def hub_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` asks for offline mode."""
     value = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
     return value not in ("", "0", "false", "no", "off")
+
+
+HUB_PROBE_TIMEOUT_S = 2.0
+"""Seconds :func:`hub_unreachable` waits for the hub endpoint to answer."""
+
+
+def hub_unreachable() -> bool:
+    """True when hub downloads cannot work: ``HF_HUB_OFFLINE`` is set, or the endpoint
+    (``$HF_ENDPOINT``, default ``https://huggingface.co``) gives no HTTP answer to a HEAD
+    request within :data:`HUB_PROBE_TIMEOUT_S` seconds (proxies from the environment honoured).
+    The endpoint is probed at most once per process; :func:`load_model` then reads only the
+    local cache, so a name that is not there fails in seconds instead of after the hub
+    client's retries (about a minute)."""
+    if hub_offline():
+        return True
+    endpoint = os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
+    return not _hub_answers(endpoint.rstrip("/"))
+
+
+@functools.cache
+def _hub_answers(endpoint: str) -> bool:
+    """Whether ``endpoint`` answers a HEAD request with any HTTP status (memoised)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(endpoint, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=HUB_PROBE_TIMEOUT_S):
+            return True
+    except urllib.error.HTTPError:  # an HTTP error status is an answer
+        return True
+    except (OSError, ValueError):  # DNS, refused, timeout, malformed endpoint
+        return False
 
 
 def minilm_path() -> Path:
@@ -501,12 +536,15 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _unknown_model_message(name: str, reason: str) -> str:
-    offline = hub_offline()
-    hub_note = (
-        "HF_HUB_OFFLINE is set, so the hub was not contacted (only the local cache)"
-        if offline
-        else "HF_HUB_OFFLINE is not set; without network access hub downloads fail"
-    )
+    if hub_offline():
+        hub_note = "HF_HUB_OFFLINE is set, so the hub was not contacted (only the local cache)"
+    elif hub_unreachable():
+        hub_note = (
+            f"The hub did not answer within {HUB_PROBE_TIMEOUT_S:g} s (no network?), so only "
+            "the local cache was searched"
+        )
+    else:
+        hub_note = "HF_HUB_OFFLINE is not set; without network access hub downloads fail"
     return (
         f"cannot load model {name!r}: {reason}. Tried: the built-in aliases "
         f"({', '.join(_ALIASES)}), a local directory, and a Hugging Face hub id. {hub_note}. "
@@ -599,7 +637,7 @@ def load_model(
                     _unknown_model_message(name, f"directory {path.resolve()} does not exist")
                 )
             else:
-                local_only = hub_offline()
+                local_only = hub_unreachable()
                 source = f"hf://{name}"
             try:
                 model, tokenizer = _load_pretrained(

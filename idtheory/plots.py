@@ -28,7 +28,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
-from matplotlib.transforms import blended_transform_factory
 
 __all__ = [
     "METHOD_STYLE",
@@ -56,7 +55,7 @@ METHOD_STYLE: dict[str, dict[str, str]] = {
     "did": {"linestyle": "--", "marker": "s"},
     "full": {"linestyle": ":", "marker": "D"},
 }
-#: Marker of each d90 status in trend plots (``unable to compute`` is drawn at the bottom).
+#: Marker of each d90 status in trend plots (``unable to compute``: on a strip below).
 STATUS_MARKER: dict[str, str] = {
     "ok": "o",
     "passes_at_smallest": "v",
@@ -322,28 +321,54 @@ def _bracket(row: Mapping[str, Any]) -> tuple[Any, Any]:
     return row.get("bracket_lo"), row.get("bracket_hi")
 
 
+def _measured_runs(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """The maximal runs of consecutive rows (in the given order) that have a finite d90: a
+    line may join only these, never across a checkpoint where d90 was not measured."""
+    runs: list[list[Mapping[str, Any]]] = [[]]
+    for r in rows:
+        if _finite(r.get("d90")):
+            runs[-1].append(r)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _trend_axes(with_strip: bool) -> tuple[Figure, Axes, Axes | None]:
+    """Figure 2's axes: the d90 panel, and below it (sharing x) a thin strip for the
+    checkpoints whose d90 cannot be computed, when there are any."""
+    if not with_strip:
+        fig, (ax,) = _new()
+        return fig, ax, None
+    fig, (ax, strip) = plt.subplots(
+        2, 1, figsize=_FIGSIZE, sharex=True, height_ratios=(6, 1), layout="constrained"
+    )
+    return fig, ax, strip
+
+
 def pretraining_trend(
     rows: Sequence[Mapping[str, Any]],
     *,
     title: str = "d90 during pre-training",
     method: str = "SAID",
 ) -> Figure:
-    """d90 against pre-training updates, one line per task (paper Figure 2).
+    """d90 against pre-training updates, one colour per task (paper Figure 2).
 
     ``rows``: ``checkpoint``, ``step`` (None: the checkpoint's index is used), ``task``,
-    ``d90``, ``status`` and ``bracket``. Statuses ``ok`` (filled circles on the line),
-    ``passes_at_smallest`` (▼: d90 is at most that value), ``never_passes`` (▲ at the largest d
-    tried: d90 is larger) and ``unable to compute`` (✕ along the bottom edge: the checkpoint's
-    full fine-tuning does not beat the majority class).
+    ``d90``, ``status`` and ``bracket``. Statuses ``ok`` (filled circles), ``passes_at_smallest``
+    (▽: d90 is at most that value), ``never_passes`` (▲ at the largest d tried: d90 is larger)
+    and ``unable to compute`` (✕ on a separate strip under the panel, one row per task: the
+    checkpoint's full fine-tuning does not beat the majority class, so there is no d90 axis
+    value to give it). A task's line joins only measured d90 of consecutive checkpoints; it
+    breaks wherever a checkpoint has none. The legend sits outside the panel, right of it.
     """
-    fig, (ax,) = _new()
+    tasks = _unique(r["task"] for r in rows)
+    unable_rows = [r for r in rows if r.get("status") == "unable to compute"]
+    fig, ax, strip = _trend_axes(bool(unable_rows))
     if not rows:
         no_data(ax, "no checkpoints")
         ax.set_title(title)
         return fig
     steps = _unique(r.get("checkpoint") for r in rows)
-    tasks = _unique(r["task"] for r in rows)
-    bottom = blended_transform_factory(ax.transData, ax.transAxes)
 
     def x_of(r: Mapping[str, Any]) -> float:
         s = r.get("step")
@@ -352,28 +377,28 @@ def pretraining_trend(
     any_y = False
     for i, task in enumerate(tasks):
         sub = sorted((r for r in rows if r["task"] == task), key=x_of)
-        line = [r for r in sub if _finite(r.get("d90"))]
-        # One line per task (empty when the task has no d90: it still names the colour).
-        ax.plot(
-            [x_of(r) for r in line],
-            [r["d90"] for r in line],
-            color=_color(i),
-            label=str(task),
-            linewidth=1.5,
-        )
-        if line:
+        for k, run in enumerate(_measured_runs(sub)):
             any_y = True
-            for status in ("ok", "passes_at_smallest"):
-                pts = [r for r in line if r.get("status") == status]
-                if pts:
-                    ax.scatter(
-                        [x_of(r) for r in pts],
-                        [r["d90"] for r in pts],
-                        marker=STATUS_MARKER[status],
-                        color=_color(i),
-                        zorder=4,
-                        facecolors=_color(i) if status == "ok" else "none",
-                    )
+            ax.plot(
+                [x_of(r) for r in run],
+                [r["d90"] for r in run],
+                color=_color(i),
+                linewidth=1.5,
+                label=str(task) if k == 0 else "_nolegend_",
+            )
+        if not any(_finite(r.get("d90")) for r in sub):  # the task still names its colour
+            ax.plot([], [], color=_color(i), linewidth=1.5, label=str(task))
+        for status in ("ok", "passes_at_smallest"):
+            pts = [r for r in sub if r.get("status") == status and _finite(r.get("d90"))]
+            if pts:
+                ax.scatter(
+                    [x_of(r) for r in pts],
+                    [r["d90"] for r in pts],
+                    marker=STATUS_MARKER[status],
+                    color=_color(i),
+                    zorder=4,
+                    facecolors=_color(i) if status == "ok" else "none",
+                )
         never = [r for r in sub if r.get("status") == "never_passes" and _finite(_bracket(r)[0])]
         if never:
             any_y = True
@@ -385,16 +410,8 @@ def pretraining_trend(
                 zorder=4,
             )
         unable = [r for r in sub if r.get("status") == "unable to compute"]
-        if unable:
-            ax.scatter(
-                [x_of(r) for r in unable],
-                [0.04 + 0.03 * i] * len(unable),
-                marker="x",
-                color=_color(i),
-                transform=bottom,
-                zorder=4,
-                clip_on=False,
-            )
+        if unable and strip is not None:
+            strip.scatter([x_of(r) for r in unable], [i] * len(unable), marker="x", color=_color(i))
     for status, text in (
         ("unable to compute", "unable to compute"),
         ("passes_at_smallest", "d90 ≤ smallest d tried"),
@@ -414,13 +431,19 @@ def pretraining_trend(
         _plain_log(ax, "y")
     else:
         ax.set_yticks([])
-    ax.set_xlabel(
+    bottom = ax if strip is None else strip
+    if strip is not None:
+        strip.set_ylim(-0.75, len(tasks) - 0.25)
+        strip.set_yticks([])
+        strip.set_ylabel("unable to\ncompute", fontsize=7, rotation=0, ha="right", va="center")
+        strip.grid(True, axis="x", alpha=0.3)
+    bottom.set_xlabel(
         "pre-training updates" if any(_finite(r.get("step")) for r in rows) else "checkpoint"
     )
     ax.set_ylabel(f"{method} d90")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside right upper")
     return fig
 
 

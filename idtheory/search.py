@@ -4,7 +4,9 @@ d90 (Aghajanyan et al. 2021; Li et al. 2018; see docs/method.md) is the smallest
 dimension d whose fine-tuning reaches ``frac`` (0.9) × the full fine-tuning score of the same
 model on the same task. This module decides which trainings are needed, submits them through an
 :class:`Executor` and the :class:`~idtheory.store.ResultsStore` (so every training is cached and
-an interrupted search resumes), and derives d90 from the records. It never touches tensors.
+an interrupted search resumes), and derives d90 from the records. It never touches tensors
+(one exception, imported lazily: :func:`projected_parameters` loads the model to count the
+parameters a narrowed subspace projects, the cap of d).
 
 Conventions (the paper leaves them open, ``docs/method.md`` items 5–7; these are ours):
 
@@ -71,7 +73,7 @@ DEFAULT_GRID_FACTOR = 4.0
 #: Default bracket ratio hi/lo at which the bisection stops.
 DEFAULT_BRACKET_RATIO = 1.25
 #: Largest d tried when ``d_max`` is None (the paper's binary-search maximum for Figure 2); it is
-#: further capped by the parameter count reported by the baseline records.
+#: further capped by the number of projected parameters (:meth:`_Search.projected_cap`).
 DEFAULT_D_MAX = 4_000_000
 #: Tolerance of the comparison ``score >= threshold`` (float round-off only).
 PASS_TOL = 1e-12
@@ -154,6 +156,14 @@ class D90Curve:
             status=self.status,
         )
         return d
+
+
+def format_bracket(bracket: Sequence[int | None] | None) -> str:
+    """A d90 bracket as the half-open interval ``(lo, hi]`` that contains d90: ``lo`` is the
+    largest failing d (0 when none failed), ``hi`` the smallest passing d (∞ when none passed).
+    The one notation of the command line, the README tables and the figures' tables."""
+    lo, hi = bracket if bracket else (None, None)
+    return f"({lo if lo is not None else 0}, {hi if hi is not None else '∞'}]"
 
 
 def d90_threshold(full_score: float, frac: float = 0.9, floor: float = 0.0) -> float:
@@ -251,6 +261,26 @@ def default_train_fn() -> TrainFn:
     from idtheory.train import run_spec
 
     return run_spec
+
+
+@functools.cache
+def projected_parameters(model: str, task: str, subspace: SubspaceConfig) -> int:
+    """The number of parameters D that ``subspace`` projects on ``model`` fine-tuned for ``task``
+    (its :class:`~idtheory.subspace.SubspaceModel`'s ``num_projected``, the largest valid
+    ``dim``): those selected by ``include``/``exclude``, the task head left out when
+    ``train_head``. Loads the model (torch, lazily; cached per process) without building a
+    projection; only ``include``, ``exclude`` and ``train_head`` of ``subspace`` matter.
+    """
+    from idtheory.models import load_model
+    from idtheory.subspace import _head_prefix, _select
+    from idtheory.tasks import get_task
+
+    net = load_model(model, num_labels=get_task(task).num_labels).model
+    return sum(
+        p.numel()
+        for name, p in net.named_parameters()
+        if not (subspace.train_head and _head_prefix(net, name)) and _select(name, subspace)
+    )
 
 
 # ======================================================================== result
@@ -479,7 +509,9 @@ def measure_d90(
 
     Every training goes through the store: runs already stored are reused (never resubmitted),
     so calling again after an interruption trains only what is missing. ``d_max=None`` means
-    :data:`DEFAULT_D_MAX`, capped by the ``num_params`` the baseline records report.
+    :data:`DEFAULT_D_MAX`, capped by the number of projected parameters D: the ``num_params``
+    the baseline records report, or with ``include``/``exclude``/``train_head`` in
+    ``subspace_kwargs`` the count of :func:`projected_parameters` (which loads the model).
     ``floor`` > 0 (e.g. :func:`idtheory.tasks.majority_score`) makes the threshold
     ``floor + frac × (baseline − floor)`` (chance-corrected, see :func:`d90_from_curve`); a
     baseline at or below the floor (with the default 0: an MCC ≤ 0, a model no better than
@@ -687,6 +719,20 @@ class _Search:
                 settings["candidates"] = self.k
         return settings
 
+    def projected_cap(self, full_records: Sequence[dict[str, Any]]) -> int | None:
+        """D of the searched subspace: the number of parameters the projection reaches, the
+        largest d a subspace training accepts (None when unknown).
+
+        The whole model (the ``num_params`` the baseline records report) unless
+        ``subspace_kwargs`` narrow it (``include``, ``exclude``, ``train_head``); then
+        :func:`projected_parameters` counts it on the loaded model.
+        """
+        sub = SubspaceConfig(dim=1, method=self.method, **self.sub_kwargs)
+        if sub.include is not None or sub.exclude is not None or sub.train_head:
+            return projected_parameters(self.model, self.task, sub)
+        reported = [r["num_params"] for r in full_records if is_finite_number(r.get("num_params"))]
+        return min(int(n) for n in reported) if reported else None
+
     def steps(self, store: ResultsStore) -> SearchSteps:
         """The search, one round per ``yield`` (see the class docstring)."""
         model, task, metric, method = self.model, self.task, self.metric, self.method
@@ -773,10 +819,8 @@ class _Search:
         )
         d_max = self.d_max
         if d_max is None and self.grid is None:
-            reported = [
-                r["num_params"] for r in full_records if is_finite_number(r.get("num_params"))
-            ]
-            d_max = max(self.d_min, min([DEFAULT_D_MAX, *(int(n) for n in reported)]))
+            cap = self.projected_cap(full_records)
+            d_max = max(self.d_min, DEFAULT_D_MAX if cap is None else min(DEFAULT_D_MAX, cap))
             settings["d_max_resolved"] = d_max
 
         # ---- 2. subspace trainings

@@ -30,13 +30,31 @@ each other top-level component of the backbone (``bert.embeddings``, ``bert.pool
 for the task head; ``"module"`` — one per module owning projected parameters; ``"tensor"`` — one
 per named tensor (the authors' code). Per-tensor λ cannot reproduce the paper's d = 207 for
 RoBERTa-Large: its 393 named tensors already exceed 207 trainable parameters.
+
+Precision: θ_d, λ and the projection are float32 (float64 when the model has float64 weights);
+θ₀ is stored in the model's own precision (the widest one for a mixed-precision model); the
+merge θ₀ + offset runs in float32 and each tensor is cast back to its parameter's dtype, so a
+bf16/fp16 model keeps its dtypes through the forward and :meth:`SubspaceModel.merge_and_unload`.
+Casting the wrapper (``model.to(torch.bfloat16)``) casts the model's weights only.
+
+Hugging Face integration (as PEFT's ``PeftModel``): ``model.config`` is the base model's config
+(the subspace configuration is ``model.subspace_config``), ``forward`` has the base model's
+signature (each wrapped class gets a subclass ``Subspace<BaseClass>``, so that
+``transformers.Trainer`` finds the label and input columns), ``generate`` merges before
+generating, and ``device``/``dtype`` work on the wrapper and on the base model (a zero-size frozen
+placeholder parameter, ``_subspace_anchor``, stays in the base model in place of the removed
+ones). ``copy.deepcopy``, pickling and ``torch.optim.swa_utils.AveragedModel`` work at any time.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import inspect
 import json
 import os
 import re
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +71,15 @@ __all__ = ["SubspaceConfig", "SubspaceModel", "get_subspace_model", "scaling_gro
 
 CONFIG_NAME = "subspace_config.json"
 WEIGHTS_NAME = "subspace_model.safetensors"
+#: Key of θ₀'s fingerprint in ``WEIGHTS_NAME`` (absent in saves older than fingerprints).
+FINGERPRINT_KEY = "theta0_fingerprint"
+#: Entries of θ₀ sampled per projected tensor for the fingerprint.
+FINGERPRINT_SAMPLES = 8
+#: Relative tolerance of the fingerprint comparison: a bf16/fp16 copy of the same weights
+#: (relative rounding ≤ 2⁻⁸) matches, independently drawn weights do not.
+FINGERPRINT_RTOL = 1 / 64
+#: Name of the zero-size placeholder parameter left in a wrapped base model.
+ANCHOR_NAME = "_subspace_anchor"
 
 
 @dataclass
@@ -65,6 +92,7 @@ class _Slot:
     numel: int
     owners: list[tuple[nn.Module, str]]  # every (module, attribute) that held this parameter
     group: int = 0
+    dtype: torch.dtype = torch.float32  # the parameter's dtype (the merged tensor is cast to it)
 
 
 def _head_prefix(model: nn.Module, name: str) -> bool:
@@ -110,79 +138,127 @@ def _select(name: str, config: SubspaceConfig) -> bool:
     return not (config.exclude is not None and any(re.search(p, name) for p in config.exclude))
 
 
+def _select_parameters(
+    model: nn.Module, config: SubspaceConfig
+) -> tuple[list[tuple[str, nn.Parameter]], list[nn.Parameter]]:
+    """(projected ``(name, parameter)`` pairs, directly trained head parameters); no changes."""
+    selected: list[tuple[str, nn.Parameter]] = []
+    head: list[nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if config.train_head and _head_prefix(model, name):
+            head.append(param)
+        elif _select(name, config):
+            selected.append((name, param))
+    if not selected:
+        raise ValueError(
+            "no parameter matched include/exclude patterns "
+            f"(include={config.include}, exclude={config.exclude}); "
+            f"first names are {[n for n, _ in list(model.named_parameters())[:5]]}"
+        )
+    return selected, head
+
+
+def _check_dims(config: SubspaceConfig, n_lambda: int, num_projected: int) -> int:
+    """The length of θ_d (``dim − n_lambda``); raises ``ValueError`` for an impossible ``dim``."""
+    d_theta = config.dim - n_lambda
+    if d_theta <= 0:
+        raise ValueError(
+            f"SAID with scaling={config.scaling!r} needs dim > {n_lambda} (the number of λ "
+            f"groups, which are counted inside dim), got dim={config.dim}; increase dim or "
+            "use a coarser scaling ('block')"
+        )
+    if config.dim > num_projected:
+        raise ValueError(
+            f"dim={config.dim} exceeds the number of projected parameters "
+            f"D={num_projected}; choose dim <= D"
+        )
+    return d_theta
+
+
+def _widest(dtypes: list[torch.dtype]) -> torch.dtype:
+    """The dtype every one of ``dtypes`` converts to exactly (torch's type promotion)."""
+    return functools.reduce(torch.promote_types, dtypes)
+
+
+def _is_narrow_float(dtype: torch.dtype) -> bool:
+    """True for floating dtypes narrower than float32 (bf16, fp16, fp8)."""
+    return dtype.is_floating_point and dtype.itemsize < 4
+
+
+def _spread(n: int, k: int) -> torch.Tensor:
+    """min(k, n) distinct, evenly spaced indices in [0, n): ⌊(j + ½)·n / m⌋, j < m."""
+    m = min(k, n)
+    return ((2 * torch.arange(m) + 1) * n) // (2 * m)
+
+
 class SubspaceModel(nn.Module):
     """A model trained only through θ_d (and SAID λ); see the module docstring.
 
+    ``SubspaceModel(model, config)`` returns an instance of ``Subspace<type(model).__name__>``,
+    a subclass whose ``forward`` carries the signature of ``type(model).forward``.
+
     Attributes:
         base_model: the wrapped model (its projected parameters replaced by merged tensors).
-        config: the :class:`SubspaceConfig`.
-        theta: trainable θ_d, shape (dim − n_groups,) for SAID, (dim,) for DID; initialised to 0.
-        lambdas: SAID scales, one per group, initialised to 1 (None for DID).
+        subspace_config: the :class:`SubspaceConfig`. (``config`` is the base model's config.)
+        theta: trainable θ_d, shape (dim − n_groups,) for SAID, (dim,) for DID; initialised to 0;
+            float32 (float64 for a float64 model).
+        lambdas: SAID scales, one per group, initialised to 1 (None for DID); θ_d's dtype.
+        theta0: θ₀, flat, in the model's precision (the widest one for mixed precision).
         num_projected: D, the number of parameters reached by the projection.
     """
 
+    def __new__(cls, model: nn.Module | None = None, *args: Any, **kwargs: Any) -> SubspaceModel:
+        if cls is SubspaceModel and model is not None:
+            cls = _signature_class(type(model))
+        return super().__new__(cls)
+
     def __init__(self, model: nn.Module, config: SubspaceConfig) -> None:
         super().__init__()
+        # Everything that can fail runs before the caller's model is changed.
+        selected, head = _select_parameters(model, config)
+        names = [n for n, _ in selected]
+        group_keys = scaling_groups(model, names, config.scaling)
+        group_names = list(OrderedDict.fromkeys(group_keys))
+        n_lambda = len(group_names) if config.method == "said" else 0
+        num_projected = sum(p.numel() for _, p in selected)
+        d_theta = _check_dims(config, n_lambda, num_projected)
+
+        first = next((p for p in model.parameters() if p.is_floating_point()), selected[0][1])
+        device = selected[0][1].device
+        storage = _widest([p.dtype for _, p in selected])
+        compute = torch.promote_types(storage, torch.float32)
         _disable_hub_kernels(model)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in head:
+            p.requires_grad_(True)
         self.base_model = model
-        self.config = config
+        self.subspace_config = config
+        self.num_projected = num_projected
+        self.group_names = group_names
         owners = _parameter_owners(model)
-        selected: list[tuple[str, nn.Parameter]] = []
-        for name, param in model.named_parameters():
-            head = _head_prefix(model, name)
-            if config.train_head and head:
-                param.requires_grad_(True)
-                continue
-            param.requires_grad_(False)
-            if _select(name, config):
-                selected.append((name, param))
-        if not selected:
-            raise ValueError(
-                "no parameter matched include/exclude patterns "
-                f"(include={config.include}, exclude={config.exclude}); "
-                f"first names are {[n for n, _ in list(model.named_parameters())[:5]]}"
-            )
-        device, dtype = selected[0][1].device, selected[0][1].dtype
-        self.num_projected = sum(p.numel() for _, p in selected)
-        group_keys = scaling_groups(model, [n for n, _ in selected], config.scaling)
-        self.group_names = list(OrderedDict.fromkeys(group_keys))
-        n_lambda = len(self.group_names) if config.method == "said" else 0
-        d_theta = config.dim - n_lambda
-        if d_theta <= 0:
-            raise ValueError(
-                f"SAID with scaling={config.scaling!r} needs dim > {n_lambda} (the number of λ "
-                f"groups, which are counted inside dim), got dim={config.dim}; increase dim or "
-                "use a coarser scaling ('block')"
-            )
-        if config.dim > self.num_projected:
-            raise ValueError(
-                f"dim={config.dim} exceeds the number of projected parameters "
-                f"D={self.num_projected}; choose dim <= D"
-            )
         self.slots: list[_Slot] = []
         start = 0
         for (name, param), key in zip(selected, group_keys):
+            group = group_names.index(key)
             self.slots.append(
                 _Slot(
-                    name,
-                    param.shape,
-                    start,
-                    param.numel(),
-                    owners[id(param)],
-                    self.group_names.index(key),
+                    name, param.shape, start, param.numel(), owners[id(param)], group, param.dtype
                 )
             )
             start += param.numel()
-        theta0 = torch.cat([p.detach().reshape(-1) for _, p in selected])
+        theta0 = torch.cat([p.detach().reshape(-1).to(storage) for _, p in selected])
         for slot in self.slots:
             for module, attr in slot.owners:
                 del module._parameters[attr]
+        anchor = nn.Parameter(torch.empty(0, device=first.device, dtype=first.dtype), False)
+        model.register_parameter(ANCHOR_NAME, anchor)
         self.register_buffer("theta0", theta0, persistent=False)
-        self.theta = nn.Parameter(torch.zeros(d_theta, device=device, dtype=dtype))
+        self.theta = nn.Parameter(torch.zeros(d_theta, device=device, dtype=compute))
         self.lambdas = (
-            nn.Parameter(torch.ones(n_lambda, device=device, dtype=dtype)) if n_lambda else None
+            nn.Parameter(torch.ones(n_lambda, device=device, dtype=compute)) if n_lambda else None
         )
-        self.projections = nn.ModuleList(self._build_projections(d_theta, device, dtype))
+        self.projections = nn.ModuleList(self._build_projections(d_theta, device, compute))
         self._cache_key: tuple | None = None
         self._write_weights(list(self.theta0.split([s.numel for s in self.slots])))
 
@@ -191,7 +267,7 @@ class SubspaceModel(nn.Module):
     def _build_projections(self, d: int, device, dtype) -> list[Projection]:
         """One projection over all D parameters (``global``) or one per tensor (``per_tensor``,
         seed ``seed + i``, sizes from the class's ``per_tensor_sizes``)."""
-        cfg = self.config
+        cfg = self.subspace_config
         cls = projection_class(cfg.projection)
 
         def build(d_i: int, D_i: int, seed: int) -> Projection:
@@ -208,8 +284,8 @@ class SubspaceModel(nn.Module):
     # ------------------------------------------------------------------ forward
 
     def raw_offset(self) -> torch.Tensor:
-        """P θ_d as one flat tensor of length D (before the SAID scales)."""
-        if self.config.layout == "global":
+        """P θ_d as one flat tensor of length D (before the SAID scales), in θ_d's dtype."""
+        if self.subspace_config.layout == "global":
             return self.projections[0](self.theta)
         pieces = []
         for slot, proj in zip(self.slots, self.projections):
@@ -263,35 +339,62 @@ class SubspaceModel(nn.Module):
 
     def _write_weights(self, pieces: list[torch.Tensor]) -> None:
         # Views of per-tensor pieces (never a slice of a flat tensor per parameter: a slice's
-        # backward would materialize a zero tensor of the full length D for each parameter).
+        # backward would materialize a zero tensor of the full length D for each parameter),
+        # cast to the parameter's dtype where the merge ran wider (a no-op otherwise).
         for slot, piece in zip(self.slots, pieces):
-            view = piece.view(slot.shape)
+            view = piece.view(slot.shape).to(slot.dtype)
             for module, attr in slot.owners:
                 setattr(module, attr, view)
 
+    def _merged_tensors(self) -> list[torch.Tensor]:
+        """The tensors the last merge wrote into the base model (one per projected tensor)."""
+        found = (module.__dict__.get(attr) for s in self.slots for module, attr in s.owners[:1])
+        return [t for t in found if isinstance(t, torch.Tensor)]
+
+    def _cache_state(self) -> tuple:
+        """What the merged weights depend on, compared by value (so that ``.data`` edits and
+        ``copy_`` of θ_d or λ are seen): θ_d, λ, θ₀'s storage, device and the target dtypes."""
+        lam = None if self.lambdas is None else self.lambdas.detach().clone()
+        static = (
+            self.theta0.data_ptr(),
+            self.theta0._version,
+            self.theta.device,
+            self.theta.dtype,
+            tuple(s.dtype for s in self.slots),
+        )
+        return static, self.theta.detach().clone(), lam
+
+    def _cache_hit(self) -> bool:
+        if self._cache_key is None:
+            return False
+        static, theta, lam = self._cache_key
+        now = self._cache_state()[0]
+        if static != now or not torch.equal(theta, self.theta):
+            return False
+        return lam is None or torch.equal(lam, self.lambdas)
+
     def _refresh(self) -> None:
+        """Write θ₀ + offset into the base model; in eval mode without autograd, only when θ_d,
+        λ, θ₀, the device or the dtypes changed since the last write."""
         caching = not self.training and not torch.is_grad_enabled()
-        if caching:
-            key = (
-                self.theta._version,
-                self.theta.data_ptr(),
-                None if self.lambdas is None else (self.lambdas._version, self.lambdas.data_ptr()),
-                self.theta.device,
-            )
-            if key == self._cache_key:
-                return
-            self._cache_key = key
-        else:
-            self._cache_key = None
+        if caching and self._cache_hit():
+            return
         # The projection and the merge stay float32 under an autocast region (a dense P's
         # matmul would otherwise run in bf16): only the model's own operations are autocast.
         with torch.autocast(device_type=self.theta.device.type, enabled=False):
             self._write_weights(self.merged_pieces())
+        self._cache_key = self._cache_state() if caching else None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Merge θ₀ + offset into the base model, then call it with unchanged arguments."""
         self._refresh()
         return self.base_model(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """Merge θ₀ + offset (without autograd), then call the base model's ``generate``."""
+        with torch.no_grad():
+            self._refresh()
+        return self.base_model.generate(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -300,6 +403,58 @@ class SubspaceModel(nn.Module):
             if name == "base_model":
                 raise
             return getattr(self.base_model, name)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of θ₀ (and of the model's merged weights)."""
+        return self.theta0.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's dtype as transformers reports it: that of its first floating parameter
+        before wrapping (θ_d's own dtype is ``theta.dtype``)."""
+        return self.base_model.get_parameter(ANCHOR_NAME).dtype
+
+    # ------------------------------------------------------------------ copies and casts
+
+    def _apply(self, fn: Any, recurse: bool = True) -> SubspaceModel:
+        """``to``/``cuda``/``half``…: the base model and θ₀ follow ``fn``; θ_d, λ (and their
+        gradients) and the projection only change device when ``fn`` narrows floats below
+        float32, so the arithmetic stays in float32 and P stays the seed's P."""
+        probe_device = self.theta0.device
+        for slot in self.slots:
+            slot.dtype = fn(torch.empty(0, dtype=slot.dtype, device=probe_device)).dtype
+        keep = {id(t) for t in self.projections.buffers()}
+        for p in (self.theta, self.lambdas):
+            if p is not None:
+                keep.update((id(p), id(p.grad)) if p.grad is not None else (id(p),))
+
+        def guarded(t: torch.Tensor) -> torch.Tensor:
+            if id(t) in keep and t.is_floating_point():
+                target = fn(t.new_empty(0))
+                if _is_narrow_float(target.dtype):
+                    return t.to(device=target.device)
+            return fn(t)
+
+        self._cache_key = None
+        return super()._apply(guarded, recurse)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SubspaceModel:
+        """A deep copy; the merged weights in the base model (non-leaf tensors after a forward
+        with autograd, which ``copy.deepcopy`` refuses) are copied detached."""
+        for t in self._merged_tensors():
+            if id(t) not in memo:
+                memo[id(t)] = t.detach().clone()
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__dict__, memo))
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        base_cls = type(self).__dict__.get("_base_class")
+        if base_cls is None:  # a user's own subclass: the default (its class is importable)
+            return super().__reduce_ex__(protocol)
+        return (_new_subspace_model, (base_cls,), self.__dict__)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -311,6 +466,24 @@ class SubspaceModel(nn.Module):
     def num_lambdas(self) -> int:
         return 0 if self.lambdas is None else self.lambdas.numel()
 
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameters of the model this represents (transformers' ``num_parameters``): D plus
+        the base model's unprojected ones; with ``only_trainable``, θ_d, λ and a trained head.
+        ``exclude_embeddings`` leaves out ``nn.Embedding`` weights."""
+        skip: set[str] = set()
+        if exclude_embeddings:
+            skip = {
+                f"{n}.weight" if n else "weight"
+                for n, m in self.base_model.named_modules()
+                if isinstance(m, nn.Embedding)
+            }
+        rest = [(n, p) for n, p in self.base_model.named_parameters() if n not in skip]
+        if only_trainable:
+            own = sum(p.numel() for p in (self.theta, self.lambdas) if p is not None)
+            return own + sum(p.numel() for _, p in rest if p.requires_grad)
+        projected = sum(s.numel for s in self.slots if s.name not in skip)
+        return projected + sum(p.numel() for _, p in rest)
+
     def trainable_summary(self) -> dict[str, int]:
         head = self.num_trainable - self.theta.numel() - self.num_lambdas
         return {
@@ -319,7 +492,7 @@ class SubspaceModel(nn.Module):
             "lambdas": self.num_lambdas,
             "head": head,
             "projected": self.num_projected,
-            "total": self.num_projected + sum(p.numel() for p in self.base_model.parameters()),
+            "total": self.num_parameters(),
         }
 
     def print_trainable_parameters(self) -> None:
@@ -341,19 +514,20 @@ class SubspaceModel(nn.Module):
     def merge_and_unload(self) -> nn.Module:
         """Fold θ₀ + offset into ordinary ``nn.Parameter``s and return the plain base model.
 
-        The returned model no longer depends on this wrapper; tied weights stay tied.
+        The returned model no longer depends on this wrapper; tied weights stay tied, every
+        parameter keeps its dtype and the placeholder parameter is removed.
         """
         with torch.no_grad():
             flat = self.merged_flat().detach()
         for slot in self.slots:
-            param = nn.Parameter(
-                flat[slot.start : slot.start + slot.numel].view(slot.shape).clone()
-            )
+            value = flat[slot.start : slot.start + slot.numel].view(slot.shape)
+            param = nn.Parameter(value.to(slot.dtype, copy=True))
             for module, attr in slot.owners:
                 if attr in module.__dict__:
                     del module.__dict__[attr]
                 module._parameters[attr] = param
         model = self.base_model
+        model._parameters.pop(ANCHOR_NAME, None)
         for p in model.parameters():
             p.requires_grad_(True)
         self.slots = []
@@ -365,17 +539,23 @@ class SubspaceModel(nn.Module):
             n: p.detach().cpu().contiguous() for n, p in self.named_parameters() if p.requires_grad
         }
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        """Write ``subspace_config.json`` and ``subspace_model.safetensors`` (kilobytes).
+    def theta0_fingerprint(self) -> torch.Tensor:
+        """θ₀ at up to :data:`FINGERPRINT_SAMPLES` evenly spaced entries of every projected
+        tensor, float32 on the CPU (what :meth:`save_pretrained` stores to recognise θ₀)."""
+        return _fingerprint(list(self.theta0.split([s.numel for s in self.slots])))
 
-        The projection itself is not stored: it is regenerated from ``config.seed``.
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """Write ``subspace_config.json`` and ``subspace_model.safetensors`` (kilobytes): the
+        trained tensors and θ₀'s fingerprint (:meth:`theta0_fingerprint`).
+
+        The projection itself is not stored: it is regenerated from ``subspace_config.seed``.
         """
         from safetensors.torch import save_file
 
         out = Path(save_directory)
         out.mkdir(parents=True, exist_ok=True)
         meta = {
-            "subspace_config": self.config.to_dict(),
+            "subspace_config": self.subspace_config.to_dict(),
             "num_projected": self.num_projected,
             "projected_names": [s.name for s in self.slots],
             "group_names": self.group_names,
@@ -383,11 +563,25 @@ class SubspaceModel(nn.Module):
             "idtheory_version": _version(),
         }
         (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
-        save_file(self.trainable_state_dict(), str(out / WEIGHTS_NAME))
+        tensors = {**self.trainable_state_dict(), FINGERPRINT_KEY: self.theta0_fingerprint()}
+        save_file(tensors, str(out / WEIGHTS_NAME))
 
     @classmethod
-    def from_pretrained(cls, base_model: nn.Module, directory: str | os.PathLike) -> SubspaceModel:
-        """Rebuild a saved subspace model on top of the same pretrained ``base_model``."""
+    def from_pretrained(
+        cls,
+        base_model: nn.Module,
+        directory: str | os.PathLike,
+        *,
+        allow_base_mismatch: bool = False,
+    ) -> SubspaceModel:
+        """Rebuild a saved subspace model on top of the same pretrained ``base_model``.
+
+        The base model's projected weights are compared with the saved fingerprint of θ₀
+        (entries equal up to a relative :data:`FINGERPRINT_RTOL`, so the same weights in bf16
+        or fp16 match). On a mismatch, θ_d would move a different model: ``ValueError``, or
+        with ``allow_base_mismatch=True`` a warning. Saves without a fingerprint (older
+        versions) are not checked. Nothing is changed in ``base_model`` before the checks pass.
+        """
         from safetensors.torch import load_file
 
         directory = Path(directory)
@@ -397,13 +591,18 @@ class SubspaceModel(nn.Module):
                 f"{cfg_path} not found: not a directory written by save_pretrained"
             )
         meta = json.loads(cfg_path.read_text())
-        model = cls(base_model, SubspaceConfig.from_dict(meta["subspace_config"]))
-        if [s.name for s in model.slots] != meta["projected_names"]:
+        config = SubspaceConfig.from_dict(meta["subspace_config"])
+        selected, _ = _select_parameters(base_model, config)
+        if [n for n, _ in selected] != meta["projected_names"]:
             raise ValueError(
                 "the base model's parameters differ from those the subspace model was saved with; "
                 "load the same pretrained model (and head size) as when saving"
             )
         state = load_file(str(directory / WEIGHTS_NAME))
+        saved = state.pop(FINGERPRINT_KEY, None)
+        if saved is not None:
+            _check_fingerprint(selected, saved, directory, allow_base_mismatch)
+        model = cls(base_model, config)
         missing = set(model.trainable_state_dict()) - set(state)
         if missing:
             raise ValueError(f"{directory / WEIGHTS_NAME} lacks tensors {sorted(missing)}")
@@ -413,6 +612,67 @@ class SubspaceModel(nn.Module):
                 params[name].copy_(value)
         model._cache_key = None
         return model
+
+
+def _fingerprint(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The entries at :func:`_spread` positions of each tensor (flattened), float32 on the CPU."""
+    samples = []
+    for t in tensors:
+        flat = t.detach().reshape(-1)
+        samples.append(flat[_spread(flat.numel(), FINGERPRINT_SAMPLES).to(flat.device)])
+    return torch.cat(samples).float().cpu()
+
+
+def _check_fingerprint(
+    selected: list[tuple[str, nn.Parameter]],
+    saved: torch.Tensor,
+    directory: Path,
+    allow: bool,
+) -> None:
+    """Compare ``selected``'s fingerprint with ``saved``; raise (or warn if ``allow``)."""
+    now = _fingerprint([p for _, p in selected])
+    sizes = [min(FINGERPRINT_SAMPLES, p.numel()) for _, p in selected]
+    if now.shape == saved.shape:
+        close = torch.isclose(now, saved.float(), rtol=FINGERPRINT_RTOL, atol=1e-6)
+        differing = [n for (n, _), ok in zip(selected, close.split(sizes)) if not ok.all()]
+    else:
+        differing = [n for n, _ in selected]
+    if not differing:
+        return
+    message = (
+        f"the base model's weights do not match the θ₀ fingerprint saved in {directory} "
+        f"({len(differing)} of {len(selected)} projected tensors differ, e.g. {differing[:3]}): "
+        "θ_d was trained on a different model (another checkpoint, or a head initialised with "
+        "another seed)"
+    )
+    if not allow:
+        raise ValueError(message + "; pass allow_base_mismatch=True to load it anyway")
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+@functools.cache
+def _signature_class(base_cls: type) -> type[SubspaceModel]:
+    """The subclass of :class:`SubspaceModel` for models of class ``base_cls``: ``forward`` with
+    ``base_cls.forward``'s signature (``transformers.Trainer`` reads it from the class to keep
+    input columns and find label names). One class per base class, cached."""
+
+    def forward(self: SubspaceModel, *args: Any, **kwargs: Any) -> Any:
+        return SubspaceModel.forward(self, *args, **kwargs)
+
+    try:
+        forward.__signature__ = inspect.signature(base_cls.forward)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):  # no Python signature: keep (*args, **kwargs)
+        pass
+    forward.__doc__ = SubspaceModel.forward.__doc__
+    name = f"Subspace{base_cls.__name__}"
+    forward.__qualname__ = f"{name}.forward"
+    attrs = {"forward": forward, "_base_class": base_cls, "__module__": __name__}
+    return type(name, (SubspaceModel,), attrs)
+
+
+def _new_subspace_model(base_cls: type) -> SubspaceModel:
+    """An uninitialised instance of ``_signature_class(base_cls)`` (for unpickling)."""
+    return nn.Module.__new__(_signature_class(base_cls))
 
 
 def _disable_hub_kernels(model: nn.Module) -> None:

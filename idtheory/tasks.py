@@ -29,6 +29,9 @@ Conventions
   through ``datasets``. :attr:`TaskData.source` records which one was used; when a local
   directory was configured but lacked the files a warning is issued before using the hub, and
   when nothing works :class:`TaskDataNotFound` says where it looked.
+* **Your own data**: :func:`file_task` turns a training and a dev file (CSV, TSV or JSON lines;
+  one or two text columns and a label column) into a task name that every function here, the
+  trainer and the d90 search accept; those files are its only source.
 * **Reading**: TSVs with quoting disabled (sentences contain unbalanced ``"``) and encoding
   ``utf-8-sig`` (the MRPC train/dev files start with a byte-order mark).
 """
@@ -36,11 +39,13 @@ Conventions
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import importlib
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,7 @@ import numpy as np
 
 __all__ = [
     "DATA_ENV_VAR",
+    "FILE_TASK_PREFIX",
     "SPLITS",
     "TASKS",
     "YELP_DEV_SIZE",
@@ -58,10 +64,13 @@ __all__ = [
     "TaskDataNotFound",
     "TaskSpec",
     "compute_metrics",
+    "display_name",
+    "file_task",
     "get_task",
     "load_task",
     "majority_rate",
     "majority_score",
+    "records_task",
     "task_names",
 ]
 
@@ -99,6 +108,8 @@ class LocalSplit:
         header: whether a TSV starts with a header line.
         skip_malformed: drop rows whose number of columns differs from the header's (the few
             broken lines of the original GLUE QQP files) instead of raising ``ValueError``.
+        backslash_escapes: texts spell newlines and quotes as ``\\n`` and ``\\"`` (the Zhang
+            et al. 2015 CSVs, Yelp); they are unescaped.
     """
 
     paths: tuple[str, ...]
@@ -107,6 +118,7 @@ class LocalSplit:
     fmt: str = "tsv"
     header: bool = True
     skip_malformed: bool = False
+    backslash_escapes: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,8 @@ class TaskSpec:
         majority_note: majority-class rate(s) for reference.
         description: human-readable name and notes.
         aliases: extra accepted names (matched after normalisation).
+        files_root: set for a task made of a user's own files (:func:`file_task`): the
+            :attr:`local` paths are under this directory, the only source looked at.
     """
 
     name: str
@@ -145,6 +159,7 @@ class TaskSpec:
     majority_note: str = ""
     description: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    files_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.num_labels != len(self.labels):
@@ -394,10 +409,20 @@ def _build_registry() -> dict[str, TaskSpec]:
                 # The original archive yelp_review_polarity_csv.tgz (Zhang et al. 2015),
                 # extracted into the data directory: label (1/2), text; standard CSV quoting.
                 "train": LocalSplit(
-                    ("yelp_review_polarity_csv/train.csv",), (1,), 0, fmt="csv", header=False
+                    ("yelp_review_polarity_csv/train.csv",),
+                    (1,),
+                    0,
+                    fmt="csv",
+                    header=False,
+                    backslash_escapes=True,
                 ),
                 "test": LocalSplit(
-                    ("yelp_review_polarity_csv/test.csv",), (1,), 0, fmt="csv", header=False
+                    ("yelp_review_polarity_csv/test.csv",),
+                    (1,),
+                    0,
+                    fmt="csv",
+                    header=False,
+                    backslash_escapes=True,
                 ),
             },
             label_map={"1": 0, "2": 1},
@@ -464,6 +489,8 @@ def get_task(name: str | TaskSpec) -> TaskSpec:
         return name
     if not isinstance(name, str):
         raise TypeError(f"task name must be a str, got {type(name).__name__}")
+    if name.startswith(FILE_TASK_PREFIX):
+        return _file_task_spec(name)
     key = _ALIASES.get(_normalise(name))
     if key is None:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
@@ -524,7 +551,7 @@ def _read_delimited(
                     continue
                 raise ValueError(f"{path}:{lineno}: expected {ncols} columns, got {len(row)}")
             fields = tuple(row[i] for i in text_idx)
-            if ls.fmt == "csv":  # Zhang et al. CSVs escape newlines and quotes
+            if ls.backslash_escapes:
                 fields = tuple(t.replace('\\"', '"').replace("\\n", "\n") for t in fields)
             texts.append(fields)
             if label_idx is None:
@@ -611,6 +638,10 @@ def _load_raw(
 ) -> tuple[list[tuple[str, ...]], list[int], str]:
     """Load one physical split (no Yelp hold-out) from the first source that has it."""
     ls = spec.local.get(split)
+    if spec.files_root is not None:  # a user's own files: nothing else to look at
+        if ls is None:
+            raise TaskDataNotFound(f"{display_name(spec.name)}: no {split!r} file was given")
+        return _read_local(Path(spec.files_root), ls, spec)
     tried: list[str] = []
     configured: list[Path] = []
     env = os.environ.get(DATA_ENV_VAR)
@@ -731,6 +762,221 @@ def load_task(
     return TaskData(texts=texts, labels=labels, spec=spec, split=split, source=source)
 
 
+# --------------------------------------------------------------------------- user files
+
+FILE_TASK_PREFIX = "files:"
+"""Start of the task name of a user's own data (:func:`file_task`)."""
+
+_FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def file_task(
+    train_file: str | os.PathLike[str],
+    dev_file: str | os.PathLike[str],
+    text_columns: Sequence[str],
+    label_column: str = "label",
+    name: str | None = None,
+) -> str:
+    """Make a user's own classification data a task: returns a task name that
+    :func:`get_task`, :func:`load_task`, :class:`~idtheory.config.RunSpec`, ``measure_d90``,
+    ``finetune`` and the worker processes all accept, like ``"mrpc"``.
+
+    Files: CSV (header line, standard quoting), TSV (header line, no quoting) or JSON lines,
+    told apart by the suffix (``.csv``, ``.tsv``, ``.jsonl``/``.json``). ``text_columns``: one
+    column (single-text task) or two (pair task), in the order the model reads them;
+    ``label_column``: the class. Labels that are exactly the integers ``0 .. k-1`` keep their
+    values; any other labels are numbered in sorted order (see ``TaskSpec.labels``).
+
+    The name is ``"files:"`` + JSON holding the absolute paths, the columns, ``name`` (default:
+    the training file's stem; shown in tables) and a SHA-256 of the two files' bytes, so stored
+    runs are keyed by the data's content: edited files give new runs, and loading the task
+    fails with a clear error once the files differ from the name's digest.
+
+    Raises:
+        ValueError: unknown suffix, a missing column, 0 or more than 2 text columns, fewer than
+            two labels.
+        FileNotFoundError: a file does not exist.
+    """
+    paths = {"train": Path(train_file).expanduser(), "dev": Path(dev_file).expanduser()}
+    for split, path in paths.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"{split} file {path} does not exist")
+    fields = {
+        "name": name or paths["train"].stem,
+        "train": str(paths["train"].resolve()),
+        "dev": str(paths["dev"].resolve()),
+        "text": list(text_columns),
+        "label": label_column,
+    }
+    fields["sha256"] = _files_digest(fields)
+    task = FILE_TASK_PREFIX + json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    get_task(task)  # reads and checks the files now
+    return task
+
+
+def records_task(
+    train: Any,
+    dev: Any,
+    text_columns: Sequence[str],
+    label_column: str = "label",
+    *,
+    directory: str | os.PathLike[str],
+    name: str = "records",
+) -> str:
+    """:func:`file_task` for examples held in memory: a ``datasets.Dataset`` (it iterates as
+    one dict per row), a list of dicts, ``DataFrame.to_dict("records")``, or a dict of columns
+    (``Dataset.to_dict()``). The text and label columns of each split are written as JSON lines
+    to ``directory/<name>-<split>-<sha256 of the lines>.jsonl`` (kept: the stored runs point
+    at them; the same rows give the same files and the same task name).
+    """
+    root = Path(directory).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    columns = [*text_columns, label_column]
+    paths = []
+    for split, rows in (("train", train), ("dev", dev)):
+        lines = "".join(
+            json.dumps({c: _json_value(row, c) for c in columns}, ensure_ascii=False) + "\n"
+            for row in _iter_rows(rows)
+        )
+        digest = hashlib.sha256(lines.encode()).hexdigest()[:16]
+        path = root / f"{name}-{split}-{digest}.jsonl"
+        if not path.is_file():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(lines, encoding="utf-8")
+            tmp.replace(path)
+        paths.append(path)
+    return file_task(paths[0], paths[1], text_columns, label_column, name)
+
+
+def _iter_rows(rows: Any) -> Iterator[Mapping[str, Any]]:
+    """Rows of a Dataset / list of dicts, or of a dict of equally long columns."""
+    if isinstance(rows, Mapping):
+        names = list(rows)
+        for values in zip(*(rows[n] for n in names), strict=True):
+            yield dict(zip(names, values, strict=True))
+    else:
+        yield from rows
+
+
+def _json_value(row: Mapping[str, Any], column: str) -> Any:
+    if column not in row:
+        raise ValueError(f"no column {column!r} in a row with columns {sorted(row)}")
+    value = row[column]
+    return value.item() if hasattr(value, "item") else value  # numpy scalars
+
+
+def display_name(task: str) -> str:
+    """The name to show for a task: a file task's short ``name``, else ``task`` itself."""
+    if task.startswith(FILE_TASK_PREFIX):
+        return str(_file_fields(task)["name"])
+    return task
+
+
+def _file_fields(task: str) -> dict[str, Any]:
+    try:
+        fields = json.loads(task[len(FILE_TASK_PREFIX) :])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"malformed file task name {task!r}: {err}") from None
+    missing = {"name", "train", "dev", "text", "label", "sha256"} - set(fields)
+    if missing:
+        raise ValueError(f"file task name {task!r} lacks {sorted(missing)}")
+    return fields
+
+
+def _files_digest(fields: Mapping[str, Any]) -> str:
+    """First 16 hex digits of the SHA-256 of the train and dev files' bytes."""
+    h = hashlib.sha256()
+    for split in ("train", "dev"):
+        with open(fields[split], "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _file_format(path: str) -> str:
+    fmt = _FILE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"{path}: unknown file type; expected one of {', '.join(sorted(_FILE_FORMATS))}"
+        )
+    return fmt
+
+
+def _raw_labels(ls: LocalSplit) -> list[str]:
+    """The label column of a user's file, as the stripped strings :func:`_parse_label` looks
+    up. The file is read as if unlabeled, with the label as a last text column, so that every
+    column is checked to exist."""
+    columns = (*ls.text_columns, ls.label_column)
+    as_text = LocalSplit(ls.paths, columns, None, ls.fmt)  # type: ignore[arg-type]
+    probe = TaskSpec(
+        name=ls.paths[0],
+        text_fields=("label",),
+        labels=(),
+        num_labels=0,
+        metrics=(),
+        local={},
+        label_map={},
+        hub_id="",
+        hub_config=None,
+        hub_splits={},
+    )
+    try:
+        texts, _, _ = _read_local(Path("/"), as_text, probe)
+    except KeyError as err:  # JSON lines without that key
+        raise ValueError(f"{ls.paths[0]}: no column {err.args[0]!r} in a record") from None
+    return [t[-1].strip() for t in texts]
+
+
+def _label_map(raw: Sequence[str]) -> dict[str, int]:
+    """Labels that are exactly the integers 0..k-1 keep their values; other labels are
+    numbered in sorted (string) order."""
+    values = sorted(set(raw))
+    if all(v.isdigit() for v in values) and sorted(map(int, values)) == list(range(len(values))):
+        return {v: int(v) for v in values}
+    return {v: i for i, v in enumerate(values)}
+
+
+@functools.cache
+def _file_task_spec(task: str) -> TaskSpec:
+    """The :class:`TaskSpec` of a :func:`file_task` name (files read once per process)."""
+    fields = _file_fields(task)
+    for split in ("train", "dev"):
+        if not Path(fields[split]).is_file():
+            raise TaskDataNotFound(f"{fields['name']}: {split} file {fields[split]} is gone")
+    if _files_digest(fields) != fields["sha256"]:
+        raise ValueError(
+            f"{fields['name']}: {fields['train']} or {fields['dev']} changed since this task "
+            "name was made (its SHA-256 differs); make the task again from the files"
+        )
+    text = tuple(fields["text"])
+    if not 1 <= len(text) <= 2:
+        raise ValueError(f"{fields['name']}: give 1 or 2 text columns, got {list(text)}")
+    local = {
+        split: LocalSplit((fields[split],), text, fields["label"], _file_format(fields[split]))
+        for split in ("train", "dev")
+    }
+    raw = [lab for ls in local.values() for lab in _raw_labels(ls)]
+    label_map = _label_map(raw)
+    if len(label_map) < 2:
+        raise ValueError(f"{fields['name']}: the label column has fewer than two classes")
+    labels = tuple(sorted(label_map, key=label_map.__getitem__))
+    return TaskSpec(
+        name=task,
+        text_fields=text,
+        labels=labels,
+        num_labels=len(labels),
+        metrics=("accuracy", "f1", "mcc") if len(labels) == 2 else ("accuracy", "mcc"),
+        local=local,
+        label_map=label_map,
+        hub_id="",
+        hub_config=None,
+        hub_splits={},
+        description=f"{fields['name']}: {fields['train']} (train), {fields['dev']} (dev)",
+        files_root="/",
+    )
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -819,12 +1065,19 @@ def majority_score(
     metric: str = "accuracy",
     data_dir: str | os.PathLike[str] | None = None,
     split: str = "dev",
+    max_examples: int | None = None,
+    seed: int = 0,
 ) -> float:
     """The ``metric`` of the constant majority-class predictor on ``split`` (the floor a
     fine-tuned model must beat: accuracy = the majority rate; MCC and F1 of a constant
     predictor as :func:`compute_metrics` defines them). The majority class is the most frequent
-    label of ``split`` itself (ties: the smallest label)."""
-    labels = np.asarray(load_task(task, split, data_dir=data_dir).labels)
+    label of the examples scored (ties: the smallest label).
+
+    ``max_examples`` / ``seed``: score the same random subset :func:`load_task` draws with them
+    (the trainer evaluates ``TrainConfig.max_eval_examples`` dev examples drawn with seed 0).
+    """
+    data = load_task(task, split, data_dir=data_dir, max_examples=max_examples, seed=seed)
+    labels = np.asarray(data.labels)
     values, counts = np.unique(labels, return_counts=True)
     preds = np.full_like(labels, values[np.argmax(counts)])
     return float(compute_metrics(task, preds, labels)[metric])

@@ -100,8 +100,42 @@ def test_d90_floor_majority_and_bad_floor(data_dir, tmp_path, capsys):
     assert "status baseline_failed" in out and f"does not beat floor {floor:.4f}" in out
     assert main(args) == 0  # the paper's threshold (0.9 × baseline) is below the majority
     assert "a constant predictor passes" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--floor must be a number or 'majority'"):
+    with pytest.raises(SystemExit):
         main([*args, "--floor", "chance"])
+    err = capsys.readouterr().err
+    assert "argument --floor: expected a number, 'majority', 'auto', got 'chance'" in err
+
+
+def test_d90_floor_auto_uses_the_majority_where_the_paper_threshold_is_degenerate(
+    data_dir, tmp_path, capsys
+):
+    """--floor auto (as search.resolve_floor): the tiny random model's 0.9 × baseline is below
+    MRPC's majority score, so the floor is that score; the baseline trained to decide it is the
+    search's own first round (reused, not trained twice)."""
+    from idtheory.tasks import majority_score
+
+    args = d90_args(data_dir, tmp_path, "--grid", "10", "--max-eval-examples", "408")
+    assert main([*args, "--floor", "auto"]) == 0
+    out, err = capsys.readouterr()
+    floor = majority_score("mrpc", "accuracy", data_dir)
+    assert "status baseline_failed" in out and f"does not beat floor {floor:.4f}" in out
+    assert "trainings: 0 new, 1 reused" in out
+    assert "constant predictor" not in err
+
+
+def test_floor_auto_resolves_on_the_baseline(data_dir):
+    from idtheory.cli import _resolve_floor
+    from idtheory.tasks import majority_score
+
+    args = build_parser().parse_args(
+        ["d90", "--task", "mrpc", "--data-dir", str(data_dir), "--floor", "auto"]
+    )
+    majority = majority_score("mrpc", "accuracy", data_dir)
+    assert _resolve_floor(args, lambda: majority / 0.9) == pytest.approx(majority)  # degenerate
+    assert _resolve_floor(args, lambda: 1.0) == 0.0  # 0.9 > majority: the paper's threshold
+    assert _resolve_floor(args, lambda: None) == 0.0  # no baseline: the search reports it
+    args.floor = "0.25"
+    assert _resolve_floor(args, lambda: pytest.fail("a number needs no baseline")) == 0.25
 
 
 def test_finetune_and_bound_for_the_run(data_dir, tmp_path, capsys):
@@ -181,3 +215,255 @@ def test_clear_errors(data_dir, tmp_path, capsys):
     assert "exceeds" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["finetune", "--dim", "-3"])
+
+
+# ------------------------------------------------------------------ rough edges a new user hit
+
+
+def _no_training(monkeypatch) -> list:
+    """Replace the trainer by one that records being called (and trains nothing)."""
+    calls: list = []
+
+    def train_fn(args):
+        calls.append(args.command)
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("idtheory.cli._train_fn", train_fn)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["finetune", *TINY, "--dim", "10"],
+        ["finetune", *TINY, "--dim", "10", "--no-store"],
+        ["d90", *TINY, "--grid", "10"],
+        ["bound", "--run", "0123456789abcdef"],
+    ],
+    ids=["finetune", "finetune-no-store", "d90", "bound-run"],
+)
+def test_unwritable_results_dir_fails_before_training(command, tmp_path, capsys, monkeypatch):
+    """A results directory that cannot be created (its parent is a file; as root, permissions
+    would not stop us) is one line on stderr, exit 2, before anything trains."""
+    calls = _no_training(monkeypatch)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main([*command, "--results-dir", str(blocker / "results")]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert calls == []
+
+
+@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root writes anywhere")
+def test_read_only_results_dir_fails_before_training(tmp_path, capsys, monkeypatch):
+    calls = _no_training(monkeypatch)
+    tmp_path.chmod(0o500)
+    try:
+        assert main(["finetune", *TINY, "--dim", "10", "--results-dir", str(tmp_path)]) == 2
+    finally:
+        tmp_path.chmod(0o700)
+    assert "is not writable (Permission denied)" in capsys.readouterr().err
+    assert calls == []
+
+
+def test_check_writable_leaves_a_writable_store_unchanged(tmp_path):
+    from idtheory.cli import check_writable
+
+    (tmp_path / "runs.jsonl").write_text('{"a": 1}\n')
+    check_writable(tmp_path)
+    check_writable(tmp_path / "new" / "store")  # created, as the first result would
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "runs.jsonl"]
+    assert (tmp_path / "runs.jsonl").read_text() == '{"a": 1}\n'
+    assert list((tmp_path / "new" / "store").iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", ["--dim", "--max-steps", "--lr"])
+def test_bad_numbers_say_what_was_expected(flag, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["finetune", flag, "abc"])
+    err = capsys.readouterr().err
+    assert f"argument {flag}: expected a positive" in err and "got 'abc'" in err
+    assert "_positive" not in err
+
+
+def test_full_finetuning_rejects_dim(tmp_path, monkeypatch):
+    calls = _no_training(monkeypatch)
+    args = ["finetune", *TINY, "--method", "full", "--dim", "10", "--results-dir", str(tmp_path)]
+    with pytest.raises(SystemExit, match="--dim applies to --method said/did only"):
+        main(args)
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("finetune", ["--batch-size", "(default: 32)", "(default: fastfood)", "(default: said)"]),
+        ("d90", ["(default: 10)", "(default: 1.25)", "(default: [0])", "(default: 3.0)"]),
+        ("figures", ["(default: quick)", "(default: figures)"]),
+    ],
+)
+def test_help_shows_the_defaults(command, shown, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    for text in shown:
+        assert text in out
+    assert "(default: None)" not in out and "(default: False)" not in out
+    assert out.count("(default: 0.9)") <= 1
+
+
+def _d90_result(bracket) -> dict:
+    return {
+        "model": "m",
+        "task": "mrpc",
+        "method": "said",
+        "status": "ok",
+        "metric": "accuracy",
+        "baseline_score": 0.8,
+        "baseline_lr": 1e-4,
+        "threshold": 0.72,
+        "frac": 0.9,
+        "d90": bracket[1],
+        "bracket": bracket,
+        "n_trained": 1,
+        "n_reused": 0,
+        "points": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("bracket", "text"),
+    [([None, 10], "(0, 10]"), ([453, 640], "(453, 640]"), ((100000, None), "(100000, ∞]")],
+)
+def test_d90_brackets_use_the_readme_notation(bracket, text):
+    from idtheory.cli import format_d90
+
+    out = format_d90(_d90_result(bracket))
+    assert f"bracket {text}" in out
+    assert "None" not in out and "[453" not in out
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("dims=[10,", "not valid JSON"),
+        ('train={"epochs": 2', "not valid JSON"),
+        ("tasks=sst2", "expected a JSON list"),
+        ("frac=O.9", "expected a JSON number"),
+        ("compute=yes", "expected a JSON boolean"),
+    ],
+)
+def test_figures_set_values_are_checked_before_rendering(item, message, monkeypatch):
+    def render_all(**kwargs):
+        raise AssertionError("a notebook started")
+
+    monkeypatch.setattr("idtheory.figures.render_all", render_all)
+    with pytest.raises(SystemExit, match=message):
+        main(["figures", "--set", item])
+
+
+def test_figures_set_still_takes_json_and_plain_strings():
+    from idtheory.cli import parse_overrides
+
+    assert parse_overrides(["dims=[10, 100]", "executor=local", "trend_floor=majority"]) == {
+        "dims": [10, 100],
+        "executor": "local",
+        "trend_floor": "majority",
+    }
+
+
+def test_majority_warning_quotes_the_evaluated_dev_subset(data_dir, capsys):
+    """With --max-eval-examples the warning (and --floor majority) use the majority class of
+    the dev examples the trainer scores, not of the whole dev set."""
+    from idtheory.cli import _resolve_floor, _warn_degenerate_threshold
+    from idtheory.tasks import load_task, majority_rate, majority_score
+
+    args = build_parser().parse_args(
+        ["d90", "--task", "mrpc", "--data-dir", str(data_dir), "--max-eval-examples", "32"]
+    )
+    subset = majority_rate(load_task("mrpc", "dev", data_dir, max_examples=32, seed=0).labels)
+    assert subset != pytest.approx(majority_score("mrpc", data_dir=data_dir))  # 279/408
+    _warn_degenerate_threshold(args, [{"threshold": 0.1}])
+    err = capsys.readouterr().err
+    assert f"of the 32 evaluated mrpc dev examples ({subset:.4f})" in err
+    args.floor = "majority"
+    assert _resolve_floor(args) == pytest.approx(subset)
+
+
+def test_mistyped_model_with_the_hub_unreachable_fails_from_the_cache(
+    data_dir, tmp_path, capsys, monkeypatch
+):
+    """HF_HUB_OFFLINE unset but no network: the hub is probed once (here: a stub that says it
+    does not answer), and the model is looked up in the local cache only — no minute of hub
+    retries — with a message that says why."""
+    from idtheory import models
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub-mirror.invalid:8080/")
+    probed: list[str] = []
+    monkeypatch.setattr(models, "_hub_answers", lambda endpoint: probed.append(endpoint) or False)
+    local_only: list[bool] = []
+
+    def load_pretrained(name, num_labels, local_only_):
+        local_only.append(local_only_)
+        raise OSError(f"{name} is not in the cache")
+
+    monkeypatch.setattr(models, "_load_pretrained", load_pretrained)
+    args = ["finetune", *TINY, "--method", "full", "--data-dir", str(data_dir)]
+    assert main([*args, "--model", "bert-bsae-uncased", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not found in the local cache" in err and "did not answer within 2 s" in err
+    assert local_only == [True]
+    assert probed and set(probed) == {"http://hub-mirror.invalid:8080"}
+
+
+def test_the_hub_is_probed_once_per_process(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    from idtheory import models
+
+    calls: list[float] = []
+
+    def urlopen(request, timeout):
+        calls.append(timeout)
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://probe-once.invalid")
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    models._hub_answers.cache_clear()
+    try:
+        assert models.hub_unreachable() and models.hub_unreachable()
+        assert calls == [models.HUB_PROBE_TIMEOUT_S]
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline: no probe at all
+        assert models.hub_unreachable() and len(calls) == 1
+    finally:
+        models._hub_answers.cache_clear()
+
+
+def test_d90_on_your_own_files(tmp_path, capsys):
+    """idtheory d90 --train-file/--dev-file/--text-columns/--label-column: a CSV and a JSONL
+    of one's own, measured like a GLUE task (stored, resumable, shown by its short name)."""
+    import json
+
+    rows = [("good movie", "pos"), ("bad plot", "neg"), ("great cast", "pos"), ("dull", "neg")]
+    train = tmp_path / "reviews.csv"
+    train.write_text("review,sentiment\n" + "".join(f"{t},{y}\n" for t, y in rows * 4))
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"review": t, "sentiment": y}) + "\n" for t, y in rows))
+    own = ["--train-file", str(train), "--dev-file", str(dev), "--text-columns", "review"]
+    own += ["--label-column", "sentiment"]
+    tiny = ["--model", "tiny-bert", "--epochs", "1", "--batch-size", "8", "--quiet"]
+    args = ["d90", *tiny, *own, "--results-dir", str(tmp_path / "res"), "--grid", "10"]
+    args += ["--full-lrs", "1e-3", "--subspace-lrs", "1e-2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "tiny-bert / reviews / said" in out and "2 new, 0 reused" in out
+    assert main(args) == 0
+    assert "0 new, 2 reused" in capsys.readouterr().out
+    assert main(["results", "--results-dir", str(tmp_path / "res")]) == 0
+    assert capsys.readouterr().out.count(" reviews ") == 2
+    assert main(["d90", *tiny, "--train-file", str(train), "--results-dir", str(tmp_path)]) == 2
+    assert "--train-file, --dev-file and --text-columns go together" in capsys.readouterr().err

@@ -183,16 +183,51 @@ def trend_rows() -> list[dict]:
 
 def test_pretraining_trend_lines_and_markers():
     fig = plots.pretraining_trend(trend_rows())
-    (ax,) = fig.axes
+    ax, strip = fig.axes
     lines = data_lines(ax)
     assert len(lines) == 2  # one per task
     assert sorted(len(ln.get_xdata()) for ln in lines) == [2, 3]
     assert list(lines[0].get_xdata()) == [10.0, 20.0, 30.0]
-    # 5 d90 markers + 1 never_passes + 2 unable-to-compute (+ empty legend handles)
-    assert n_points(ax) == 5 + 1 + 2
+    # 5 d90 markers + 1 never_passes (+ empty legend handles) on the d90 panel
+    assert n_points(ax) == 5 + 1
     assert ax.get_yscale() == "log"
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    # the two unable-to-compute checkpoints on their own strip, one row per task
+    assert n_points(strip) == 2
+    assert sorted(y for c in strip.collections for _, y in c.get_offsets()) == [0, 1]
+    assert strip.get_shared_x_axes().joined(ax, strip)
+    assert ax.get_legend() is None  # the legend is the figure's, outside the panel
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[:2] == ["mrpc", "anli"]
     assert "unable to compute" in labels and "d90 > largest d tried" in labels
+
+
+def test_pretraining_trend_joins_only_consecutive_measured_points():
+    """A checkpoint without a d90 (never passes up to d_max, or unable to compute) breaks the
+    line: no segment may span it (the committed Figure 2 drew 1,000 → 4,000 across two)."""
+    statuses = [(0, 600, "ok"), (1, 500, "ok"), (2, None, "never_passes"), (3, None, "unable")]
+    statuses += [(4, 200, "ok"), (5, 150, "passes_at_smallest")]
+    rows = [
+        {
+            "checkpoint": f"c/checkpoint-{step}",
+            "step": step * 1000,
+            "task": "sst2",
+            "d90": d90,
+            "bracket": [100000, None] if d90 is None else [None, d90],
+            "status": "unable to compute" if status == "unable" else status,
+        }
+        for step, d90, status in statuses
+    ]
+    fig = plots.pretraining_trend(rows)
+    segments = [list(ln.get_xdata()) for ln in data_lines(fig.axes[0])]
+    assert segments == [[0.0, 1000.0], [4000.0, 5000.0]]
+
+
+def test_pretraining_trend_without_unable_has_no_strip():
+    rows = [r for r in trend_rows() if r["status"] != "unable to compute"]
+    fig = plots.pretraining_trend(rows)
+    assert len(fig.axes) == 1
+    assert "unable to compute" not in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 def test_pretraining_trend_all_unable_still_draws():
@@ -206,7 +241,7 @@ def test_pretraining_trend_all_unable_still_draws():
         }
     ]
     fig = plots.pretraining_trend(rows)
-    assert n_points(fig.axes[0]) == 1
+    assert n_points(fig.axes[1]) == 1
 
 
 # ------------------------------------------------------------------------------ Figure 3

@@ -393,3 +393,129 @@ def test_no_torch_import() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
     )
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- GLUE stays put
+
+
+@pytest.mark.parametrize(
+    ("task", "split", "n", "seed", "size", "digest"),
+    [
+        ("mrpc", "train", None, 0, 3668, "11bbbab613ed9755"),
+        ("mrpc", "train", 500, 3, 500, "6ca4af798c9e9ce8"),
+        ("mrpc", "dev", None, 0, 408, "910cfebaa52f38f1"),
+        ("mrpc", "dev", 100, 0, 100, "cf10e80642cd16c9"),
+        ("sst2", "train", 500, 3, 500, "7e95709824266acf"),
+        ("sst2", "dev", None, 0, 872, "c3f881503145980e"),
+        ("sst2", "dev", 100, 0, 100, "c704429cd150f461"),
+    ],
+)
+def test_glue_examples_order_and_subsamples_are_pinned(
+    data_dir: Path, task: str, split: str, n: int | None, seed: int, size: int, digest: str
+) -> None:
+    """Stored run hashes and results depend on exactly these examples, in this order, with
+    this seeded subsampling: any change to the data layer must leave them identical."""
+    import hashlib
+    import json
+
+    d = load_task(task, split, data_dir=data_dir, max_examples=n, seed=seed)
+    blob = json.dumps([d.texts, d.labels], ensure_ascii=False).encode()
+    assert (len(d), hashlib.sha256(blob).hexdigest()[:16]) == (size, digest)
+
+
+# --------------------------------------------------------------------------- a user's own files
+
+
+def _own_files(tmp_path: Path) -> tuple[Path, Path]:
+    train = tmp_path / "reviews.csv"
+    train.write_text(
+        'question,answer,y\n"Is it, really?",yes,pos\nwhy,"because ""x""",neg\nhow,so,pos\n',
+        encoding="utf-8",
+    )
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(
+        '{"question": "a", "answer": "b", "y": "neg"}\n\n'
+        '{"question": "c", "answer": "d", "y": "pos"}\n',
+        encoding="utf-8",
+    )
+    return train, dev
+
+
+def test_file_task_loads_csv_and_jsonl(tmp_path: Path) -> None:
+    train, dev = _own_files(tmp_path)
+    name = tasks.file_task(train, dev, ["question", "answer"], "y")
+    spec = get_task(name)
+    assert spec.is_pair and spec.labels == ("neg", "pos") and spec.num_labels == 2
+    data = load_task(name, "train")
+    assert data.texts == [("Is it, really?", "yes"), ("why", 'because "x"'), ("how", "so")]
+    assert data.labels == [1, 0, 1]
+    assert load_task(name, "dev").labels == [0, 1]
+    # the seeded subsample follows load_task's rule for every task
+    idx = np.random.default_rng(5).permutation(3)[:2]
+    assert load_task(name, "train", max_examples=2, seed=5).labels == [data.labels[i] for i in idx]
+    assert tasks.display_name(name) == "reviews" and tasks.display_name("mrpc") == "mrpc"
+    assert tasks.majority_score(name, "accuracy") == 0.5
+    assert set(tasks.compute_metrics(name, [0, 1], [0, 1])) == {"accuracy", "f1", "mcc"}
+    with pytest.raises(tasks.TaskDataNotFound, match="no 'test' file"):
+        load_task(name, "test")
+
+
+def test_file_task_keeps_integer_labels_and_reads_tsv(tmp_path: Path) -> None:
+    (tmp_path / "t.tsv").write_text('text\tlabel\na "quote\t2\nb\t0\nc\t1\n', encoding="utf-8")
+    name = tasks.file_task(tmp_path / "t.tsv", tmp_path / "t.tsv", ["text"], name="three")
+    assert load_task(name, "dev").labels == [2, 0, 1]
+    assert load_task(name, "dev").texts[0] == ('a "quote',)  # TSV: no quoting
+    assert get_task(name).metrics == ("accuracy", "mcc")
+
+
+def test_file_task_is_keyed_by_content(tmp_path: Path) -> None:
+    train, dev = _own_files(tmp_path)
+    name = tasks.file_task(train, dev, ["question", "answer"], "y")
+    assert tasks.file_task(train, dev, ["question", "answer"], "y") == name
+    train.write_text(train.read_text() + "when,now,neg\n")
+    tasks._file_task_spec.cache_clear()
+    with pytest.raises(ValueError, match="changed since"):
+        load_task(name, "train")
+    assert tasks.file_task(train, dev, ["question", "answer"], "y") != name
+
+
+@pytest.mark.parametrize(
+    ("columns", "label", "message"),
+    [
+        (["question", "nope"], "y", "no column 'nope'"),
+        (["question"], "nope", "no column 'nope'"),
+        (["question", "answer", "y"], "y", "1 or 2 text columns"),
+    ],
+)
+def test_file_task_errors(tmp_path: Path, columns: list[str], label: str, message: str) -> None:
+    train, _ = _own_files(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        tasks.file_task(train, train, columns, label)
+
+
+def test_file_task_file_errors(tmp_path: Path) -> None:
+    train, _ = _own_files(tmp_path)
+    with pytest.raises(FileNotFoundError, match="dev file"):
+        tasks.file_task(train, tmp_path / "missing.csv", ["question"], "y")
+    (tmp_path / "data.parquet").write_bytes(b"")
+    with pytest.raises(ValueError, match="unknown file type"):
+        tasks.file_task(train, tmp_path / "data.parquet", ["question"], "y")
+    (tmp_path / "one.csv").write_text("question,y\na,pos\n")
+    with pytest.raises(ValueError, match="fewer than two classes"):
+        tasks.file_task(tmp_path / "one.csv", tmp_path / "one.csv", ["question"], "y")
+
+
+def test_records_task_from_rows_in_memory(tmp_path: Path) -> None:
+    """A datasets.Dataset iterates as one dict per row; a list of dicts and a dict of columns
+    (Dataset.to_dict()) give the same files and the same task."""
+    rows = [{"sentence": f"s{i}", "label": np.int64(i % 3), "extra": i} for i in range(6)]
+    columns = {k: [r[k] for r in rows] for k in ("sentence", "label")}
+    a = tasks.records_task(rows, rows[:3], ["sentence"], directory=tmp_path, name="mine")
+    b = tasks.records_task(columns, rows[:3], ["sentence"], directory=tmp_path, name="mine")
+    assert a == b and tasks.display_name(a) == "mine"
+    assert sorted(p.name.split("-")[1] for p in tmp_path.glob("mine-*.jsonl")) == ["dev", "train"]
+    data = load_task(a, "train")
+    assert data.texts == [(f"s{i}",) for i in range(6)] and data.labels == [0, 1, 2, 0, 1, 2]
+    assert get_task(a).num_labels == 3
+    with pytest.raises(ValueError, match="no column 'text'"):
+        tasks.records_task(rows, rows, ["text"], directory=tmp_path)
