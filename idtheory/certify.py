@@ -13,7 +13,14 @@ coded model — the message length split into its parts (:class:`MessageBits`), 
 count k on all m training examples, the dev error count — and returns a record with every
 bound row, ready for :func:`save_certificate` (``bounds.jsonl`` of the results store). The
 record holds every input needed to recompute it (``tests/test_certify.py`` does so with an
-independent implementation).
+independent implementation), and the coded message itself (:class:`idtheory.compress.Message`),
+from which the certified model can be rebuilt without the training artifacts.
+
+The training side (:func:`run_protocol`) serves both declared routes of quantization training:
+``retune`` trains θ_d in float, quantizes it by k-means and retunes the centroids on the training
+loss (:data:`RETUNE_DEFAULTS`); ``ste`` trains with ``TrainConfig.quantize_levels`` (a
+straight-through estimator, :class:`idtheory.quantize.StraightThrough`), one training per level
+count. Either way the errors counted are those of the model decoded from the message.
 
 Units: bits unless a name ends in ``_nats``; errors are fractions or integer counts (``k``).
 """
@@ -29,6 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from idtheory.bounds import (
     LN2,
     catoni_bound_opt,
@@ -41,18 +50,23 @@ from idtheory.bounds import (
 __all__ = [
     "DECLARED",
     "PROTOCOL_DIR",
+    "RETUNE_DEFAULTS",
+    "ROUTES",
     "Candidate",
+    "Measurement",
     "MessageBits",
     "Protocol",
     "UndeclaredCandidate",
     "certificate_rows",
     "certify",
+    "decoded_errors",
     "format_certificate",
     "full_dev_error",
     "load_protocol",
-    "measure_candidate",
     "message_bits",
     "plan",
+    "quantize_candidate",
+    "retuned",
     "run_protocol",
     "run_spec_for",
     "save_certificate",
@@ -69,6 +83,16 @@ DECLARED: dict[str, str] = {
 
 #: The bound rows of a certificate, in print order (the headline is one of them).
 ROWS = ("occam_binomial", "occam_kl", "pac_bayes_kl", "catoni")
+
+#: The ways quantization enters training (``Candidate.quant_training``).
+ROUTES = ("retune", "ste")
+
+#: Codebook retuning of the ``retune`` route when the protocol has no ``"retune"`` entry
+#: (``docs/certificate.md`` §2): ``steps`` Adam steps at ``lr_factor`` × the candidate's
+#: learning rate, decayed linearly to 0, batches of ``batch_size`` in an order seeded by
+#: ``seed`` (:func:`idtheory.train.retune_codebook`). Like the training settings these choose
+#: which h is coded, not the prior.
+RETUNE_DEFAULTS: dict[str, Any] = {"steps": 200, "lr_factor": 0.1, "batch_size": 32, "seed": 0}
 
 
 class UndeclaredCandidate(ValueError):
@@ -138,6 +162,9 @@ class Protocol:
             raise ValueError("only the uniform selection code over the declared list is supported")
         if spec.get("headline") not in ROWS:
             raise ValueError(f"protocol headline must be one of {ROWS}")
+        routes = set(grid["quant_training"]) - set(ROUTES)
+        if routes:
+            raise ValueError(f"unknown quant_training {sorted(routes)}; known: {ROUTES}")
         combos = itertools.product(*(grid[k] for k in grid))
         cands = tuple(Candidate.from_dict(dict(zip(grid, c))) for c in combos)
         if len(set(cands)) != len(cands):
@@ -291,6 +318,8 @@ def certify(
     dev_m: int,
     full_dev_error: float | None = None,
     run_id: str | None = None,
+    message: dict[str, Any] | None = None,
+    quantization: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The certificate record of one declared candidate's quantized, coded model.
 
@@ -304,6 +333,9 @@ def certify(
             bound: valid since the dev set chose nothing).
         full_dev_error: dev error of full fine-tuning of the same model (a reference).
         run_id: the stored training run the coded model comes from.
+        message: the coded message (:meth:`idtheory.compress.Message.to_dict`), kept in the
+            record so the certified model can be rebuilt from it alone.
+        quantization: how the route produced the codebook (kept for the report).
 
     Returns a record for :func:`save_certificate`: the inputs, ``rows`` (bound name →
     ``{value, formula}``), ``certificate`` (the headline row's value) and the references.
@@ -352,6 +384,8 @@ def certify(
         "dev_error": dev_errors / dev_m,
         "dev_test_set_bound": float(test_set_bound(dev_m, dev_errors, delta)),
         "full_dev_error": full_dev_error,
+        "quantization": quantization,
+        "message": message,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -388,6 +422,12 @@ def format_certificate(record: dict[str, Any]) -> str:
         f"  method {c['method']}, d = {c['dim']}, lr {c['lr']:g}, L = {c['levels']}, "
         f"{c['quant_training']}",
     ]
+    quant = record.get("quantization") or {}
+    if quant.get("route") == "retune":
+        lines.append(
+            f"  codebook: {quant['kept']} kept (training errors: k-means "
+            f"{quant['kmeans_train_errors']}, retuned {quant['retuned_train_errors']})"
+        )
     return "\n".join(lines)
 
 
@@ -395,18 +435,17 @@ def format_certificate(record: dict[str, Any]) -> str:
 
 
 def run_spec_for(protocol: Protocol, candidate: Candidate) -> Any:
-    """The :class:`idtheory.config.RunSpec` that trains ``candidate``'s float θ_d (shared by
-    every level count of the ``retune`` route), or None for a route not implemented here
-    (``ste`` needs quantization-aware training inside :mod:`idtheory.train`)."""
+    """The :class:`idtheory.config.RunSpec` that trains ``candidate``: for ``retune`` the float
+    training shared by every level count; for ``ste`` the quantization-aware training at the
+    candidate's L (``TrainConfig.quantize_levels``)."""
     from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
 
     protocol.index(candidate)
-    if candidate.quant_training != "retune":
-        return None
+    levels = candidate.levels if candidate.quant_training == "ste" else None
     return RunSpec(
         model=candidate.model,
         task=str(protocol.spec["task"]),
-        train=TrainConfig(lr=candidate.lr, **protocol.spec["train"]),
+        train=TrainConfig(lr=candidate.lr, quantize_levels=levels, **protocol.spec["train"]),
         subspace=SubspaceConfig(
             dim=candidate.dim, method=candidate.method, **protocol.spec["subspace"]
         ),
@@ -414,24 +453,22 @@ def run_spec_for(protocol: Protocol, candidate: Candidate) -> Any:
 
 
 def plan(protocol: Protocol, store: Any) -> list[dict[str, Any]]:
-    """The declared trainings, one row per distinct run: ``run_id`` (None if unsupported),
-    ``status`` (``stored`` / ``missing`` / ``unsupported``), the candidates it serves."""
+    """The declared trainings, one row per distinct run: ``run_id``, ``status`` (``stored`` /
+    ``missing``), method, d, lr, ``route``, ``levels`` (L for ``ste``, None for ``retune``) and
+    the candidates it serves."""
     rows: dict[str, dict[str, Any]] = {}
     for cand in protocol.candidates:
         spec = run_spec_for(protocol, cand)
-        rid = None if spec is None else spec.config_hash()
-        key = rid or f"{cand.method}/d{cand.dim}/lr{cand.lr:g}/{cand.quant_training}"
         row = rows.setdefault(
-            key,
+            spec.config_hash(),
             {
-                "run_id": rid,
+                "run_id": spec.config_hash(),
                 "method": cand.method,
                 "dim": cand.dim,
                 "lr": cand.lr,
                 "route": cand.quant_training,
-                "status": "unsupported"
-                if spec is None
-                else ("missing" if store.needs_training(spec) else "stored"),
+                "levels": spec.train.quantize_levels,
+                "status": "missing" if store.needs_training(spec) else "stored",
                 "candidates": [],
             },
         )
@@ -439,51 +476,110 @@ def plan(protocol: Protocol, store: Any) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def measure_candidate(
-    protocol: Protocol,
-    candidate: Candidate,
-    run: Any,
-) -> tuple[MessageBits, int, int]:
-    """Quantize a trained run's θ_d as ``candidate`` declares (k-means, codebook and λ rounded to
-    the declared precision: the model a decoder rebuilds), set it into ``run.model`` and count
-    its exact errors. ``run`` is an :class:`idtheory.compress.StoredRun` (restored afterwards).
-    Returns (bits, training errors, dev errors)."""
-    import numpy as np
+@dataclass(frozen=True)
+class Measurement:
+    """A candidate's coded model, measured: its bits, its exact error counts (of the model
+    decoded from ``message``), the message (:meth:`idtheory.compress.Message.to_dict`) and how
+    the route produced the codebook (``quantization``)."""
+
+    bits: MessageBits
+    train_errors: int
+    dev_errors: int
+    message: dict[str, Any]
+    quantization: dict[str, Any]
+
+
+def decoded_errors(run: Any, q: Any) -> tuple[Any, int, int]:
+    """Encode ``q`` and the run's λ, rebuild θ_d and λ from the message alone, set them into
+    ``run.model`` and count its errors on the training and dev sets; the model is restored.
+    Returns (message, training errors, dev errors)."""
     import torch
 
-    from idtheory.compress import Quantized, quantize_kmeans
+    from idtheory.compress import decode_message, encode_message
+
+    model = run.model
+    lambdas = None if model.lambdas is None else model.lambdas.detach().double().numpy()
+    message = encode_message(q, lambdas)
+    theta, lam = decode_message(message)
+    saved = [p.detach().clone() for p in (model.theta, model.lambdas) if p is not None]
+    try:
+        with torch.no_grad():
+            model.theta.copy_(torch.from_numpy(theta))
+            if model.lambdas is not None:
+                model.lambdas.copy_(torch.from_numpy(lam))
+        return message, run.errors("train"), run.errors("dev")
+    finally:
+        with torch.no_grad():
+            for param, value in zip((model.theta, model.lambdas), saved):
+                param.copy_(value)
+
+
+def _retune_settings(protocol: Protocol, candidate: Candidate) -> dict[str, Any]:
+    settings = {**RETUNE_DEFAULTS, **protocol.spec.get("retune", {})}
+    return {**settings, "lr": settings["lr_factor"] * candidate.lr}
+
+
+def quantize_candidate(protocol: Protocol, candidate: Candidate, run: Any) -> Measurement:
+    """Quantize a trained run's θ_d as ``candidate``'s route declares and measure the decoded
+    model (``run``: an :class:`idtheory.compress.StoredRun`, left as it was).
+
+    * ``ste``: the run was trained quantized, so its θ_d already holds at most L float16
+      values; the protocol's k-means reproduces them exactly (refused otherwise).
+    * ``retune``: k-means (the protocol's seed), codebook rounded to float16, then the
+      centroids retuned on the training loss (:func:`idtheory.train.retune_codebook`, settings
+      :data:`RETUNE_DEFAULTS` or the protocol's ``"retune"``). Of the two codebooks the one
+      whose decoded model makes fewer training errors is kept (k-means on a tie): the Occam
+      bound holds for every coded h at once, and both are messages of the same code with the
+      same bits, so the choice costs nothing.
+    """
+    from idtheory.quantize import kmeans_float16
 
     quant = protocol.spec["quantization"]
     if quant["quantizer"] != "kmeans" or quant["codebook_bits"] != 16:
         raise ValueError("only k-means with a float16 codebook is implemented")
-    model = run.model
-    saved = (
-        model.theta.detach().clone(),
-        model.lambdas.detach().clone() if model.num_lambdas else None,
-    )
-    q = quantize_kmeans(
-        model.theta.detach().double().numpy(), candidate.levels, seed=quant["kmeans_seed"]
-    )
-    q = Quantized(q.codebook.astype(np.float16).astype(np.float64), q.symbols, q.levels, q.method)
-    try:
-        with torch.no_grad():
-            model.theta.copy_(torch.from_numpy(q.values()))
-            if model.num_lambdas:
-                model.lambdas.copy_(model.lambdas.half().float())
-        k_train, k_dev = run.errors("train"), run.errors("dev")
-    finally:
-        with torch.no_grad():
-            model.theta.copy_(saved[0])
-            if saved[1] is not None:
-                model.lambdas.copy_(saved[1])
+    if quant["lambda_bits"] != 16:
+        raise ValueError("only float16 λ is implemented")
+    theta = run.model.theta.detach().double().numpy()
+    q = kmeans_float16(theta, candidate.levels, seed=quant["kmeans_seed"])
+    info: dict[str, Any] = {"route": candidate.quant_training}
+    if candidate.quant_training == "ste" and not np.array_equal(q.values(), theta):
+        raise ValueError(
+            f"run {run.run_id} is not a quantization-aware training at L = {candidate.levels} "
+            "(its θ_d is not a float16 k-means quantization of itself)"
+        )
+    message, k_train, k_dev = decoded_errors(run, q)
+    if candidate.quant_training == "retune":
+        settings = _retune_settings(protocol, candidate)
+        tuned = retuned(run, q, settings)
+        t_message, t_train, t_dev = decoded_errors(run, tuned)
+        info.update(retune=settings, kmeans_train_errors=k_train, retuned_train_errors=t_train)
+        info["kept"] = "retuned" if t_train < k_train else "kmeans"
+        if t_train < k_train:
+            q, message, k_train, k_dev = tuned, t_message, t_train, t_dev
     bits = message_bits(
         q,
-        model.num_lambdas,
+        run.model.num_lambdas,
         protocol.selection_bits(candidate),
         quant["codebook_bits"],
         quant["lambda_bits"],
     )
-    return bits, k_train, k_dev
+    return Measurement(bits, k_train, k_dev, message.to_dict(), info)
+
+
+def retuned(run: Any, q: Any, settings: dict[str, Any]) -> Any:
+    """``q`` with its codebook retuned on the run's training examples (``settings``)."""
+    from idtheory.train import retune_codebook
+
+    return retune_codebook(
+        run.model,
+        run.examples["train"],
+        q,
+        steps=int(settings["steps"]),
+        lr=float(settings["lr"]),
+        batch_size=int(settings["batch_size"]),
+        seed=int(settings["seed"]),
+        pad_id=run.pad_id,
+    )
 
 
 def full_dev_error(protocol: Protocol, store: Any) -> float | None:
@@ -518,7 +614,7 @@ def run_protocol(
     reference = full_dev_error(protocol, store)
     records = []
     for row in plan(protocol, store):
-        if row["status"] == "unsupported" or (row["status"] == "missing" and not train):
+        if row["status"] == "missing" and not train:
             continue
         spec = run_spec_for(protocol, row["candidates"][0])
         stored = store.run(spec, make_train_fn(data_dir=data_dir, artifacts_dir=artifacts))
@@ -536,17 +632,19 @@ def run_protocol(
                 run = load_subspace_run(
                     stored["run_id"], store=store, data_dir=data_dir, artifacts_dir=artifacts
                 )
-            bits, k_train, k_dev = measure_candidate(protocol, cand, run)
+            measured = quantize_candidate(protocol, cand, run)
             record = certify(
                 protocol,
                 cand,
-                bits=bits,
-                train_errors=k_train,
+                bits=measured.bits,
+                train_errors=measured.train_errors,
                 m=run.m,
-                dev_errors=k_dev,
+                dev_errors=measured.dev_errors,
                 dev_m=len(run.examples["dev"]),
                 full_dev_error=reference,
                 run_id=stored["run_id"],
+                message=measured.message,
+                quantization=measured.quantization,
             )
             records.append(save_certificate(store, record))
     return sorted(records, key=lambda r: r["certificate"])

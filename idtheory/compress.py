@@ -7,7 +7,9 @@ frequencies, and count the message length in **bits** as
     l = ceil(d·H) + 1  +  L·codebook_bits  +  L·count_bits
 
 (coded symbols + codebook + symbol counts), which is what ``bounds.description_length_bits``
-computes; the bounds of :mod:`idtheory.bounds` then charge ``l + 2 log2 l`` bits.
+computes; the bounds of :mod:`idtheory.bounds` then charge ``l + 2 log2 l`` bits. The quantizers
+live in :mod:`idtheory.quantize` (re-exported here); :func:`encode_message` /
+:func:`decode_message` write and read the actual message a receiver gets.
 
 numpy only; torch tensors are accepted (converted with ``.detach().cpu()``) but torch is
 never imported. Entropy coding uses the ``constriction`` library (ANS coder with a categorical
@@ -25,14 +27,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from idtheory.bounds import arithmetic_code_bits, description_length_bits, symbol_entropy_bits
+from idtheory.quantize import Quantized, quantize_kmeans, quantize_uniform
 
 __all__ = [
+    "Message",
     "Quantized",
     "StoredRun",
     "arithmetic_decode",
     "arithmetic_encode",
     "bound_for_run",
     "coded_length_bits",
+    "decode_message",
+    "encode_message",
     "ideal_coded_bits",
     "load_subspace_run",
     "message_length_bits",
@@ -40,137 +46,6 @@ __all__ = [
     "quantize_uniform",
     "symbol_probs",
 ]
-
-
-@dataclass(frozen=True, eq=False)
-class Quantized:
-    """A vector quantized to ``levels`` levels.
-
-    Attributes:
-        codebook: float64 array of shape (levels,), the centroid values (ascending).
-        symbols: int64 array with the input's shape; entry i is the codebook index of w_i.
-        levels: L, the codebook size (some levels may be unused).
-        method: ``"uniform"`` or ``"kmeans"``.
-    """
-
-    codebook: NDArray[np.float64]
-    symbols: NDArray[np.int64]
-    levels: int
-    method: str
-
-    @property
-    def d(self) -> int:
-        """Number of quantized numbers."""
-        return int(self.symbols.size)
-
-    def values(self) -> NDArray[np.float64]:
-        """The reconstructed (dequantized) vector ``codebook[symbols]``, in the input's shape."""
-        return self.codebook[self.symbols]
-
-
-def _as_numpy(w: Any) -> NDArray[np.float64]:
-    """float64 copy of an array-like or a torch tensor (no torch import)."""
-    if hasattr(w, "detach") and hasattr(w, "cpu"):
-        w = np.asarray(w.detach().cpu().double())
-    a = np.asarray(w, dtype=np.float64)
-    if a.size == 0:
-        raise ValueError("cannot quantize an empty vector")
-    if not np.isfinite(a).all():
-        raise ValueError("w must be finite (got NaN or inf)")
-    return a
-
-
-def _check_levels(levels: int) -> int:
-    if int(levels) != levels or levels < 1:
-        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
-    return int(levels)
-
-
-def _centroids(
-    x: NDArray[np.float64], sym: NDArray[np.int64], fallback: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Mean of each cluster; ``fallback`` for empty clusters. Returns (centroids, counts)."""
-    n = fallback.size
-    counts = np.bincount(sym, minlength=n)
-    sums = np.bincount(sym, weights=x, minlength=n)
-    return np.where(counts > 0, sums / np.maximum(counts, 1), fallback), counts
-
-
-def _nearest(x: NDArray[np.float64], sorted_centers: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Index of the nearest of the (ascending) centers for each x (1-d Voronoi cells)."""
-    mids = 0.5 * (sorted_centers[1:] + sorted_centers[:-1])
-    return np.searchsorted(mids, x).astype(np.int64)
-
-
-def quantize_uniform(w: ArrayLike, levels: int) -> Quantized:
-    """Uniform-bin quantization (Lotfi et al. 2022): L equal bins on [−max|w|, max|w|] (edges
-    widened by 1e-6); each centroid is the mean of the values in its bin (the bin centre when
-    the bin is empty)."""
-    a, n = _as_numpy(w), _check_levels(levels)
-    x = a.ravel()
-    r = float(np.max(np.abs(x)))
-    edges = np.linspace(-r - 1e-6, r + 1e-6, n + 1)
-    sym = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n - 1).astype(np.int64)
-    codebook, _ = _centroids(x, sym, 0.5 * (edges[1:] + edges[:-1]))
-    return Quantized(codebook, sym.reshape(a.shape), n, "uniform")
-
-
-def _lloyd(
-    x: NDArray[np.float64], centers: NDArray[np.float64], iters: int, rng: np.random.Generator
-) -> tuple[NDArray[np.float64], float]:
-    """Lloyd iterations from ``centers``; returns (sorted centers, sum of squared errors)."""
-    uniq = np.unique(x)
-    for _ in range(iters):
-        centers = np.sort(centers)
-        new, counts = _centroids(x, _nearest(x, centers), centers)
-        empty = counts == 0
-        if empty.any():
-            new[empty] = rng.choice(uniq, size=int(empty.sum()), replace=False)
-        moved = np.max(np.abs(new - centers))
-        centers = new
-        if moved <= 1e-12 * (1.0 + np.max(np.abs(centers))):
-            break
-    centers = np.sort(centers)
-    return centers, float(np.sum((x - centers[_nearest(x, centers)]) ** 2))
-
-
-def _kmeans_pp(x: NDArray[np.float64], n: int, rng: np.random.Generator) -> NDArray[np.float64]:
-    """k-means++ seeding (Arthur & Vassilvitskii 2007) on 1-d data."""
-    centers = [x[rng.integers(x.size)]]
-    d2 = (x - centers[0]) ** 2
-    for _ in range(1, n):
-        tot = d2.sum()
-        nxt = x[rng.choice(x.size, p=d2 / tot)] if tot > 0 else x[rng.integers(x.size)]
-        centers.append(nxt)
-        d2 = np.minimum(d2, (x - nxt) ** 2)
-    return np.asarray(centers)
-
-
-def quantize_kmeans(w: ArrayLike, levels: int, seed: int = 0, iters: int = 100) -> Quantized:
-    """1-d k-means (Lloyd) quantization to L levels, minimizing the squared reconstruction error.
-
-    Lloyd is run (at most ``iters`` steps each) from three initializations — the centroids of
-    :func:`quantize_uniform` (so the result is never worse than uniform quantization), the
-    (i + ½)/L quantiles, and k-means++ seeding drawn with ``seed`` — and the lowest-error
-    codebook is kept; ``seed`` also drives the re-seeding of clusters that become empty. If w
-    has at most L distinct values they become the codebook (padded by repeating the largest)
-    and the quantization is exact.
-    """
-    a, n = _as_numpy(w), _check_levels(levels)
-    x = a.ravel()
-    uniq = np.unique(x)
-    if uniq.size <= n:
-        codebook = np.concatenate([uniq, np.full(n - uniq.size, uniq[-1])])
-        sym = np.searchsorted(uniq, x).astype(np.int64)
-        return Quantized(codebook, sym.reshape(a.shape), n, "kmeans")
-    rng = np.random.default_rng(seed)
-    inits = [
-        quantize_uniform(x, n).codebook,
-        np.quantile(x, (np.arange(n) + 0.5) / n),
-        _kmeans_pp(x, n, rng),
-    ]
-    centers, _ = min((_lloyd(x, c, iters, rng) for c in inits), key=lambda r: r[1])
-    return Quantized(centers, _nearest(x, centers).reshape(a.shape), n, "kmeans")
 
 
 def symbol_probs(q: Quantized) -> NDArray[np.float64]:
@@ -258,6 +133,70 @@ def message_length_bits(
     if use_coder:
         total += coded_length_bits(q) - ideal_coded_bits(q)
     return total
+
+
+# ----------------------------------------------------------------------------- the message
+
+
+#: The arrays of a :class:`Message` stored as hex, with their little-endian dtypes.
+_MESSAGE_HEX = {"codebook": "<f2", "words": "<u4", "lambdas": "<f2"}
+
+
+@dataclass(frozen=True, eq=False)
+class Message:
+    """The coded description of a quantized θ_d and SAID's λ: what a receiver gets.
+
+    Attributes:
+        counts: int64 (L,), how many θ_d entries carry each symbol (n = ``counts.sum()``).
+        codebook: float16 (L,), the centroid values.
+        words: uint32, the symbols arithmetic-coded (constriction's ANS coder) under the
+            frequencies ``counts / n``.
+        lambdas: float16, SAID's λ in group order (empty for DID).
+
+    The projection seed and θ₀ are not in it: a certificate protocol fixes them.
+    """
+
+    counts: NDArray[np.int64]
+    codebook: NDArray[np.float16]
+    words: NDArray[np.uint32]
+    lambdas: NDArray[np.float16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``counts`` as a list; the other arrays as hex of their little-endian
+        bytes."""
+        out: dict[str, Any] = {"counts": [int(c) for c in self.counts]}
+        for name, dtype in _MESSAGE_HEX.items():
+            out[name] = np.asarray(getattr(self, name), dtype=dtype).tobytes().hex()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Message:
+        arrays = {
+            name: np.frombuffer(bytes.fromhex(d[name]), dtype=dtype).astype(dtype[1:])
+            for name, dtype in _MESSAGE_HEX.items()
+        }
+        return cls(np.asarray(d["counts"], dtype=np.int64), **arrays)
+
+
+def _frequencies(counts: NDArray[np.int64]) -> NDArray[np.float64]:
+    return counts / counts.sum()
+
+
+def encode_message(q: Quantized, lambdas: ArrayLike | None = None) -> Message:
+    """The message of ``q`` (codebook rounded to float16) and ``lambdas`` (rounded to float16):
+    what a receiver needs to rebuild θ_d = codebook[symbols] and λ (:func:`decode_message`)."""
+    counts = np.bincount(q.symbols.ravel(), minlength=q.levels).astype(np.int64)
+    words = arithmetic_encode(q.symbols.ravel(), _frequencies(counts))
+    lam = np.zeros(0) if lambdas is None else np.asarray(lambdas, dtype=np.float64).ravel()
+    return Message(counts, q.codebook.astype(np.float16), words, lam.astype(np.float16))
+
+
+def decode_message(message: Message) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(θ_d, λ) rebuilt from ``message`` alone, as float64 (λ empty for DID)."""
+    n = int(message.counts.sum())
+    symbols = arithmetic_decode(message.words, _frequencies(message.counts), n)
+    theta = message.codebook.astype(np.float64)[symbols]
+    return theta, message.lambdas.astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- stored runs

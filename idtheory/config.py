@@ -174,6 +174,12 @@ class TrainConfig:
             :data:`LENGTH_GROUP_BATCHES` batches, each sorted by length, and the batches are
             then shuffled. Fewer pad tokens (MRPC: 1.09× the real tokens instead of 1.51×;
             SST-2: 1.26× instead of 3.03×), a different data order.
+        quantize_levels: None (default) trains θ_d in float; an integer L ≥ 2 trains it
+            quantization-aware, by a straight-through estimator (:class:`idtheory.quantize.
+            StraightThrough`): every forward and backward, and every evaluation, sees θ_d
+            replaced by its L-level k-means quantization (codebook rounded to float16, refit
+            every step) and λ rounded to float16, and the trained model is left quantized.
+            Subspace runs only.
     """
 
     lr: float = field(default=2e-5, metadata={"help": "peak learning rate", "positive": True})
@@ -230,6 +236,13 @@ class TrainConfig:
             "help": "batches of similar length (mega-batches of 50 batches sorted by length)"
         },
     )
+    quantize_levels: int | None = field(
+        default=None,
+        metadata={
+            "help": "train θ_d quantized to this many k-means levels (straight-through; "
+            "default: float)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -238,6 +251,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.batch_size must be > 0, got {self.batch_size}")
         if self.max_steps is None and not self.epochs > 0:
             raise ValueError("TrainConfig needs epochs > 0 or max_steps")
+        levels = self.quantize_levels
+        bad = isinstance(levels, bool) or not isinstance(levels, int) or levels < 2
+        if levels is not None and bad:
+            raise ValueError(f"TrainConfig.quantize_levels must be None or an int >= 2: {levels!r}")
         from idtheory.precision import resolve_precision
 
         for f in fields(self):
@@ -257,7 +274,7 @@ class TrainConfig:
 
 #: TrainConfig fields added after runs were stored, with the default that leaves them out of
 #: :meth:`TrainConfig.to_dict` (and so out of the config hash and of search settings).
-LATER_FIELDS: dict[str, Any] = {"group_by_length": False}
+LATER_FIELDS: dict[str, Any] = {"group_by_length": False, "quantize_levels": None}
 #: Batches per length-sorted mega-batch of ``group_by_length`` (transformers uses 50 too).
 LENGTH_GROUP_BATCHES = 50
 

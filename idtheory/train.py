@@ -16,6 +16,11 @@ Conventions:
   those of the model at that best evaluation (needed for generalization gaps).
 * A non-finite loss ends the run with status ``"diverged"``; the metrics of the best evaluation
   before it (if any) are kept. A CUDA out-of-memory error gives status ``"failed"``.
+* Quantization-aware training (``TrainConfig.quantize_levels``): every training step and every
+  evaluation runs inside :meth:`idtheory.quantize.StraightThrough.swapped`, and the best
+  checkpoint is quantized for good before the final evaluation, so the model returned (and
+  saved by :func:`run_spec`) is the quantized one that was evaluated. Off by default, and then
+  the loop is unchanged.
 * ``peak_mem_mb``: on CUDA, the peak allocated device memory of this run; on CPU, the peak
   resident set size of the process so far (an upper bound for this run).
 """
@@ -29,6 +34,7 @@ import resource
 import socket
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,9 +46,18 @@ from torch import nn
 
 from idtheory import __version__
 from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, SubspaceConfig, TrainConfig
+from idtheory.quantize import Quantized, StraightThrough, round_float16
 from idtheory.tasks import TaskData, compute_metrics, get_task, load_task
 
-__all__ = ["TrainResult", "encode", "evaluate", "finetune", "make_train_fn", "run_spec"]
+__all__ = [
+    "TrainResult",
+    "encode",
+    "evaluate",
+    "finetune",
+    "make_train_fn",
+    "retune_codebook",
+    "run_spec",
+]
 
 
 @dataclass
@@ -207,6 +222,11 @@ def _restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             params[name].copy_(value)
 
 
+def _quantized(qat: StraightThrough | None) -> AbstractContextManager[None]:
+    """The straight-through swap of ``qat``, or nothing when training is not quantized."""
+    return nullcontext() if qat is None else qat.swapped()
+
+
 def finetune(
     model: nn.Module,
     tokenizer,
@@ -222,7 +242,7 @@ def finetune(
 
     Only parameters with ``requires_grad`` are optimised, so the same loop serves full
     fine-tuning and :class:`~idtheory.subspace.SubspaceModel`. On return the model holds the
-    parameters of the best evaluation.
+    parameters of the best evaluation (quantized, with ``config.quantize_levels``).
     """
     t0 = time.perf_counter()
     device = _resolve_device(config.device)
@@ -246,6 +266,7 @@ def finetune(
     dev_ex = encode(tokenizer, dev_data, config.max_length)
     pad_id = tokenizer.pad_token_id or 0
     model.to(device)
+    qat = None if config.quantize_levels is None else StraightThrough(model, config.quantize_levels)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameter")
@@ -264,16 +285,20 @@ def finetune(
     status, message = "ok", ""
     step, running = 0, []
 
-    def do_eval() -> None:
-        dev = evaluate(
+    def metrics(examples: list[dict[str, Any]]) -> dict[str, float]:
+        return evaluate(
             model,
-            dev_ex,
+            examples,
             spec.name,
             batch_size=2 * config.batch_size,
             pad_id=pad_id,
             device=device,
             autocast_dtype=amp,
         )
+
+    def do_eval() -> None:
+        with _quantized(qat):
+            dev = metrics(dev_ex)
         loss = float(np.mean(running)) if running else float("nan")
         history.append(
             {"step": step, "epoch": step / steps_per_epoch, "train_loss": loss, "dev": dev}
@@ -288,20 +313,21 @@ def finetune(
         while step < total:
             for idx in _epoch_batches(train_ex, config, gen):
                 batch = _collate([train_ex[i] for i in idx], pad_id, device)
-                with _autocast(device, amp):
-                    loss = model(**batch).loss
-                if not torch.isfinite(loss):
-                    status = "diverged"
-                    message = (
-                        f"non-finite loss ({loss.item()}) at step {step} with lr={config.lr:g}"
-                    )
-                    raise _Stop
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
+                with _quantized(qat):  # forward and backward at the quantized point
+                    with _autocast(device, amp):
+                        loss = model(**batch).loss
+                    if not torch.isfinite(loss):
+                        status = "diverged"
+                        message = (
+                            f"non-finite loss ({loss.item()}) at step {step} with lr={config.lr:g}"
+                        )
+                        raise _Stop
+                    optimizer.zero_grad(set_to_none=True)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.unscale_(optimizer)
+                    else:
+                        loss.backward()
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                 if scaler is not None:
@@ -328,15 +354,9 @@ def finetune(
     train_metrics: dict[str, float] = {}
     if best["state"] is not None:
         _restore(model, best["state"])
-        train_metrics = evaluate(
-            model,
-            train_ex,
-            spec.name,
-            batch_size=2 * config.batch_size,
-            pad_id=pad_id,
-            device=device,
-            autocast_dtype=amp,
-        )
+        if qat is not None:
+            qat.finalize()
+        train_metrics = metrics(train_ex)
     return TrainResult(
         status=status,
         message=message,
@@ -348,6 +368,65 @@ def finetune(
         wall_time_s=time.perf_counter() - t0,
         peak_mem_mb=_peak_mem_mb(device),
     )
+
+
+def retune_codebook(
+    model: nn.Module,
+    examples: list[dict[str, Any]],
+    q: Quantized,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int = 32,
+    seed: int = 0,
+    pad_id: int = 0,
+) -> Quantized:
+    """Retune the L centroid values of ``q`` on the training loss, the assignments fixed.
+
+    The subspace ``model`` (its λ as they are) is run with θ_d = codebook[symbols]; the
+    gradient of the mean cross-entropy of a batch with respect to centroid k is the sum of
+    the θ_d gradients of the entries assigned to k (exact chain rule). ``steps`` Adam steps
+    (β = 0.9, 0.999) at ``lr``, decayed linearly to 0, on batches of ``batch_size`` drawn as in
+    training (a permutation per epoch from a generator seeded with ``seed``); dropout off (the
+    loss of the deterministic hypothesis), fp32, on the model's device. The forward uses the
+    centroids rounded to float16, the precision a message stores them in, with the gradient
+    passed straight through the rounding.
+
+    Returns ``q`` with the retuned codebook rounded to float16 (symbols unchanged). The model's
+    θ_d and its train/eval mode are restored on return.
+    """
+    if steps < 0 or not lr > 0:
+        raise ValueError(f"retune needs steps >= 0 and lr > 0, got steps={steps}, lr={lr}")
+    theta = model.theta
+    device, saved, was_training = theta.device, theta.detach().clone(), model.training
+    symbols = torch.as_tensor(q.symbols.ravel(), device=device)
+    codebook = nn.Parameter(torch.as_tensor(q.codebook, dtype=theta.dtype, device=device))
+    optimizer = torch.optim.Adam([codebook], lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(steps, 0))
+    gen = torch.Generator().manual_seed(seed)
+    batching = TrainConfig(batch_size=batch_size, precision="fp32", device=str(device))
+    model.eval()
+    try:
+        step = 0
+        while step < steps:
+            for idx in _epoch_batches(examples, batching, gen):
+                rounded = codebook.detach().half().to(theta.dtype)
+                with torch.no_grad():
+                    theta.copy_(rounded[symbols])
+                loss = model(**_collate([examples[i] for i in idx], pad_id, device)).loss
+                (grad,) = torch.autograd.grad(loss, theta)
+                codebook.grad = torch.zeros_like(codebook).index_add_(0, symbols, grad)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                if step >= steps:
+                    break
+    finally:
+        with torch.no_grad():
+            theta.copy_(saved)
+        model.train(was_training)
+    return Quantized(round_float16(codebook.detach().cpu().double().numpy()), q.symbols,
+                     q.levels, q.method)  # fmt: skip
 
 
 class _Stop(Exception):

@@ -64,6 +64,8 @@ def audit(record: dict, protocol: C.Protocol | None = None) -> None:
     payload = bits["theta_symbols"] + bits["counts"] + bits["codebook"]
     total = payload + 2 * math.log2(payload) + bits["lambdas"] + bits["selection"]
     assert bits["total"] >= total - 1e-6
+    if record.get("message"):
+        audit_message(record)
     log_delta = math.log(record["delta"]) - total * math.log(2)
     lo, _ = binomial_inversion_bracket(record["m"], record["train_errors"], log_delta)
     head = record["rows"][record["headline"]]["value"]
@@ -71,6 +73,24 @@ def audit(record: dict, protocol: C.Protocol | None = None) -> None:
     for name, row in record["rows"].items():
         # every row of the certificate is at least the exact Occam binomial bound
         assert row["value"] >= lo - 1e-12, f"{name} = {row['value']} is tighter than exact {lo}"
+
+
+def audit_message(record: dict) -> None:
+    """The stored message decodes, and the bits charged cover it part by part (entropy of its
+    counts recomputed here in pure Python)."""
+    from idtheory.compress import Message, decode_message
+
+    message = Message.from_dict(record["message"])
+    counts = [int(c) for c in message.counts]
+    n, levels = sum(counts), len(counts)
+    theta, lambdas = decode_message(message)
+    assert len(theta) == n and len(lambdas) * 16 <= record["bits"]["lambdas"]
+    assert levels == record["candidate"]["levels"]
+    info = -sum(c * math.log2(c / n) for c in counts if c)
+    bits = record["bits"]
+    assert bits["theta_symbols"] >= info + 1 - 1e-6
+    assert bits["counts"] >= levels * math.ceil(math.log2(n + 1))
+    assert bits["codebook"] >= 16 * levels
 
 
 # ---------------------------------------------------------------- worked examples (bounds.md)
@@ -206,32 +226,103 @@ TINY_PROTOCOL = {
               "max_train_examples": 48, "max_eval_examples": 24, "precision": "fp32"},
     "quantization": {"quantizer": "kmeans", "kmeans_seed": 0, "codebook_bits": 16,
                      "lambda_bits": 16},
-    "grid": {"model": ["tiny-bert"], "method": ["said"], "dim": [30], "lr": [0.01],
+    "retune": {"steps": 6, "lr_factor": 1.0, "batch_size": 16, "seed": 0},
+    "grid": {"model": ["tiny-bert"], "method": ["said"], "dim": [30], "lr": [0.05],
              "levels": [4, 8], "quant_training": ["retune", "ste"]},
 }  # fmt: skip
 
 
-def test_certify_command_end_to_end_on_tiny_bert(data_dir, tmp_path, capsys):
+def _rebuilt_train_errors(record: dict, protocol: C.Protocol, data_dir) -> int:
+    """Errors on the protocol's training items of the model rebuilt from the stored message
+    alone: a fresh θ₀ and projection, θ_d and λ decoded, nothing read from the training run."""
+    import torch
+
+    from idtheory.compress import Message, decode_message
+    from idtheory.config import SubspaceConfig
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+    from idtheory.tasks import load_task
+    from idtheory.train import encode, evaluate
+
+    spec, cand = protocol.spec, record["candidate"]
+    theta, lambdas = decode_message(Message.from_dict(record["message"]))
+    loaded = load_model(cand["model"], num_labels=2, seed=spec["train"]["seed"])
+    sub = SubspaceConfig(dim=cand["dim"], method=cand["method"], **spec["subspace"])
+    model = get_subspace_model(loaded.model, sub)
+    with torch.no_grad():
+        model.theta.copy_(torch.from_numpy(theta))
+        model.lambdas.copy_(torch.from_numpy(lambdas))
+    train = spec["train"]
+    data = load_task(spec["task"], "train", data_dir=data_dir,
+                     max_examples=train["max_train_examples"], seed=train["seed"])  # fmt: skip
+    examples = encode(loaded.tokenizer, data, train["max_length"])
+    acc = evaluate(model, examples, spec["task"], pad_id=loaded.tokenizer.pad_token_id or 0)
+    return round((1.0 - acc["accuracy"]) * len(examples))
+
+
+@pytest.mark.parametrize("route", ["retune", "ste"])
+def test_certify_command_end_to_end_on_tiny_bert(route, data_dir, tmp_path, capsys):
+    """Each route trains, codes and certifies; the error count certified is that of the model
+    a receiver rebuilds from the stored message; a second run resumes without work."""
     from idtheory.cli import main
 
     path = tmp_path / "tiny.json"
-    path.write_text(json.dumps(TINY_PROTOCOL))
+    levels = [4, 8] if route == "retune" else [4]  # ste: one training per L
+    grid = {**TINY_PROTOCOL["grid"], "quant_training": [route], "levels": levels}
+    path.write_text(json.dumps({**TINY_PROTOCOL, "grid": grid}))
     args = ["certify", "--protocol", str(path), "--results-dir", str(tmp_path / "store"),
             "--data-dir", str(data_dir)]  # fmt: skip
     assert main([*args, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "4 declared candidates, 2 trainings" in out and "missing" in out
-    assert "unsupported" in out  # the straight-through route needs a train.py hook
+    assert f"{len(levels)} declared candidates, 1 trainings" in out and "missing" in out
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "← certificate" in out and "of m = 48" in out
+    assert ("codebook:" in out) == (route == "retune")
     store = ResultsStore(tmp_path / "store")
     records = [b for b in store.bounds() if b["settings"]["kind"] == "certificate"]
-    assert len(records) == 2 and {r["candidate"]["levels"] for r in records} == {4, 8}
+    assert {r["candidate"]["levels"] for r in records} == set(levels)
     protocol = C.load_protocol(path)
     for record in records:
         audit(record, protocol)
         assert record["bits"]["lambdas"] == 16 * 5  # tiny-bert SAID: 5 λ at float16
+        assert record["quantization"]["route"] == route
+        assert _rebuilt_train_errors(record, protocol, data_dir) == record["train_errors"]
+    if route == "retune":
+        for record in records:
+            info = record["quantization"]
+            kept = min(info["kmeans_train_errors"], info["retuned_train_errors"])
+            assert record["train_errors"] == kept
     assert main(args) == 0  # resumes: nothing trained or certified again
     assert "stored " in capsys.readouterr().out
-    assert len(ResultsStore(tmp_path / "store").bounds()) == 2
+    assert len(ResultsStore(tmp_path / "store").bounds()) == len(levels)
+
+
+def test_ste_candidate_refuses_a_float_run():
+    """A run whose θ_d is not already quantized cannot stand for an ste candidate."""
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    model = SimpleNamespace(theta=torch.linspace(-1, 1, 40), lambdas=None, num_lambdas=0)
+    run = SimpleNamespace(run_id="float", model=model)
+    cand = C.Candidate.from_dict({**CAND, "quant_training": "ste"})
+    with pytest.raises(ValueError, match="not a quantization-aware training"):
+        C.quantize_candidate(PROTOCOL, cand, run)
+
+
+def test_every_declared_candidate_has_a_training():
+    """No declared candidate is left without a training (the ste half included): 16 float
+    trainings serve the 48 retune candidates, 48 quantization-aware ones the ste candidates."""
+
+    class _Empty:
+        def needs_training(self, spec):
+            return True
+
+    rows = C.plan(PROTOCOL, _Empty())
+    assert sum(len(r["candidates"]) for r in rows) == 96
+    assert {r["status"] for r in rows} == {"missing"}
+    by_route = {route: [r for r in rows if r["route"] == route] for route in C.ROUTES}
+    assert len(by_route["retune"]) == 16 and len(by_route["ste"]) == 48
+    for row in by_route["ste"]:
+        (cand,) = row["candidates"]
+        assert C.run_spec_for(PROTOCOL, cand).train.quantize_levels == cand.levels == row["levels"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import subprocess
 import sys
@@ -171,3 +172,18 @@ def test_bound_for_run_refuses_one_level(tmp_path):
 
     with pytest.raises(ValueError, match="levels must be >= 2"):
         bound_for_run("any", store=ResultsStore(tmp_path), levels=1)
+
+
+@pytest.mark.parametrize("lambdas", [None, np.array([1.0001, 0.3, -2.5])])
+def test_message_round_trip(theta, lambdas):
+    q = C.quantize_kmeans(theta[:300], 8)
+    message = C.encode_message(q, lambdas)
+    assert message.counts.tolist() == np.bincount(q.symbols, minlength=8).tolist()
+    again = C.Message.from_dict(json.loads(json.dumps(message.to_dict())))
+    for m in (message, again):
+        values, lam = C.decode_message(m)
+        # the receiver gets the float16 codebook at the coded assignments, λ at float16
+        assert np.array_equal(values, q.codebook.astype(np.float16).astype(np.float64)[q.symbols])
+        want = np.zeros(0) if lambdas is None else lambdas.astype(np.float16).astype(np.float64)
+        assert np.array_equal(lam, want)
+    assert 32 * message.words.size >= C.coded_length_bits(q)
