@@ -24,8 +24,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-test: venv
-	$(PY) -m ruff check idtheory tests scripts benchmarks
+test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-all: venv
@@ -33,7 +32,7 @@ test-all: venv
 
 lint: venv
 	$(PY) -m ruff check idtheory tests scripts benchmarks
-	$(PY) -m ruff format --check idtheory tests scripts benchmarks || true
+	$(PY) -m ruff format --check idtheory tests scripts benchmarks
 
 figures: venv
 	$(PY) -m idtheory.cli figures --scale $(SCALE) $(FIGURES_ARGS)
