@@ -354,29 +354,51 @@ def _byte_bpe_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]
     return {t: i for i, t in enumerate(tokens)}, merges
 
 
+#: Special tokens of the RoBERTa-style tiny tokenizers (tiny-roberta, tiny-mpnet).
+_SENTENCE_SPECIALS: dict[str, str] = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "sep_token": "</s>",
+    "cls_token": "<s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
+_MPNET_SPECIALS = {"[PAD]": "<pad>", "[UNK]": "<unk>", "[CLS]": "<s>", "[SEP]": "</s>"}
+
+
+def _lowercase_wordpiece(vocab: dict[str, int], unk: str) -> Any:
+    """A lower-casing BERT-style WordPiece ``tokenizers.Tokenizer`` over ``vocab``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    tok = Tokenizer(models.WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return tok
+
+
 def build_tiny_tokenizer(kind: str = "bert") -> PreTrainedTokenizerBase:
     """An in-memory tokenizer for the ``tiny-*`` models (no file, no network, a few ms).
 
     ``kind="bert"``: lower-casing WordPiece, ``[CLS] A [SEP] B [SEP]`` with token type ids;
-    ``kind="roberta"``: byte-level BPE (``add_prefix_space=True``), ``<s> A </s></s> B </s>``.
-    Vocabulary sizes: 494 (bert) and 2327 (roberta) tokens; ``model_max_length=512``.
+    ``kind="roberta"``: byte-level BPE (``add_prefix_space=True``), ``<s> A </s></s> B </s>``;
+    ``kind="mpnet"``: the bert vocabulary with MPNet's special tokens, ``<s> A </s></s> B </s>``,
+    no token type ids (MPNet has none).
+    Vocabulary sizes: 494 (bert, mpnet) and 2327 (roberta) tokens; ``model_max_length=512``.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     if kind == "bert":
         vocab = _wordpiece_vocab()
-        tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
-        tok.normalizer = normalizers.BertNormalizer(
-            clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
-        )
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece(prefix="##")
-        cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
+        tok = _lowercase_wordpiece(vocab, "[UNK]")
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS]:0 $A:0 [SEP]:0",
             pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+            special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
         )
         return PreTrainedTokenizerFast(
             tokenizer_object=tok,
@@ -396,54 +418,22 @@ def build_tiny_tokenizer(kind: str = "bert") -> PreTrainedTokenizerBase:
         tok.post_processor = processors.RobertaProcessing(
             ("</s>", vocab["</s>"]), ("<s>", vocab["<s>"]), trim_offsets=True, add_prefix_space=True
         )
-        return PreTrainedTokenizerFast(
-            tokenizer_object=tok,
-            bos_token="<s>",
-            eos_token="</s>",
-            sep_token="</s>",
-            cls_token="<s>",
-            unk_token="<unk>",
-            pad_token="<pad>",
-            mask_token="<mask>",
-            model_max_length=512,
-            model_input_names=["input_ids", "attention_mask"],
+    elif kind == "mpnet":
+        vocab = {_MPNET_SPECIALS.get(t, t): i for t, i in _wordpiece_vocab().items()}
+        vocab["<mask>"] = vocab.pop("[MASK]")
+        tok = _lowercase_wordpiece(vocab, "<unk>")
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>",
+            pair="<s> $A </s> </s> $B </s>",
+            special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])],
         )
-    if kind == "mpnet":
-        return _tiny_mpnet_tokenizer()
-    raise ValueError(f"unknown tiny tokenizer kind {kind!r}; expected 'bert', 'roberta' or 'mpnet'")
-
-
-_MPNET_SPECIALS = {"[PAD]": "<pad>", "[UNK]": "<unk>", "[CLS]": "<s>", "[SEP]": "</s>"}
-
-
-def _tiny_mpnet_tokenizer() -> PreTrainedTokenizerBase:
-    """The tiny WordPiece vocabulary with MPNet's special tokens: ``<s> A </s></s> B </s>``, no
-    token type ids (MPNet has none)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {_MPNET_SPECIALS.get(t, t): i for t, i in _wordpiece_vocab().items()}
-    vocab["<mask>"] = vocab.pop("[MASK]")
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="<unk>", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
-    )
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece(prefix="##")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>",
-        pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])],
-    )
+    else:
+        raise ValueError(
+            f"unknown tiny tokenizer kind {kind!r}; expected 'bert', 'roberta' or 'mpnet'"
+        )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
+        **_SENTENCE_SPECIALS,
         model_max_length=512,
         model_input_names=["input_ids", "attention_mask"],
     )
