@@ -290,7 +290,7 @@ def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str,
     predictor "passes" and the d90 means nothing (MRPC and RTE on small training sets)."""
     if args.floor in ("majority", "auto") or float(args.floor) != 0.0:
         return
-    from idtheory.search import threshold_is_degenerate
+    from idtheory.curve import threshold_is_degenerate
 
     majority = _dev_majority(args)
     thresholds = [r["threshold"] for r in results if r.get("threshold") is not None]
@@ -374,7 +374,7 @@ def _fmt(x: float | None) -> str:
 
 def format_d90(r: dict[str, Any]) -> str:
     """A short human-readable summary of a d90 result dict (brackets as ``(lo, hi]``)."""
-    from idtheory.search import format_bracket
+    from idtheory.curve import format_bracket
     from idtheory.tasks import display_name
 
     floor = (r.get("settings") or {}).get("floor")

@@ -13,8 +13,8 @@ import argparse
 from typing import Any
 
 from idtheory import figures as F
+from idtheory.curve import d90_threshold
 from idtheory.plots import markdown_table
-from idtheory.search import d90_threshold
 
 TREND_COLUMNS = {
     "step": "updates",

@@ -479,7 +479,7 @@ def test_resolve_floor_modes() -> None:
 
 
 def test_threshold_is_degenerate() -> None:
-    from idtheory.search import threshold_is_degenerate
+    from idtheory.curve import threshold_is_degenerate
 
     assert threshold_is_degenerate(0.666, 0.684) and threshold_is_degenerate(0.684, 0.684)
     assert not threshold_is_degenerate(0.738, 0.509)

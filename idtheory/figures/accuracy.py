@@ -127,7 +127,7 @@ def load_paper_table1(path: str | os.PathLike[str] | None = None) -> list[dict[s
 def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rows of the Table 1 comparison: every paper value, then every d90 we measured (model
     shown under its paper name when ``paper_labels`` maps it)."""
-    from idtheory.search import threshold_is_degenerate
+    from idtheory.curve import threshold_is_degenerate
     from idtheory.tasks import get_task
 
     labels = ctx.params.get("paper_labels") or {}
@@ -226,10 +226,10 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
 
     The search behind a summary stopped at *one* threshold (``settings["floor"]``): that
     threshold's bracket is the bisected one of the summary, the other is read off the evaluated
-    points with :func:`~idtheory.search.d90_from_curve` — ``(largest d, ∞]`` when no evaluated
+    points with :func:`~idtheory.curve.d90_from_curve` — ``(largest d, ∞]`` when no evaluated
     d reaches it, and only as fine as the points the search happened to evaluate.
     """
-    from idtheory.search import d90_from_curve, d90_threshold, format_bracket
+    from idtheory.curve import d90_from_curve, d90_threshold, format_bracket
 
     cache: dict[str, float] = {}
     rows = []
