@@ -408,6 +408,14 @@ def cmd_results(args: argparse.Namespace) -> int:
     }
     if args.compare:
         return _compare(store, ResultsStore(args.compare), args, filters)
+    if args.merge:
+        added = store.merge(args.merge)
+        print(
+            f"merged {args.merge} into {args.results_dir}: "
+            + ", ".join(f"{n} {what}" for what, n in added.items())
+            + " added"
+        )
+        return 0
     if args.d90:
         rows = store.summaries(**filters)
         if args.format == "json":
@@ -713,6 +721,13 @@ def _add_results(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=["full", *SUBSPACE_METHODS], help="only this method")
     p.add_argument("--metric", default="accuracy", help="dev metric shown")
     p.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
+    p.add_argument(
+        "--merge",
+        metavar="DIR",
+        default=None,
+        help="bring another store's runs, d90 summaries, bounds and saved parameters into this "
+        "one (those it lacks; final records are never replaced) — e.g. a sweep's clone",
+    )
     p.add_argument(
         "--compare",
         metavar="DIR",

@@ -37,6 +37,7 @@ import fcntl
 import json
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -384,6 +385,41 @@ class ResultsStore:
     def bounds(self, **filters: Any) -> list[dict[str, Any]]:
         """Stored bound records, filtered by top-level keys (e.g. ``run_id=...``)."""
         return [b for b in self._bounds.values() if all(b.get(k) == v for k, v in filters.items())]
+
+    # ---------------------------------------------------------------- merging
+
+    def merge(self, other: ResultsStore | str | os.PathLike[str]) -> dict[str, int]:
+        """Bring what ``other`` holds and this store lacks into this store: its training
+        records (through :meth:`put`, so a final record here is never replaced), d90 summaries,
+        bound records and saved subspace parameters (``params/<run_id>/``, copied when absent).
+
+        The way a sweep run in another clone or on another machine comes home. Idempotent:
+        merging the same store twice writes nothing the second time. Returns how many records,
+        summaries, bounds and parameter directories were added.
+        """
+        other = other if isinstance(other, ResultsStore) else ResultsStore(other)
+        added = {"runs": 0, "summaries": 0, "bounds": 0, "params": 0}
+        for record in other:
+            before = self.get(record["run_id"])
+            if _canonical(self.put(record)) != _canonical(before):
+                added["runs"] += 1
+        for summary in other.summaries():
+            before = self._summaries.get(_summary_key(summary))
+            if _canonical(self.put_summary(summary)) != _canonical(before):
+                added["summaries"] += 1
+        for bound in other.bounds():
+            current = self._bounds.get(_bound_key(bound))
+            if current is None or _canonical(current) != _canonical(bound):
+                self.put_bound(bound)
+                added["bounds"] += 1
+        params = other.root / "params"
+        if params.is_dir():
+            for run_dir in sorted(params.iterdir()):
+                target = self.root / "params" / run_dir.name
+                if run_dir.is_dir() and not target.exists():
+                    shutil.copytree(run_dir, target)
+                    added["params"] += 1
+        return added
 
 
 def _variant(subspace: dict[str, Any] | None, defaults: dict[str, Any]) -> str:

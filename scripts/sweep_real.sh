@@ -6,6 +6,8 @@
 #   git clone <repo> ../idtheory-sweep && cd ../idtheory-sweep && make venv
 #   MODELS='["minilm-l6"]' nohup scripts/sweep_real.sh > build/sweep.log 2>&1 &
 #
+# Bring its results into the main checkout with `idtheory results --merge ../idtheory-sweep/data/results`.
+#
 # MODELS: JSON list of the scale's models to compute (default: all of them); COMMIT_EVERY:
 # seconds between commits of data/results (0: never); PYTHON: the interpreter.
 set -uo pipefail

@@ -289,3 +289,48 @@ def test_compare_two_stores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "2 runs in both stores" in out and "agrees within 0 for 1 of 2" in out
     with pytest.raises(SystemExit, match="no results store"):
         main(["results", "--results-dir", str(ref.root), "--compare", str(tmp_path / "nope")])
+
+
+def test_merge_brings_what_the_other_store_lacks(tmp_path):
+    """A sweep's store comes home: new runs, summaries, bounds and parameter directories are
+    added, final records are kept, and a second merge writes nothing."""
+    from idtheory.config import RunSpec, TrainConfig
+
+    home, away = ResultsStore(tmp_path / "home"), ResultsStore(tmp_path / "away")
+
+    def record(lr: float, acc: float, status: str = "ok") -> dict:
+        spec = RunSpec("m", "t", TrainConfig(lr=lr, precision="fp32", device="cpu"))
+        return {
+            "run_id": spec.config_hash(),
+            "spec": spec.to_dict(),
+            "status": status,
+            "metrics": {"dev": {"accuracy": acc}, "train": {}},
+        }
+
+    shared = record(1e-4, 0.8)
+    home.put(shared)
+    away.put({**shared, "metrics": {"dev": {"accuracy": 0.1}, "train": {}}})  # a rival record
+    away.put(record(5e-5, 0.7))
+    away.put_summary({"summary_id": "s1", "model": "m", "task": "t", "method": "said"})
+    away.put_bound({"run_id": shared["run_id"], "settings": {"levels": 16}, "bound": 0.3})
+    (away.root / "params" / "abc").mkdir(parents=True)
+    (away.root / "params" / "abc" / "theta.bin").write_bytes(b"x")
+
+    assert home.merge(away.root) == {"runs": 1, "summaries": 1, "bounds": 1, "params": 1}
+    assert home.get(shared["run_id"])["metrics"]["dev"]["accuracy"] == 0.8  # final kept
+    assert len(home) == 2 and home.summaries()[0]["summary_id"] == "s1"
+    assert (home.root / "params" / "abc" / "theta.bin").read_bytes() == b"x"
+    assert home.merge(away) == {"runs": 0, "summaries": 0, "bounds": 0, "params": 0}
+
+
+def test_results_merge_command(tmp_path, capsys):
+    from idtheory.cli import main
+    from idtheory.config import RunSpec, TrainConfig
+
+    spec = RunSpec("m", "t", TrainConfig(precision="fp32", device="cpu"))
+    ResultsStore(tmp_path / "away").put(
+        {"run_id": spec.config_hash(), "spec": spec.to_dict(), "status": "ok", "metrics": {}}
+    )
+    main(["results", "--results-dir", str(tmp_path / "home"), "--merge", str(tmp_path / "away")])
+    assert "1 runs" in capsys.readouterr().out
+    assert spec.config_hash() in ResultsStore(tmp_path / "home")
