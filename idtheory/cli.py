@@ -531,8 +531,9 @@ def cmd_certify(args: argparse.Namespace) -> int:
     print(f"protocol {protocol.name} ({protocol.sha256[:12]}): {len(protocol.candidates)} "
           f"declared candidates, {len(rows)} trainings")  # fmt: skip
     for r in rows:
+        route = r["route"] + (f" L={r['levels']}" if r.get("levels") else "")
         print(f"  {r['status']:<11} {r['run_id'] or '-':<16} {r['method']} d={r['dim']} "
-              f"lr={r['lr']:g} {r['route']} ({len(r['candidates'])} candidates)")  # fmt: skip
+              f"lr={r['lr']:g} {route} ({len(r['candidates'])} candidates)")  # fmt: skip
     if args.dry_run:
         return 0
     records = run_protocol(

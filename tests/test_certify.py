@@ -275,6 +275,7 @@ def test_certify_command_end_to_end_on_tiny_bert(route, data_dir, tmp_path, caps
     assert main([*args, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"{len(levels)} declared candidates, 1 trainings" in out and "missing" in out
+    assert ("ste L=4" in out) == (route == "ste")  # an ste training names its levels
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "← certificate" in out and "of m = 48" in out
