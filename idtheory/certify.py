@@ -617,7 +617,10 @@ def run_protocol(
         if row["status"] == "missing" and not train:
             continue
         spec = run_spec_for(protocol, row["candidates"][0])
-        stored = store.run(spec, make_train_fn(data_dir=data_dir, artifacts_dir=artifacts))
+        trainer = make_train_fn(
+            data_dir=data_dir, artifacts_dir=artifacts, checkpoint_dir=Path(store.root) / "partial"
+        )
+        stored = store.run(spec, trainer)
         if stored.get("status") != "ok":
             continue
         run = None

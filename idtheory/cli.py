@@ -214,6 +214,7 @@ def _train_fn(args: argparse.Namespace):
         data_dir=args.data_dir,
         artifacts_dir=str(Path(args.results_dir) / "params"),
         progress=not args.quiet,
+        checkpoint_dir=str(Path(args.results_dir) / "partial"),
     )
 
 

@@ -222,6 +222,51 @@ def _restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             params[name].copy_(value)
 
 
+#: Seconds of training between two checkpoints of :func:`finetune` (when it has a path).
+CHECKPOINT_EVERY_S = 300.0
+
+
+class _Checkpoint:
+    """Where and when :func:`finetune` saves its whole training state, so that a killed training
+    resumes at its last checkpoint and ends exactly as it would have uninterrupted.
+
+    The state (one ``torch.save`` file, written atomically): the step, the epoch and the
+    position in it, the batch generator's state at the epoch's start, the global torch RNG
+    (dropout), the trainable parameters, the optimizer, scheduler and loss-scaler states, the
+    running losses, the history, the best evaluation so far and the wall time spent. A file
+    whose ``fingerprint`` (training config and number of examples) differs is ignored.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, every_s: float, fingerprint: dict) -> None:
+        self.path = None if path is None else Path(path)
+        self.every_s = float(every_s)
+        self.fingerprint = fingerprint
+        self._last = time.monotonic()
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None (no path, no file, or another training's file)."""
+        if self.path is None or not self.path.is_file():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        return state if state.get("fingerprint") == self.fingerprint else None
+
+    def due(self) -> bool:
+        return self.path is not None and time.monotonic() - self._last >= self.every_s
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save({**state, "fingerprint": self.fingerprint}, tmp)
+        os.replace(tmp, self.path)
+        self._last = time.monotonic()
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
 def _quantized(qat: StraightThrough | None) -> AbstractContextManager[None]:
     """The straight-through swap of ``qat``, or nothing when training is not quantized."""
     return nullcontext() if qat is None else qat.swapped()
@@ -237,12 +282,22 @@ def finetune(
     dev_data: TaskData | None = None,
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every_s: float | None = None,
 ) -> TrainResult:
     """Train ``model`` (full or subspace-wrapped) on ``task`` and return the best evaluation.
 
     Only parameters with ``requires_grad`` are optimised, so the same loop serves full
     fine-tuning and :class:`~idtheory.subspace.SubspaceModel`. On return the model holds the
     parameters of the best evaluation (quantized, with ``config.quantize_levels``).
+
+    With ``checkpoint`` (a file path), the whole training state is saved there every
+    ``checkpoint_every_s`` seconds of training (None: :data:`CHECKPOINT_EVERY_S`) and at each
+    evaluation; a call that finds the
+    file (same config, same data size) resumes from it, and ends with the same parameters,
+    history and metrics as an uninterrupted training (deterministic kernels assumed, as on the
+    CPU). The file is removed when training ends. ``wall_time_s`` adds the time spent before
+    the interruption.
     """
     t0 = time.perf_counter()
     device = _resolve_device(config.device)
@@ -284,6 +339,47 @@ def finetune(
     best: dict[str, Any] = {"score": -math.inf, "step": 0, "dev": {}, "state": None}
     status, message = "ok", ""
     step, running = 0, []
+    epoch, position, epoch_start, spent = 0, 0, gen.get_state(), 0.0
+    ckpt = _Checkpoint(
+        checkpoint,
+        CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
+        {
+            "config": config.to_dict(),
+            "examples": (len(train_ex), len(dev_ex)),
+            "trainable": [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad],
+        },
+    )
+    saved = ckpt.load()
+    if saved is not None:
+        step, epoch, position, spent = (saved[k] for k in ("step", "epoch", "position", "spent"))
+        epoch_start, history, best, running = (
+            saved[k] for k in ("epoch_start", "history", "best", "running")
+        )
+        _restore(model, saved["params"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        if scaler is not None:
+            scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"])
+
+    def save_checkpoint() -> None:
+        ckpt.save(
+            {
+                "step": step,
+                "epoch": epoch,
+                "position": position,
+                "spent": spent + time.perf_counter() - t0,
+                "epoch_start": epoch_start,
+                "history": history,
+                "best": best,
+                "running": running,
+                "params": _snapshot(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": None if scaler is None else scaler.state_dict(),
+                "rng": torch.get_rng_state(),
+            }
+        )
 
     def metrics(examples: list[dict[str, Any]]) -> dict[str, float]:
         return evaluate(
@@ -307,11 +403,13 @@ def finetune(
         if dev[config.metric] > best["score"]:
             best.update(score=dev[config.metric], step=step, dev=dev, state=_snapshot(model))
 
-    bar = _progress(total, progress, f"{spec.name} lr={config.lr:g}")
+    bar = _progress(total, progress, f"{spec.name} lr={config.lr:g}", initial=step)
     model.train()
     try:
         while step < total:
-            for idx in _epoch_batches(train_ex, config, gen):
+            gen.set_state(epoch_start)
+            batches = _epoch_batches(train_ex, config, gen)
+            for idx in batches[position:]:
                 batch = _collate([train_ex[i] for i in idx], pad_id, device)
                 with _quantized(qat):  # forward and backward at the quantized point
                     with _autocast(device, amp):
@@ -337,13 +435,19 @@ def finetune(
                     optimizer.step()
                 scheduler.step()
                 step += 1
+                position += 1
                 running.append(loss.item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{running[-1]:.3f}", best=f"{best['score']:.3f}")
-                if step % eval_every == 0 or step == total:
+                evaluated = step % eval_every == 0 or step == total
+                if evaluated:
                     do_eval()
                 if step >= total:
                     break
+                if position == len(batches):
+                    epoch, position, epoch_start = epoch + 1, 0, gen.get_state()
+                if ckpt.path is not None and (evaluated or ckpt.due()):
+                    save_checkpoint()
     except _Stop:
         pass
     except torch.cuda.OutOfMemoryError as err:  # pragma: no cover - GPU only
@@ -357,6 +461,7 @@ def finetune(
         if qat is not None:
             qat.finalize()
         train_metrics = metrics(train_ex)
+    ckpt.remove()
     return TrainResult(
         status=status,
         message=message,
@@ -365,7 +470,7 @@ def finetune(
         best_step=best["step"],
         history=history,
         steps=step,
-        wall_time_s=time.perf_counter() - t0,
+        wall_time_s=spent + time.perf_counter() - t0,
         peak_mem_mb=_peak_mem_mb(device),
     )
 
@@ -433,10 +538,17 @@ class _Stop(Exception):
     pass
 
 
-def _progress(total: int, enabled: bool, desc: str):
+def _progress(total: int, enabled: bool, desc: str, initial: int = 0):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, desc=desc, leave=False, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not enabled,
+        desc=desc,
+        leave=False,
+        dynamic_ncols=True,
+    )
 
 
 # ------------------------------------------------------------------------------ records
@@ -459,6 +571,7 @@ def run_spec(
     data_dir: str | os.PathLike | None = None,
     artifacts_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train the run described by ``spec`` and return its results-store record.
 
@@ -469,6 +582,10 @@ def run_spec(
             with ``save_pretrained`` to ``artifacts_dir/<run_id>/`` for later compression and
             bounds. Full fine-tuning runs save nothing.
         progress: show a tqdm bar.
+        checkpoint_dir: if given, the training state is checkpointed to
+            ``checkpoint_dir/<run_id>.pt`` while it runs (see :func:`finetune`), and a killed
+            training resumes from there when the same spec is run again. The file is removed
+            when the training ends.
     """
     from idtheory.models import load_model
     from idtheory.subspace import get_subspace_model
@@ -479,10 +596,16 @@ def run_spec(
     if spec.subspace is not None:
         model = get_subspace_model(model, spec.subspace)
     num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    result = finetune(
-        model, loaded.tokenizer, task.name, spec.train, data_dir=data_dir, progress=progress
-    )
     run_id = spec.config_hash()
+    result = finetune(
+        model,
+        loaded.tokenizer,
+        task.name,
+        spec.train,
+        data_dir=data_dir,
+        progress=progress,
+        checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / f"{run_id}.pt",
+    )
     if artifacts_dir is not None and spec.subspace is not None and result.status == "ok":
         model.save_pretrained(Path(artifacts_dir) / run_id)
     return {
@@ -511,21 +634,32 @@ class _TrainFn:
     data_dir: str | None = None
     artifacts_dir: str | None = None
     progress: bool = True
+    checkpoint_dir: str | None = None
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
         return run_spec(
-            spec, data_dir=self.data_dir, artifacts_dir=self.artifacts_dir, progress=self.progress
+            spec,
+            data_dir=self.data_dir,
+            artifacts_dir=self.artifacts_dir,
+            progress=self.progress,
+            checkpoint_dir=self.checkpoint_dir,
         )
 
 
 def make_train_fn(
-    *, data_dir: str | None = None, artifacts_dir: str | None = None, progress: bool = True
+    *,
+    data_dir: str | None = None,
+    artifacts_dir: str | None = None,
+    progress: bool = True,
+    checkpoint_dir: str | None = None,
 ) -> _TrainFn:
-    """A picklable trainer for :func:`idtheory.search.measure_d90` and the executors."""
+    """A picklable trainer for :func:`idtheory.search.measure_d90` and the executors
+    (``checkpoint_dir``: where unfinished trainings keep their state; see :func:`run_spec`)."""
     return _TrainFn(
         None if data_dir is None else str(data_dir),
         None if artifacts_dir is None else str(artifacts_dir),
         progress,
+        None if checkpoint_dir is None else str(checkpoint_dir),
     )
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The 'real' scale's trainings (Figure 1 / Table 1 on real models at real data sizes), run in
 # the background from a separate clone and committed as they come. Resumable: run it again and
-# the results store skips every stored training (an interrupted training starts over).
+# the results store skips every stored training, and a training killed midway resumes from its
+# checkpoint in data/results/partial/.
 #
 #   git clone <repo> ../idtheory-sweep && cd ../idtheory-sweep && make venv
 #   MODELS='["minilm-l6"]' nohup scripts/sweep_real.sh > build/sweep.log 2>&1 &

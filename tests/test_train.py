@@ -156,3 +156,75 @@ def test_later_fields_keep_old_hashes():
     assert grouped.to_dict()["train"]["group_by_length"] is True
     assert grouped.config_hash() != old.config_hash()
     assert RunSpec.from_dict(grouped.to_dict()) == grouped
+
+
+class _Killed(Exception):
+    """Stands for the process being killed mid-training."""
+
+
+def _kill_at(monkeypatch, n_steps: int) -> None:
+    """Make the (n_steps + 1)-th training step raise, after n_steps finished steps."""
+    import torch
+
+    clip = torch.nn.utils.clip_grad_norm_
+    calls = {"n": 0}
+
+    def clip_then_die(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > n_steps:
+            raise _Killed
+        return clip(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_then_die)
+
+
+def _theta(run_dir):
+    from safetensors.torch import load_file
+
+    return load_file(run_dir / "subspace_model.safetensors")
+
+
+@pytest.mark.parametrize(
+    "method, killed_after",
+    [("said", 2), ("said", 3), ("said", 5), ("full", 4)],  # 3 steps per epoch: mid, boundary, 2nd
+)
+def test_a_killed_training_resumes_from_its_checkpoint_exactly(
+    data_dir, tmp_path, monkeypatch, method, killed_after
+):
+    """Killed after k steps and run again, a training ends as if never interrupted: same
+    history, metrics and θ_d (dropout RNG, batch order, optimizer and scheduler restored)."""
+    s = spec(method=method, lr=1e-3 if method == "full" else 1e-2, group_by_length=True)
+    clean = run_spec(s, data_dir=data_dir, artifacts_dir=tmp_path / "clean", progress=False)
+    partial = tmp_path / "partial"
+    kwargs = dict(data_dir=data_dir, artifacts_dir=tmp_path / "resumed", progress=False)
+    with monkeypatch.context() as m:
+        m.setattr("idtheory.train.CHECKPOINT_EVERY_S", 0.0)
+        _kill_at(m, killed_after)
+        with pytest.raises(_Killed):
+            run_spec(s, checkpoint_dir=partial, **kwargs)
+    (saved,) = partial.glob("*.pt")
+    assert saved.name == f"{s.config_hash()}.pt"
+    resumed = run_spec(s, checkpoint_dir=partial, **kwargs)
+    assert not list(partial.glob("*.pt"))  # removed once the training ended
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert resumed[key] == clean[key], key
+    if method == "said":
+        a, b = (
+            _theta(tmp_path / "clean" / s.config_hash()),
+            _theta(tmp_path / "resumed" / s.config_hash()),
+        )
+        assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):
+    import torch
+
+    s = spec()
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    torch.save(
+        {"fingerprint": {"config": "something else"}, "step": 5}, partial / f"{s.config_hash()}.pt"
+    )
+    rec = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    assert rec["history"] == clean["history"]

@@ -99,6 +99,7 @@ class FigureContext:
             data_dir=self.data_dir,
             artifacts_dir=str(self.results_dir / "params"),
             progress=self.progress,
+            checkpoint_dir=str(self.results_dir / "partial"),
         )
 
     def trainer(self) -> Any:
