@@ -674,6 +674,12 @@ def _load_raw(
     except ImportError:
         tried.append(f"Hugging Face hub {spec.hub_id}: the `datasets` package is not installed")
         raise TaskDataNotFound(_not_found_message(spec, split, tried, hub=True)) from None
+    from idtheory.models import hub_offline, hub_unreachable
+
+    offline = hub_offline()  # then datasets reads only its own cache
+    if not offline and hub_unreachable():  # fail now, not after the hub client's retries
+        reason = "the hub endpoint gives no answer"
+        raise TaskDataNotFound(_unreachable_message(spec, split, tried, reason))
     if configured:
         warnings.warn(
             f"{spec.name}/{split} not found locally ({'; '.join(tried)}); "
@@ -683,10 +689,25 @@ def _load_raw(
     try:
         return _read_hub(spec, split, datasets_mod)
     except Exception as exc:  # network, auth, unknown dataset ...
+        if offline or isinstance(exc, ConnectionError):
+            first = (str(exc).splitlines() or [""])[0]
+            reason = f"{type(exc).__name__}: {first}"
+            reason = f"HF_HUB_OFFLINE is set; {reason}" if offline else reason
+            raise TaskDataNotFound(_unreachable_message(spec, split, tried, reason)) from exc
         tried.append(
             f"Hugging Face hub: {_hub_hint(spec, split)} failed: {type(exc).__name__}: {exc}"
         )
         raise TaskDataNotFound(_not_found_message(spec, split, tried, hub=True)) from exc
+
+
+def _unreachable_message(spec: TaskSpec, split: str, tried: list[str], reason: str) -> str:
+    """One line: no local files and no Hugging Face hub (offline mode, or no network)."""
+    return (
+        f"no data for task {spec.name!r}, split {split!r}: not in a local directory "
+        f"({'; '.join(tried)}) and the Hugging Face hub is out of reach ({reason}); pass "
+        f"data_dir (--data-dir) or set {DATA_ENV_VAR} to a directory with the files "
+        "(docs/data.md), or measure your own files with --train-file/--dev-file"
+    )
 
 
 def _not_found_message(spec: TaskSpec, split: str, tried: list[str], *, hub: bool) -> str:
