@@ -1,7 +1,8 @@
 """Registry and loaders of the classification tasks of Aghajanyan et al. (2021).
 
 No torch import: this module only needs the standard library and numpy (``datasets`` is
-imported lazily, and only when the local files are missing).
+imported lazily, and only when the local files are missing). The rows it returns become a
+``datasets.Dataset`` and are tokenized with a cache in :mod:`idtheory.data`.
 
 Conventions
 -----------
@@ -28,7 +29,9 @@ Conventions
   folder per task, e.g. ``MRPC/train.tsv``, ``ANLI/R1/dev.jsonl``), then the Hugging Face hub
   through ``datasets``. :attr:`TaskData.source` records which one was used; when a local
   directory was configured but lacked the files a warning is issued before using the hub, and
-  when nothing works :class:`TaskDataNotFound` says where it looked.
+  when nothing works :class:`TaskDataNotFound` says where it looked. An offline hub
+  (``HF_HUB_OFFLINE`` set and the split not in its cache, or an endpoint that does not answer
+  :func:`idtheory.models.hub_unreachable`'s probe) gives a one-line error at once.
 * **Your own data**: :func:`file_task` turns a training and a dev file (CSV, TSV or JSON lines;
   one or two text columns and a label column) into a task name that every function here, the
   trainer and the d90 search accept; those files are its only source.
@@ -845,10 +848,11 @@ def records_task(
     name: str = "records",
 ) -> str:
     """:func:`file_task` for examples held in memory: a ``datasets.Dataset`` (it iterates as
-    one dict per row), a list of dicts, ``DataFrame.to_dict("records")``, or a dict of columns
-    (``Dataset.to_dict()``). The text and label columns of each split are written as JSON lines
-    to ``directory/<name>-<split>-<sha256 of the lines>.jsonl`` (kept: the stored runs point
-    at them; the same rows give the same files and the same task name).
+    one dict per row; :func:`idtheory.data.dataset_task` checks its columns first), a list of
+    dicts, ``DataFrame.to_dict("records")``, or a dict of columns (``Dataset.to_dict()``).
+    The text and label columns of each split are written as JSON lines to
+    ``directory/<name>-<split>-<sha256 of the lines>.jsonl`` (kept: the stored runs point at
+    them; the same rows give the same files and the same task name).
     """
     root = Path(directory).expanduser()
     root.mkdir(parents=True, exist_ok=True)
