@@ -115,7 +115,7 @@ def tokenize(
     tokenizer: Any,
     max_length: int,
     *,
-    text_columns: Sequence[str],
+    text_columns: str | Sequence[str],
     label_column: str = LABEL_COLUMN,
     cache: str | os.PathLike[str] | bool | None = True,
 ) -> datasets.Dataset:
@@ -131,11 +131,12 @@ def tokenize(
     """
     import datasets
 
+    text_columns = _names(text_columns)
     columns = [*text_columns, label_column]
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
         raise ValueError(f"no column {missing} in a dataset with {dataset.column_names}")
-    key = _cache_key(dataset, tokenizer, max_length, list(text_columns), label_column)
+    key = _cache_key(dataset, tokenizer, max_length, text_columns, label_column)
     cache_file = _cache_file(key, cache)
 
     def batch_tokens(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -158,6 +159,11 @@ def tokenize(
     finally:
         if not hidden:
             datasets.enable_progress_bars()
+
+
+def _names(columns: str | Sequence[str]) -> list[str]:
+    """One column name or several, as a list."""
+    return [columns] if isinstance(columns, str) else list(columns)
 
 
 def _cache_file(key: str, cache: str | os.PathLike[str] | bool | None) -> Path | None:
@@ -239,7 +245,7 @@ def dataset_task(
     Raises:
         ValueError: a missing column, 0 or more than 2 text columns, fewer than two labels.
     """
-    texts = [text_columns] if isinstance(text_columns, str) else list(text_columns)
+    texts = _names(text_columns)
     columns = [*texts, label_column]
     for split, ds in (("train", train), ("dev", dev)):
         missing = [c for c in columns if c not in ds.column_names]

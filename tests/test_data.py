@@ -116,7 +116,7 @@ def test_second_tokenization_reads_the_cache(
 
 def test_tokenize_without_a_cache_writes_nothing(tmp_path: Path) -> None:
     ds = D.task_dataset("sst2", "dev", data_dir=FIXTURE_DATA)
-    out = D.tokenize(ds, build_tiny_tokenizer("bert"), 8, text_columns=["sentence"], cache=False)
+    out = D.tokenize(ds, build_tiny_tokenizer("bert"), 8, text_columns="sentence", cache=False)
     assert out.column_names == ["input_ids", "attention_mask", "token_type_ids", "labels"]
     assert out.cache_files == [] and len(out) == len(ds)
     assert max(len(ids) for ids in out["input_ids"]) <= 8
