@@ -1,7 +1,8 @@
 """Registry and loaders of the classification tasks of Aghajanyan et al. (2021).
 
 No torch import: this module only needs the standard library and numpy (``datasets`` is
-imported lazily, and only when the local files are missing).
+imported lazily, and only when the local files are missing). The rows it returns become a
+``datasets.Dataset`` and are tokenized with a cache in :mod:`idtheory.data`.
 
 Conventions
 -----------
@@ -28,7 +29,9 @@ Conventions
   folder per task, e.g. ``MRPC/train.tsv``, ``ANLI/R1/dev.jsonl``), then the Hugging Face hub
   through ``datasets``. :attr:`TaskData.source` records which one was used; when a local
   directory was configured but lacked the files a warning is issued before using the hub, and
-  when nothing works :class:`TaskDataNotFound` says where it looked.
+  when nothing works :class:`TaskDataNotFound` says where it looked. An offline hub
+  (``HF_HUB_OFFLINE`` set and the split not in its cache, or an endpoint that does not answer
+  :func:`idtheory.models.hub_unreachable`'s probe) gives a one-line error at once.
 * **Your own data**: :func:`file_task` turns a training and a dev file (CSV, TSV or JSON lines;
   one or two text columns and a label column) into a task name that every function here, the
   trainer and the d90 search accept; those files are its only source.
@@ -674,6 +677,12 @@ def _load_raw(
     except ImportError:
         tried.append(f"Hugging Face hub {spec.hub_id}: the `datasets` package is not installed")
         raise TaskDataNotFound(_not_found_message(spec, split, tried, hub=True)) from None
+    from idtheory.models import hub_offline, hub_unreachable
+
+    offline = hub_offline()  # then datasets reads only its own cache
+    if not offline and hub_unreachable():  # fail now, not after the hub client's retries
+        reason = "the hub endpoint gives no answer"
+        raise TaskDataNotFound(_unreachable_message(spec, split, tried, reason))
     if configured:
         warnings.warn(
             f"{spec.name}/{split} not found locally ({'; '.join(tried)}); "
@@ -683,10 +692,25 @@ def _load_raw(
     try:
         return _read_hub(spec, split, datasets_mod)
     except Exception as exc:  # network, auth, unknown dataset ...
+        if offline or isinstance(exc, ConnectionError):
+            first = (str(exc).splitlines() or [""])[0]
+            reason = f"{type(exc).__name__}: {first}"
+            reason = f"HF_HUB_OFFLINE is set; {reason}" if offline else reason
+            raise TaskDataNotFound(_unreachable_message(spec, split, tried, reason)) from exc
         tried.append(
             f"Hugging Face hub: {_hub_hint(spec, split)} failed: {type(exc).__name__}: {exc}"
         )
         raise TaskDataNotFound(_not_found_message(spec, split, tried, hub=True)) from exc
+
+
+def _unreachable_message(spec: TaskSpec, split: str, tried: list[str], reason: str) -> str:
+    """One line: no local files and no Hugging Face hub (offline mode, or no network)."""
+    return (
+        f"no data for task {spec.name!r}, split {split!r}: not in a local directory "
+        f"({'; '.join(tried)}) and the Hugging Face hub is out of reach ({reason}); pass "
+        f"data_dir (--data-dir) or set {DATA_ENV_VAR} to a directory with the files "
+        "(docs/data.md), or measure your own files with --train-file/--dev-file"
+    )
 
 
 def _not_found_message(spec: TaskSpec, split: str, tried: list[str], *, hub: bool) -> str:
@@ -824,10 +848,11 @@ def records_task(
     name: str = "records",
 ) -> str:
     """:func:`file_task` for examples held in memory: a ``datasets.Dataset`` (it iterates as
-    one dict per row), a list of dicts, ``DataFrame.to_dict("records")``, or a dict of columns
-    (``Dataset.to_dict()``). The text and label columns of each split are written as JSON lines
-    to ``directory/<name>-<split>-<sha256 of the lines>.jsonl`` (kept: the stored runs point
-    at them; the same rows give the same files and the same task name).
+    one dict per row; :func:`idtheory.data.dataset_task` checks its columns first), a list of
+    dicts, ``DataFrame.to_dict("records")``, or a dict of columns (``Dataset.to_dict()``).
+    The text and label columns of each split are written as JSON lines to
+    ``directory/<name>-<split>-<sha256 of the lines>.jsonl`` (kept: the stored runs point at
+    them; the same rows give the same files and the same task name).
     """
     root = Path(directory).expanduser()
     root.mkdir(parents=True, exist_ok=True)

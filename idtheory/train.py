@@ -46,6 +46,7 @@ from torch import nn
 
 from idtheory import __version__
 from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, SubspaceConfig, TrainConfig
+from idtheory.data import encode_rows
 from idtheory.quantize import Quantized, StraightThrough, round_float16
 from idtheory.tasks import TaskData, compute_metrics, get_task, load_task
 
@@ -79,13 +80,10 @@ class TrainResult:
 
 
 def encode(tokenizer, data: TaskData, max_length: int) -> list[dict[str, Any]]:
-    """Tokenize every example once (truncated to ``max_length`` tokens, unpadded)."""
-    fields = list(zip(*data.texts))
-    enc = tokenizer(*fields, truncation=True, max_length=max_length)
-    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-    return [
-        {**{k: enc[k][i] for k in keys}, "labels": int(data.labels[i])} for i in range(len(data))
-    ]
+    """Tokenize every example once (truncated to ``max_length`` tokens, unpadded), through
+    ``Dataset.map`` and its on-disk cache (:func:`idtheory.data.encode_rows`): one dict per
+    example, in ``data``'s order."""
+    return encode_rows(tokenizer, data, max_length)
 
 
 def _collate(examples: Sequence[dict[str, Any]], pad_id: int, device) -> dict[str, torch.Tensor]:

@@ -156,7 +156,9 @@ def test_kernels_import_nothing_above_them() -> None:
         assert "nn.Module" not in _modules()[module].read_text(encoding="utf-8"), module
 
 
-@pytest.mark.parametrize("module", ["idtheory.config", "idtheory.projections", "idtheory.cli"])
+@pytest.mark.parametrize(
+    "module", ["idtheory.config", "idtheory.projections", "idtheory.cli", "idtheory.data"]
+)
 def test_config_and_registry_import_without_torch(module: str) -> None:
     code = f"import sys, {module}; assert 'torch' not in sys.modules, sorted(sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

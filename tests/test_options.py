@@ -95,7 +95,7 @@ def test_a_partial_parser_lists_every_command() -> None:
         ["--help"],
     ],
 )
-def test_numpy_only_commands_import_neither_torch_nor_transformers(argv) -> None:
+def test_numpy_only_commands_import_no_torch_transformers_or_datasets(argv) -> None:
     code = (
         "import sys\n"
         "from idtheory.cli import main\n"
@@ -103,7 +103,7 @@ def test_numpy_only_commands_import_neither_torch_nor_transformers(argv) -> None
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

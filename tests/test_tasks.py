@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from idtheory import tasks
+from idtheory import models, tasks
 from idtheory.tasks import (
     DATA_ENV_VAR,
     TASKS,
@@ -332,6 +332,8 @@ class _FakeDatasets:
 
 def test_hub_fallback_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "_hub_answers", lambda endpoint: True)  # the hub is up
     fake = _FakeDatasets()
     monkeypatch.setitem(sys.modules, "datasets", fake)
     with pytest.warns(UserWarning, match="Hugging Face hub"):
@@ -340,8 +342,9 @@ def test_hub_fallback_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert d.texts == [("a", "c"), ("b", "d")] and d.labels == [1, 0]
     assert d.source == "hf://nyu-mll/glue/mrpc[validation]"
     monkeypatch.setitem(sys.modules, "datasets", _FakeDatasets(fail=True))
-    with pytest.raises(TaskDataNotFound, match="ConnectionError"):
+    with pytest.raises(TaskDataNotFound, match="ConnectionError") as info:
         tasks.load_task("mrpc", "dev")
+    assert "\n" not in str(info.value)  # a connection error: one line
 
 
 # --------------------------------------------------------------------------- metrics
