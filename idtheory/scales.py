@@ -16,6 +16,12 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
 * ``models`` / ``tasks`` / ``methods`` / ``dims`` — Figure 1 and Table 1: every model × task ×
   method is trained on the grid ``dims`` (grid mode of :func:`idtheory.search.measure_d90`), or,
   with ``dims`` None, searched for d90 (search mode, the ``search`` settings below).
+* ``floors`` — the d90 thresholds of Figure 1 and Table 1: one search per entry and cell,
+  ``0`` (the paper's ``frac × baseline``) or ``"majority"`` (chance-corrected:
+  ``majority + frac × (baseline − majority)``, the majority-class score of the dev examples the
+  trainer scores), or a number (the floor itself). The searches share their trainings (the one
+  at the higher threshold reuses every stored run of the other); their summaries name the
+  threshold (``threshold_kind``).
 * ``full_lrs`` / ``subspace_lrs`` / ``seeds`` — the learning rates and training seeds of every
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
@@ -84,6 +90,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "models": ["tiny-bert", "tiny-roberta"],
         "tasks": ["mrpc"],
         "methods": ["said", "did"],
+        "floors": [0],
         "dims": [16, 256],
         "full_lrs": [1e-3],
         "subspace_lrs": [1e-2],
@@ -159,6 +166,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "models": ["minilm-l6"],
         "tasks": ["sst2", "mrpc"],
         "methods": ["said", "did"],
+        "floors": [0],
         "dims": [10, 40, 160, 640, 2560, 10240],
         "full_lrs": [1e-4, 5e-5],
         "subspace_lrs": [0.1, 0.3],
@@ -250,6 +258,7 @@ SCALES: dict[str, dict[str, Any]] = {
         ],
         "tasks": ["mrpc", "qqp"],
         "methods": ["said", "did"],
+        "floors": [0],
         "dims": [10, 20, 50, 100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000],
         "full_lrs": [1e-5, 2e-5, 3e-5],
         "subspace_lrs": [1e-3, 3e-3, 1e-2, 3e-2],
@@ -317,6 +326,8 @@ SCALES["real"] = {
     "notebooks": [1],
     "models": ["minilm-l6", "mpnet-base"],
     "tasks": ["mrpc", "sst2"],
+    # the paper's threshold and the chance-corrected one (the second reuses the first's runs)
+    "floors": [0, "majority"],
     # search mode (None): the grid below, then bisection to hi/lo <= 1.5
     "dims": None,
     "train": {
