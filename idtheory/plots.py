@@ -489,66 +489,33 @@ def size_trend(
     title: str = "d90 against model size",
     method: str = "SAID",
     task: str = "MRPC",
+    reference: Sequence[Mapping[str, Any]] = (),
+    reference_label: str | None = None,
 ) -> Figure:
     """d90 against parameter count, log-log, with the fitted line (paper Figure 3).
 
     ``rows``: ``model``, ``n_params``, ``d90``, ``status``. ``fit``: ``slope`` and
     ``intercept`` of ``log10 d90 = intercept + slope · log10 n_params`` (e.g.
     :meth:`idtheory.trends.LogLogFit.to_dict`), optionally ``slope_ci95`` and ``r2``.
-    ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼.
+    ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼. ``reference``: rows of
+    the same form drawn as a separate series (green diamonds, legend entries prefixed with
+    ``reference_label``, default the ``series`` of its first row), outside the fit — e.g. real
+    pretrained models beside a from-scratch family.
     """
     fig, (ax,) = _new()
     pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
-    if not pts and not any(r.get("status") == "never_passes" for r in rows):
+    drawable = [*rows, *reference]
+    if not any(_finite(r.get("d90")) and _finite(r.get("n_params")) for r in drawable) and not any(
+        r.get("status") == "never_passes" for r in drawable
+    ):
         missing = ", ".join(_short(r.get("model")) for r in rows) or "none"
         no_data(ax, f"no d90 with a parameter count yet (models: {missing})")
         ax.set_title(title)
         return fig
-    exact = [r for r in pts if r.get("status") != "passes_at_smallest"]
-    upper = [r for r in pts if r.get("status") == "passes_at_smallest"]
-    lower = [
-        r
-        for r in rows
-        if r.get("status") == "never_passes"
-        and _finite(_bracket(r)[0])
-        and _finite(r.get("n_params"))
-    ]
-    if lower:
-        ax.scatter(
-            [r["n_params"] for r in lower],
-            [_bracket(r)[0] for r in lower],
-            marker="^",
-            color="C0",
-            zorder=4,
-            label="d90 > (largest d tried)",
-        )
-    if exact:
-        ax.scatter(
-            [r["n_params"] for r in exact],
-            [r["d90"] for r in exact],
-            color="C0",
-            zorder=4,
-            label="d90",
-        )
-    if upper:
-        ax.scatter(
-            [r["n_params"] for r in upper],
-            [r["d90"] for r in upper],
-            marker="v",
-            facecolors="none",
-            edgecolors="C0",
-            zorder=4,
-            label="d90 ≤ (smallest d tried)",
-        )
-    for r in pts + lower:
-        y = r["d90"] if _finite(r.get("d90")) else _bracket(r)[0]
-        ax.annotate(
-            _short(r["model"], 22),
-            (r["n_params"], y),
-            fontsize=6,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
+    _size_series(ax, rows, "C0", "o", "")
+    if reference:
+        label = reference_label or str(reference[0].get("series") or "reference")
+        _size_series(ax, reference, "C2", "D", f"{label}: ")
     if pts and fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
         xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)
         ys = 10.0 ** (fit["intercept"] + fit["slope"] * np.log10(xs))
@@ -570,6 +537,60 @@ def size_trend(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     return fig
+
+
+def _size_series(
+    ax: Axes, rows: Sequence[Mapping[str, Any]], color: str, marker: str, prefix: str
+) -> None:
+    """One series of :func:`size_trend`: d90 (``marker``), lower bounds ▲ at the largest d
+    tried (``never_passes``), upper bounds hollow ▼ (``passes_at_smallest``), model names."""
+    pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
+    exact = [r for r in pts if r.get("status") != "passes_at_smallest"]
+    upper = [r for r in pts if r.get("status") == "passes_at_smallest"]
+    lower = [
+        r
+        for r in rows
+        if r.get("status") == "never_passes"
+        and _finite(_bracket(r)[0])
+        and _finite(r.get("n_params"))
+    ]
+    if lower:
+        ax.scatter(
+            [r["n_params"] for r in lower],
+            [_bracket(r)[0] for r in lower],
+            marker="^",
+            color=color,
+            zorder=4,
+            label=f"{prefix}d90 > (largest d tried)",
+        )
+    if exact:
+        ax.scatter(
+            [r["n_params"] for r in exact],
+            [r["d90"] for r in exact],
+            color=color,
+            zorder=4,
+            label=f"{prefix}d90",
+            **({} if marker == "o" else {"marker": marker}),
+        )
+    if upper:
+        ax.scatter(
+            [r["n_params"] for r in upper],
+            [r["d90"] for r in upper],
+            marker="v",
+            facecolors="none",
+            edgecolors=color,
+            zorder=4,
+            label=f"{prefix}d90 ≤ (smallest d tried)",
+        )
+    for r in pts + lower:
+        y = r["d90"] if _finite(r.get("d90")) else _bracket(r)[0]
+        ax.annotate(
+            _short(r["model"], 22),
+            (r["n_params"], y),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
 
 
 # ============================================================================ Figures 4-5

@@ -55,6 +55,12 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   model names, ``{"pretrain_dir": DIR, "preset": NAME}`` (the run's last checkpoint, or its
   ``"step": N``), or
   ``"@public"`` (:data:`idtheory.trends.PUBLIC_SIZE_MODELS`).
+* ``size_reference`` — a second series of Figure 3 read from the store: ``{"scale": NAME,
+  "task": T, "method": M}`` plots the d90 of every model of scale NAME's Figure 1 searches on
+  task T with method M under the paper's threshold (finished searches only; the same search
+  code with the store-only trainer) against the model's parameter count, outside the fit; None:
+  no second series. The quick scale shows the ``real`` scale's pretrained models (MRPC, SAID:
+  the paper's Figure 3 convention) beside its from-scratch family.
 * ``gen_source`` — Figures 4–5 plot the accuracies of the full fine-tuning of each checkpoint
   (``"full"``, default) or of its subspace training at d = d90 (``"d90"``).
 * ``bound_levels`` / ``bound_delta`` — certified bounds of Figure "bounds": δ, and the number
@@ -142,6 +148,7 @@ SCALES: dict[str, dict[str, Any]] = {
             {"pretrain_dir": "{results_dir}/pretrain-xs", "preset": "xs"},
         ],
         "fit_statuses": ["ok", "passes_at_smallest"],
+        "size_reference": None,
         "gen_source": "full",
         "bound_levels": 16,
         "bound_delta": 0.05,
@@ -229,6 +236,8 @@ SCALES: dict[str, dict[str, Any]] = {
             for p in ("xxs", "xs", "s", "m")
         ],
         "fit_statuses": ["ok"],
+        # the real pretrained models (MiniLM-L6 22.7M, MPNet-base 109M) as a second series
+        "size_reference": {"scale": "real", "task": "mrpc", "method": "said"},
         "gen_source": "full",
         "bound_levels": 16,
         "bound_delta": 0.05,
@@ -293,6 +302,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "size_task": "mrpc",
         "size_models": ["@public"],
         "fit_statuses": ["ok"],
+        "size_reference": None,
         "gen_source": "full",
         "bound_levels": 16,
         "bound_delta": 0.05,
@@ -343,6 +353,7 @@ SCALES["real"] = {
         "group_by_length": True,
     },
     "search": {"d_min": 160, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5},
+    "size_reference": None,
     "paper_labels": {"mpnet-base": "MPNet-base (ours)"},
 }
 SCALES["quick"]["notebooks"] = None

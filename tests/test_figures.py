@@ -397,6 +397,38 @@ def test_figure1_searches_both_thresholds_and_shares_their_runs(fake_ctx, monkey
     plots.table1_comparison(rows)
 
 
+def test_figure3_draws_a_finished_reference_scale_beside_its_models(fake_ctx, monkeypatch):
+    """``size_reference`` (quick: the real scale's MRPC SAID): the reference scale's finished
+    Figure 1 searches, read from the same store by their own search code, become Figure 3's
+    second series; nothing is drawn (and the caption says so) until a search has finished."""
+    from idtheory import plots
+    from idtheory.scales import SCALES
+
+    ref = {**SCALES["smoke"], "models": ["fake-a", "fake-b"], "dims": [10, 100, 1000]}
+    monkeypatch.setitem(SCALES, "fakeref", ref)
+    ctx = fake_ctx
+    ctx.params["size_reference"] = {"scale": "fakeref", "task": "mrpc", "method": "said"}
+    assert figures.size_reference_rows(ctx) == []
+    assert figures.size_reference_note(ctx, []).startswith("Not drawn: SAID d90 on MRPC")
+    rows = [{"model": "m", "n_params": 1e5, "d90": 100, "status": "ok"}]
+    assert figures.size_table(rows, []) == rows
+
+    computed = figures.grid_results(ctx)  # the same models, grid and store as the reference
+    reference = figures.size_reference_rows(ctx)
+    said = [r for r in computed if r["method"] == "said"]
+    assert [(r["model"], r["n_params"], r["d90"]) for r in reference] == [
+        ("fake-a", 1_000_000, said[0]["d90"]),
+        ("fake-b", 4_000_000, said[1]["d90"]),
+    ]
+    assert [r["summary_id"] for r in reference] == [r["summary_id"] for r in said]
+    assert reference[0]["series"] == "pretrained, MRPC SAID (fakeref scale)"
+    assert "fake-b (4,000,000 parameters)" in figures.size_reference_note(ctx, reference)
+    table = figures.size_table(rows, reference)
+    assert [r["series"] for r in table] == [figures.SIZE_SERIES] + [reference[0]["series"]] * 2
+    plain, both = plots.size_trend(rows), plots.size_trend(rows, reference=reference)
+    assert len(both.axes[0].collections) == len(plain.axes[0].collections) + 1
+
+
 def test_a_broken_pretrain_module_is_not_papered_over(tmp_path, monkeypatch):
     """An import failure of idtheory.pretrain fails the figure: no random stand-in checkpoints
     (which would silently draw Figures 2-3 from untrained models)."""
