@@ -373,20 +373,28 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
-def format_d90(r: dict[str, Any]) -> str:
-    """A short human-readable summary of a d90 result dict (brackets as ``(lo, hi]``)."""
+def format_d90(r: dict[str, Any], cost: tuple[int, float] | None = None) -> str:
+    """A short human-readable summary of a d90 result dict (brackets as ``(lo, hi]``): its
+    threshold kind (the paper's, or chance-corrected with the majority-class score it starts
+    from), and with ``cost`` (:meth:`~idtheory.store.ResultsStore.cost`) the trainings behind
+    it and their hours instead of what the call trained."""
     from idtheory.curve import format_bracket
+    from idtheory.search import result_threshold_kind
     from idtheory.tasks import display_name
 
     floor = (r.get("settings") or {}).get("floor")
     d90 = "–" if r["d90"] is None else r["d90"]
     rule = f"{r['frac']:.0%}" + (f" of the gain over {floor:.4f}" if floor else "")
+    spent = (
+        f"trainings: {r['n_trained']} new, {r['n_reused']} reused"
+        if cost is None
+        else f"trainings behind it: {cost[0]}, {cost[1]:.2f} CPU h"
+    )
     lines = [
         f"{r['model']} / {display_name(r['task'])} / {r['method']}: status {r['status']}",
         f"  baseline {r['metric']} {_fmt(r['baseline_score'])} (lr {r['baseline_lr']}) → "
-        f"threshold {_fmt(r['threshold'])} ({rule})",
-        f"  d90 = {d90}   bracket {format_bracket(r.get('bracket'))}   "
-        f"trainings: {r['n_trained']} new, {r['n_reused']} reused",
+        f"{result_threshold_kind(r)} threshold {_fmt(r['threshold'])} ({rule})",
+        f"  d90 = {d90}   bracket {format_bracket(r.get('bracket'))}   {spent}",
     ]
     for p in sorted(r["points"], key=lambda p: p["d"]):
         mark = "pass" if p["passes"] else "fail"
@@ -423,7 +431,7 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(json.dumps(rows, indent=2))
         else:
             for r in rows:
-                print(format_d90(r))
+                print(format_d90(r, store.cost(r.get("run_ids") or [])))
         return 0
     rows = store.to_rows(metric=args.metric, **filters)
     if args.format == "json":

@@ -146,7 +146,15 @@ def accuracy_vs_d(
     a thin solid one at its full fine-tuning score (``baseline_score``); ``majority`` (the
     constant majority-class predictor's score) adds a grey dash-dot line, which shows at a
     glance when the 90% threshold lies below chance.
+
+    A (model, method) may have two results, one per ``threshold_kind`` (the searches against the
+    paper's and the chance-corrected threshold, :func:`idtheory.search.result_threshold_kind`):
+    one curve through the points of both (the same d is the same trainings), a filled star at
+    the paper's d90 and a hollow one at the chance-corrected d90, and per model a dash-dot-dot
+    line at the chance-corrected threshold.
     """
+    from idtheory.search import result_threshold_kind
+
     fig, (ax,) = _new()
     curves = [r for r in results if r.get("points")]
     if not curves:
@@ -154,36 +162,40 @@ def accuracy_vs_d(
         ax.set_title(title or "")
         return fig
     models = _unique(r["model"] for r in curves)
-    for r in curves:
-        i = models.index(r["model"])
-        style = METHOD_STYLE.get(r["method"], METHOD_STYLE["said"])
-        pts = sorted(r["points"], key=lambda p: p["d"])
+    paper = [r for r in curves if result_threshold_kind(r) == "paper"]
+    corrected = [r for r in curves if result_threshold_kind(r) != "paper"]
+    for key in _unique((r["model"], r["method"]) for r in curves):
+        group = [r for r in curves if (r["model"], r["method"]) == key]
+        i = models.index(key[0])
+        style = METHOD_STYLE.get(key[1], METHOD_STYLE["said"])
+        by_d = {p["d"]: p for r in group for p in r["points"]}
+        pts = [by_d[d] for d in sorted(by_d)]
         ax.plot(
             [p["d"] for p in pts],
             [p["score"] for p in pts],
             color=_color(i),
-            label=f"{_short(r['model'])} {str(r['method']).upper()}",
+            label=f"{_short(key[0])} {str(key[1]).upper()}",
             **style,
             markersize=4,
         )
-        if r.get("d90") is not None:
-            score = next((p["score"] for p in pts if p["d"] == r["d90"]), None)
-            if score is not None:
+        for r in group:
+            if r.get("d90") is not None and r["d90"] in by_d:
+                hollow = r in corrected
                 ax.scatter(
                     [r["d90"]],
-                    [score],
+                    [by_d[r["d90"]]["score"]],
                     marker="*",
                     s=140,
-                    color=_color(i),
+                    color="w" if hollow else _color(i),
                     zorder=5,
-                    edgecolors="k",
-                    linewidths=0.5,
+                    edgecolors=_color(i) if hollow else "k",
+                    linewidths=1.0 if hollow else 0.5,
                 )
     for i, model in enumerate(models):
         thr = next(
             (
                 r.get("threshold")
-                for r in curves
+                for r in paper
                 if r["model"] == model and r.get("threshold") is not None
             ),
             None,
@@ -208,6 +220,16 @@ def accuracy_vs_d(
                 linewidth=0.8,
                 alpha=0.5,
                 label=f"{_short(model)} full FT",
+            )
+    for i, model in enumerate(models):
+        thr = next((r.get("threshold") for r in corrected if r["model"] == model), None)
+        if _finite(thr):
+            ax.axhline(
+                thr,
+                color=_color(i),
+                linestyle=(0, (4, 1.5, 1, 1.5, 1, 1.5)),
+                linewidth=1.2,
+                label=f"chance-corrected 90% of {_short(model)} full FT",
             )
     if _finite(majority):
         ax.axhline(majority, color="0.45", linestyle="-.", linewidth=1.0, label="majority class")
@@ -236,7 +258,8 @@ def table1_comparison(
     model; SAID circles, DID squares; the paper hollow and black, ours filled in colour; "≤"
     marks a d90 that is only an upper bound (``status`` ``"passes_at_smallest"``). A row with
     ``below_chance`` (its 90% threshold is at or below the majority class, so the value is no
-    d90) is drawn as a grey cross. Rows without a d90 are skipped (they stay in the CSV).
+    d90) is drawn as a grey cross. Rows without a d90 are skipped (they stay in the CSV). A row
+    with ``threshold_kind`` ``"chance-corrected"`` gets a y row of its own, labelled so.
     """
     tasks = _unique(r["task"] for r in rows)
     fig, axes = _new(
@@ -247,7 +270,9 @@ def table1_comparison(
         return fig
     for ax, task in zip(axes, tasks):
         sub = [r for r in rows if r["task"] == task]
-        labels = _unique(r["model"] for r in sorted(sub, key=lambda r: r["source"] != "paper"))
+        labels = _unique(
+            _table1_label(r) for r in sorted(sub, key=lambda r: r["source"] != "paper")
+        )
         for method, offset in (("said", -0.15), ("did", 0.15)):
             for is_paper in (True, False):
                 pts = [
@@ -262,7 +287,7 @@ def table1_comparison(
                 if void:
                     ax.scatter(
                         [r["d90"] for r in void],
-                        [labels.index(r["model"]) + offset for r in void],
+                        [labels.index(_table1_label(r)) + offset for r in void],
                         marker="x",
                         s=40,
                         color="0.5",
@@ -273,7 +298,7 @@ def table1_comparison(
                 marker = METHOD_STYLE[method]["marker"]
                 ax.scatter(
                     [r["d90"] for r in pts],
-                    [labels.index(r["model"]) + offset for r in pts],
+                    [labels.index(_table1_label(r)) + offset for r in pts],
                     marker=marker,
                     s=45,
                     facecolors="none" if is_paper else ("C0" if method == "said" else "C1"),
@@ -284,12 +309,12 @@ def table1_comparison(
                     if r.get("status") == "passes_at_smallest":
                         ax.annotate(
                             "≤",
-                            (r["d90"], labels.index(r["model"]) + offset),
+                            (r["d90"], labels.index(_table1_label(r)) + offset),
                             xytext=(-9, -3),
                             textcoords="offset points",
                             fontsize=8,
                         )
-        ax.set_yticks(range(len(labels)), [_short(m) for m in labels], fontsize=8)
+        ax.set_yticks(range(len(labels)), [_short(m, 40) for m in labels], fontsize=8)
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.invert_yaxis()
         ax.set_xscale("log")
@@ -304,10 +329,17 @@ def table1_comparison(
     return fig
 
 
+def _table1_label(row: Mapping[str, Any]) -> str:
+    """A Table 1 row's y label: its model, marked when its d90 is chance-corrected."""
+    if row.get("threshold_kind") == "chance-corrected":
+        return f"{row['model']} (chance-corr.)"
+    return str(row["model"])
+
+
 def _n_models(rows: Sequence[Mapping[str, Any]]) -> int:
     per_task: dict[Any, set[Any]] = {}
     for r in rows:
-        per_task.setdefault(r["task"], set()).add(r["model"])
+        per_task.setdefault(r["task"], set()).add(_table1_label(r))
     return max((len(v) for v in per_task.values()), default=1)
 
 
@@ -457,66 +489,33 @@ def size_trend(
     title: str = "d90 against model size",
     method: str = "SAID",
     task: str = "MRPC",
+    reference: Sequence[Mapping[str, Any]] = (),
+    reference_label: str | None = None,
 ) -> Figure:
     """d90 against parameter count, log-log, with the fitted line (paper Figure 3).
 
     ``rows``: ``model``, ``n_params``, ``d90``, ``status``. ``fit``: ``slope`` and
     ``intercept`` of ``log10 d90 = intercept + slope · log10 n_params`` (e.g.
     :meth:`idtheory.trends.LogLogFit.to_dict`), optionally ``slope_ci95`` and ``r2``.
-    ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼.
+    ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼. ``reference``: rows of
+    the same form drawn as a separate series (green diamonds, legend entries prefixed with
+    ``reference_label``, default the ``series`` of its first row), outside the fit — e.g. real
+    pretrained models beside a from-scratch family.
     """
     fig, (ax,) = _new()
     pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
-    if not pts and not any(r.get("status") == "never_passes" for r in rows):
+    drawable = [*rows, *reference]
+    if not any(_finite(r.get("d90")) and _finite(r.get("n_params")) for r in drawable) and not any(
+        r.get("status") == "never_passes" for r in drawable
+    ):
         missing = ", ".join(_short(r.get("model")) for r in rows) or "none"
         no_data(ax, f"no d90 with a parameter count yet (models: {missing})")
         ax.set_title(title)
         return fig
-    exact = [r for r in pts if r.get("status") != "passes_at_smallest"]
-    upper = [r for r in pts if r.get("status") == "passes_at_smallest"]
-    lower = [
-        r
-        for r in rows
-        if r.get("status") == "never_passes"
-        and _finite(_bracket(r)[0])
-        and _finite(r.get("n_params"))
-    ]
-    if lower:
-        ax.scatter(
-            [r["n_params"] for r in lower],
-            [_bracket(r)[0] for r in lower],
-            marker="^",
-            color="C0",
-            zorder=4,
-            label="d90 > (largest d tried)",
-        )
-    if exact:
-        ax.scatter(
-            [r["n_params"] for r in exact],
-            [r["d90"] for r in exact],
-            color="C0",
-            zorder=4,
-            label="d90",
-        )
-    if upper:
-        ax.scatter(
-            [r["n_params"] for r in upper],
-            [r["d90"] for r in upper],
-            marker="v",
-            facecolors="none",
-            edgecolors="C0",
-            zorder=4,
-            label="d90 ≤ (smallest d tried)",
-        )
-    for r in pts + lower:
-        y = r["d90"] if _finite(r.get("d90")) else _bracket(r)[0]
-        ax.annotate(
-            _short(r["model"], 22),
-            (r["n_params"], y),
-            fontsize=6,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
+    _size_series(ax, rows, "C0", "o", "")
+    if reference:
+        label = reference_label or str(reference[0].get("series") or "reference")
+        _size_series(ax, reference, "C2", "D", f"{label}: ")
     if pts and fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
         xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)
         ys = 10.0 ** (fit["intercept"] + fit["slope"] * np.log10(xs))
@@ -538,6 +537,60 @@ def size_trend(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     return fig
+
+
+def _size_series(
+    ax: Axes, rows: Sequence[Mapping[str, Any]], color: str, marker: str, prefix: str
+) -> None:
+    """One series of :func:`size_trend`: d90 (``marker``), lower bounds ▲ at the largest d
+    tried (``never_passes``), upper bounds hollow ▼ (``passes_at_smallest``), model names."""
+    pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
+    exact = [r for r in pts if r.get("status") != "passes_at_smallest"]
+    upper = [r for r in pts if r.get("status") == "passes_at_smallest"]
+    lower = [
+        r
+        for r in rows
+        if r.get("status") == "never_passes"
+        and _finite(_bracket(r)[0])
+        and _finite(r.get("n_params"))
+    ]
+    if lower:
+        ax.scatter(
+            [r["n_params"] for r in lower],
+            [_bracket(r)[0] for r in lower],
+            marker="^",
+            color=color,
+            zorder=4,
+            label=f"{prefix}d90 > (largest d tried)",
+        )
+    if exact:
+        ax.scatter(
+            [r["n_params"] for r in exact],
+            [r["d90"] for r in exact],
+            color=color,
+            zorder=4,
+            label=f"{prefix}d90",
+            **({} if marker == "o" else {"marker": marker}),
+        )
+    if upper:
+        ax.scatter(
+            [r["n_params"] for r in upper],
+            [r["d90"] for r in upper],
+            marker="v",
+            facecolors="none",
+            edgecolors=color,
+            zorder=4,
+            label=f"{prefix}d90 ≤ (smallest d tried)",
+        )
+    for r in pts + lower:
+        y = r["d90"] if _finite(r.get("d90")) else _bracket(r)[0]
+        ax.annotate(
+            _short(r["model"], 22),
+            (r["n_params"], y),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
 
 
 # ============================================================================ Figures 4-5

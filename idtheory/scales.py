@@ -16,6 +16,12 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
 * ``models`` / ``tasks`` / ``methods`` / ``dims`` — Figure 1 and Table 1: every model × task ×
   method is trained on the grid ``dims`` (grid mode of :func:`idtheory.search.measure_d90`), or,
   with ``dims`` None, searched for d90 (search mode, the ``search`` settings below).
+* ``floors`` — the d90 thresholds of Figure 1 and Table 1: one search per entry and cell,
+  ``0`` (the paper's ``frac × baseline``) or ``"majority"`` (chance-corrected:
+  ``majority + frac × (baseline − majority)``, the majority-class score of the dev examples the
+  trainer scores), or a number (the floor itself). The searches share their trainings (the one
+  at the higher threshold reuses every stored run of the other); their summaries name the
+  threshold (``threshold_kind``).
 * ``full_lrs`` / ``subspace_lrs`` / ``seeds`` — the learning rates and training seeds of every
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
@@ -49,6 +55,12 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   model names, ``{"pretrain_dir": DIR, "preset": NAME}`` (the run's last checkpoint, or its
   ``"step": N``), or
   ``"@public"`` (:data:`idtheory.trends.PUBLIC_SIZE_MODELS`).
+* ``size_reference`` — a second series of Figure 3 read from the store: ``{"scale": NAME,
+  "task": T, "method": M}`` plots the d90 of every model of scale NAME's Figure 1 searches on
+  task T with method M under the paper's threshold (finished searches only; the same search
+  code with the store-only trainer) against the model's parameter count, outside the fit; None:
+  no second series. The quick scale shows the ``real`` scale's pretrained models (MRPC, SAID:
+  the paper's Figure 3 convention) beside its from-scratch family.
 * ``gen_source`` — Figures 4–5 plot the accuracies of the full fine-tuning of each checkpoint
   (``"full"``, default) or of its subspace training at d = d90 (``"d90"``).
 * ``bound_levels`` / ``bound_delta`` — certified bounds of Figure "bounds": δ, and the number
@@ -84,6 +96,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "models": ["tiny-bert", "tiny-roberta"],
         "tasks": ["mrpc"],
         "methods": ["said", "did"],
+        "floors": [0],
         "dims": [16, 256],
         "full_lrs": [1e-3],
         "subspace_lrs": [1e-2],
@@ -135,6 +148,7 @@ SCALES: dict[str, dict[str, Any]] = {
             {"pretrain_dir": "{results_dir}/pretrain-xs", "preset": "xs"},
         ],
         "fit_statuses": ["ok", "passes_at_smallest"],
+        "size_reference": None,
         "gen_source": "full",
         "bound_levels": 16,
         "bound_delta": 0.05,
@@ -159,6 +173,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "models": ["minilm-l6"],
         "tasks": ["sst2", "mrpc"],
         "methods": ["said", "did"],
+        "floors": [0],
         "dims": [10, 40, 160, 640, 2560, 10240],
         "full_lrs": [1e-4, 5e-5],
         "subspace_lrs": [0.1, 0.3],
@@ -221,6 +236,8 @@ SCALES: dict[str, dict[str, Any]] = {
             for p in ("xxs", "xs", "s", "m")
         ],
         "fit_statuses": ["ok"],
+        # the real pretrained models (MiniLM-L6 22.7M, MPNet-base 109M) as a second series
+        "size_reference": {"scale": "real", "task": "mrpc", "method": "said"},
         "gen_source": "full",
         "bound_levels": 16,
         "bound_delta": 0.05,
@@ -250,6 +267,7 @@ SCALES: dict[str, dict[str, Any]] = {
         ],
         "tasks": ["mrpc", "qqp"],
         "methods": ["said", "did"],
+        "floors": [0],
         "dims": [10, 20, 50, 100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000],
         "full_lrs": [1e-5, 2e-5, 3e-5],
         "subspace_lrs": [1e-3, 3e-3, 1e-2, 3e-2],
@@ -284,6 +302,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "size_task": "mrpc",
         "size_models": ["@public"],
         "fit_statuses": ["ok"],
+        "size_reference": None,
         "gen_source": "full",
         "bound_levels": 16,
         "bound_delta": 0.05,
@@ -317,6 +336,8 @@ SCALES["real"] = {
     "notebooks": [1],
     "models": ["minilm-l6", "mpnet-base"],
     "tasks": ["mrpc", "sst2"],
+    # the paper's threshold and the chance-corrected one (the second reuses the first's runs)
+    "floors": [0, "majority"],
     # search mode (None): the grid below, then bisection to hi/lo <= 1.5
     "dims": None,
     "train": {
@@ -332,6 +353,7 @@ SCALES["real"] = {
         "group_by_length": True,
     },
     "search": {"d_min": 160, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5},
+    "size_reference": None,
     "paper_labels": {"mpnet-base": "MPNet-base (ours)"},
 }
 SCALES["quick"]["notebooks"] = None

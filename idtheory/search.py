@@ -240,6 +240,10 @@ class D90Result:
         run_ids: every training behind the result (baseline first).
         n_trained / n_reused: trainings run by this call vs found in the store.
         settings: the search settings; ``summary_id`` is their hash (with model/task/method).
+        threshold_kind: which threshold the search bisected against, derived from
+            ``settings["floor"]`` (:func:`threshold_kind`): ``"paper"`` (``frac × baseline``)
+            or ``"chance-corrected"`` (``floor + frac × (baseline − floor)``, floor > 0). Not
+            hashed, and ignored when the store compares summaries (it adds no information).
     """
 
     model: str
@@ -266,6 +270,11 @@ class D90Result:
     settings: dict[str, Any] = field(default_factory=dict)
     summary_id: str = ""
     created: str = ""
+    threshold_kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.threshold_kind:  # built by a search, or read from an older summary
+            self.threshold_kind = result_threshold_kind({"settings": self.settings})
 
     @property
     def scores(self) -> dict[int, float]:
@@ -290,6 +299,24 @@ class D90Result:
         d["bracket"] = tuple(d["bracket"])
         d["non_monotone"] = [tuple(v) for v in d["non_monotone"]]
         return cls(**d)
+
+
+#: Kinds of d90 threshold (:func:`threshold_kind`): the paper's ``frac × baseline`` and the
+#: chance-corrected ``floor + frac × (baseline − floor)``.
+THRESHOLD_KINDS: tuple[str, ...] = ("paper", "chance-corrected")
+
+
+def threshold_kind(floor: float | None) -> str:
+    """The kind of threshold a search with numeric ``floor`` uses: ``"paper"`` for 0 or None
+    (``frac × baseline``), else ``"chance-corrected"`` (the floor is the score counted as no
+    progress: in this project always the majority-class score of the dev examples)."""
+    return THRESHOLD_KINDS[1] if floor else THRESHOLD_KINDS[0]
+
+
+def result_threshold_kind(result: Mapping[str, Any]) -> str:
+    """:func:`threshold_kind` of a D90Result dict, read from its ``settings["floor"]`` (absent:
+    the paper's threshold), so summaries written before the kind was recorded read the same."""
+    return threshold_kind((result.get("settings") or {}).get("floor"))
 
 
 FLOOR_MODES = ("majority", "auto")

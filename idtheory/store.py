@@ -52,6 +52,9 @@ STATUSES: tuple[str, ...] = ("ok", "diverged", "failed")
 #: Summary keys that change between two otherwise identical d90 measurements (ignored when
 #: deciding whether a summary is already stored).
 VOLATILE_SUMMARY_KEYS: tuple[str, ...] = ("created", "n_trained", "n_reused")
+#: Summary keys derived from the others (``threshold_kind`` from ``settings["floor"]``): also
+#: ignored, so a summary stored before such a key existed is not written again.
+DERIVED_SUMMARY_KEYS: tuple[str, ...] = ("threshold_kind",)
 
 TrainFn = Callable[[RunSpec], dict[str, Any]]
 
@@ -201,6 +204,12 @@ class ResultsStore:
         """The stored record of ``run_id`` (the latest line of that id), or None."""
         return self._runs.get(run_id)
 
+    def cost(self, run_ids: Iterable[str]) -> tuple[int, float]:
+        """``(trainings, CPU hours)`` behind ``run_ids``: the distinct ids the store holds and
+        the sum of their ``wall_time_s`` in hours (a run without a wall time counts 0)."""
+        recs = [r for i in dict.fromkeys(run_ids) if (r := self.get(i)) is not None]
+        return len(recs), sum(float(r.get("wall_time_s") or 0.0) for r in recs) / 3600
+
     def __contains__(self, run_id: object) -> bool:
         if isinstance(run_id, RunSpec):
             run_id = run_id.config_hash()
@@ -346,14 +355,16 @@ class ResultsStore:
 
         Summaries are keyed by ``summary_id`` (a hash of the search settings); the latest line of
         an id wins. Nothing is written when the stored summary differs from ``summary`` only in
-        :data:`VOLATILE_SUMMARY_KEYS` (time stamp, trained/reused counts).
+        :data:`VOLATILE_SUMMARY_KEYS` (time stamp, trained/reused counts) and
+        :data:`DERIVED_SUMMARY_KEYS`.
         """
         d = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
         if "summary_id" not in d:
             raise ValueError("a summary needs a 'summary_id'")
 
         def strip(s: dict[str, Any]) -> str:
-            return _canonical({k: v for k, v in s.items() if k not in VOLATILE_SUMMARY_KEYS})
+            ignored = (*VOLATILE_SUMMARY_KEYS, *DERIVED_SUMMARY_KEYS)
+            return _canonical({k: v for k, v in s.items() if k not in ignored})
 
         new = strip(d)
         return self._summaries.append(d, lambda old: old is None or strip(old) != new)

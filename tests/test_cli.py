@@ -344,6 +344,19 @@ def test_d90_brackets_use_the_readme_notation(bracket, text):
     assert "None" not in out and "[453" not in out
 
 
+def test_d90_summary_names_its_threshold_and_the_cost_behind_it():
+    """``idtheory results --d90`` tells the paper's d90 from the chance-corrected one and gives
+    the trainings behind each summary and their hours (from the store, not the last call)."""
+    from idtheory.cli import format_d90
+
+    paper = format_d90(_d90_result([453, 640]))
+    corrected = {**_d90_result([640, 905]), "settings": {"floor": 0.6838}, "threshold": 0.7886}
+    out = format_d90(corrected, (12, 1.5))
+    assert "→ paper threshold 0.7200 (90%)" in paper and "1 new, 0 reused" in paper
+    assert "→ chance-corrected threshold 0.7886 (90% of the gain over 0.6838)" in out
+    assert "trainings behind it: 12, 1.50 CPU h" in out and "reused" not in out
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [

@@ -339,6 +339,96 @@ def test_stored_results_are_found_again(fake_ctx):
     assert sum(r["source"].startswith("ours") for r in rows) == 4
 
 
+def test_figure1_searches_both_thresholds_and_shares_their_runs(fake_ctx, monkeypatch):
+    """``floors = [0, "majority"]`` (the real scale): every cell is searched against the paper's
+    and the chance-corrected threshold in one call, the second search training only the d the
+    first did not evaluate; both summaries are read back from the store, and Figure 1, Table 1
+    and the d90 table show both."""
+    from idtheory import plots
+    from idtheory.curve import d90_threshold
+
+    ctx = fake_ctx
+    ctx.params.update(models=["fake-a"], methods=["said"], dims=None, floors=[0, "majority"])
+    calls: list[RunSpec] = []
+    monkeypatch.setattr(
+        ctx, "train_fn", lambda: lambda spec: calls.append(spec) or fake_train(spec)
+    )
+    computed = figures.grid_results(ctx)
+    paper, corrected = computed
+    assert [r["threshold_kind"] for r in computed] == ["paper", "chance-corrected"]
+    majority = majority_score("mrpc", "accuracy", ctx.data_dir, max_examples=64, seed=0)
+    assert corrected["settings"]["floor"] == pytest.approx(majority)
+    assert corrected["threshold"] == pytest.approx(d90_threshold(0.85, 0.9, majority))
+    assert "floor" not in paper["settings"] and paper["d90"] < corrected["d90"]
+    specs = [s.config_hash() for s in calls]
+    assert len(specs) == len(set(specs))  # no training twice
+    n_paper = len(ctx.params["full_lrs"]) + len(ctx.params["subspace_lrs"]) * len(
+        paper["search_path"]
+    )
+    assert len(calls) == n_paper + len(ctx.params["subspace_lrs"]) * len(
+        set(corrected["search_path"]) - set(paper["search_path"])
+    )
+
+    ctx.compute = False
+    stored = figures.grid_results(ctx)
+    assert [r["summary_id"] for r in stored] == [r["summary_id"] for r in computed]
+    assert [r["d90"] for r in stored] == [paper["d90"], corrected["d90"]]
+    assert ctx.missing == []
+
+    (row,) = figures.d90_rows(ctx, stored)
+    assert row["d90"] == paper["d90"] and row["majority"] == pytest.approx(majority)
+    assert row["threshold_above_majority"] == pytest.approx(corrected["threshold"])
+    assert row["d90_above_majority"] == f"({corrected['bracket'][0]}, {corrected['d90']}]"
+    assert row["trainings"] == len(calls)
+    curve = figures.curve_rows(stored)
+    assert {r["threshold_kind"] for r in curve} == {"paper", "chance-corrected"}
+    rows = figures.table1_rows(ctx, stored)
+    ours = [r for r in rows if r["source"] != "paper"]
+    assert [(r["source"], r["d90"]) for r in ours] == [
+        ("ours (smoke)", paper["d90"]),
+        ("ours (smoke, chance-corrected)", corrected["d90"]),
+    ]
+    frame = figures.table1_frame(rows)
+    assert frame.loc[("ours (smoke, chance-corrected)", "fake-a"), ("said", ours[1]["task"])] == (
+        f"{corrected['d90']:,}"
+    )
+    fig = plots.accuracy_vs_d(stored, majority=majority)
+    assert len(fig.axes[0].lines) == 5  # one curve, two thresholds, full FT, majority class
+    plots.table1_comparison(rows)
+
+
+def test_figure3_draws_a_finished_reference_scale_beside_its_models(fake_ctx, monkeypatch):
+    """``size_reference`` (quick: the real scale's MRPC SAID): the reference scale's finished
+    Figure 1 searches, read from the same store by their own search code, become Figure 3's
+    second series; nothing is drawn (and the caption says so) until a search has finished."""
+    from idtheory import plots
+    from idtheory.scales import SCALES
+
+    ref = {**SCALES["smoke"], "models": ["fake-a", "fake-b"], "dims": [10, 100, 1000]}
+    monkeypatch.setitem(SCALES, "fakeref", ref)
+    ctx = fake_ctx
+    ctx.params["size_reference"] = {"scale": "fakeref", "task": "mrpc", "method": "said"}
+    assert figures.size_reference_rows(ctx) == []
+    assert figures.size_reference_note(ctx, []).startswith("Not drawn: SAID d90 on MRPC")
+    rows = [{"model": "m", "n_params": 1e5, "d90": 100, "status": "ok"}]
+    assert figures.size_table(rows, []) == rows
+
+    computed = figures.grid_results(ctx)  # the same models, grid and store as the reference
+    reference = figures.size_reference_rows(ctx)
+    said = [r for r in computed if r["method"] == "said"]
+    assert [(r["model"], r["n_params"], r["d90"]) for r in reference] == [
+        ("fake-a", 1_000_000, said[0]["d90"]),
+        ("fake-b", 4_000_000, said[1]["d90"]),
+    ]
+    assert [r["summary_id"] for r in reference] == [r["summary_id"] for r in said]
+    assert reference[0]["series"] == "pretrained, MRPC SAID (fakeref scale)"
+    assert "fake-b (4,000,000 parameters)" in figures.size_reference_note(ctx, reference)
+    table = figures.size_table(rows, reference)
+    assert [r["series"] for r in table] == [figures.SIZE_SERIES] + [reference[0]["series"]] * 2
+    plain, both = plots.size_trend(rows), plots.size_trend(rows, reference=reference)
+    assert len(both.axes[0].collections) == len(plain.axes[0].collections) + 1
+
+
 def test_a_broken_pretrain_module_is_not_papered_over(tmp_path, monkeypatch):
     """An import failure of idtheory.pretrain fails the figure: no random stand-in checkpoints
     (which would silently draw Figures 2-3 from untrained models)."""
@@ -616,7 +706,10 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     # the README's d90 table: cost of the runs behind it, and the majority-class floor
     (row,) = figures.d90_rows(ctx, [r])
     assert row["trainings"] == len(r["run_ids"]) and row["cpu_hours"] == 0
-    assert row["majority"] == pytest.approx(majority_score("mrpc", "accuracy", data_dir))
+    scored = ctx.params["train"]["max_eval_examples"]  # the chance line of the scored examples
+    assert row["majority"] == pytest.approx(
+        majority_score("mrpc", "accuracy", data_dir, max_examples=scored, seed=0)
+    )
     assert row["bracket"] == "(10, 100]"
     assert r["baseline_score"] > row["majority"] and row["d90_above_majority"] == "(10, 100]"
     high, low = figures.d90_rows(ctx, [{**r, "threshold": 0.7}, {**r, "threshold": 0.6}])

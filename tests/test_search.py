@@ -244,6 +244,29 @@ def test_search_with_floor_raises_the_threshold(tmp_path: Path) -> None:
     assert failed.points == []
 
 
+def test_chance_corrected_search_continues_from_the_stored_runs(tmp_path: Path) -> None:
+    """The search at the higher (chance-corrected) threshold retrains nothing the paper's search
+    stored: it trains only the d the paper's search never evaluated, and its summary names its
+    threshold kind (also when read back, and for summaries written before the kind existed)."""
+    store = ResultsStore(tmp_path)
+    paper = run(store, FakeTrainer())
+    trainer = FakeTrainer()
+    corrected = run(store, trainer, floor=0.5)
+    assert paper.threshold_kind == "paper" and corrected.threshold_kind == "chance-corrected"
+    new_dims = sorted(set(corrected.search_path) - set(paper.search_path))
+    assert new_dims and trainer.dims() == new_dims  # no baseline, no shared d trained again
+    assert all(s.subspace is not None for s in trainer.calls)
+    assert corrected.n_trained == len(trainer.calls) == 4 * len(new_dims)
+    assert corrected.n_reused == 4 + 4 * (len(corrected.search_path) - len(new_dims))
+    kinds = {s["summary_id"]: s["threshold_kind"] for s in store.summaries()}
+    assert kinds == {paper.summary_id: "paper", corrected.summary_id: "chance-corrected"}
+    old = {k: v for k, v in corrected.to_dict().items() if k != "threshold_kind"}
+    assert D90Result.from_dict(old).threshold_kind == "chance-corrected"
+    n_lines = len((tmp_path / ResultsStore.SUMMARIES_FILE).read_text().splitlines())
+    store.put_summary(old)  # the same summary without the derived key: not written again
+    assert len((tmp_path / ResultsStore.SUMMARIES_FILE).read_text().splitlines()) == n_lines
+
+
 def test_baseline_at_chance_fails_without_a_floor(tmp_path: Path) -> None:
     """An MCC baseline of 0 (a constant predictor) with the paper's threshold (floor 0) would
     make threshold 0, which every subspace "passes": the search must stop instead."""

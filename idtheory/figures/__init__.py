@@ -16,13 +16,13 @@ Two halves:
   notebook's parameters into a :class:`FigureContext` (results store, trainer, directories,
   the search options of every d90). The functions below it return tidy rows for
   :mod:`idtheory.plots`: :func:`grid_results` (Figure 1, Table 1), :func:`trend_checkpoints`
-  and :func:`trend_rows` (Figure 2), :func:`size_models` and :func:`size_rows` (Figure 3),
-  :func:`generalization_rows` and :func:`bound_rows` (Figures 4–5, bounds), and the Fastfood
-  tour helpers. With ``compute=True`` missing trainings are run through
-  :func:`idtheory.search.measure_d90_many` and the trend functions of :mod:`idtheory.trends`;
-  with ``compute=False`` only what the store holds is read, and every missing piece is listed in
-  :attr:`FigureContext.missing` (and printed by :meth:`FigureContext.report_missing`) instead of
-  being trained implicitly.
+  and :func:`trend_rows` (Figure 2), :func:`size_models`, :func:`size_rows` and
+  :func:`size_reference_rows` (Figure 3), :func:`generalization_rows` and :func:`bound_rows`
+  (Figures 4–5, bounds), and the Fastfood tour helpers. With ``compute=True`` missing
+  trainings are run through :func:`idtheory.search.measure_d90_many` and the trend functions
+  of :mod:`idtheory.trends`; with ``compute=False`` only what the store holds is read, and
+  every missing piece is listed in :attr:`FigureContext.missing` (and printed by
+  :meth:`FigureContext.report_missing`) instead of being trained implicitly.
 * **Rendering.** :data:`NOTEBOOKS` and :func:`render_all` execute the notebooks with papermill
   into ``build/notebooks/<scale>/`` with the scale's parameters and check that every expected
   figure (:func:`figure_names`) was written as PNG, PDF and CSV under ``figures/<scale>/``.
@@ -67,10 +67,14 @@ from idtheory.figures.fastfood import (
 from idtheory.figures.generalization import BOUNDS_SHOWN, bound_rows, generalization_rows
 from idtheory.figures.render import NOTEBOOKS, Notebook, figure_names, render_all, store_gaps
 from idtheory.figures.trend import (
+    SIZE_SERIES,
     fit_size,
     pretrain_command,
     size_models,
+    size_reference_note,
+    size_reference_rows,
     size_rows,
+    size_table,
     trend_checkpoints,
     trend_rows,
 )
@@ -83,6 +87,7 @@ __all__ = [
     "MISSING_ITEM",
     "NOTEBOOKS",
     "PAPER_TABLE1",
+    "SIZE_SERIES",
     "FigureContext",
     "Notebook",
     "bound_rows",
@@ -105,7 +110,10 @@ __all__ = [
     "set_threads",
     "setup",
     "size_models",
+    "size_reference_note",
+    "size_reference_rows",
     "size_rows",
+    "size_table",
     "store_gaps",
     "table1_frame",
     "table1_rows",

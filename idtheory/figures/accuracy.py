@@ -37,25 +37,58 @@ def _d90_results(
     return [r.to_dict() for r in results]
 
 
+def figure1_floor(ctx: FigureContext, floor: float | str | None, task: str) -> float | None:
+    """The numeric threshold floor of one entry of the scale's ``floors`` on ``task``: 0 for the
+    paper's threshold (0 or None), the number itself, or for ``"majority"`` the majority-class
+    score of the dev examples the trainer scores (:func:`majority_line`); None when that score
+    needs task data that is not available."""
+    from idtheory.search import resolve_floor
+
+    if floor != "majority":
+        if isinstance(floor, str):
+            raise ValueError(f"floors entries are numbers or 'majority', got {floor!r}")
+        return resolve_floor(floor, 0.0, None)
+    majority = majority_line(ctx, task)
+    return None if majority is None else resolve_floor("majority", majority, None)
+
+
+def _figure1_jobs(ctx: FigureContext) -> list[dict[str, Any]]:
+    """The searches of Figure 1 / Table 1: model × task × method × ``floors`` (numeric floors;
+    a chance-corrected one whose majority score cannot be computed is noted as missing)."""
+    p = ctx.params
+    jobs = []
+    for m in p["models"]:
+        for t in p["tasks"]:
+            floors = [figure1_floor(ctx, f, t) for f in p.get("floors") or [0]]
+            for meth in p["methods"]:
+                for floor in floors:
+                    if floor is None:
+                        ctx.note_missing(
+                            f"Figure 1 / Table 1: {m} / {t} / {meth.upper()} chance-corrected "
+                            f"(no {t} dev data for the majority-class score)"
+                        )
+                        continue
+                    jobs.append({"model": m, "task": t, "method": meth, "floor": floor})
+    return jobs
+
+
 def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
     """D90Result dicts (grid mode over ``dims``; search mode when ``dims`` is None) for every
-    model × task × method.
+    model × task × method, once per threshold of ``floors`` (:func:`figure1_floor`; each
+    summary names its ``threshold_kind``).
 
-    ``compute=True`` trains what is missing (:func:`~idtheory.search.measure_d90_many`; stored
-    runs are reused). Otherwise the same searches read the store (:meth:`FigureContext.trainer`):
+    ``compute=True`` trains what is missing (:func:`~idtheory.search.measure_d90_many`, all
+    searches in one call: a training two searches need is trained once, and stored runs are
+    reused — the chance-corrected search continues from the runs of the paper's). Otherwise the
+    same searches read the store (:meth:`FigureContext.trainer`):
     the grid's result where the store holds all of it, else the search mode's, else the one of
     the two with the most points stored so far (status ``"partial"``: a sweep in progress
     renders its points); a cell with no point stored is noted as missing.
     """
-    from idtheory.search import PARTIAL
+    from idtheory.search import PARTIAL, threshold_kind
 
     p = ctx.params
-    jobs = [
-        {"model": m, "task": t, "method": meth}
-        for m in p["models"]
-        for t in p["tasks"]
-        for meth in p["methods"]
-    ]
+    jobs = _figure1_jobs(ctx)
     if not jobs:
         return []
     found = _d90_results(ctx, jobs, p["dims"])
@@ -70,32 +103,46 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
             out.append(best)
             continue
         grid = f"on the grid {p['dims']}" if p["dims"] is not None else "(d90 search)"
+        kind = "" if not j["floor"] else f", {threshold_kind(j['floor'])} threshold"
         ctx.note_missing(
-            f"Figure 1 / Table 1: {j['model']} / {j['task']} / {j['method'].upper()} {grid}"
+            f"Figure 1 / Table 1: {j['model']} / {j['task']} / {j['method'].upper()} {grid}{kind}"
         )
     return out
 
 
+def _only_paper_thresholds(results: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether every result searched against the paper's threshold (then the tables keep the
+    columns they had before chance-corrected searches existed)."""
+    from idtheory.search import result_threshold_kind
+
+    return all(result_threshold_kind(r) == "paper" for r in results)
+
+
 def curve_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per evaluated d of each D90Result dict (the table behind Figure 1)."""
+    """One row per evaluated d of each D90Result dict (the table behind Figure 1); with
+    results of both thresholds, a ``threshold_kind`` column says which search a row is of."""
+    from idtheory.search import result_threshold_kind
+
+    plain = _only_paper_thresholds(results)
     rows = []
     for r in results:
         for pt in sorted(r.get("points") or [], key=lambda q: q["d"]):
-            rows.append(
-                {
-                    "model": r["model"],
-                    "task": r["task"],
-                    "method": r["method"],
-                    "d": pt["d"],
-                    "score": pt["score"],
-                    "best_lr": pt["best_lr"],
-                    "passes": pt["passes"],
-                    "baseline": r.get("baseline_score"),
-                    "threshold": r.get("threshold"),
-                    "d90": r.get("d90"),
-                    "status": r.get("status"),
-                }
-            )
+            row = {
+                "model": r["model"],
+                "task": r["task"],
+                "method": r["method"],
+                "d": pt["d"],
+                "score": pt["score"],
+                "best_lr": pt["best_lr"],
+                "passes": pt["passes"],
+                "baseline": r.get("baseline_score"),
+                "threshold": r.get("threshold"),
+                "d90": r.get("d90"),
+                "status": r.get("status"),
+            }
+            if not plain:
+                row["threshold_kind"] = result_threshold_kind(r)
+            rows.append(row)
     return rows
 
 
@@ -126,9 +173,14 @@ def load_paper_table1(path: str | os.PathLike[str] | None = None) -> list[dict[s
 
 def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rows of the Table 1 comparison: every paper value, then every d90 we measured (model
-    shown under its paper name when ``paper_labels`` maps it)."""
+    shown under its paper name when ``paper_labels`` maps it). A chance-corrected search's row
+    has the source ``"ours (<scale>, chance-corrected)"`` and, as every row then, a
+    ``threshold_kind`` (``"reported"`` for the paper's values)."""
     from idtheory.curve import threshold_is_degenerate
+    from idtheory.search import result_threshold_kind
     from idtheory.tasks import get_task
+
+    plain = _only_paper_thresholds(results)
 
     labels = ctx.params.get("paper_labels") or {}
     rows: list[dict[str, Any]] = []
@@ -145,6 +197,7 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
                 "baseline": None,
                 "our_model": None,
                 "note": f"{r['source']}; confidence: {r['confidence']}",
+                **({} if plain else {"threshold_kind": "reported"}),
             }
         )
     majority: dict[str, float | None] = {}
@@ -154,9 +207,12 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
         chance, thr = majority[r["task"]], r.get("threshold")
         below_chance = threshold_is_degenerate(thr, chance)
         note = f"grid {[p['d'] for p in r.get('points') or []]}"
+        kind = result_threshold_kind(r)
         rows.append(
             {
-                "source": f"ours ({ctx.scale})",
+                "source": f"ours ({ctx.scale})"
+                if kind == "paper"
+                else f"ours ({ctx.scale}, {kind})",
                 "model": labels.get(r["model"], r["model"]),
                 "task": get_task(r["task"]).name,
                 "method": r["method"],
@@ -168,6 +224,7 @@ def table1_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> lis
                 "below_chance": below_chance,
                 "note": note
                 + (f"; threshold {thr:.4f} ≤ majority class {chance:.4f}" if below_chance else ""),
+                **({} if plain else {"threshold_kind": kind}),
             }
         )
     return rows
@@ -205,6 +262,7 @@ D90_TABLE_COLUMNS: dict[str, str] = {
     "threshold": "threshold",
     "d90": "d90",
     "bracket": "bracket",
+    "threshold_above_majority": "chance-corrected threshold",
     "d90_above_majority": "d90 above majority",
     "curve": "evaluated d: best dev",
     "trainings": "trainings",
@@ -215,85 +273,107 @@ D90_TABLE_COLUMNS: dict[str, str] = {
 
 
 def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per d90 result of :func:`grid_results` (complete or ``"partial"``), under both
-    thresholds.
+    """One row per model × task × method of :func:`grid_results` (complete or ``"partial"``),
+    under both thresholds.
 
-    Columns: baseline; the majority-class score of the task's dev set; the paper's threshold
-    (``frac × baseline``), its d90 and bracket (a threshold at or below the majority class makes
-    d90 trivially small: flagged in ``status``); the chance-corrected bracket
-    ``d90_above_majority`` (threshold ``majority + frac × (baseline − majority)``); the
-    evaluated curve; the cost (trainings behind the result, their summed wall time in hours).
+    Columns: baseline; the majority-class score of the task's dev set (None without the task's
+    data); the paper's threshold (``frac × baseline``), its d90 and bracket (a threshold at or
+    below the majority class makes d90 trivially small: flagged in ``status``); the
+    chance-corrected threshold ``majority + frac × (baseline − majority)`` and its bracket
+    ``d90_above_majority``; the evaluated curve (every d of either search); the cost (the
+    distinct trainings behind the cell's results, their summed wall time in hours).
 
-    The search behind a summary stopped at *one* threshold (``settings["floor"]``): that
-    threshold's bracket is the bisected one of the summary, the other is read off the evaluated
-    points with :func:`~idtheory.curve.d90_from_curve` — ``(largest d, ∞]`` when no evaluated
-    d reaches it, and only as fine as the points the search happened to evaluate.
+    A threshold with a search of its own (``threshold_kind`` of a result) shows that search's
+    bisected d90 and bracket; a threshold without one is read off the evaluated points with
+    :func:`~idtheory.curve.d90_from_curve` — ``(largest d, ∞]`` when no evaluated d reaches it,
+    and only as fine as the points the other search happened to evaluate.
     """
+    from idtheory.search import result_threshold_kind
+
+    groups: list[dict[str, Mapping[str, Any]]] = []
+    latest: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
+    for r in results:  # a cell's two kinds share a row; a second result of one kind gets its own
+        key, kind = (r["model"], r["task"], r["method"]), result_threshold_kind(r)
+        if key not in latest or kind in latest[key]:
+            latest[key] = {}
+            groups.append(latest[key])
+        latest[key][kind] = r
+    return [_d90_row(ctx, by_kind) for by_kind in groups]
+
+
+def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """:func:`d90_rows`' row of one cell from its results by threshold kind."""
     from idtheory.curve import d90_from_curve, d90_threshold, format_bracket
 
-    cache: dict[str, float] = {}
-    rows = []
-    for r in results:
-        metric = r.get("metric") or ctx.params["metric"]
-        majority = _majority_score(r["task"], metric, cache)
-        recs = [ctx.store.get(i) for i in r.get("run_ids") or []]
-        recs = [x for x in recs if x is not None]
-        status = r.get("status") or ""
-        pts = sorted(r.get("points") or [], key=lambda q: q["d"])
-        base = r.get("baseline_score")
-        frac = float(r.get("frac") or ctx.params["frac"])
-        searched_floor = float((r.get("settings") or {}).get("floor") or 0.0)
+    paper, corrected = by_kind.get("paper"), by_kind.get("chance-corrected")
+    r = paper or corrected
+    assert r is not None
+    metric = r.get("metric") or ctx.params["metric"]
+    majority = majority_line(ctx, r["task"])
+    points = {p["d"]: p for res in by_kind.values() for p in res.get("points") or []}
+    pts = [points[d] for d in sorted(points)]
+    dims, scores = [p["d"] for p in pts], [p["score"] for p in pts]
+    base = r.get("baseline_score")
+    frac = float(r.get("frac") or ctx.params["frac"])
 
-        dims, scores = [p["d"] for p in pts], [p["score"] for p in pts]
-        threshold, d90, bracket = r.get("threshold"), r.get("d90"), r.get("bracket")
-        corrected = None
-        if searched_floor > 0 and base is not None:  # a chance-corrected search
-            corrected = format_bracket(bracket)
-            threshold = d90_threshold(base, frac)
-            d90, bracket = None, None
-            if pts and base > 0:
-                paper = d90_from_curve(dims, scores, base, frac, 0.0)
-                d90, bracket, status = paper.d90, paper.bracket, paper.status
-        elif pts and base is not None and base > majority:
-            corrected = format_bracket(d90_from_curve(dims, scores, base, frac, majority).bracket)
-        if threshold is not None and threshold <= majority:
-            status += " (threshold ≤ majority class)"
-        rows.append(
-            {
-                "model": r["model"],
-                "task": r["task"],
-                "method": r["method"].upper(),
-                "metric": metric,
-                "baseline": base,
-                "majority": majority,
-                "threshold": threshold,
-                "d90": d90,
-                "bracket": format_bracket(bracket),
-                "d90_above_majority": corrected,
-                "curve": ", ".join(f"{p['d']}: {p['score']:.3f}" for p in pts),
-                "trainings": len(recs),
-                "cpu_hours": round(sum(x.get("wall_time_s") or 0.0 for x in recs) / 3600, 2),
-                "status": status,
-            }
-        )
-    return rows
+    def read_off(floor: float) -> tuple[int | None, Any, str] | None:
+        if not pts or base is None or not base > floor:
+            return None
+        curve = d90_from_curve(dims, scores, base, frac, floor)
+        return curve.d90, curve.bracket, curve.status
+
+    status = (paper or {}).get("status") or ""
+    threshold, d90, bracket = None, None, None
+    if paper is not None:
+        threshold, d90, bracket = paper.get("threshold"), paper.get("d90"), paper.get("bracket")
+    elif base is not None:
+        threshold = d90_threshold(base, frac)
+        d90, bracket, status = read_off(0.0) or (None, None, corrected.get("status") or "")
+    corrected_threshold, corrected_bracket = None, None
+    if corrected is not None:
+        corrected_threshold = corrected.get("threshold")
+        corrected_bracket = format_bracket(corrected.get("bracket"))
+    elif majority is not None and (found := read_off(majority)) is not None:
+        corrected_threshold = d90_threshold(base, frac, majority)
+        corrected_bracket = format_bracket(found[1])
+    if threshold is not None and majority is not None and threshold <= majority:
+        status += " (threshold ≤ majority class)"
+    trainings, hours = ctx.store.cost(
+        i for res in by_kind.values() for i in res.get("run_ids") or []
+    )
+    return {
+        "model": r["model"],
+        "task": r["task"],
+        "method": r["method"].upper(),
+        "metric": metric,
+        "baseline": base,
+        "majority": majority,
+        "threshold": threshold,
+        "d90": d90,
+        "bracket": format_bracket(bracket),
+        "threshold_above_majority": corrected_threshold,
+        "d90_above_majority": corrected_bracket,
+        "curve": ", ".join(f"{p['d']}: {p['score']:.3f}" for p in pts),
+        "trainings": trainings,
+        "cpu_hours": round(hours, 2),
+        "status": status,
+    }
 
 
 def majority_line(ctx: FigureContext, task: str) -> float | None:
     """The constant majority-class predictor's dev score on ``task`` in the scale's metric
-    (Figure 1's chance line), or None where the task's dev data is not available."""
+    (Figure 1's chance line, the floor of its chance-corrected d90), on the dev examples the
+    trainer scores (all of them, or the ``max_eval_examples`` drawn with seed 0), or None where
+    the task's dev data is not available."""
     from idtheory.tasks import TaskDataNotFound, majority_score
 
     try:
-        return majority_score(task, ctx.params["metric"], ctx.data_dir)
+        return majority_score(
+            task,
+            ctx.params["metric"],
+            ctx.data_dir,
+            max_examples=ctx.params["train"].get("max_eval_examples"),
+            seed=0,
+        )
     except TaskDataNotFound:
         return None
-
-
-def _majority_score(task: str, metric: str, cache: dict[str, float]) -> float:
-    """:func:`idtheory.tasks.majority_score` on the dev split, memoised in ``cache``."""
-    if task not in cache:
-        from idtheory.tasks import majority_score
-
-        cache[task] = majority_score(task, metric)
-    return cache[task]

@@ -3,6 +3,7 @@ the rows of :mod:`idtheory.trends` (computed, or read back from the store)."""
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -268,3 +269,96 @@ def size_rows(
         if row["status"] == MISSING:
             ctx.note_missing(f"Figure 3: {row['model']} / {task} ({row['reason']})")
     return rows, fit_size(rows, statuses)
+
+
+# =============================================================================== Figure 3's
+# second series: the real pretrained models
+
+#: Figure 3's label of its own models when a reference series is drawn beside them.
+SIZE_SERIES = "from scratch"
+
+
+def size_reference_rows(ctx: FigureContext) -> list[dict[str, Any]]:
+    """Figure 3's second series (scale key ``size_reference``): the d90 of the reference
+    scale's models on its task with its method, under the paper's threshold, against each
+    model's parameter count — read from this store by the reference scale's own Figure 1
+    searches (:func:`~idtheory.figures.grid_results`, store-only trainer), finished searches
+    only (a search in progress or a failed baseline gives no row). [] when the scale sets no
+    reference or nothing is finished.
+
+    Row columns: series (e.g. ``"pretrained, MRPC SAID (real scale)"``), model, n_params (the
+    ``num_params`` of its baseline runs), task, method, metric, d90, bracket, baseline,
+    threshold, status, summary_id.
+    """
+    from idtheory.figures.accuracy import grid_results
+    from idtheory.figures.context import setup
+    from idtheory.search import PARTIAL
+
+    ref = ctx.params.get("size_reference") or {}
+    if not ref.get("scale"):
+        return []
+    rctx = setup(
+        ref["scale"],
+        figures_dir=ctx.figures_dir,
+        data_dir=ctx.data_dir,
+        chdir=False,
+        results_dir=str(ctx.results_dir),
+        compute=False,
+        tasks=[ref["task"]],
+        methods=[ref["method"]],
+        floors=[0],
+    )
+    series = f"pretrained, {ref['task'].upper()} {ref['method'].upper()} ({ref['scale']} scale)"
+    rows = []
+    for r in grid_results(rctx):
+        if r["status"] in (PARTIAL, "baseline_failed"):
+            continue
+        counts = [
+            int(rec["num_params"])
+            for cell in r["baseline"]
+            for i in cell["run_ids"]
+            if (rec := ctx.store.get(i)) is not None and rec.get("num_params")
+        ]
+        rows.append(
+            {
+                "series": series,
+                "model": r["model"],
+                "n_params": min(counts) if counts else None,
+                "task": r["task"],
+                "method": r["method"],
+                "metric": r["metric"],
+                "d90": r["d90"],
+                "bracket": list(r["bracket"]),
+                "baseline": r["baseline_score"],
+                "threshold": r["threshold"],
+                "status": r["status"],
+                "summary_id": r["summary_id"],
+            }
+        )
+    return rows
+
+
+def size_table(
+    rows: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The table behind Figure 3: its rows, then the reference series' rows, each with its
+    ``series`` — the rows unchanged when there is no reference series."""
+    if not reference:
+        return [dict(r) for r in rows]
+    return [{"series": SIZE_SERIES, **r} for r in rows] + [dict(r) for r in reference]
+
+
+def size_reference_note(ctx: FigureContext, reference: Sequence[Mapping[str, Any]]) -> str:
+    """Figure 3's caption line about its reference series ("" when the scale sets none)."""
+    ref = ctx.params.get("size_reference") or {}
+    if not ref.get("scale"):
+        return ""
+    what = (
+        f"{ref['method'].upper()} d90 on {ref['task'].upper()} of the {ref['scale']!r} scale's "
+        "pretrained models (the paper's threshold, outside the fit)"
+    )
+    if not reference:
+        where = os.path.relpath(ctx.results_dir, ctx.root)
+        return f"Not drawn: {what} — no finished search in {where} yet."
+    shown = ", ".join(f"{r['model']} ({r['n_params'] or 0:,} parameters)" for r in reference)
+    return f"Green diamonds: {what}: {shown}."
