@@ -903,9 +903,12 @@ def _command_of(argv: Sequence[str]) -> list[str]:
 
 def _writes_results(args: argparse.Namespace) -> bool:
     """Whether the command stores something under ``--results-dir``: runs, summaries, trained
-    parameters (``finetune``, also with ``--no-store``: its θ_d), bounds (``bound --run``)."""
-    return args.command in ("finetune", "d90") or (
-        args.command == "bound" and getattr(args, "run", None) is not None
+    parameters (``finetune``, also with ``--no-store``: its θ_d), bounds (``bound --run``),
+    trainings and certificates (``certify`` but ``--dry-run``)."""
+    return (
+        args.command in ("finetune", "d90")
+        or (args.command == "bound" and getattr(args, "run", None) is not None)
+        or (args.command == "certify" and not args.dry_run)
     )
 
 
