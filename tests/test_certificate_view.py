@@ -9,30 +9,23 @@ import math
 
 import matplotlib.pyplot as plt
 import pytest
+from test_certify import TINY_PROTOCOL  # tests/ is on sys.path
 
 from idtheory import certify as C
 from idtheory import figures, plots
 
-#: A small declared-style protocol (loaded from a file: not hash-checked). Records for it are
-#: built with certify.certify from made-up measurements; nothing is trained here.
+#: test_certify's tiny protocol with m = 400 and a grid of 16 candidates (loaded from a file:
+#: not hash-checked). Records for it are built with certify.certify from made-up
+#: measurements; nothing is trained here.
 PROTOCOL = {
+    **TINY_PROTOCOL,
     "name": "view-test",
-    "task": "sst2",
     "m": 400,
-    "delta": 0.05,
-    "headline": "occam_binomial",
-    "selection_code": "uniform",
-    "theta0": {"model": "tiny-bert"},
-    "subspace": {"seed": 0},
-    "train": {"epochs": 1.0, "batch_size": 16, "max_length": 32, "seed": 0,
-              "max_train_examples": 400, "precision": "fp32"},
-    "quantization": {"quantizer": "kmeans", "kmeans_seed": 0, "codebook_bits": 16,
-                     "lambda_bits": 16},
-    "grid": {"model": ["tiny-bert"], "method": ["said", "did"], "dim": [30, 60], "lr": [0.1],
-             "levels": [4, 8], "quant_training": ["retune"]},
-}  # fmt: skip
+    "train": {**TINY_PROTOCOL["train"], "max_train_examples": 400},
+    "grid": {**TINY_PROTOCOL["grid"], "method": ["said", "did"], "dim": [30, 60], "lr": [0.1]},
+}
 
-#: (method, d, L) → (θ_d symbol bits, training errors, dev errors of 100); the last is vacuous.
+#: (method, d, L) → (θ_d symbol bits, training errors, dev errors of 100); the last is near 1.
 MEASURED = {
     ("said", 30, 4): (40.0, 60, 18),
     ("said", 60, 4): (90.0, 50, 17),
