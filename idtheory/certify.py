@@ -50,6 +50,7 @@ from idtheory.bounds import (
 __all__ = [
     "DECLARED",
     "PROTOCOL_DIR",
+    "REFERENCE_LR",
     "RETUNE_DEFAULTS",
     "ROUTES",
     "Candidate",
@@ -58,18 +59,24 @@ __all__ = [
     "Protocol",
     "UndeclaredCandidate",
     "certificate_rows",
+    "certificate_settings",
     "certify",
+    "certify_command",
+    "declared_for",
     "decoded_errors",
     "format_certificate",
     "full_dev_error",
     "load_protocol",
     "message_bits",
+    "no_certificate_message",
     "plan",
     "quantize_candidate",
+    "reference_spec",
     "retuned",
     "run_protocol",
     "run_spec_for",
     "save_certificate",
+    "stored_certificates",
 ]
 
 #: Where declared protocols live (one JSON file per protocol).
@@ -93,6 +100,11 @@ ROUTES = ("retune", "ste")
 #: ``seed`` (:func:`idtheory.train.retune_codebook`). Like the training settings these choose
 #: which h is coded, not the prior.
 RETUNE_DEFAULTS: dict[str, Any] = {"steps": 200, "lr_factor": 0.1, "batch_size": 32, "seed": 0}
+
+#: Learning rate of the full fine-tuning reference (:func:`reference_spec`): the better of the
+#: quick and real scales' full fine-tuning rates (1e-4, 5e-5) for ``minilm-l6`` on SST-2, MRPC
+#: and RTE in the committed store. A reference only: it enters no bound.
+REFERENCE_LR = 1e-4
 
 
 class UndeclaredCandidate(ValueError):
@@ -198,6 +210,35 @@ class Protocol:
         """Bits of the uniform code naming ``candidate`` in the declared list: log2 N."""
         self.index(candidate)
         return math.log2(len(self.candidates))
+
+
+def declared_for(model: str, task: str) -> str:
+    """The name of the declared protocol certifying ``model`` on ``task`` (the first in
+    :data:`DECLARED`); ValueError when none is declared."""
+    for name in DECLARED:
+        spec = load_protocol(name).spec
+        if spec["task"] == task and spec["theta0"]["model"] == model:
+            return name
+    raise ValueError(f"no declared protocol for --model {model} --task {task}")
+
+
+def certify_command(protocol: Protocol) -> str:
+    """The command that runs ``protocol`` and prints its certificate: ``idtheory certify
+    --model M --task T`` for the declared protocol of M and T, else ``--protocol NAME``."""
+    model, task = protocol.spec["theta0"]["model"], protocol.spec["task"]
+    try:
+        if declared_for(model, task) == protocol.name:
+            return f"idtheory certify --model {model} --task {task}"
+    except ValueError:
+        pass
+    return f"idtheory certify --protocol {protocol.name}"
+
+
+def no_certificate_message() -> str:
+    """What a view of the certificates says while the store holds none: the command of every
+    declared protocol."""
+    commands = " or ".join(f"`{certify_command(load_protocol(n))}`" for n in DECLARED)
+    return f"no certificate stored yet — run {commands}"
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
@@ -362,12 +403,7 @@ def certify(
     rows = certificate_rows(train_errors, m, bits.total, delta)
     return {
         "run_id": run_id or f"certificate:{cand.key}",
-        "settings": {
-            "kind": "certificate",
-            "protocol": protocol.name,
-            "protocol_sha256": protocol.sha256,
-            "candidate": cand.key,
-        },
+        "settings": certificate_settings(protocol, cand),
         "candidate": asdict(cand),
         "candidate_index": index,
         "n_candidates": len(protocol.candidates),
@@ -390,9 +426,55 @@ def certify(
     }
 
 
+def certificate_settings(protocol: Protocol, candidate: Candidate) -> dict[str, str]:
+    """The ``settings`` of a certificate record: with the run id, its key in the store."""
+    return {
+        "kind": "certificate",
+        "protocol": protocol.name,
+        "protocol_sha256": protocol.sha256,
+        "candidate": candidate.key,
+    }
+
+
 def save_certificate(store: Any, record: dict[str, Any]) -> dict[str, Any]:
     """Append ``record`` to the store's ``bounds.jsonl`` (key: run id + settings)."""
     return store.put_bound(record)
+
+
+def stored_certificates(store: Any, protocol: Protocol | None = None) -> list[dict[str, Any]]:
+    """The certificate records of the store (``bounds.jsonl``, settings kind "certificate"),
+    of ``protocol`` only when given (same name and SHA-256), best (lowest) first.
+
+    Each record's ``full_dev_error`` is read from the store now (:func:`full_dev_error` of its
+    protocol: ``protocol``, else the declared one of that name), so a reference trained after
+    the certificate shows beside it; the record's own value is kept when the store has none.
+    The reference enters no bound, and the store is not changed.
+    """
+    protocols: dict[str, Protocol | None] = {}
+    if protocol is not None:
+        protocols[protocol.sha256] = protocol
+    out = []
+    for record in store.bounds():
+        settings = record.get("settings") or {}
+        if settings.get("kind") != "certificate":
+            continue
+        sha = settings.get("protocol_sha256")
+        if protocol is not None and sha != protocol.sha256:
+            continue
+        if sha not in protocols:
+            name = settings.get("protocol")
+            declared = name in DECLARED and DECLARED[name] == sha
+            protocols[sha] = load_protocol(name) if declared else None
+        out.append(_with_reference(record, protocols[sha], store))
+    return sorted(out, key=lambda r: r["certificate"])
+
+
+def _with_reference(
+    record: dict[str, Any], protocol: Protocol | None, store: Any
+) -> dict[str, Any]:
+    """``record`` with the store's current full fine-tuning dev error, when it has one."""
+    current = None if protocol is None else full_dev_error(protocol, store)
+    return record if current is None else {**record, "full_dev_error": current}
 
 
 def format_certificate(record: dict[str, Any]) -> str:
@@ -582,9 +664,24 @@ def retuned(run: Any, q: Any, settings: dict[str, Any]) -> Any:
     )
 
 
+def reference_spec(protocol: Protocol, lr: float = REFERENCE_LR) -> Any:
+    """The :class:`idtheory.config.RunSpec` of the full fine-tuning reference printed beside the
+    certificate: the protocol's θ₀ model, task and training settings (epochs, batches, the
+    whole training set, precision, seed), every parameter trained at ``lr``
+    (:data:`REFERENCE_LR`). :func:`full_dev_error` finds it once stored."""
+    from idtheory.config import RunSpec, TrainConfig
+
+    return RunSpec(
+        model=str(protocol.spec["theta0"]["model"]),
+        task=str(protocol.spec["task"]),
+        train=TrainConfig(lr=lr, **protocol.spec["train"]),
+    )
+
+
 def full_dev_error(protocol: Protocol, store: Any) -> float | None:
     """Dev error of the best stored full fine-tuning of the protocol's model on its whole
-    training set (a reference printed beside the certificate), or None."""
+    training set (a reference printed beside the certificate; :func:`reference_spec` trains
+    one), or None."""
     runs = store.records(
         model=protocol.spec["theta0"]["model"],
         task=protocol.spec["task"],
@@ -625,11 +722,10 @@ def run_protocol(
             continue
         run = None
         for cand in row["candidates"]:
-            settings = {"kind": "certificate", "protocol": protocol.name,
-                        "protocol_sha256": protocol.sha256, "candidate": cand.key}  # fmt: skip
+            settings = certificate_settings(protocol, cand)
             done = [b for b in store.bounds(run_id=stored["run_id"]) if b["settings"] == settings]
             if done:
-                records.append(done[-1])
+                records.append(_with_reference(done[-1], protocol, store))
                 continue
             if run is None:
                 run = load_subspace_run(

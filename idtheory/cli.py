@@ -525,16 +525,17 @@ def cmd_bound(args: argparse.Namespace) -> int:
 
 
 def cmd_certify(args: argparse.Namespace) -> int:
-    from idtheory.certify import DECLARED, format_certificate, load_protocol, plan, run_protocol
+    from idtheory.certify import (
+        declared_for,
+        format_certificate,
+        load_protocol,
+        plan,
+        reference_spec,
+        run_protocol,
+    )
     from idtheory.store import ResultsStore
 
-    if args.protocol is None:
-        matches = [n for n in DECLARED if load_protocol(n).spec["task"] == args.task]
-        matches = [n for n in matches if load_protocol(n).spec["theta0"]["model"] == args.model]
-        if not matches:
-            raise ValueError(f"no declared protocol for --model {args.model} --task {args.task}")
-        args.protocol = matches[0]
-    protocol = load_protocol(args.protocol)
+    protocol = load_protocol(args.protocol or declared_for(args.model, args.task))
     store = ResultsStore(args.results_dir)
     rows = plan(protocol, store)
     print(f"protocol {protocol.name} ({protocol.sha256[:12]}): {len(protocol.candidates)} "
@@ -543,8 +544,14 @@ def cmd_certify(args: argparse.Namespace) -> int:
         route = r["route"] + (f" L={r['levels']}" if r.get("levels") else "")
         print(f"  {r['status']:<11} {r['run_id'] or '-':<16} {r['method']} d={r['dim']} "
               f"lr={r['lr']:g} {route} ({len(r['candidates'])} candidates)")  # fmt: skip
+    reference = reference_spec(protocol, args.reference_lr)
+    status = "missing" if store.needs_training(reference) else "stored"
+    print(f"  {status:<11} {reference.config_hash():<16} full fine-tuning lr="
+          f"{reference.train.lr:g} (reference; --reference trains it)")  # fmt: skip
     if args.dry_run:
         return 0
+    if args.reference:
+        return _certify_reference(args, store, reference)
     records = run_protocol(
         protocol, store, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir
     )
@@ -554,6 +561,19 @@ def cmd_certify(args: argparse.Namespace) -> int:
     print()
     print(format_certificate(records[0]))
     return 0
+
+
+def _certify_reference(args: argparse.Namespace, store: Any, spec: RunSpec) -> int:
+    """``certify --reference``: train (or read) the full fine-tuning reference, print it."""
+    from idtheory.train import make_train_fn
+
+    artifacts = args.artifacts_dir or str(Path(args.results_dir) / "params")
+    record = store.run(spec, make_train_fn(data_dir=args.data_dir, artifacts_dir=artifacts))
+    dev = (record.get("metrics") or {}).get("dev") or {}
+    print(f"\nreference {record['run_id']}  status={record['status']}  {record.get('message', '')}")
+    if "accuracy" in dev:
+        print(f"  dev error, full fine-tuning {1.0 - dev['accuracy']:.4f}")
+    return 0 if record["status"] == "ok" else 1
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
@@ -774,14 +794,42 @@ def _add_bound(p: argparse.ArgumentParser) -> None:
 
 
 def _add_certify(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="minilm-l6")
-    p.add_argument("--task", default="sst2")
+    from idtheory.certify import REFERENCE_LR  # numpy and scipy: only when certify is parsed
+
     p.add_argument(
-        "--protocol", default=None, help="a declared protocol name or a JSON file (drafts)"
+        "--model",
+        default="minilm-l6",
+        help="θ₀ of the declared protocol to run (with --task; see data/certificates/)",
+    )
+    p.add_argument(
+        "--task", default="sst2", help="task of the declared protocol to run (with --model)"
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        help="a declared protocol name or a JSON file (drafts; not hash-checked) instead of "
+        "--model/--task (default: the protocol declared for --model and --task)",
     )
     p.add_argument("--dry-run", action="store_true", help="list the trainings, train nothing")
-    p.add_argument("--results-dir", default=DEFAULT_RESULTS)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="train only the full fine-tuning reference printed beside the certificate: the "
+        "protocol's model, task and training settings, all parameters at --reference-lr",
+    )
+    p.add_argument(
+        "--reference-lr",
+        type=_positive_float,
+        default=REFERENCE_LR,
+        help="learning rate of the reference; 1e-4 is the better full fine-tuning rate of "
+        "minilm-l6 at the quick and real scales",
+    )
+    p.add_argument(
+        "--results-dir",
+        default=DEFAULT_RESULTS,
+        help="results store: trainings, and certificates in its bounds.jsonl",
+    )
+    p.add_argument("--data-dir", default=None, help="GLUE-layout data (default $IDTHEORY_DATA)")
     p.add_argument("--artifacts-dir", default=None, help="θ_d files (default <results>/params)")
     p.set_defaults(func=cmd_certify)
 
@@ -864,9 +912,12 @@ def _command_of(argv: Sequence[str]) -> list[str]:
 
 def _writes_results(args: argparse.Namespace) -> bool:
     """Whether the command stores something under ``--results-dir``: runs, summaries, trained
-    parameters (``finetune``, also with ``--no-store``: its θ_d), bounds (``bound --run``)."""
-    return args.command in ("finetune", "d90") or (
-        args.command == "bound" and getattr(args, "run", None) is not None
+    parameters (``finetune``, also with ``--no-store``: its θ_d), bounds (``bound --run``),
+    trainings and certificates (``certify`` but ``--dry-run``)."""
+    return (
+        args.command in ("finetune", "d90")
+        or (args.command == "bound" and getattr(args, "run", None) is not None)
+        or (args.command == "certify" and not args.dry_run)
     )
 
 

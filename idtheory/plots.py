@@ -30,10 +30,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 __all__ = [
+    "CERTIFICATE_BOUND_LABELS",
+    "CERTIFICATE_GOALS",
     "METHOD_STYLE",
     "accuracy_vs_d",
     "bounds_vs_d90",
     "bounds_vs_error",
+    "certificate_vs_d",
+    "certificate_vs_dev_error",
     "column_norms",
     "fastfood_matrix",
     "generalization",
@@ -778,6 +782,153 @@ def bounds_vs_error(
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel("measured dev error")
     ax.legend(fontsize=6, loc="lower right")
+    return fig
+
+
+# ============================================================================ certificate
+
+#: Labels of the certificate's bound rows (:data:`idtheory.certify.ROWS`).
+CERTIFICATE_BOUND_LABELS: dict[str, str] = {
+    "occam_binomial": "Occam binomial",
+    "occam_kl": "Occam kl",
+    "pac_bayes_kl": "PAC-Bayes-kl",
+    "catoni": "Catoni",
+}
+#: Goals of a certificate on SST-2 test error (issue 16): ≤ 0.25, stretch ≤ 0.20.
+CERTIFICATE_GOALS = (0.25, 0.20)
+
+
+def _certificate_setup(
+    rows: Sequence[Mapping[str, Any]],
+    bound: str | None,
+    x_key: str,
+    title: str,
+    empty: str | None,
+) -> tuple[Figure, Axes, str, list[Mapping[str, Any]]]:
+    """A new figure for bound row ``bound`` (default: the rows' headline) of the certificate
+    rows with a finite ``x_key``; without any, the "no certificate" panel (``empty``, default
+    :func:`idtheory.certify.no_certificate_message`) and no rows."""
+    fig, (ax,) = _new()
+    name = bound or next((str(r["headline"]) for r in rows if r.get("headline")), "")
+    label = CERTIFICATE_BOUND_LABELS.get(name, name)
+    ax.set_title(title.format(bound=f" ({label})" if label else ""), fontsize=10)
+    pts = [r for r in rows if _finite(r.get(name)) and _finite(r.get(x_key))]
+    if not pts:
+        if empty is None:
+            from idtheory.certify import no_certificate_message
+
+            empty = no_certificate_message()
+        no_data(ax, empty)
+    return fig, ax, name, pts
+
+
+def _certificate_series(rows: Sequence[Mapping[str, Any]]) -> dict[tuple, list[Mapping[str, Any]]]:
+    """Rows grouped by method and L (and by route and protocol when these vary), by d."""
+    extra = [k for k in ("route", "protocol") if len(_unique(r.get(k) for r in rows)) > 1]
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: r["dim"]):
+        key = (r["method"], r["levels"], *(r.get(k) for k in extra))
+        groups.setdefault(key, []).append(r)
+    return groups
+
+
+def _series_label(key: tuple) -> str:
+    method, levels, *extra = key
+    return " ".join([str(method).upper(), f"L={levels}", *map(str, extra)])
+
+
+def _vacuous_marks(ax: Axes, xs: Sequence[float], values: Sequence[float], color: str) -> bool:
+    """▲ at 1 for every value ≥ 1 (vacuous); whether there was one."""
+    over = [x for x, v in zip(xs, values) if v >= 1.0]
+    if over:
+        ax.scatter(over, [1.0] * len(over), color=color, marker="^", zorder=5)
+    return bool(over)
+
+
+def _certificate_axes(
+    ax: Axes, name: str, values: Iterable[float], goals: Sequence[float], vacuous: bool
+) -> None:
+    """Chance (0.5) and ``goals`` as horizontal lines, the y range and label, the legend."""
+    ax.axhline(0.5, color="0.3", linestyle="-.", linewidth=0.9, label="chance (0.5)")
+    for goal, style in zip(goals, ("--", ":", "-.")):
+        ax.axhline(goal, color="tab:green", linestyle=style, linewidth=0.9, label=f"goal {goal:g}")
+    if vacuous:
+        ax.text(0.01, 0.99, "▲ at 1: vacuous bound (≥ 1)", transform=ax.transAxes, fontsize=7,
+                va="top", color="0.3")  # fmt: skip
+    ax.set_ylim(0.0, min(1.05, max(0.55, *(min(v, 1.0) for v in values)) * 1.08))
+    ax.set_ylabel(f"{CERTIFICATE_BOUND_LABELS.get(name, name)} bound on the test error")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, loc="best")
+
+
+def certificate_vs_d(
+    rows: Sequence[Mapping[str, Any]],
+    bound: str | None = None,
+    *,
+    goals: Sequence[float] = CERTIFICATE_GOALS,
+    title: str = "certified bound{bound} against d",
+    empty: str | None = None,
+) -> Figure:
+    """A bound row of every stored certificate against d, one line per method and L.
+
+    ``rows``: :func:`idtheory.figures.certificates` (``dim``, ``method``, ``levels``, one
+    column per bound row). ``bound``: the row drawn (a key of :data:`CERTIFICATE_BOUND_LABELS`),
+    default the protocol's headline. Chance (0.5) and ``goals`` are drawn as horizontal lines;
+    values ≥ 1 are drawn at 1 (▲, vacuous). Without a certificate: a panel saying how to
+    compute one (``empty``). ``{bound}`` in ``title`` becomes " (<row label>)".
+    """
+    fig, ax, name, pts = _certificate_setup(rows, bound, "dim", title, empty)
+    if not pts:
+        return fig
+    vacuous = False
+    for i, (key, sub) in enumerate(_certificate_series(pts).items()):
+        style = METHOD_STYLE.get(str(key[0]), {"linestyle": "-", "marker": "o"})
+        xs, values = [r["dim"] for r in sub], [float(r[name]) for r in sub]
+        ys = [min(v, 1.0) for v in values]
+        ax.plot(xs, ys, color=_color(i), label=_series_label(key), **style)
+        vacuous |= _vacuous_marks(ax, xs, values, _color(i))
+    ax.set_xscale("log")
+    _plain_log(ax, "x")
+    ax.set_xlabel("d (trained parameters)")
+    _certificate_axes(ax, name, (float(r[name]) for r in pts), goals, vacuous)
+    return fig
+
+
+def certificate_vs_dev_error(
+    rows: Sequence[Mapping[str, Any]],
+    bound: str | None = None,
+    *,
+    goals: Sequence[float] = CERTIFICATE_GOALS,
+    title: str = "certified bound{bound} against the dev error of the coded model",
+    empty: str | None = None,
+) -> Figure:
+    """A bound row of every stored certificate against the dev error of the same coded model,
+    each point labelled by its candidate (method, d, L), with the line bound = dev error (a
+    valid bound lies above it, up to the dev set's noise), chance (0.5), ``goals`` and the full
+    fine-tuning dev error (a vertical line, when ``rows`` carry ``full_dev_error``).
+
+    ``rows``, ``bound`` and ``empty`` as in :func:`certificate_vs_d`.
+    """
+    fig, ax, name, pts = _certificate_setup(rows, bound, "dev_error", title, empty)
+    if not pts:
+        return fig
+    vacuous = False
+    for i, (key, sub) in enumerate(_certificate_series(pts).items()):
+        xs, values = [float(r["dev_error"]) for r in sub], [float(r[name]) for r in sub]
+        ys = [min(v, 1.0) for v in values]
+        ax.scatter(xs, ys, color=_color(i), label=_series_label(key), zorder=4)
+        vacuous |= _vacuous_marks(ax, xs, values, _color(i))
+        for r, x, y in zip(sub, xs, ys):
+            text = f"{str(r['method']).upper()} d{r['dim']} L{r['levels']}"
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                        color=_color(i))  # fmt: skip
+    for full in _unique(r["full_dev_error"] for r in pts if _finite(r.get("full_dev_error"))):
+        ax.axvline(full, color="tab:purple", linestyle=":", linewidth=1.0,
+                   label=f"full fine-tuning dev error ({full:.3f})")  # fmt: skip
+    ax.plot([0, 1], [0, 1], color="k", linestyle=":", linewidth=1, label="bound = dev error")
+    ax.set_xlim(0.0, max(0.55, *(float(r["dev_error"]) for r in pts)) * 1.05)
+    ax.set_xlabel("dev error of the coded model")
+    _certificate_axes(ax, name, (float(r[name]) for r in pts), goals, vacuous)
     return fig
 
 

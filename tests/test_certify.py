@@ -329,3 +329,79 @@ def test_every_declared_candidate_has_a_training():
     assert [r["route"] for r in rows] == ["retune"] * 6
     for row in rows:
         assert [c.levels for c in row["candidates"]] == [8, 16] and row["levels"] is None
+
+
+# ---------------------------------------------------------------- the full fine-tuning reference
+
+
+def test_certify_help_documents_every_option():
+    from idtheory.cli import build_parser
+
+    parser = build_parser(["certify"])
+    sub = next(a for a in parser._actions if a.dest == "command").choices["certify"]
+    undocumented = [a.option_strings for a in sub._actions if a.option_strings and not a.help]
+    assert undocumented == []
+    text = sub.format_help()
+    assert "(default: minilm-l6)" in text and "(default: sst2)" in text
+    assert "(default: data/results)" in text and "$IDTHEORY_DATA" in text
+    assert f"(default: {C.REFERENCE_LR:g})" in text
+
+
+def _tiny_protocol(tmp_path, levels=(4,), route="retune") -> Path:
+    path = tmp_path / "tiny.json"
+    grid = {**TINY_PROTOCOL["grid"], "quant_training": [route], "levels": list(levels)}
+    path.write_text(json.dumps({**TINY_PROTOCOL, "grid": grid}))
+    return path
+
+
+def test_reference_spec_is_what_full_dev_error_finds(tmp_path):
+    """The reference trains the protocol's model on the protocol's training set in full; a full
+    fine-tuning of a subsample is no reference."""
+    protocol = C.load_protocol(_tiny_protocol(tmp_path))
+    spec = C.reference_spec(protocol)
+    assert spec.method == "full" and spec.train.lr == C.REFERENCE_LR
+    assert spec.model == "tiny-bert" and spec.task == "sst2"
+    assert spec.train.max_train_examples == 48 and spec.train.epochs == 1.0
+    store = ResultsStore(tmp_path / "store")
+    assert C.full_dev_error(protocol, store) is None
+    other = C.reference_spec(protocol, 3e-5)
+    smaller = other.with_(**{"train.max_train_examples": 24})
+    for s, acc in ((spec, 0.75), (other, 0.5), (smaller, 0.99)):
+        store.put_result(s, {"status": "ok", "metrics": {"dev": {"accuracy": acc}}})
+    assert C.full_dev_error(protocol, store) == pytest.approx(0.25)  # the better of the two
+    declared = C.reference_spec(PROTOCOL)
+    assert declared.model == "minilm-l6" and declared.train.max_train_examples is None
+    assert declared.train.precision == "fp32" and declared.train.group_by_length
+
+
+def test_reference_trained_after_a_certificate_shows_beside_it(data_dir, tmp_path, capsys):
+    """certify --reference trains the full fine-tuning through the store (--dry-run lists it);
+    a certificate stored before it prints it on the next run, the stored record unchanged."""
+    from idtheory.cli import main
+
+    path = _tiny_protocol(tmp_path)
+    args = ["certify", "--protocol", str(path), "--results-dir", str(tmp_path / "store"),
+            "--data-dir", str(data_dir)]  # fmt: skip
+    assert main(args) == 0
+    assert "dev error, full fine-tuning     -" in capsys.readouterr().out
+    assert main([*args, "--reference", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "missing" in out and "full fine-tuning lr=0.0001 (reference" in out
+    assert main([*args, "--reference"]) == 0
+    out = capsys.readouterr().out
+    store = ResultsStore(tmp_path / "store")
+    protocol = C.load_protocol(path)
+    (ref,) = store.records(method="full")
+    assert ref["run_id"] == C.reference_spec(protocol).config_hash()
+    full = C.full_dev_error(protocol, store)
+    assert full == pytest.approx(1.0 - ref["metrics"]["dev"]["accuracy"])
+    assert f"dev error, full fine-tuning {full:.4f}" in out
+    assert "← certificate" not in out  # --reference trains the reference only
+    assert main([*args, "--dry-run"]) == 0
+    assert "stored      " + ref["run_id"] in capsys.readouterr().out
+    assert main(args) == 0
+    assert f"dev error, full fine-tuning     {full:.4f}" in capsys.readouterr().out
+    (stored,) = ResultsStore(tmp_path / "store").bounds()
+    assert stored["full_dev_error"] is None  # the reference is read, the record kept
+    (shown,) = C.stored_certificates(store, protocol)
+    assert shown["full_dev_error"] == full and shown["certificate"] == stored["certificate"]

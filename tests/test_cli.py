@@ -228,7 +228,12 @@ def _no_training(monkeypatch) -> list:
         calls.append(args.command)
         raise AssertionError("training started")
 
+    def make_train_fn(**kwargs):  # certify's trainer
+        calls.append("certify")
+        raise AssertionError("training started")
+
     monkeypatch.setattr("idtheory.cli._train_fn", train_fn)
+    monkeypatch.setattr("idtheory.train.make_train_fn", make_train_fn)
     return calls
 
 
@@ -239,8 +244,9 @@ def _no_training(monkeypatch) -> list:
         ["finetune", *TINY, "--dim", "10", "--no-store"],
         ["d90", *TINY, "--grid", "10"],
         ["bound", "--run", "0123456789abcdef"],
+        ["certify", "--reference"],
     ],
-    ids=["finetune", "finetune-no-store", "d90", "bound-run"],
+    ids=["finetune", "finetune-no-store", "d90", "bound-run", "certify-reference"],
 )
 def test_unwritable_results_dir_fails_before_training(command, tmp_path, capsys, monkeypatch):
     """A results directory that cannot be created (its parent is a file; as root, permissions
@@ -301,6 +307,7 @@ def test_full_finetuning_rejects_dim(tmp_path, monkeypatch):
         ("finetune", ["--batch-size", "(default: 32)", "(default: fastfood)", "(default: said)"]),
         ("d90", ["(default: 10)", "(default: 1.25)", "(default: [0])", "(default: 3.0)"]),
         ("figures", ["(default: quick)", "(default: figures)"]),
+        ("certify", ["(default: minilm-l6)", "(default: sst2)", "(default: 0.0001)"]),
     ],
 )
 def test_help_shows_the_defaults(command, shown, capsys):

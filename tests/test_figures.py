@@ -229,6 +229,7 @@ def test_figure_names_per_notebook():
     ]
     assert figure_names(2, p) == ["fig2_pretraining_trend"]
     assert figure_names(4, p)[:2] == ["fig4_accuracy_vs_d90", "fig5_gap_vs_d90"]
+    assert figure_names(4, p)[-2:] == ["certificate_vs_d", "certificate_vs_dev_error"]
 
 
 def test_paper_table1_values():
@@ -639,6 +640,9 @@ def test_smoke_render_writes_every_figure(tmp_path, data_dir, monkeypatch):
         for name in figure_names(nb.number, params):
             for ext in (".png", ".pdf"):
                 assert (out / f"{name}{ext}").stat().st_size > 1000, f"{name}{ext}"
+            if name.startswith("certificate_"):  # no certificate at the smoke scale
+                assert (out / f"{name}.csv").read_text().startswith("protocol,candidate,")
+                continue
             assert _data_rows(out / f"{name}.csv") > 0, f"{name}.csv has no rows"
     # the committed notebooks stay clean: outputs only go to the executed copies
     for nb in NOTEBOOKS:

@@ -6,7 +6,8 @@ below is importable from ``idtheory.figures``, as the notebooks do):
 * :mod:`~idtheory.figures.context` — :func:`setup`, :class:`FigureContext`;
 * :mod:`~idtheory.figures.accuracy` — notebook 01 (Figure 1, Table 1, the d90 tables);
 * :mod:`~idtheory.figures.trend` — notebooks 02 and 03 (Figures 2 and 3);
-* :mod:`~idtheory.figures.generalization` — notebook 04 (Figures 4-5, bounds);
+* :mod:`~idtheory.figures.generalization` — notebook 04 (Figures 4-5, bounds, the stored
+  certificates of :mod:`idtheory.certify`);
 * :mod:`~idtheory.figures.fastfood` — notebook 05 (the Fastfood tour);
 * :mod:`~idtheory.figures.render` — :func:`render_all` (``idtheory figures``).
 
@@ -18,10 +19,12 @@ Two halves:
   :mod:`idtheory.plots`: :func:`grid_results` (Figure 1, Table 1), :func:`trend_checkpoints`
   and :func:`trend_rows` (Figure 2), :func:`size_models`, :func:`size_rows` and
   :func:`size_reference_rows` (Figure 3), :func:`generalization_rows` and :func:`bound_rows`
-  (Figures 4–5, bounds), and the Fastfood tour helpers. With ``compute=True`` missing
-  trainings are run through :func:`idtheory.search.measure_d90_many` and the trend functions
-  of :mod:`idtheory.trends`; with ``compute=False`` only what the store holds is read, and
-  every missing piece is listed in :attr:`FigureContext.missing` (and printed by
+  (Figures 4–5, bounds), :func:`certificates` and :func:`certificate_frame` (the declared
+  protocols' certificates, as stored by ``idtheory certify``), and the Fastfood tour helpers.
+  With ``compute=True`` missing trainings are run through
+  :func:`idtheory.search.measure_d90_many` and the trend functions of :mod:`idtheory.trends`;
+  with ``compute=False`` only what the store holds is read, and every missing piece is listed
+  in :attr:`FigureContext.missing` (and printed by
   :meth:`FigureContext.report_missing`) instead of being trained implicitly.
 * **Rendering.** :data:`NOTEBOOKS` and :func:`render_all` execute the notebooks with papermill
   into ``build/notebooks/<scale>/`` with the scale's parameters and check that every expected
@@ -64,7 +67,16 @@ from idtheory.figures.fastfood import (
     trainable_rows,
     transform_cost_rows,
 )
-from idtheory.figures.generalization import BOUNDS_SHOWN, bound_rows, generalization_rows
+from idtheory.figures.generalization import (
+    BOUNDS_SHOWN,
+    CERTIFICATE_BITS,
+    bound_rows,
+    certificate_columns,
+    certificate_frame,
+    certificate_row,
+    certificates,
+    generalization_rows,
+)
 from idtheory.figures.render import NOTEBOOKS, Notebook, figure_names, render_all, store_gaps
 from idtheory.figures.trend import (
     SIZE_SERIES,
@@ -82,6 +94,7 @@ from idtheory.figures.trend import (
 __all__ = [
     "BELOW_CHANCE_MARK",
     "BOUNDS_SHOWN",
+    "CERTIFICATE_BITS",
     "D90_TABLE_COLUMNS",
     "MISSING_HEADER",
     "MISSING_ITEM",
@@ -91,6 +104,10 @@ __all__ = [
     "FigureContext",
     "Notebook",
     "bound_rows",
+    "certificate_columns",
+    "certificate_frame",
+    "certificate_row",
+    "certificates",
     "curve_rows",
     "d90_rows",
     "figure_names",

@@ -1,5 +1,6 @@
 """Data of notebook 04 (Figures 4-5 and the bounds): accuracies and generalization gaps of
-the trend cells, and the certified bounds of their runs at d = d90."""
+the trend cells, the certified bounds of their runs at d = d90, and the certificates of the
+declared protocols (:mod:`idtheory.certify`) as the results store holds them."""
 
 from __future__ import annotations
 
@@ -220,3 +221,78 @@ def bound_rows(ctx: FigureContext, gen: Sequence[Mapping[str, Any]]) -> list[dic
                         }
                     )
     return out
+
+
+# =============================================================================== certificate
+
+#: Parts of a certificate's message length (``record["bits"]``, :class:`idtheory.certify.
+#: MessageBits`), in the order of the table: θ_d symbols, symbol counts, codebook, prefix, λ,
+#: selection, total. Each is a column ``bits_<part>``.
+CERTIFICATE_BITS: tuple[str, ...] = (
+    *("theta_symbols", "counts", "codebook", "prefix", "lambdas", "selection", "total"),
+)
+
+
+def certificate_columns() -> tuple[str, ...]:
+    """Columns of :func:`certificates` and :func:`certificate_frame`: the candidate, its bits
+    part by part (``bits_*``, :data:`CERTIFICATE_BITS`), k errors of m training examples, every
+    bound row of :data:`idtheory.certify.ROWS` (fractions), the headline row's name and value
+    (``certificate``), the coded model's dev error with its test-set bound on ``dev_m``
+    examples, the full fine-tuning dev error (None until stored) and the training run."""
+    from idtheory.certify import ROWS  # numpy and scipy: only when certificates are shown
+
+    return (
+        *("protocol", "candidate", "method", "dim", "lr", "levels", "route"),
+        *(f"bits_{part}" for part in CERTIFICATE_BITS),
+        *("k", "m", "train_error", *ROWS, "headline", "certificate"),
+        *("dev_error", "dev_m", "dev_test_set_bound", "full_dev_error", "run_id"),
+    )
+
+
+def certificate_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One stored certificate record (:func:`idtheory.certify.certify`) as a flat row of
+    :func:`certificate_columns`; values are copied from the record, nothing is recomputed."""
+    cand, bits = record["candidate"], record["bits"]
+    return {
+        "protocol": record["settings"]["protocol"],
+        "candidate": record["settings"]["candidate"],
+        "method": cand["method"],
+        "dim": cand["dim"],
+        "lr": cand["lr"],
+        "levels": cand["levels"],
+        "route": cand["quant_training"],
+        **{f"bits_{part}": bits[part] for part in CERTIFICATE_BITS},
+        "k": record["train_errors"],
+        "m": record["m"],
+        "train_error": record["train_error"],
+        **{name: row["value"] for name, row in record["rows"].items()},
+        "headline": record["headline"],
+        "certificate": record["certificate"],
+        "dev_error": record["dev_error"],
+        "dev_m": record["dev_m"],
+        "dev_test_set_bound": record["dev_test_set_bound"],
+        "full_dev_error": record.get("full_dev_error"),
+        "run_id": record["run_id"],
+    }
+
+
+def certificates(ctx: FigureContext, protocol: Any = None) -> list[dict[str, Any]]:
+    """Every certificate of the results store (of ``protocol`` only, an
+    :class:`idtheory.certify.Protocol`, when given), best first, as rows of
+    :func:`certificate_columns` (:func:`idtheory.certify.stored_certificates`: the full
+    fine-tuning dev error is the store's current one). None stored: [] and a note in
+    :attr:`FigureContext.missing` naming the command that computes them."""
+    from idtheory.certify import no_certificate_message, stored_certificates
+
+    rows = [certificate_row(r) for r in stored_certificates(ctx.store, protocol)]
+    if not rows:
+        ctx.note_missing(no_certificate_message())
+    return rows
+
+
+def certificate_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """:func:`certificates` as a pandas frame with the columns :func:`certificate_columns`
+    (empty, with those columns, when no certificate is stored)."""
+    import pandas as pd
+
+    return pd.DataFrame([dict(r) for r in rows], columns=list(certificate_columns()))

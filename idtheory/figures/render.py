@@ -56,7 +56,10 @@ def figure_names(number: int, params: Mapping[str, Any]) -> list[str]:
     return {
         2: ["fig2_pretraining_trend"],
         3: ["fig3_size_trend"],
-        4: ["fig4_accuracy_vs_d90", "fig5_gap_vs_d90", "bounds_vs_d90", "bounds_vs_dev_error"],
+        4: [
+            *("fig4_accuracy_vs_d90", "fig5_gap_vs_d90", "bounds_vs_d90", "bounds_vs_dev_error"),
+            *("certificate_vs_d", "certificate_vs_dev_error"),
+        ],
         5: ["fastfood_matrix", "fastfood_column_norms", "fastfood_cost", "said_vs_did_params"],
     }[number]
 
