@@ -16,7 +16,9 @@ Back ends, chosen automatically from the tensor's device:
   ``_CPU_BLOCK`` elements (sized for the L2 cache) and runs all their butterfly stages in cache;
   pass 2 runs the remaining stages as one radix-R transform over the strided "columns" of the
   (n/block × block) view, a few adjacent columns at a time so every access is a full cache line.
-  Both passes are parallel over blocks/columns.
+  Both passes are parallel over blocks/columns, on at most ``torch.get_num_threads()`` numba
+  threads (:func:`idtheory.kernels.numba_threads.cap_numba_threads`: numba's own pool ignores
+  torch's setting and ``OMP_NUM_THREADS``).
 * CUDA — the Triton kernel of :mod:`idtheory.kernels.triton_fwht` for float32 when Triton is
   installed (multi-pass Kronecker factorization, any n up to 2^30), else (float64, or no
   Triton) the reference implementation.
@@ -33,6 +35,8 @@ import os
 
 import numpy as np
 import torch
+
+from idtheory.kernels.numba_threads import cap_numba_threads
 
 __all__ = ["fwht", "fwht_reference", "is_power_of_two", "next_power_of_two"]
 
@@ -209,6 +213,7 @@ def _fwht_numpy(x: np.ndarray, block: int = _CPU_BLOCK, cols: int = _CPU_COLS) -
     if n < 16 or kernels is None:
         return fwht_reference(torch.from_numpy(x)).numpy()
     pass_blocks, pass_columns = kernels
+    cap_numba_threads()
     out = np.empty_like(x)
     flat = out.reshape(-1)
     span = min(n, max(block, 16))

@@ -10,8 +10,11 @@ With b a power of two, a permutation π of [0, L) and gains G of length L:
 ``perm`` may hold π itself or σ = π mod b (the mask is applied here either way). CPU tensors
 go through parallel numba kernels when numba is installed (it is a declared dependency); any
 other device, or no numba, takes the plain torch indexing path, which is also the reference
-the kernels are tested against. The numba scatter sums in per-thread chunks, so its last bits
-may differ from the torch path's; the gather is bit-identical on both paths.
+the kernels are tested against. The kernels run on at most ``torch.get_num_threads()``
+threads (:func:`~idtheory.kernels.numba_threads.cap_numba_threads`). The numba scatter sums in
+4 × ``NUMBA_NUM_THREADS`` chunks (the pool's size, not the threads used, so capping the threads
+never changes the bits), so its last bits may differ from the torch path's; the gather is
+bit-identical on both paths.
 
 This module imports nothing from the rest of :mod:`idtheory`.
 """
@@ -19,6 +22,8 @@ This module imports nothing from the rest of :mod:`idtheory`.
 from __future__ import annotations
 
 import torch
+
+from idtheory.kernels.numba_threads import cap_numba_threads
 
 __all__ = ["gather_table_scale", "scatter_add_table_scale"]
 
@@ -59,6 +64,7 @@ def gather_table_scale(table: torch.Tensor, perm: torch.Tensor, g: torch.Tensor)
     if not _use_numba(table):
         return table[(perm & (table.numel() - 1)).long()].mul_(g)
     out = torch.empty_like(g)
+    cap_numba_threads()
     _gather_nb(table.numpy(), perm.numpy(), g.numpy(), out.numpy())
     return out
 
@@ -69,7 +75,10 @@ def scatter_add_table_scale(
     """t_j = Σ_{i: perm_i mod b = j} x_i · g_i for j < b (b a power of two), in x's dtype."""
     if not _use_numba(x):
         return x.new_zeros(b).index_add_(0, (perm & (b - 1)).long(), x * g)
-    chunks = max(1, min(4 * numba.get_num_threads(), x.numel() // 4096))
+    cap_numba_threads()
+    # The chunk count fixes the summation order; it follows the pool (numba.get_num_threads()
+    # before the cap), so capping the threads leaves the bits of every stored run unchanged.
+    chunks = max(1, min(4 * numba.config.NUMBA_NUM_THREADS, x.numel() // 4096))
     partial = torch.zeros(chunks, b, dtype=x.dtype)
     _scatter_add_nb(x.numpy(), perm.numpy(), g.numpy(), partial.numpy())
     return partial.sum(0)
