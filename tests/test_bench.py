@@ -23,10 +23,8 @@ def test_default_benchmark_explains_a_cpu_without_bf16(monkeypatch, capsys):
 
 
 def test_fastfood_benchmark_prints_every_table(capsys):
-    bench.main(
-        ["fastfood", "--log2", "12", "--fwht-min", "10", "--fwht-max", "11"]
-        + ["--models", "tiny-bert", "--repeats", "1", "--dim", "20"]
-    )
+    args = "fastfood --log2 12 --fwht-min 10 --fwht-max 11 --models tiny-bert --repeats 1"
+    bench.main([*args.split(), "--dim", "20"])
     out = capsys.readouterr().out
     assert "2^10" in out and "2^11" in out
     for item in ("P(θ)", "P.T(g)", "P: gather", "P.T: scatter", "merge", "P(θ) + P.T(g)"):

@@ -13,11 +13,22 @@ pytest.importorskip("numba")
 
 # Runs in a child with a 2-thread numba pool: wraps each parallel kernel so the call records
 # numba.get_num_threads() as seen by the launching thread (the count the launch will use).
-_CHILD = r"""
+_PASSES = (
+    "pass_blocks",
+    "pass_columns",
+    "pass_blocks_padded",
+    "pass_blocks_gather",
+    "pass_columns_local",
+)
+_CHILD = (
+    f"PASSES = {_PASSES!r}\n"
+    + r"""
 import json, sys
 import numba, torch
 import idtheory.hadamard as hd
 import idtheory.kernels.fastfood_cpu as ff
+import idtheory.kernels.fwht_cpu as fc
+from idtheory.projections import FastfoodProjection
 
 seen = {}
 def spy(module, name):
@@ -27,8 +38,8 @@ def spy(module, name):
         seen.setdefault("torch", []).append(torch.get_num_threads())
         return real(*args)
     setattr(module, name, wrapped)
-for name in ("pass_blocks", "pass_columns"):
-    spy(hd, name)
+for name in PASSES:
+    spy(fc, name)
 for name in ("_gather_nb", "_scatter_add_nb"):
     spy(ff, name)
 
@@ -39,8 +50,11 @@ perm = torch.randperm(1 << 16).to(torch.int32)
 table = hd.fwht(torch.randn(64))
 ff.gather_table_scale(table, perm, x)
 ff.scatter_add_table_scale(x, perm, x, 64)
+P = FastfoodProjection(8, 1 << 16, seed=0)
+P.T(P(torch.randn(8)))
 print(json.dumps({"pool": numba.config.NUMBA_NUM_THREADS, "seen": seen}))
 """
+)
 
 
 def _threads_seen(torch_threads: int) -> dict:
@@ -61,7 +75,7 @@ def test_kernels_follow_torch_set_num_threads_1():
     and launching numba's pool leaves torch's own count at 1 (the OpenMP layer resets it)."""
     result = _threads_seen(1)
     assert result["pool"] == 2
-    kernels = {"pass_blocks", "pass_columns", "_gather_nb", "_scatter_add_nb"}
+    kernels = {*_PASSES, "_gather_nb", "_scatter_add_nb"}
     assert set(result["seen"]) == kernels | {"torch"}
     assert all(n == 1 for counts in result["seen"].values() for n in counts), result
 

@@ -7,11 +7,13 @@ the compared items interleaved (medians of ``--repeats``):
    :func:`idtheory.hadamard.fwht`).
 2. **Passes at L** (``--log2``, default 27; d = ``--dim``, D = L): the whole ``P(θ)`` and
    ``P.T(g)`` of :class:`~idtheory.projections.FastfoodProjection` and each pass over L-sized
-   memory they make, as time ÷ ``clone`` of L floats, next to the pass's *traffic floor*: the
-   bytes it must move at least, in units of a clone (which reads and writes 4·L bytes each).
-   A ratio equal to its floor means the pass runs at copy bandwidth; the difference is what a
-   faster kernel could win. The wrapper's own passes (the SAID merge θ₀ + λ·Pθ_d, and the
-   concatenation that flattens the gradient) are timed too.
+   memory they make, as time ÷ ``clone`` of L floats (the issue's unit: it allocates, so it
+   includes the page faults of L fresh floats) and ÷ a copy into a held buffer (bandwidth),
+   next to the pass's *traffic floor*: the bytes it must move at least, in copies (which read
+   and write 4·L bytes each). ``/floor`` = 1 means the pass runs at copy bandwidth; the rest is
+   what a faster kernel could win. Each product is timed fused (``cpu_fused``, the default)
+   and ``plain`` (the separate passes of the stored runs). The wrapper's own passes (the SAID
+   merge θ₀ + λ·Pθ_d, and the concatenation that flattens the gradient) are timed too.
 3. **Training step** (``--models``; batch 32 × length 64, AdamW): full fine-tuning vs SAID
    (d = ``--dim``), the ratio SAID ÷ full per model, via :func:`idtheory.bench.bench_step`.
 
@@ -34,6 +36,8 @@ __all__ = ["bench_fastfood_passes", "bench_fwht_ratios"]
 #: gather: read π (int32) and G, write x; FWHT: two passes over memory, each read + write;
 #: scale: read + write; pad: write L zeros, then copy D = L floats in; scatter: read x, π, G.
 TRAFFIC_FLOOR: dict[str, float] = {
+    "P: gather+FWHT+scale fused": 2.5,
+    "P.T: pad+FWHT fused": 2.0,
     "P: gather G·Π·table": 1.5,
     "P: FWHT": 2.0,
     "P: scale c·x[:D]": 1.0,
@@ -45,9 +49,11 @@ TRAFFIC_FLOOR: dict[str, float] = {
 }
 #: Floor of a whole product: the passes above that it runs.
 PRODUCT_FLOOR = {
-    "P(θ)": 4.5,
-    "P.T(g)": 5.0,
+    "P(θ)": 2.5,
+    "P.T(g)": 3.5,
 }
+#: The same products with ``cpu_fused = False`` (the passes the stored runs made).
+PLAIN_FLOOR = {"P(θ) plain": 4.5, "P.T(g) plain": 5.0}
 
 
 def _interleaved(items: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -78,11 +84,20 @@ def bench_fwht_ratios(log2_sizes: range, repeats: int = 5) -> list[dict[str, flo
 def _pass_items(log2_L: int, dim: int) -> dict[str, Callable[[], object]]:
     """The callables timed by :func:`bench_fastfood_passes` (the projection's own steps)."""
     from idtheory.hadamard import fwht
-    from idtheory.kernels.fastfood_cpu import gather_table_scale, scatter_add_table_scale
+    from idtheory.kernels.fastfood_cpu import (
+        fwht_pad_scale,
+        gather_fwht_scale,
+        gather_table_scale,
+        scatter_add_table_scale,
+    )
     from idtheory.projections import FastfoodProjection
 
     L = 1 << log2_L
     P = FastfoodProjection(dim, L, seed=0)
+    plain = FastfoodProjection(dim, L, seed=0)
+    plain.B, plain.perm, plain.G = P.B, P.perm, P.G  # the same state, held once
+    plain.cpu_fused = False
+    held = torch.empty(L)
     theta = torch.randn(dim)
     g = torch.randn(L)
     x = torch.randn(L)
@@ -97,11 +112,16 @@ def _pass_items(log2_L: int, dim: int) -> dict[str, Callable[[], object]]:
 
     return {
         "clone": x.clone,
+        "copy into held buffer": lambda: held.copy_(x),
         "P(θ)": lambda: P._forward(theta),
+        "P(θ) plain": lambda: plain._forward(theta),
+        "P: gather+FWHT+scale fused": lambda: gather_fwht_scale(table, P.perm, P.G, P.scale),
         "P: gather G·Π·table": lambda: gather_table_scale(table, P.perm, P.G),
         "P: FWHT": lambda: fwht(x),
         "P: scale c·x[:D]": lambda: x[: P.D].mul_(1.0),
         "P.T(g)": lambda: P._transpose(g),
+        "P.T(g) plain": lambda: plain._transpose(g),
+        "P.T: pad+FWHT fused": lambda: fwht_pad_scale(g, L),
         "P.T: pad g to L": pad,
         "P.T: FWHT": lambda: fwht(g),
         "P.T: scatter Πᵀ·G": lambda: scatter_add_table_scale(x, P.perm, P.G, P.b),
@@ -114,16 +134,22 @@ def bench_fastfood_passes(log2_L: int = 27, dim: int = 1000, repeats: int = 5) -
     """Median seconds of P(θ), P.T(g) and each of their passes at L = 2^log2_L (D = L), with
     each one's ratio to ``clone`` of L floats and its traffic floor (in clones)."""
     t = _interleaved(_pass_items(log2_L, dim), repeats)
-    clone = t.pop("clone")
-    floors = {**TRAFFIC_FLOOR, **PRODUCT_FLOOR}
-    rows = [
-        {"item": name, "s": s, "ratio": s / clone, "floor": floors[name]} for name, s in t.items()
+    t["P(θ) + P.T(g)"] = t["P(θ)"] + t["P.T(g)"]
+    t["P(θ) + P.T(g) plain"] = t["P(θ) plain"] + t["P.T(g) plain"]
+    floors = {
+        "clone": 1.0,
+        "copy into held buffer": 1.0,
+        **TRAFFIC_FLOOR,
+        **PRODUCT_FLOOR,
+        **PLAIN_FLOOR,
+        "P(θ) + P.T(g)": sum(PRODUCT_FLOOR.values()),
+        "P(θ) + P.T(g) plain": sum(PLAIN_FLOOR.values()),
+    }
+    clone, copy = t["clone"], t["copy into held buffer"]
+    return [
+        {"item": name, "s": s, "ratio": s / clone, "copies": s / copy, "floor": floors[name]}
+        for name, s in t.items()
     ]
-    both = t["P(θ)"] + t["P.T(g)"]
-    floor = sum(PRODUCT_FLOOR.values())
-    rows.append({"item": "P(θ) + P.T(g)", "s": both, "ratio": both / clone, "floor": floor})
-    rows.insert(0, {"item": "clone", "s": clone, "ratio": 1.0, "floor": 1.0})
-    return rows
 
 
 def print_fastfood(
@@ -135,9 +161,14 @@ def print_fastfood(
     for r in fwht_rows:
         print(f"2^{r['log2_n']:<4} {r['fwht']:9.4f} {r['clone']:9.4f} {r['ratio']:11.2f}")
     print(f"\nFastfood pass by pass, L = D = 2^{log2_L}, d = {dim}, fp32, median seconds")
-    print(f"{'item':<24} {'seconds':>9} {'/clone':>8} {'floor':>7} {'/floor':>7}")
+    print(f"{'item':<28} {'seconds':>8} {'/clone':>7} {'/copy':>7} {'floor':>6} {'/floor':>7}")
     for r in pass_rows:
         print(
-            f"{r['item']:<24} {r['s']:9.4f} {r['ratio']:8.2f} {r['floor']:7.1f} "
-            f"{r['ratio'] / r['floor']:7.2f}"
+            f"{r['item']:<28} {r['s']:8.4f} {r['ratio']:7.2f} {r['copies']:7.2f} "
+            f"{r['floor']:6.1f} {r['copies'] / r['floor']:7.2f}"
         )
+    print(
+        "/clone: ÷ x.clone() (allocates, so it pays the page faults of L fresh floats); "
+        "/copy: ÷ a copy into a held buffer (bandwidth); floor: bytes the pass must move, in "
+        "copies; /floor = /copy ÷ floor (1 = at copy bandwidth)"
+    )

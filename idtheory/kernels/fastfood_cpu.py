@@ -5,7 +5,15 @@ With b a power of two, a permutation π of [0, L) and gains G of length L:
 * :func:`gather_table_scale` — ``out_i = table[π(i) mod b] · G_i``: the forward's G Π applied
   to the length-b table H_b (B ⊙ θ) tiled L/b times;
 * :func:`scatter_add_table_scale` — ``t_j = Σ_{i: π(i) mod b = j} x_i · G_i``: the transpose's
-  Πᵀ G followed by the fold of L coordinates onto b slots.
+  Πᵀ G followed by the fold of L coordinates onto b slots;
+* :func:`gather_fwht_scale` — ``c · H_L (table[π(i) mod b] · G_i)_i``: the gather fused into
+  the first pass of the FWHT and the scale c into its last (:mod:`idtheory.kernels.fwht_cpu`),
+  bit-identical to the gather, :func:`idtheory.hadamard.fwht` and ``mul_(c)`` in turn;
+* :func:`fwht_pad_scale` — ``c · H_n pad(x)``: the zero padding to n fused into the FWHT's
+  first pass (bit-identical to padding, then the FWHT, then ``mul_(c)``).
+
+The fused functions need numba and a CPU float32/float64 tensor (:func:`fused_fwht_usable`);
+their outputs are allocated by torch (``THP_MEM_ALLOC_ENABLE=1`` gives them huge pages).
 
 ``perm`` may hold π itself or σ = π mod b (the mask is applied here either way). CPU tensors
 go through parallel numba kernels when numba is installed (it is a declared dependency); any
@@ -23,9 +31,16 @@ from __future__ import annotations
 
 import torch
 
+from idtheory.kernels import fwht_cpu
 from idtheory.kernels.numba_threads import cap_numba_threads
 
-__all__ = ["gather_table_scale", "scatter_add_table_scale"]
+__all__ = [
+    "fused_fwht_usable",
+    "fwht_pad_scale",
+    "gather_fwht_scale",
+    "gather_table_scale",
+    "scatter_add_table_scale",
+]
 
 try:  # numba is a declared dependency; without it plain torch indexing is used
     import numba
@@ -82,3 +97,26 @@ def scatter_add_table_scale(
     partial = torch.zeros(chunks, b, dtype=x.dtype)
     _scatter_add_nb(x.numpy(), perm.numpy(), g.numpy(), partial.numpy())
     return partial.sum(0)
+
+
+def fused_fwht_usable(x: torch.Tensor) -> bool:
+    """Whether the fused functions take ``x``: numba installed, a CPU float32/float64 tensor."""
+    return _use_numba(x) and x.dtype in (torch.float32, torch.float64)
+
+
+def gather_fwht_scale(
+    table: torch.Tensor, perm: torch.Tensor, g: torch.Tensor, scale: float = 1.0
+) -> torch.Tensor:
+    """c · H_L (table[perm_i mod b] · g_i)_i for L = len(g) ≥ 16 a power of two, b = len(table)
+    (int32 ``perm``; ``table`` and ``g`` share a dtype); needs :func:`fused_fwht_usable`."""
+    out = torch.empty_like(g)
+    fwht_cpu.gather_fwht(table.contiguous().numpy(), perm.numpy(), g.numpy(), out.numpy(), scale)
+    return out
+
+
+def fwht_pad_scale(x: torch.Tensor, n: int, scale: float = 1.0) -> torch.Tensor:
+    """c · H_n pad(x) for a 1-D x of length ≤ n (n ≥ 16 a power of two), zero-padded; a new
+    tensor of length n in x's dtype; needs :func:`fused_fwht_usable`."""
+    out = x.new_empty(n)
+    fwht_cpu.fwht_fused(x.contiguous().numpy()[None], out.numpy()[None], scale)
+    return out
