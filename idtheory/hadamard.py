@@ -16,7 +16,10 @@ Back ends, chosen automatically from the tensor's device:
   ``_CPU_BLOCK`` elements (sized for the L2 cache) and runs all their butterfly stages in cache;
   pass 2 runs the remaining stages as one radix-R transform over the strided "columns" of the
   (n/block × block) view, a few adjacent columns at a time so every access is a full cache line.
-  Both passes are parallel (kernels: :mod:`idtheory.kernels.fwht_cpu`), on at most
+  The strided pass copies each group of columns into a contiguous buffer first (a
+  power-of-two stride thrashes the cache sets); ``IDTHEORY_FWHT_BACKEND=plain`` transforms in
+  place as before (the same bits, slower). Both passes are parallel
+  (kernels: :mod:`idtheory.kernels.fwht_cpu`), on at most
   ``torch.get_num_threads()`` numba threads (:func:`~idtheory.kernels.numba_threads.
   cap_numba_threads`: numba's own pool ignores torch's setting and ``OMP_NUM_THREADS``).
 * CUDA — the Triton kernel of :mod:`idtheory.kernels.triton_fwht` for float32 when Triton is
@@ -118,9 +121,14 @@ def _fwht_forward(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     if n == 1:
         return x.clone()
-    if x.device.type == "cpu" and os.environ.get("IDTHEORY_FWHT_BACKEND", "auto") != "reference":
+    backend = os.environ.get("IDTHEORY_FWHT_BACKEND", "auto")
+    if x.device.type == "cpu" and backend != "reference":
         arr = x.detach().reshape(-1, n).numpy()
-        return torch.from_numpy(_fwht_numpy(arr)).reshape(x.shape)
+        if backend == "plain" or n < 16 or not _HAVE_NUMBA:
+            return torch.from_numpy(_fwht_numpy(arr)).reshape(x.shape)
+        out = torch.empty_like(x)  # torch's allocator: huge pages under THP_MEM_ALLOC_ENABLE=1
+        fwht_cpu.fwht_fused(arr, out.view(-1, n).numpy())
+        return out
     if x.device.type == "cuda":
         from idtheory.kernels.triton_fwht import HAS_TRITON, fwht_triton
 

@@ -123,3 +123,13 @@ def test_fused_cpu_passes_bit_identical_to_plain(dtype, block, k):
     expected = torch.from_numpy(fwht_cpu.fwht_plain(gathered, block)).mul_(c).numpy()[0]
     got = fwht_cpu.gather_fwht(table, perm, gain, np.empty(n, dtype), c, block)
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(1 << 16,), (3, 1 << 12), (2, 16)])
+def test_fwht_default_cpu_path_matches_plain_bits(monkeypatch, shape):
+    """fwht's CPU path (column pass through a buffer) gives the bits of the plain passes
+    (IDTHEORY_FWHT_BACKEND=plain, the kernels of the stored runs)."""
+    x = torch.randn(*shape)
+    fast = fwht(x)
+    monkeypatch.setenv("IDTHEORY_FWHT_BACKEND", "plain")
+    assert torch.equal(fast, fwht(x))

@@ -70,13 +70,20 @@ def _interleaved(items: dict[str, Callable[[], object]], repeats: int) -> dict[s
 
 
 def bench_fwht_ratios(log2_sizes: range, repeats: int = 5) -> list[dict[str, float]]:
-    """fwht / clone for fp32 vectors of length 2^k (medians, interleaved per size)."""
+    """fwht / clone for fp32 vectors of length 2^k (medians, interleaved per size), and the
+    plain passes of the stored runs (``IDTHEORY_FWHT_BACKEND=plain``)."""
     from idtheory.hadamard import fwht
+    from idtheory.kernels.fwht_cpu import fwht_plain
 
     rows = []
     for k in log2_sizes:
         x = torch.randn(1 << k)
-        t = _interleaved({"fwht": lambda x=x: fwht(x), "clone": x.clone}, repeats)
+        items = {
+            "fwht": lambda x=x: fwht(x),
+            "plain": lambda x=x: fwht_plain(x.numpy()[None]),
+            "clone": x.clone,
+        }
+        t = _interleaved(items, repeats)
         rows.append({"log2_n": k, **t, "ratio": t["fwht"] / t["clone"]})
     return rows
 
@@ -157,9 +164,12 @@ def print_fastfood(
 ) -> None:
     """The two kernel tables of ``python -m idtheory.bench fastfood``."""
     print(f"FWHT vs clone, fp32, CPU (torch threads {torch.get_num_threads()}), median seconds")
-    print(f"{'n':>6} {'fwht':>9} {'clone':>9} {'fwht/clone':>11}")
+    print(f"{'n':>6} {'fwht':>9} {'plain':>9} {'clone':>9} {'fwht/clone':>11} {'plain/clone':>12}")
     for r in fwht_rows:
-        print(f"2^{r['log2_n']:<4} {r['fwht']:9.4f} {r['clone']:9.4f} {r['ratio']:11.2f}")
+        print(
+            f"2^{r['log2_n']:<4} {r['fwht']:9.4f} {r['plain']:9.4f} {r['clone']:9.4f} "
+            f"{r['ratio']:11.2f} {r['plain'] / r['clone']:12.2f}"
+        )
     print(f"\nFastfood pass by pass, L = D = 2^{log2_L}, d = {dim}, fp32, median seconds")
     print(f"{'item':<28} {'seconds':>8} {'/clone':>7} {'/copy':>7} {'floor':>6} {'/floor':>7}")
     for r in pass_rows:
