@@ -46,6 +46,7 @@ for name in ("_gather_nb", "_scatter_add_nb"):
 torch.set_num_threads(int(sys.argv[1]))
 x = torch.randn(1 << 16)
 hd.fwht(x)
+hd._fwht_numpy(x.numpy()[None])  # the plain passes
 perm = torch.randperm(1 << 16).to(torch.int32)
 table = hd.fwht(torch.randn(64))
 ff.gather_table_scale(table, perm, x)
