@@ -20,8 +20,8 @@ Back ends, chosen automatically from the tensor's device:
   power-of-two stride thrashes the cache sets); ``IDTHEORY_FWHT_BACKEND=plain`` transforms in
   place as before (the same bits, slower). Both passes are parallel
   (kernels: :mod:`idtheory.kernels.fwht_cpu`), on at most
-  ``torch.get_num_threads()`` numba threads (:func:`~idtheory.kernels.numba_threads.
-  cap_numba_threads`: numba's own pool ignores torch's setting and ``OMP_NUM_THREADS``).
+  ``torch.get_num_threads()`` numba threads (:mod:`idtheory.kernels.numba_threads`: numba's
+  own pool ignores torch's setting and ``OMP_NUM_THREADS``).
 * CUDA — the Triton kernel of :mod:`idtheory.kernels.triton_fwht` for float32 when Triton is
   installed (multi-pass Kronecker factorization, any n up to 2^30), else (float64, or no
   Triton) the reference implementation.

@@ -34,6 +34,8 @@ seen = {}
 def spy(module, name):
     real = getattr(module, name)
     def wrapped(*args):
+        if name == "_scatter_add_nb":
+            seen.setdefault("chunks", []).append(args[3].shape[0])
         seen.setdefault(name, []).append(numba.get_num_threads())
         seen.setdefault("torch", []).append(torch.get_num_threads())
         return real(*args)
@@ -53,7 +55,9 @@ ff.gather_table_scale(table, perm, x)
 ff.scatter_add_table_scale(x, perm, x, 64)
 P = FastfoodProjection(8, 1 << 16, seed=0)
 P.T(P(torch.randn(8)))
-print(json.dumps({"pool": numba.config.NUMBA_NUM_THREADS, "seen": seen}))
+chunks = seen.pop("chunks")
+print(json.dumps({"pool": numba.config.NUMBA_NUM_THREADS, "seen": seen, "chunks": chunks,
+                  "after": numba.get_num_threads()}))
 """
 )
 
@@ -79,6 +83,10 @@ def test_kernels_follow_torch_set_num_threads_1():
     kernels = {*_PASSES, "_gather_nb", "_scatter_add_nb"}
     assert set(result["seen"]) == kernels | {"torch"}
     assert all(n == 1 for counts in result["seen"].values() for n in counts), result
+    # numba's own setting is back after the launches, and the scatter's chunks (its summation
+    # order) still follow that setting, 4 × 2, as before the cap: the bits do not change.
+    assert result["after"] == 2
+    assert set(result["chunks"]) == {8}, result
 
 
 def test_kernels_use_the_pool_when_torch_has_the_threads():

@@ -19,9 +19,9 @@ their outputs are allocated by torch (``THP_MEM_ALLOC_ENABLE=1`` gives them huge
 go through parallel numba kernels when numba is installed (it is a declared dependency); any
 other device, or no numba, takes the plain torch indexing path, which is also the reference
 the kernels are tested against. The kernels run on at most ``torch.get_num_threads()``
-threads (:func:`~idtheory.kernels.numba_threads.cap_numba_threads`). The numba scatter sums in
-4 × ``NUMBA_NUM_THREADS`` chunks (the pool's size, not the threads used, so capping the threads
-never changes the bits), so its last bits may differ from the torch path's; the gather is
+threads (:func:`~idtheory.kernels.numba_threads.capped_numba_threads`). The numba scatter sums
+in 4 × ``numba.get_num_threads()`` chunks (numba's own setting, not the capped count, so the
+cap never changes the bits), so its last bits may differ from the torch path's; the gather is
 bit-identical on both paths.
 
 This module imports nothing from the rest of :mod:`idtheory`.
@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 
 from idtheory.kernels import fwht_cpu
-from idtheory.kernels.numba_threads import cap_numba_threads
+from idtheory.kernels.numba_threads import capped_numba_threads
 
 __all__ = [
     "fused_fwht_usable",
@@ -79,8 +79,8 @@ def gather_table_scale(table: torch.Tensor, perm: torch.Tensor, g: torch.Tensor)
     if not _use_numba(table):
         return table[(perm & (table.numel() - 1)).long()].mul_(g)
     out = torch.empty_like(g)
-    cap_numba_threads()
-    _gather_nb(table.numpy(), perm.numpy(), g.numpy(), out.numpy())
+    with capped_numba_threads():
+        _gather_nb(table.numpy(), perm.numpy(), g.numpy(), out.numpy())
     return out
 
 
@@ -90,12 +90,12 @@ def scatter_add_table_scale(
     """t_j = Σ_{i: perm_i mod b = j} x_i · g_i for j < b (b a power of two), in x's dtype."""
     if not _use_numba(x):
         return x.new_zeros(b).index_add_(0, (perm & (b - 1)).long(), x * g)
-    cap_numba_threads()
-    # The chunk count fixes the summation order; it follows the pool (numba.get_num_threads()
-    # before the cap), so capping the threads leaves the bits of every stored run unchanged.
-    chunks = max(1, min(4 * numba.config.NUMBA_NUM_THREADS, x.numel() // 4096))
-    partial = torch.zeros(chunks, b, dtype=x.dtype)
-    _scatter_add_nb(x.numpy(), perm.numpy(), g.numpy(), partial.numpy())
+    with capped_numba_threads() as threads:
+        # The chunk count fixes the summation order: it follows numba's own setting, as it
+        # always has, so capping the threads leaves the bits of every stored run unchanged.
+        chunks = max(1, min(4 * threads.requested, x.numel() // 4096))
+        partial = torch.zeros(chunks, b, dtype=x.dtype)
+        _scatter_add_nb(x.numpy(), perm.numpy(), g.numpy(), partial.numpy())
     return partial.sum(0)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from idtheory.kernels.numba_threads import cap_numba_threads
+from idtheory.kernels.numba_threads import with_capped_threads
 
 __all__ = ["fwht_fused", "fwht_plain", "gather_fwht"]
 
@@ -211,11 +211,11 @@ def _column_plan(n: int, span: int, block: int) -> int:
     return min(n // span, block)
 
 
+@with_capped_threads
 def fwht_plain(x: np.ndarray, block: int = CPU_BLOCK, cols: int = CPU_COLS) -> np.ndarray:
     """Unnormalized FWHT of the rows of a C-contiguous 2-D float array (n ≥ 16), a new array:
     the plain passes (the stored runs' kernels)."""
     n = x.shape[1]
-    cap_numba_threads()
     out = np.empty_like(x)
     flat = out.reshape(-1)
     span = min(n, max(block, 16))
@@ -244,6 +244,7 @@ def _columns_fused(flat: np.ndarray, n: int, span: int, block: int, scale: np.fl
         span *= rows
 
 
+@with_capped_threads
 def fwht_fused(
     x: np.ndarray, out: np.ndarray, scale: float = 1.0, block: int = CPU_BLOCK
 ) -> np.ndarray:
@@ -255,7 +256,6 @@ def fwht_fused(
     n = out.shape[1]
     if m != n and (rows != 1 or m > n):
         raise ValueError(f"can zero-pad only a single row, and only to a longer one ({m} -> {n})")
-    cap_numba_threads()
     c = out.dtype.type(scale)  # multiplied in the array's precision, as torch's x.mul_(scale)
     flat = out.reshape(-1)
     span = min(n, max(block, 16))
@@ -264,6 +264,7 @@ def fwht_fused(
     return out
 
 
+@with_capped_threads
 def gather_fwht(
     table: np.ndarray,
     perm: np.ndarray,
@@ -276,7 +277,6 @@ def gather_fwht(
     the Fastfood forward's gather fused into the FWHT's first pass. Returns ``out``.
     Bit-identical to the gather, then :func:`fwht_plain`, then ``*= scale``."""
     n = g.size
-    cap_numba_threads()
     c = out.dtype.type(scale)
     span = min(n, max(block, 16))
     pass_blocks_gather(table, perm, g, out, span, c if span == n else out.dtype.type(1))
