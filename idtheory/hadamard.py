@@ -16,7 +16,12 @@ Back ends, chosen automatically from the tensor's device:
   ``_CPU_BLOCK`` elements (sized for the L2 cache) and runs all their butterfly stages in cache;
   pass 2 runs the remaining stages as one radix-R transform over the strided "columns" of the
   (n/block × block) view, a few adjacent columns at a time so every access is a full cache line.
-  Both passes are parallel over blocks/columns.
+  The strided pass copies each group of columns into a contiguous buffer first (a
+  power-of-two stride thrashes the cache sets); ``IDTHEORY_FWHT_BACKEND=plain`` transforms in
+  place as before (the same bits, slower). Both passes are parallel
+  (kernels: :mod:`idtheory.kernels.fwht_cpu`), on at most
+  ``torch.get_num_threads()`` numba threads (:mod:`idtheory.kernels.numba_threads`: numba's
+  own pool ignores torch's setting and ``OMP_NUM_THREADS``).
 * CUDA — the Triton kernel of :mod:`idtheory.kernels.triton_fwht` for float32 when Triton is
   installed (multi-pass Kronecker factorization, any n up to 2^30), else (float64, or no
   Triton) the reference implementation.
@@ -34,14 +39,14 @@ import os
 import numpy as np
 import torch
 
+from idtheory.kernels import fwht_cpu
+
 __all__ = ["fwht", "fwht_reference", "is_power_of_two", "next_power_of_two"]
 
 #: Largest supported transform length exponent (n ≤ 2^30).
 MAX_LOG2 = 30
-#: Elements per contiguous block transformed in cache by the CPU kernel's first pass (128 KiB fp32).
-_CPU_BLOCK = 1 << 15
-#: Adjacent columns processed together by the strided pass (four 64-byte lines of fp32).
-_CPU_COLS = 64
+#: Elements per block of the CPU kernel's in-cache pass, and columns per strided group.
+_CPU_BLOCK, _CPU_COLS = fwht_cpu.CPU_BLOCK, fwht_cpu.CPU_COLS
 
 
 def is_power_of_two(n: int) -> bool:
@@ -90,110 +95,8 @@ def fwht_reference(x: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- CPU kernel
 
-try:  # numba is a declared dependency; without it the reference implementation is used
-    import numba
-except ImportError:  # pragma: no cover
-    numba = None
-
-# Kernels live at module level so numba's on-disk cache (cache=True) is hit across processes
-# (closures are recompiled every time: ~5 s per process).
-if numba is not None:
-    u64 = numba.uint64
-    # Unsigned indices: numba's negative-index wrap-around on signed ints defeats LLVM's
-    # vectoriser (measured 4x slower on the in-cache butterflies).
-
-    @numba.njit(cache=True, inline="always", fastmath=True)
-    def _fwht16(a, base, count16):
-        """H_16 on each of ``count16`` consecutive 16-element groups (two radix-4 steps)."""
-        one, two, three, four = u64(1), u64(2), u64(3), u64(4)
-        end = base + count16 * u64(16)
-        for i in range(base, end, four):
-            x0 = a[i]
-            x1 = a[i + one]
-            x2 = a[i + two]
-            x3 = a[i + three]
-            s0, d0, s1, d1 = x0 + x1, x0 - x1, x2 + x3, x2 - x3
-            a[i] = s0 + s1
-            a[i + one] = d0 + d1
-            a[i + two] = s0 - s1
-            a[i + three] = d0 - d1
-        for i in range(base, end, u64(16)):
-            for c in range(u64(0), four):
-                k = i + c
-                x0 = a[k]
-                x1 = a[k + four]
-                x2 = a[k + u64(8)]
-                x3 = a[k + u64(12)]
-                s0, d0, s1, d1 = x0 + x1, x0 - x1, x2 + x3, x2 - x3
-                a[k] = s0 + s1
-                a[k + four] = d0 + d1
-                a[k + u64(8)] = s0 - s1
-                a[k + u64(12)] = d0 - d1
-
-    @numba.njit(cache=True, inline="always", fastmath=True)
-    def _across_rows(a, base, stride, count, width):
-        """H_count ⊗ I_width on rows a[base + r·stride : … + width], r < count (radix-4 steps)."""
-        h = u64(1)
-        while h < count:
-            if u64(4) * h <= count:
-                s1, s2, s3 = h * stride, u64(2) * h * stride, u64(3) * h * stride
-                for r in range(u64(0), count, u64(4) * h):
-                    for rr in range(r, r + h):
-                        row = base + rr * stride
-                        for c in range(u64(0), width):
-                            k = row + c
-                            x0 = a[k]
-                            x1 = a[k + s1]
-                            x2 = a[k + s2]
-                            x3 = a[k + s3]
-                            p0, m0, p1, m1 = x0 + x1, x0 - x1, x2 + x3, x2 - x3
-                            a[k] = p0 + p1
-                            a[k + s1] = m0 + m1
-                            a[k + s2] = p0 - p1
-                            a[k + s3] = m0 - m1
-                h *= u64(4)
-            else:
-                s1 = h * stride
-                for r in range(u64(0), count, u64(2) * h):
-                    for rr in range(r, r + h):
-                        row = base + rr * stride
-                        for c in range(u64(0), width):
-                            k = row + c
-                            x0 = a[k]
-                            x1 = a[k + s1]
-                            a[k] = x0 + x1
-                            a[k + s1] = x0 - x1
-                h *= u64(2)
-
-    @numba.njit(cache=True, parallel=True, fastmath=True)
-    def pass_blocks(src, dst, blk):
-        """dst[b] = H_blk src[b] for every contiguous block b of length blk ≥ 16 (copy fused)."""
-        nblk = src.size // blk
-        ublk = u64(blk)
-        for b in numba.prange(nblk):
-            base = u64(b) * ublk
-            for i in range(base, base + ublk):
-                dst[i] = src[i]
-            _fwht16(dst, base, ublk // u64(16))
-            _across_rows(dst, base, u64(16), ublk // u64(16), u64(16))
-
-    @numba.njit(cache=True, parallel=True, fastmath=True)
-    def pass_columns(a, n, blk, cols):
-        """In place: H_{n/blk} across the rows of each (n/blk × blk) row-major slab of length n.
-
-        Columns are processed ``cols`` at a time so each row access touches whole cache lines.
-        """
-        rows = u64(n // blk)
-        groups_per_slab = blk // cols
-        ngroups = (a.size // n) * groups_per_slab
-        for g in numba.prange(ngroups):
-            base = u64(g // groups_per_slab) * u64(n) + u64(g % groups_per_slab) * u64(cols)
-            _across_rows(a, base, u64(blk), rows, u64(cols))
-
-
-def _get_numba_kernels():
-    """The two CPU kernels (block pass, column pass), or None when numba is not installed."""
-    return None if numba is None else (pass_blocks, pass_columns)
+#: numba is a declared dependency; without it the reference implementation is used.
+_HAVE_NUMBA = fwht_cpu.numba is not None
 
 
 def _fwht_numpy(x: np.ndarray, block: int = _CPU_BLOCK, cols: int = _CPU_COLS) -> np.ndarray:
@@ -205,19 +108,9 @@ def _fwht_numpy(x: np.ndarray, block: int = _CPU_BLOCK, cols: int = _CPU_COLS) -
     Rows shorter than 16 use the reference implementation.
     """
     n = x.shape[1]
-    kernels = _get_numba_kernels()
-    if n < 16 or kernels is None:
+    if n < 16 or not _HAVE_NUMBA:
         return fwht_reference(torch.from_numpy(x)).numpy()
-    pass_blocks, pass_columns = kernels
-    out = np.empty_like(x)
-    flat = out.reshape(-1)
-    span = min(n, max(block, 16))
-    pass_blocks(x.reshape(-1), flat, span)
-    while span < n:
-        rows = min(n // span, block)
-        pass_columns(flat, span * rows, span, min(cols, span))
-        span *= rows
-    return out
+    return fwht_cpu.fwht_plain(x, block, cols)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -228,9 +121,14 @@ def _fwht_forward(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     if n == 1:
         return x.clone()
-    if x.device.type == "cpu" and os.environ.get("IDTHEORY_FWHT_BACKEND", "auto") != "reference":
+    backend = os.environ.get("IDTHEORY_FWHT_BACKEND", "auto")
+    if x.device.type == "cpu" and backend != "reference":
         arr = x.detach().reshape(-1, n).numpy()
-        return torch.from_numpy(_fwht_numpy(arr)).reshape(x.shape)
+        if backend == "plain" or n < 16 or not _HAVE_NUMBA:
+            return torch.from_numpy(_fwht_numpy(arr)).reshape(x.shape)
+        out = torch.empty_like(x)  # torch's allocator: huge pages under THP_MEM_ALLOC_ENABLE=1
+        fwht_cpu.fwht_fused(arr, out.view(-1, n).numpy())
+        return out
     if x.device.type == "cuda":
         from idtheory.kernels.triton_fwht import HAS_TRITON, fwht_triton
 

@@ -20,3 +20,13 @@ def test_default_benchmark_explains_a_cpu_without_bf16(monkeypatch, capsys):
     bench.main([])
     out = capsys.readouterr().out
     assert "native bf16 on this CPU: no" in out and "--force" in out
+
+
+def test_fastfood_benchmark_prints_every_table(capsys):
+    args = "fastfood --log2 12 --fwht-min 10 --fwht-max 11 --models tiny-bert --repeats 1"
+    bench.main([*args.split(), "--dim", "20"])
+    out = capsys.readouterr().out
+    assert "2^10" in out and "2^11" in out
+    for item in ("P(θ)", "P.T(g)", "P: gather", "P.T: scatter", "merge", "P(θ) + P.T(g)"):
+        assert item in out
+    assert "SAID / full" in out

@@ -94,3 +94,42 @@ def test_integer_input_raises():
 
 def test_next_power_of_two():
     assert [next_power_of_two(n) for n in (1, 2, 3, 5, 1024, 1025)] == [1, 2, 4, 8, 1024, 2048]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("block", [16, 64, 1 << 15])
+@pytest.mark.parametrize("k", [4, 6, 12, 16])
+def test_fused_cpu_passes_bit_identical_to_plain(dtype, block, k):
+    """fwht_fused (zero padding, in-buffer column pass, final scale) and gather_fwht give the
+    bits of the plain passes, also with 2–3 column passes (small blocks)."""
+    from idtheory.kernels import fwht_cpu
+
+    n = 1 << k
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((1, n)).astype(dtype)
+    c = 0.123456789
+    scaled = torch.from_numpy(fwht_cpu.fwht_plain(x, block)).mul_(c).numpy()
+    out = np.empty_like(x)
+    assert np.array_equal(fwht_cpu.fwht_fused(x, out, c, block), scaled)
+    m = n // 2 + 3
+    padded = x.copy()
+    padded[:, m:] = 0
+    short = fwht_cpu.fwht_fused(x[:, :m].copy(), np.empty_like(x), 1.0, block)
+    assert np.array_equal(short, fwht_cpu.fwht_plain(padded, block))
+    table = rng.standard_normal(8).astype(dtype)
+    perm = rng.permutation(n).astype(np.int32)
+    gain = rng.standard_normal(n).astype(dtype)
+    gathered = (table[perm & 7] * gain)[None]
+    expected = torch.from_numpy(fwht_cpu.fwht_plain(gathered, block)).mul_(c).numpy()[0]
+    got = fwht_cpu.gather_fwht(table, perm, gain, np.empty(n, dtype), c, block)
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(1 << 16,), (3, 1 << 12), (2, 16)])
+def test_fwht_default_cpu_path_matches_plain_bits(monkeypatch, shape):
+    """fwht's CPU path (column pass through a buffer) gives the bits of the plain passes
+    (IDTHEORY_FWHT_BACKEND=plain, the kernels of the stored runs)."""
+    x = torch.randn(*shape)
+    fast = fwht(x)
+    monkeypatch.setenv("IDTHEORY_FWHT_BACKEND", "plain")
+    assert torch.equal(fast, fwht(x))

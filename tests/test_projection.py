@@ -229,3 +229,17 @@ def test_default_rules(cls):
     assert cls.authors_grad_scale(1000) == 1.0
     assert cls.per_tensor_sizes(20, 5) == (5, 5)
     assert cls.per_tensor_sizes(3, 5) == (3, 5)
+
+
+@pytest.mark.parametrize("cls", [FastfoodProjection, HashedFastfoodProjection])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("d,D", [(3, 16), (20, 1000), (100, 1 << 16), (37, (1 << 17) - 5)])
+def test_cpu_fused_passes_are_bit_identical(cls, dtype, d, D):
+    """The fused CPU passes (gather and scale inside the FWHT, padding inside Pᵀ's FWHT) give
+    the very bits of the separate passes the stored runs used (2^16, 2^17: two-pass FWHTs)."""
+    P = cls(d, D, seed=5, dtype=dtype)
+    theta, g = torch.randn(d, dtype=dtype), torch.randn(D, dtype=dtype)
+    fused = P(theta), P.T(g)
+    P.cpu_fused = False
+    plain = P(theta), P.T(g)
+    assert torch.equal(fused[0], plain[0]) and torch.equal(fused[1], plain[1])

@@ -11,6 +11,10 @@ alternated, and the ratio bf16 / fp32. On a CPU without native bfloat16 (no ``am
 per-stage PyTorch implementation and of ``x.clone()`` for n = 2^16 … 2^25 on the CPU (and on
 CUDA when present), with the ratios to ``clone``.
 
+``python -m idtheory.bench fastfood`` — the CPU Fastfood projection pass by pass (FWHT, P and
+Pᵀ at L = 2^27 as multiples of ``clone``, each next to its traffic floor) and the SAID ÷ full
+training-step ratio per model: :mod:`idtheory.bench.fastfood`.
+
 ``python -m idtheory.bench step`` — one training step (forward + backward + AdamW) of full
 fine-tuning, SAID and DID for a model (default ``minilm-l6``), batch 32, length 128, random
 tokens; prints medians and the ratio of each subspace step to the full fine-tuning step.
@@ -88,8 +92,11 @@ def bench_step(
     length: int = 128,
     repeats: int = 5,
     device: str = "cpu",
+    methods: tuple[str, ...] = ("said", "did"),
+    bf16: bool = False,
 ) -> list[dict[str, float]]:
-    """Median seconds of one AdamW training step: full fine-tuning vs SAID/DID at each d."""
+    """Median seconds of one AdamW training step: full fine-tuning vs each subspace method
+    (``methods``) at each d, all in fp32 or (``bf16``) all under bf16 autocast."""
     from idtheory.config import SubspaceConfig
     from idtheory.models import load_model
     from idtheory.subspace import get_subspace_model
@@ -107,7 +114,7 @@ def bench_step(
     full = loaded.model.to(device).train()
     variants["full"] = (full, torch.optim.AdamW(full.parameters(), lr=1e-5))
     for d in dims:
-        for method in ("said", "did"):
+        for method in methods:
             base = load_model(model_name, num_labels=2).model
             model = get_subspace_model(base, SubspaceConfig(dim=d, method=method)).to(device)
             model.train()
@@ -116,7 +123,9 @@ def bench_step(
 
     def step(model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         opt.zero_grad(set_to_none=True)
-        model(**batch).loss.backward()
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+            loss = model(**batch).loss
+        loss.backward()
         opt.step()
 
     for model, opt in variants.values():
@@ -249,6 +258,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
+    p = sub.add_parser("fastfood", help="CPU Fastfood pass by pass vs clone; SAID step / full")
+    p.add_argument("--log2", type=int, default=27, help="L = D = 2^log2 for the pass table")
+    p.add_argument("--dim", type=int, default=1000)
+    p.add_argument("--fwht-min", type=int, default=20)
+    p.add_argument("--fwht-max", type=int, default=27)
+    p.add_argument("--models", nargs="*", default=["minilm-l6"], help="step ratios (none: skip)")
+    p.add_argument("--length", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--bf16", action="store_true", help="steps under bf16 autocast")
+    p.add_argument("--force", action="store_true", help="--bf16 without native bf16 too")
     args = parser.parse_args(argv)
     if args.what is None:  # the default benchmark
         args = _precision_options(argparse.ArgumentParser()).parse_args([])
@@ -262,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if args.what == "precision":
         _run_precision(args)
+    elif args.what == "fastfood":
+        _run_fastfood(args)
     elif args.what == "fwht":
         sizes = range(args.min_log2, args.max_log2 + 1)
         _print_fwht(bench_fwht(sizes, "cpu", args.repeats), "cpu")
@@ -277,6 +299,28 @@ def main(argv: list[str] | None = None) -> None:
         )
         for r in rows:
             print(f"{r['variant']:>14}  {r['step_s']:8.3f} s   ×{r['ratio_to_full']:.3f} of full")
+
+
+def _run_fastfood(args: argparse.Namespace) -> None:
+    from idtheory.bench import fastfood
+    from idtheory.precision import cpu_supports_bf16
+
+    if args.bf16 and not cpu_supports_bf16() and not args.force:
+        print("this CPU has no native bf16 (emulated autocast is ~20x slower): --force to measure")
+        return
+    fwht_rows = fastfood.bench_fwht_ratios(range(args.fwht_min, args.fwht_max + 1), args.repeats)
+    pass_rows = fastfood.bench_fastfood_passes(args.log2, args.dim, args.repeats)
+    fastfood.print_fastfood(fwht_rows, pass_rows, args.log2, args.dim)
+    precision = "bf16 autocast" if args.bf16 else "fp32"
+    for model in args.models:
+        rows = bench_step(
+            model, (args.dim,), 32, args.length, args.repeats, "cpu", ("said",), args.bf16
+        )
+        full, said = rows[0]["step_s"], rows[1]["step_s"]
+        print(
+            f"\ntraining step, {model}, batch 32 × {args.length}, AdamW, {precision}: full "
+            f"{full:.3f} s, SAID d = {args.dim} {said:.3f} s, SAID / full {said / full:.2f}"
+        )
 
 
 def _precision_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -19,7 +19,8 @@ and H_L = H_{L/b} ⊗ H_b (Sylvester order, index i·b + j), so H_L·pad(x) is H
 times. The first transform of the forward therefore collapses to a length-b FWHT followed by a
 gather from that tiny table at π(i) mod b; by transposition, the last transform of Pᵀ
 collapses to a scatter-add into a length-b table followed by a length-b FWHT. The gather and
-scatter are :mod:`idtheory.kernels.fastfood_cpu`; on CUDA (or on the CPU under
+scatter are :mod:`idtheory.kernels.fastfood_cpu` (on the CPU the gather runs inside the FWHT's
+first pass, ``cpu_fused``); on CUDA (or on the CPU under
 ``TRITON_INTERPRET=1``) the whole product instead runs the fused kernels of
 :mod:`idtheory.kernels.triton_fastfood` (``backend``).
 """
@@ -33,7 +34,13 @@ from typing import Any
 import torch
 
 from idtheory.hadamard import fwht, next_power_of_two
-from idtheory.kernels.fastfood_cpu import gather_table_scale, scatter_add_table_scale
+from idtheory.kernels.fastfood_cpu import (
+    fused_fwht_usable,
+    fwht_pad_scale,
+    gather_fwht_scale,
+    gather_table_scale,
+    scatter_add_table_scale,
+)
 from idtheory.projections.base import Projection, cpu_generator
 
 __all__ = ["BACKENDS", "FastfoodBase", "FastfoodProjection"]
@@ -66,6 +73,12 @@ class FastfoodBase(Projection):
             ``copies``, ``local_bins_max``; see
             :func:`idtheory.kernels.triton_fastfood.fastfood_transpose_triton`). They change
             speed only, never P.
+
+    Attribute ``cpu_fused`` (default True): on the CPU torch path, fuse the gather and the
+    final scale into the forward's FWHT and the zero padding into the transpose's
+    (:func:`~idtheory.kernels.fastfood_cpu.gather_fwht_scale`,
+    :func:`~idtheory.kernels.fastfood_cpu.fwht_pad_scale`): two to three fewer passes over L
+    floats, the same bits. False runs the separate passes, as the stored runs did.
     """
 
     def __init__(
@@ -82,6 +95,7 @@ class FastfoodBase(Projection):
         self.b = next_power_of_two(d)
         self.backend = backend
         self.knobs = knobs
+        self.cpu_fused = True
 
     # ------------------------------------------------------------------ rules for the wrapper
 
@@ -155,6 +169,10 @@ class FastfoodBase(Projection):
             )
         return ok
 
+    def _cpu_fused(self, x: torch.Tensor) -> bool:
+        """Whether the torch path runs the fused numba passes on ``x`` (see ``cpu_fused``)."""
+        return self.cpu_fused and self.L >= 16 and fused_fwht_usable(x)
+
     def _forward(self, theta: torch.Tensor) -> torch.Tensor:
         if self._use_triton(theta):
             tf = _triton_kernels()
@@ -166,6 +184,9 @@ class FastfoodBase(Projection):
         table = theta.new_zeros(self.b, dtype=dtype)
         table[: self.d] = theta * self._signs(theta.device)
         perm, gain = self._tables(theta.device, dtype)
+        if self._cpu_fused(table):
+            x = gather_fwht_scale(fwht(table), perm, gain, self.scale)
+            return x[: self.D].to(theta.dtype)
         x = fwht(gather_table_scale(fwht(table), perm, gain))
         return x[: self.D].mul_(self.scale).to(theta.dtype)
 
@@ -175,10 +196,14 @@ class FastfoodBase(Projection):
                 g, self._kernel_state(), self.d, self.scale, out_dtype=g.dtype, **self.knobs
             )
         dtype = self._dtype()
-        x = g.new_zeros(self.L, dtype=dtype)
-        x[: self.D] = g
         perm, gain = self._tables(g.device, dtype)
-        table = fwht(scatter_add_table_scale(fwht(x), perm, gain, self.b))
+        if self._cpu_fused(gain):
+            x = fwht_pad_scale(g.to(dtype), self.L)
+        else:
+            x = g.new_zeros(self.L, dtype=dtype)
+            x[: self.D] = g
+            x = fwht(x)
+        table = fwht(scatter_add_table_scale(x, perm, gain, self.b))
         return (table[: self.d] * self._signs(g.device)).mul_(self.scale).to(g.dtype)
 
     def extra_repr(self) -> str:
