@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -698,20 +699,30 @@ def run_protocol(
     store: Any,
     *,
     train: bool = True,
+    only: Collection[str] | None = None,
     data_dir: str | None = None,
     artifacts_dir: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train what the plan misses (with ``train``; resumable: each training is stored), then
     certify every candidate whose training is stored, reusing certificates already in the store.
+    ``only``: run ids of the plan to train (others missing are skipped), so that several
+    processes or machines can share the plan's trainings; unknown ids raise ``ValueError``.
     Returns the certificate records, best (lowest) first."""
     from idtheory.compress import load_subspace_run
     from idtheory.train import make_train_fn
 
     artifacts = str(artifacts_dir or Path(store.root) / "params")
     reference = full_dev_error(protocol, store)
+    rows = plan(protocol, store)
+    unknown = sorted(set(only or ()) - {r["run_id"] for r in rows})
+    if unknown:
+        raise ValueError(
+            f"run ids not in the plan of {protocol.name}: {', '.join(unknown)} "
+            "(`idtheory certify --dry-run` lists them)"
+        )
     records = []
-    for row in plan(protocol, store):
-        if row["status"] == "missing" and not train:
+    for row in rows:
+        if row["status"] == "missing" and (not train or (only and row["run_id"] not in only)):
             continue
         spec = run_spec_for(protocol, row["candidates"][0])
         trainer = make_train_fn(

@@ -552,9 +552,16 @@ def cmd_certify(args: argparse.Namespace) -> int:
         return 0
     if args.reference:
         return _certify_reference(args, store, reference)
-    records = run_protocol(
-        protocol, store, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir
-    )
+    try:
+        records = run_protocol(
+            protocol,
+            store,
+            only=args.runs,
+            data_dir=args.data_dir,
+            artifacts_dir=args.artifacts_dir,
+        )
+    except ValueError as err:
+        raise SystemExit(f"idtheory certify: {err}") from None
     if not records:
         print("no certificate yet: nothing declared is trained")
         return 0
@@ -811,6 +818,15 @@ def _add_certify(p: argparse.ArgumentParser) -> None:
         "--model/--task (default: the protocol declared for --model and --task)",
     )
     p.add_argument("--dry-run", action="store_true", help="list the trainings, train nothing")
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="RUN_ID",
+        default=None,
+        help="train only these trainings of the plan (run ids from --dry-run), so that several "
+        "processes or machines can share it; every stored one is still certified "
+        "(default: all missing)",
+    )
     p.add_argument(
         "--reference",
         action="store_true",

@@ -405,3 +405,27 @@ def test_reference_trained_after_a_certificate_shows_beside_it(data_dir, tmp_pat
     assert stored["full_dev_error"] is None  # the reference is read, the record kept
     (shown,) = C.stored_certificates(store, protocol)
     assert shown["full_dev_error"] == full and shown["certificate"] == stored["certificate"]
+
+
+def test_runs_option_trains_only_the_named_trainings(data_dir, tmp_path, capsys):
+    """``--runs`` splits the plan between processes: only the named training is trained, and an
+    id outside the plan is refused in one line before anything is trained."""
+    from idtheory.cli import main
+
+    path = tmp_path / "tiny.json"
+    grid = {**TINY_PROTOCOL["grid"], "dim": [30, 40], "levels": [4], "quant_training": ["retune"]}
+    path.write_text(json.dumps({**TINY_PROTOCOL, "grid": grid}))
+    store_dir = tmp_path / "store"
+    args = ["certify", "--protocol", str(path), "--results-dir", str(store_dir),
+            "--data-dir", str(data_dir)]  # fmt: skip
+    rows = C.plan(C.load_protocol(path), ResultsStore(store_dir))
+    assert [r["dim"] for r in rows] == [30, 40]
+    with pytest.raises(SystemExit, match="not in the plan of tiny-test: 0123456789abcdef"):
+        main([*args, "--runs", "0123456789abcdef"])
+    assert ResultsStore(store_dir).records() == []
+    assert main([*args, "--runs", rows[1]["run_id"]]) == 0
+    capsys.readouterr()
+    after = C.plan(C.load_protocol(path), ResultsStore(store_dir))
+    assert [r["status"] for r in after] == ["missing", "stored"]
+    records = ResultsStore(store_dir).bounds()
+    assert [r["candidate"]["dim"] for r in records] == [40]
