@@ -552,16 +552,9 @@ def cmd_certify(args: argparse.Namespace) -> int:
         return 0
     if args.reference:
         return _certify_reference(args, store, reference)
-    try:
-        records = run_protocol(
-            protocol,
-            store,
-            only=args.runs,
-            data_dir=args.data_dir,
-            artifacts_dir=args.artifacts_dir,
-        )
-    except ValueError as err:
-        raise SystemExit(f"idtheory certify: {err}") from None
+    records = run_protocol(
+        protocol, store, only=args.runs, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir
+    )
     if not records:
         print("no certificate yet: nothing declared is trained")
         return 0

@@ -126,7 +126,7 @@ def _fwht_forward(x: torch.Tensor) -> torch.Tensor:
         arr = x.detach().reshape(-1, n).numpy()
         if backend == "plain" or n < 16 or not _HAVE_NUMBA:
             return torch.from_numpy(_fwht_numpy(arr)).reshape(x.shape)
-        out = torch.empty_like(x)  # torch's allocator: huge pages under THP_MEM_ALLOC_ENABLE=1
+        out = torch.empty_like(x)
         fwht_cpu.fwht_fused(arr, out.view(-1, n).numpy())
         return out
     if x.device.type == "cuda":

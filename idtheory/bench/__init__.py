@@ -94,9 +94,12 @@ def bench_step(
     device: str = "cpu",
     methods: tuple[str, ...] = ("said", "did"),
     bf16: bool = False,
+    fresh_outputs: bool = False,
 ) -> list[dict[str, float]]:
     """Median seconds of one AdamW training step: full fine-tuning vs each subspace method
-    (``methods``) at each d, all in fp32 or (``bf16``) all under bf16 autocast."""
+    (``methods``) at each d, all in fp32 or (``bf16``) all under bf16 autocast. With
+    ``fresh_outputs`` each subspace model is timed a second time (``… fresh outputs``) with its
+    projections allocating their L-sized outputs per product (``reuse_buffers = False``)."""
     from idtheory.config import SubspaceConfig
     from idtheory.models import load_model
     from idtheory.subspace import get_subspace_model
@@ -120,20 +123,25 @@ def bench_step(
             model.train()
             opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
             variants[f"{method} d={d}"] = (model, opt)
+            if fresh_outputs:
+                variants[f"{method} d={d} fresh outputs"] = (model, opt)
 
-    def step(model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+    def step(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        for proj in getattr(model, "projections", ()):
+            proj.reuse_buffers = not name.endswith("fresh outputs")
         opt.zero_grad(set_to_none=True)
         with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
             loss = model(**batch).loss
         loss.backward()
         opt.step()
 
-    for model, opt in variants.values():
-        step(model, opt)  # warm-up
+    for name, (model, opt) in variants.items():
+        step(name, model, opt)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):  # interleaved
         for name, (model, opt) in variants.items():
-            times[name].append(_median_time(lambda m=model, o=opt: step(m, o), 1, sync))
+            fn = lambda n=name, m=model, o=opt: step(n, m, o)  # noqa: E731
+            times[name].append(_median_time(fn, 1, sync))
     t_full = statistics.median(times["full"])
     return [
         {
@@ -314,12 +322,13 @@ def _run_fastfood(args: argparse.Namespace) -> None:
     precision = "bf16 autocast" if args.bf16 else "fp32"
     for model in args.models:
         rows = bench_step(
-            model, (args.dim,), 32, args.length, args.repeats, "cpu", ("said",), args.bf16
+            model, (args.dim,), 32, args.length, args.repeats, "cpu", ("said",), args.bf16, True
         )
-        full, said = rows[0]["step_s"], rows[1]["step_s"]
+        full, said, said_fresh = (r["step_s"] for r in rows)
         print(
             f"\ntraining step, {model}, batch 32 × {args.length}, AdamW, {precision}: full "
-            f"{full:.3f} s, SAID d = {args.dim} {said:.3f} s, SAID / full {said / full:.2f}"
+            f"{full:.3f} s, SAID d = {args.dim} {said:.3f} s, SAID / full {said / full:.2f} "
+            f"(allocating every output: {said_fresh:.3f} s, {said_fresh / full:.2f})"
         )
 
 

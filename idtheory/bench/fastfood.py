@@ -12,7 +12,9 @@ the compared items interleaved (medians of ``--repeats``):
    next to the pass's *traffic floor*: the bytes it must move at least, in copies (which read
    and write 4·L bytes each). ``/floor`` = 1 means the pass runs at copy bandwidth; the rest is
    what a faster kernel could win. Each product is timed fused (``cpu_fused``, the default)
-   and ``plain`` (the separate passes of the stored runs). The wrapper's own passes (the SAID
+   and ``plain`` (the separate passes of the stored runs); the fused ones also with a fresh
+   L-sized output per product (``fresh outputs``) instead of the projection's reused buffers
+   (:mod:`idtheory.kernels.memory`). The wrapper's own passes (the SAID
    merge θ₀ + λ·Pθ_d, and the concatenation that flattens the gradient) are timed too.
 3. **Training step** (``--models``; batch 32 × length 64, AdamW): full fine-tuning vs SAID
    (d = ``--dim``), the ratio SAID ÷ full per model, via :func:`idtheory.bench.bench_step`.
@@ -52,6 +54,9 @@ PRODUCT_FLOOR = {
     "P(θ)": 2.5,
     "P.T(g)": 3.5,
 }
+#: The fused products with their L-sized outputs allocated per product (``reuse_buffers =
+#: False``) instead of written into the projection's reused buffers.
+ALLOCATIONS = ("fresh outputs",)
 #: The same products with ``cpu_fused = False`` (the passes the stored runs made).
 PLAIN_FLOOR = {"P(θ) plain": 4.5, "P.T(g) plain": 5.0}
 
@@ -117,16 +122,22 @@ def _pass_items(log2_L: int, dim: int) -> dict[str, Callable[[], object]]:
         out[: P.D] = g
         return out
 
+    fresh = FastfoodProjection(dim, L, seed=0)
+    fresh.B, fresh.perm, fresh.G = P.B, P.perm, P.G
+    fresh.reuse_buffers = False
+
     return {
         "clone": x.clone,
         "copy into held buffer": lambda: held.copy_(x),
         "P(θ)": lambda: P._forward(theta),
+        "P(θ) fresh outputs": lambda: fresh._forward(theta),
         "P(θ) plain": lambda: plain._forward(theta),
         "P: gather+FWHT+scale fused": lambda: gather_fwht_scale(table, P.perm, P.G, P.scale),
         "P: gather G·Π·table": lambda: gather_table_scale(table, P.perm, P.G),
         "P: FWHT": lambda: fwht(x),
         "P: scale c·x[:D]": lambda: x[: P.D].mul_(1.0),
         "P.T(g)": lambda: P._transpose(g),
+        "P.T(g) fresh outputs": lambda: fresh._transpose(g),
         "P.T(g) plain": lambda: plain._transpose(g),
         "P.T: pad+FWHT fused": lambda: fwht_pad_scale(g, L),
         "P.T: pad g to L": pad,
@@ -143,6 +154,8 @@ def bench_fastfood_passes(log2_L: int = 27, dim: int = 1000, repeats: int = 5) -
     t = _interleaved(_pass_items(log2_L, dim), repeats)
     t["P(θ) + P.T(g)"] = t["P(θ)"] + t["P.T(g)"]
     t["P(θ) + P.T(g) plain"] = t["P(θ) plain"] + t["P.T(g) plain"]
+    for kind in ALLOCATIONS:
+        t[f"P(θ) + P.T(g) {kind}"] = t[f"P(θ) {kind}"] + t[f"P.T(g) {kind}"]
     floors = {
         "clone": 1.0,
         "copy into held buffer": 1.0,
@@ -151,6 +164,8 @@ def bench_fastfood_passes(log2_L: int = 27, dim: int = 1000, repeats: int = 5) -
         **PLAIN_FLOOR,
         "P(θ) + P.T(g)": sum(PRODUCT_FLOOR.values()),
         "P(θ) + P.T(g) plain": sum(PLAIN_FLOOR.values()),
+        **{f"{k} {kind}": v for k, v in PRODUCT_FLOOR.items() for kind in ALLOCATIONS},
+        **{f"P(θ) + P.T(g) {kind}": sum(PRODUCT_FLOOR.values()) for kind in ALLOCATIONS},
     }
     clone, copy = t["clone"], t["copy into held buffer"]
     return [

@@ -13,7 +13,8 @@ With b a power of two, a permutation π of [0, L) and gains G of length L:
   first pass (bit-identical to padding, then the FWHT, then ``mul_(c)``).
 
 The fused functions need numba and a CPU float32/float64 tensor (:func:`fused_fwht_usable`);
-their outputs are allocated by torch (``THP_MEM_ALLOC_ENABLE=1`` gives them huge pages).
+the caller may pass their output (``out``), as the projections do with their reused buffers
+(:mod:`idtheory.kernels.memory`).
 
 ``perm`` may hold π itself or σ = π mod b (the mask is applied here either way). CPU tensors
 go through parallel numba kernels when numba is installed (it is a declared dependency); any
@@ -105,18 +106,26 @@ def fused_fwht_usable(x: torch.Tensor) -> bool:
 
 
 def gather_fwht_scale(
-    table: torch.Tensor, perm: torch.Tensor, g: torch.Tensor, scale: float = 1.0
+    table: torch.Tensor,
+    perm: torch.Tensor,
+    g: torch.Tensor,
+    scale: float = 1.0,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """c · H_L (table[perm_i mod b] · g_i)_i for L = len(g) ≥ 16 a power of two, b = len(table)
-    (int32 ``perm``; ``table`` and ``g`` share a dtype); needs :func:`fused_fwht_usable`."""
-    out = torch.empty_like(g)
+    (int32 ``perm``; ``table`` and ``g`` share a dtype); needs :func:`fused_fwht_usable`.
+    ``out``: a contiguous tensor like ``g`` to write into (default: a new one)."""
+    out = torch.empty_like(g) if out is None else out
     fwht_cpu.gather_fwht(table.contiguous().numpy(), perm.numpy(), g.numpy(), out.numpy(), scale)
     return out
 
 
-def fwht_pad_scale(x: torch.Tensor, n: int, scale: float = 1.0) -> torch.Tensor:
-    """c · H_n pad(x) for a 1-D x of length ≤ n (n ≥ 16 a power of two), zero-padded; a new
-    tensor of length n in x's dtype; needs :func:`fused_fwht_usable`."""
-    out = x.new_empty(n)
+def fwht_pad_scale(
+    x: torch.Tensor, n: int, scale: float = 1.0, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """c · H_n pad(x) for a 1-D x of length ≤ n (n ≥ 16 a power of two), zero-padded; a tensor
+    of length n in x's dtype (``out`` if given, contiguous, else a new one); needs
+    :func:`fused_fwht_usable`."""
+    out = x.new_empty(n) if out is None else out
     fwht_cpu.fwht_fused(x.contiguous().numpy()[None], out.numpy()[None], scale)
     return out

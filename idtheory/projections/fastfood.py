@@ -41,6 +41,7 @@ from idtheory.kernels.fastfood_cpu import (
     gather_table_scale,
     scatter_add_table_scale,
 )
+from idtheory.kernels.memory import ReusableBuffer
 from idtheory.projections.base import Projection, cpu_generator
 
 __all__ = ["BACKENDS", "FastfoodBase", "FastfoodProjection"]
@@ -79,6 +80,12 @@ class FastfoodBase(Projection):
     (:func:`~idtheory.kernels.fastfood_cpu.gather_fwht_scale`,
     :func:`~idtheory.kernels.fastfood_cpu.fwht_pad_scale`): two to three fewer passes over L
     floats, the same bits. False runs the separate passes, as the stored runs did.
+
+    Attribute ``reuse_buffers`` (default True): the fused CPU passes write their L-sized
+    outputs into buffers this projection keeps (:class:`~idtheory.kernels.memory.ReusableBuffer`)
+    and hands out again once nothing holds the previous output — in a training loop, every
+    step — instead of faulting in 4·L fresh bytes per product. It keeps up to 8·L bytes (fp32)
+    between steps, memory a step allocates anyway; False allocates per product.
     """
 
     def __init__(
@@ -96,6 +103,9 @@ class FastfoodBase(Projection):
         self.backend = backend
         self.knobs = knobs
         self.cpu_fused = True
+        self.reuse_buffers = True
+        self._forward_out = ReusableBuffer()
+        self._transpose_pad = ReusableBuffer()
 
     # ------------------------------------------------------------------ rules for the wrapper
 
@@ -185,7 +195,8 @@ class FastfoodBase(Projection):
         table[: self.d] = theta * self._signs(theta.device)
         perm, gain = self._tables(theta.device, dtype)
         if self._cpu_fused(table):
-            x = gather_fwht_scale(fwht(table), perm, gain, self.scale)
+            out = self._forward_out.take(self.L, dtype) if self.reuse_buffers else None
+            x = gather_fwht_scale(fwht(table), perm, gain, self.scale, out)
             return x[: self.D].to(theta.dtype)
         x = fwht(gather_table_scale(fwht(table), perm, gain))
         return x[: self.D].mul_(self.scale).to(theta.dtype)
@@ -198,7 +209,8 @@ class FastfoodBase(Projection):
         dtype = self._dtype()
         perm, gain = self._tables(g.device, dtype)
         if self._cpu_fused(gain):
-            x = fwht_pad_scale(g.to(dtype), self.L)
+            out = self._transpose_pad.take(self.L, dtype) if self.reuse_buffers else None
+            x = fwht_pad_scale(g.to(dtype), self.L, out=out)
         else:
             x = g.new_zeros(self.L, dtype=dtype)
             x[: self.D] = g
