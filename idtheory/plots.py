@@ -913,15 +913,20 @@ def certificate_vs_dev_error(
     if not pts:
         return fig
     vacuous = False
+    zoom = _certificate_zoom(ax, pts, name)
     for i, (key, sub) in enumerate(_certificate_series(pts).items()):
         xs, values = [float(r["dev_error"]) for r in sub], [float(r[name]) for r in sub]
         ys = [min(v, 1.0) for v in values]
         ax.scatter(xs, ys, color=_color(i), label=_series_label(key), zorder=4)
         vacuous |= _vacuous_marks(ax, xs, values, _color(i))
+        labelled = ax if zoom is None else zoom
+        if zoom is not None:
+            zoom.scatter(xs, ys, color=_color(i), zorder=4)
         for r, x, y in zip(sub, xs, ys):
             text = f"{str(r['method']).upper()} d{r['dim']} L{r['levels']}"
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6,
-                        color=_color(i))  # fmt: skip
+            offset = (4, 3) if i % 2 == 0 else (4, -8)  # series alternate above and below
+            labelled.annotate(text, (x, y), textcoords="offset points", xytext=offset,
+                              fontsize=6, color=_color(i))  # fmt: skip
     for full in _unique(r["full_dev_error"] for r in pts if _finite(r.get("full_dev_error"))):
         ax.axvline(full, color="tab:purple", linestyle=":", linewidth=1.0,
                    label=f"full fine-tuning dev error ({full:.3f})")  # fmt: skip
@@ -930,6 +935,23 @@ def certificate_vs_dev_error(
     ax.set_xlabel("dev error of the coded model")
     _certificate_axes(ax, name, (float(r[name]) for r in pts), goals, vacuous)
     return fig
+
+
+def _certificate_zoom(ax: Any, pts: Sequence[Mapping[str, Any]], name: str) -> Any | None:
+    """An inset magnifying the certificates when they crowd (all within 0.1 of each other in
+    both coordinates, at least two), where their labels go; None when they do not crowd."""
+    xs = [float(r["dev_error"]) for r in pts]
+    ys = [min(float(r[name]), 1.0) for r in pts]
+    if len(pts) < 2 or max(xs) - min(xs) > 0.1 or max(ys) - min(ys) > 0.1:
+        return None
+    pad = 0.01
+    zoom = ax.inset_axes([0.05, 0.56, 0.42, 0.4])
+    zoom.set_xlim(min(xs) - pad, max(xs) + 4 * pad)
+    zoom.set_ylim(min(ys) - pad, max(ys) + pad)
+    zoom.tick_params(labelsize=6)
+    zoom.grid(alpha=0.3)
+    ax.indicate_inset_zoom(zoom, edgecolor="0.5")
+    return zoom
 
 
 # ============================================================================ Fastfood tour

@@ -200,3 +200,20 @@ def test_certify_command_names_the_declared_protocol(protocol):
     assert C.declared_for("minilm-l6", "sst2") == "sst2-minilm"
     with pytest.raises(ValueError, match="no declared protocol for --model x --task sst2"):
         C.declared_for("x", "sst2")
+
+
+def test_crowded_certificates_are_labelled_in_a_zoomed_inset():
+    """Certificates within 0.1 of each other get an inset carrying their labels; spread ones
+    are labelled on the main axes."""
+    base = {"method": "said", "levels": 8, "m": 1000, "full_dev_error": None,
+            "headline": "occam_binomial", "occam_binomial": 0.24, "certificate": 0.24}  # fmt: skip
+    crowded = [{**base, "dim": d, "dev_error": e} for d, e in ((250, 0.21), (500, 0.20))]
+    spread = [{**base, "dim": 250, "dev_error": 0.1}, {**base, "dim": 500, "dev_error": 0.4}]
+    for rows, inset in ((crowded, True), (spread, False)):
+        fig = plots.certificate_vs_dev_error(rows)
+        (ax,) = fig.axes
+        assert len(ax.child_axes) == int(inset)
+        labelled = ax.child_axes[0] if inset else ax
+        labels = {t.get_text() for t in labelled.texts}
+        assert {"SAID d250 L8", "SAID d500 L8"} <= labels
+        plt.close(fig)
