@@ -914,12 +914,12 @@ def certificate_vs_dev_error(
         return fig
     vacuous = False
     zoom = _certificate_zoom(ax, pts, name)
+    labelled = ax if zoom is None else zoom  # the labels go where the points can be told apart
     for i, (key, sub) in enumerate(_certificate_series(pts).items()):
         xs, values = [float(r["dev_error"]) for r in sub], [float(r[name]) for r in sub]
         ys = [min(v, 1.0) for v in values]
         ax.scatter(xs, ys, color=_color(i), label=_series_label(key), zorder=4)
         vacuous |= _vacuous_marks(ax, xs, values, _color(i))
-        labelled = ax if zoom is None else zoom
         if zoom is not None:
             zoom.scatter(xs, ys, color=_color(i), zorder=4)
         for r, x, y in zip(sub, xs, ys):

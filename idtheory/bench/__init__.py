@@ -29,6 +29,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -140,8 +141,7 @@ def bench_step(
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):  # interleaved
         for name, (model, opt) in variants.items():
-            fn = lambda n=name, m=model, o=opt: step(n, m, o)  # noqa: E731
-            times[name].append(_median_time(fn, 1, sync))
+            times[name].append(_median_time(partial(step, name, model, opt), 1, sync))
     t_full = statistics.median(times["full"])
     return [
         {

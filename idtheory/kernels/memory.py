@@ -48,10 +48,6 @@ class ReusableBuffer:
             buf = self._buffer = torch.empty(n, dtype=dtype)
         return buf.view(-1)  # a new tensor on the storage: counted while the caller holds it
 
-    def release(self) -> None:
-        """Drop the held buffer (its memory returns once no caller holds a view of it)."""
-        self._buffer = None
-
     def __deepcopy__(self, memo: dict) -> ReusableBuffer:
         return ReusableBuffer()
 
