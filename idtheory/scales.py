@@ -26,7 +26,9 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
 * ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"``, ``"process"``
-  (one worker process per CPU, one thread each) or ``"ray"``;
+  (one worker process per CPU, one thread each) or ``"ray"``; ``workers`` — trainings at once
+  under the process or Ray executor (None: one per CPU, or Ray's cluster), e.g. 1 on a machine
+  whose other core is busy;
   ``threads`` — torch (and numba) CPU threads of the notebook process (None: leave as is). The
   smoke scale uses 1: on a CPU shared with other jobs, two OpenMP threads on tiny models cost
   more CPU time than one (``benchmarks/cpu-dev-machine.md``).
@@ -111,6 +113,7 @@ SCALES: dict[str, dict[str, Any]] = {
         },
         "device": "cpu",
         "executor": "local",
+        "workers": None,
         "threads": 1,
         "subspace": dict(_PAPER_SUBSPACE),
         "search": {"d_min": 16, "d_max": 64, "grid_factor": 4.0, "bracket_ratio": 4.0},
@@ -190,6 +193,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "device": "cpu",
         # compute=True: one single-threaded training per CPU core at a time
         "executor": "process",
+        "workers": None,
         "threads": None,
         "subspace": dict(_PAPER_SUBSPACE),
         "search": {"d_min": 10, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5},
@@ -282,6 +286,7 @@ SCALES: dict[str, dict[str, Any]] = {
         },
         "device": "cuda",
         "executor": "local",
+        "workers": None,
         "threads": None,
         "subspace": dict(_PAPER_SUBSPACE),
         "search": {"d_min": 100, "d_max": 4_000_000, "grid_factor": 4.0, "bracket_ratio": 1.25},

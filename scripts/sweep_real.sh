@@ -9,12 +9,14 @@
 #
 # Bring its results into the main checkout with `idtheory results --merge ../idtheory-sweep/data/results`.
 #
-# MODELS: JSON list of the scale's models to compute (default: all of them); COMMIT_EVERY:
-# seconds between commits of data/results (0: never); PYTHON: the interpreter.
+# MODELS: JSON list of the scale's models to compute (default: all of them); WORKERS: trainings
+# at once (default: one per CPU; 1 beside another job); COMMIT_EVERY: seconds between commits
+# of data/results (0: never); PYTHON: the interpreter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 MODELS=${MODELS:-}
+WORKERS=${WORKERS:-}
 COMMIT_EVERY=${COMMIT_EVERY:-900}
 mkdir -p build
 commit_store() {
@@ -29,6 +31,7 @@ if [ "$COMMIT_EVERY" -gt 0 ]; then
 fi
 args=(figures --scale real --compute --figures-dir build/real-figures)
 [ -n "$MODELS" ] && args+=(--set "models=$MODELS")
+[ -n "$WORKERS" ] && args+=(--set "workers=$WORKERS")
 echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models}"
 "$PYTHON" -m idtheory.cli "${args[@]}"
 echo "== sweep rc $? $(date -u +%FT%TZ)"

@@ -11,6 +11,7 @@ import csv
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -850,3 +851,19 @@ def test_table1_frame_carries_the_below_chance_caveat():
     assert frame.loc[("ours (quick)", "m"), ("said", "MRPC")] == "10" + BELOW_CHANCE_MARK
     assert frame.loc[("ours (quick)", "m"), ("said", "SST-2")] == "640"
     assert frame.loc[("paper", "p"), ("said", "MRPC")] == "1,861"
+
+
+def test_scale_workers_cap_the_executor(tmp_path):
+    """``workers`` caps the trainings at once: the process pool's size, Ray's max_parallel;
+    None keeps each executor's default and the local executor stays the library default."""
+    from idtheory.executors import ProcessExecutor, RayExecutor
+
+    def ctx(**kw):
+        return figures.setup("smoke", results_dir=str(tmp_path), chdir=False, **kw)
+
+    assert ctx(executor="local", workers=3).executor() is None
+    assert ctx(executor="process").executor().workers == (os.cpu_count() or 1)
+    capped = ctx(executor="process", workers=1).executor()
+    assert isinstance(capped, ProcessExecutor) and capped.workers == 1
+    ray = ctx(executor="ray", workers=2).executor()
+    assert isinstance(ray, RayExecutor) and ray.max_parallel == 2

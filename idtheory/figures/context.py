@@ -152,13 +152,17 @@ class FigureContext:
         return opts
 
     def executor(self) -> Any:
-        """None for the local executor (the library default), else an executor object."""
+        """None for the local executor (the library default), else an executor object running
+        at most ``workers`` trainings at once (None: the executor's default)."""
         name = self.params.get("executor") or "local"
         if name == "local":
             return None
         from idtheory.executors import get_executor
 
-        return get_executor(name)
+        workers = self.params.get("workers")
+        if workers is None:
+            return get_executor(name)
+        return get_executor(name, **{"workers" if name == "process" else "max_parallel": workers})
 
     def note_missing(self, what: str) -> None:
         """Record (once) something a figure lacks."""
