@@ -14,10 +14,9 @@ the grid should widen; one that does not confirms it. Probes are resumable like 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 from idtheory import figures
-from idtheory.config import RunSpec, SubspaceConfig
+from idtheory.config import RunSpec
 from idtheory.plots import markdown_table
 from idtheory.search import StoredRuns
 
@@ -32,11 +31,8 @@ def probe_specs(
 ) -> list[RunSpec]:
     """The trainings of one probe: ``methods`` × ``lrs`` (and the scale's seeds) at ``dim``,
     with the scale's training and subspace settings."""
-    base = RunSpec(model=model, task=task, train=ctx.base_train())
     return [
-        replace(base, subspace=SubspaceConfig(dim=dim, method=m, **ctx.params["subspace"])).with_(
-            **{"train.lr": float(lr), "train.seed": int(seed)}
-        )
+        ctx.run_spec(model, task, m, dim, lr=lr, seed=seed)
         for m in methods
         for lr in lrs
         for seed in ctx.params["seeds"]

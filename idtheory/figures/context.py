@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from idtheory.config import TrainConfig
+from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
 from idtheory.scales import get_scale
 from idtheory.store import ResultsStore
 
@@ -119,6 +119,31 @@ class FigureContext:
         if trend:
             train.update(p.get("trend_train") or {})
         return TrainConfig(device=p["device"], metric=p["metric"], **train)
+
+    def run_spec(
+        self,
+        model: str,
+        task: str,
+        method: str = "full",
+        dim: int | None = None,
+        *,
+        lr: float,
+        seed: int = 0,
+        **train: Any,
+    ) -> RunSpec:
+        """The training of ``model`` on ``task`` this scale's Figure 1 searches run at ``lr``,
+        ``seed`` (and ``dim`` for ``"said"``/``"did"``), with ``train`` replacing further
+        :class:`TrainConfig` fields (e.g. ``precision="bf16"``): the same run id as the
+        search's run when ``train`` is empty."""
+        spec = RunSpec(model=model, task=task, train=self.base_train())
+        if method != "full":
+            if dim is None:
+                raise ValueError(f"a {method.upper()} training needs dim")
+            sub = SubspaceConfig(dim=int(dim), method=method, **self.params["subspace"])
+            spec = RunSpec(model=model, task=task, train=spec.train, subspace=sub)
+        changes = {"train.lr": float(lr), "train.seed": int(seed)}
+        changes.update({f"train.{k}": v for k, v in train.items()})
+        return spec.with_(**changes)
 
     def search_options(
         self, grid: Sequence[int] | None = None, *, trend: bool = False
