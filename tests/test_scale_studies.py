@@ -1,4 +1,5 @@
-"""scripts/precision_parity.py: the pairs differ in precision only; the comparison's arithmetic."""
+"""scripts/scale_studies.py: the studies train the scale's own runs but for the one setting
+they vary (lr, precision); the parity comparison's arithmetic."""
 
 import importlib.util
 import math
@@ -8,22 +9,40 @@ import pytest
 
 from idtheory import figures
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "precision_parity.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "scale_studies.py"
 
 
 @pytest.fixture(scope="module")
-def parity():
-    spec = importlib.util.spec_from_file_location("precision_parity", SCRIPT)
+def studies():
+    spec = importlib.util.spec_from_file_location("scale_studies", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_pairs_are_the_scales_runs_and_their_bf16_twins(parity):
+def test_a_probe_at_the_scales_lr_is_the_scales_stored_run(studies):
+    """At one of the scale's own learning rates a probe spec hashes to the run the real scale's
+    MRPC search stored (SAID, d = 640, lr 0.1: run 26ee5ac62e7cd9c6), so only the lr differs."""
+    ctx = figures.setup("real", compute=False, chdir=False)
+    specs = studies.probe_specs(ctx, "minilm-l6", "mrpc", 640, [0.1, 1.0], ["said", "did"])
+    assert [(s.method, s.train.lr) for s in specs] == [
+        ("said", 0.1),
+        ("said", 1.0),
+        ("did", 0.1),
+        ("did", 1.0),
+    ]
+    assert specs[0].config_hash() == "26ee5ac62e7cd9c6"
+    assert ctx.store.get(specs[0].config_hash())["metrics"]["dev"]["accuracy"] == pytest.approx(
+        0.7132, abs=1e-4
+    )
+    assert len({s.config_hash() for s in specs}) == 4
+
+
+def test_pairs_are_the_scales_runs_and_their_bf16_twins(studies):
     """The fp32 side of each pair is the real scale's own stored run (SST-2 SAID d = 160 at
     lr 0.3 is run fe72a2d835cd8ed6); the other side differs only in precision."""
     ctx = figures.setup("real", compute=False, chdir=False)
-    pairs = parity.parity_pairs(ctx, "minilm-l6", "sst2", [160, 640], ["said", "did"])
+    pairs = studies.parity_pairs(ctx, "minilm-l6", "sst2", [160, 640], ["said", "did"])
     assert len(pairs) == 2 + 2 * 2 * 2  # full × 2 lrs; 2 methods × 2 d × 2 lrs
     cells = {(a.method, a.dim, a.train.lr): a.config_hash() for a, _ in pairs}
     assert cells[("said", 160, 0.3)] == "fe72a2d835cd8ed6"
@@ -37,9 +56,9 @@ def _record(score, wall):
     return {"status": "ok", "metrics": {"dev": {"accuracy": score}}, "wall_time_s": wall}
 
 
-def test_compare_and_grid_d90(parity):
+def test_compare_and_grid_d90(studies):
     ctx = figures.setup("real", compute=False, chdir=False)
-    pairs = parity.parity_pairs(ctx, "minilm-l6", "sst2", [160, 640], ["said"])
+    pairs = studies.parity_pairs(ctx, "minilm-l6", "sst2", [160, 640], ["said"])
     scores = {  # (method, d, lr) -> (fp32, bf16)
         ("full", None, 1e-4): (0.85, 0.86),
         ("full", None, 5e-5): (0.84, 0.80),
@@ -53,7 +72,7 @@ def test_compare_and_grid_d90(parity):
         fp32, bf16 = scores[(a.method, a.dim, a.train.lr)]
         records[a.config_hash()] = _record(fp32, 100.0)
         records[b.config_hash()] = _record(bf16, 55.0)
-    rows = parity.compare(pairs, records, "accuracy", n_dev=100)
+    rows = studies.compare(pairs, records, "accuracy", n_dev=100)
     row = next(r for r in rows if r["method"] == "SAID" and r["d"] == 160 and r["lr"] == 0.3)
     assert row["difference"] == pytest.approx(0.06)
     assert row["1 SE"] == pytest.approx(math.sqrt(0.72 * 0.28 / 100))  # 0.0449
@@ -62,10 +81,10 @@ def test_compare_and_grid_d90(parity):
     assert same["within 1 SE"] == "yes"
     # fp32: threshold 0.9 × 0.85 = 0.765; best SAID 0.72 at 160, 0.80 at 640 -> d90 640
     # bf16: threshold 0.9 × 0.86 = 0.774; best SAID 0.78 at 160 -> d90 160 (the d90 moved)
-    fp32, bf16 = parity.grid_d90(rows, "fp32"), parity.grid_d90(rows, "bf16")
+    fp32, bf16 = studies.grid_d90(rows, "fp32"), studies.grid_d90(rows, "bf16")
     assert fp32["threshold"] == pytest.approx(0.765) and fp32["SAID"] == 640
     assert bf16["threshold"] == pytest.approx(0.774) and bf16["SAID"] == 160
     # a missing bf16 training leaves its row open and no d90 claims past it
     del records[pairs[-1][1].config_hash()]
-    rows = parity.compare(pairs, records, "accuracy", n_dev=100)
+    rows = studies.compare(pairs, records, "accuracy", n_dev=100)
     assert rows[-1]["bf16"] is None and rows[-1]["within 1 SE"] == "–"
