@@ -924,9 +924,10 @@ def certificate_vs_dev_error(
             zoom.scatter(xs, ys, color=_color(i), zorder=4)
         for r, x, y in zip(sub, xs, ys):
             text = f"{str(r['method']).upper()} d{r['dim']} L{r['levels']}"
-            offset = (4, 3) if i % 2 == 0 else (4, -8)  # series alternate above and below
+            # series alternate above right and below left of their points
+            offset, ha = ((4, 3), "left") if i % 2 == 0 else ((-4, -8), "right")
             labelled.annotate(text, (x, y), textcoords="offset points", xytext=offset,
-                              fontsize=6, color=_color(i))  # fmt: skip
+                              ha=ha, fontsize=6, color=_color(i))  # fmt: skip
     for full in _unique(r["full_dev_error"] for r in pts if _finite(r.get("full_dev_error"))):
         ax.axvline(full, color="tab:purple", linestyle=":", linewidth=1.0,
                    label=f"full fine-tuning dev error ({full:.3f})")  # fmt: skip
