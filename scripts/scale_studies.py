@@ -132,12 +132,6 @@ def parity_pairs(
     return pairs
 
 
-def _score(record: dict[str, Any] | None, metric: str) -> float | None:
-    if not record or record.get("status") != "ok":
-        return None
-    return record["metrics"]["dev"].get(metric)
-
-
 def compare(
     pairs: list[tuple[RunSpec, RunSpec]],
     records: dict[str, dict[str, Any]],

@@ -135,12 +135,12 @@ class FigureContext:
         ``seed`` (and ``dim`` for ``"said"``/``"did"``), with ``train`` replacing further
         :class:`TrainConfig` fields (e.g. ``precision="bf16"``): the same run id as the
         search's run when ``train`` is empty."""
-        spec = RunSpec(model=model, task=task, train=self.base_train())
+        sub = None
         if method != "full":
             if dim is None:
                 raise ValueError(f"a {method.upper()} training needs dim")
             sub = SubspaceConfig(dim=int(dim), method=method, **self.params["subspace"])
-            spec = RunSpec(model=model, task=task, train=spec.train, subspace=sub)
+        spec = RunSpec(model=model, task=task, train=self.base_train(), subspace=sub)
         changes = {"train.lr": float(lr), "train.seed": int(seed)}
         changes.update({f"train.{k}": v for k, v in train.items()})
         return spec.with_(**changes)
