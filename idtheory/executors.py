@@ -394,14 +394,26 @@ def executor_parallelism(executor: Executor, max_parallel: int | None = None) ->
     return max(1, n)
 
 
-def get_executor(name_or_instance: str | Executor | None = "local", **kwargs: Any) -> Executor:
+def get_executor(
+    name_or_instance: str | Executor | None = "local",
+    *,
+    max_parallel: int | None = None,
+    **kwargs: Any,
+) -> Executor:
     """An executor from a name (``"local"``, ``"process"``, ``"ray"``; None means ``"local"``)
     and the keyword arguments of its class, or ``name_or_instance`` itself when it already is
     an executor.
 
+    ``max_parallel`` caps the trainings at once under one name for every executor: the
+    process pool's ``workers``, Ray's ``max_parallel``; the local executor runs one at a time,
+    so it accepts only None or 1. None keeps each executor's default (one per CPU, Ray's
+    resources).
+
     Examples: ``get_executor("ray", address="auto", max_parallel=16)``,
-    ``get_executor("local", progress=False)``.
+    ``get_executor("process", max_parallel=2)``, ``get_executor("local", progress=False)``.
     """
+    if max_parallel is not None and int(max_parallel) < 1:
+        raise ValueError(f"max_parallel must be >= 1 or None, got {max_parallel}")
     if name_or_instance is None:
         name_or_instance = "local"
     if not isinstance(name_or_instance, str):
@@ -409,16 +421,24 @@ def get_executor(name_or_instance: str | Executor | None = "local", **kwargs: An
             raise TypeError(
                 f"an executor needs a map(fn, items) method, got {type(name_or_instance).__name__}"
             )
-        if kwargs:
-            raise TypeError(f"options {sorted(kwargs)} given with an executor instance")
+        given = sorted(kwargs) + (["max_parallel"] if max_parallel is not None else [])
+        if given:
+            raise TypeError(f"options {given} given with an executor instance")
         return name_or_instance
     name = name_or_instance.lower()
     if name == "local":
+        if max_parallel not in (None, 1):
+            raise ValueError(
+                f"the local executor runs one training at a time, got max_parallel={max_parallel}"
+                "; use the 'process' or 'ray' executor for more"
+            )
         return LocalExecutor(**kwargs)
     if name == "process":
+        if max_parallel is not None:
+            kwargs["workers"] = int(max_parallel)
         return ProcessExecutor(**kwargs)
     if name == "ray":
-        return RayExecutor(**kwargs)
+        return RayExecutor(max_parallel=max_parallel, **kwargs)
     raise ValueError(f"unknown executor {name_or_instance!r}; known: {EXECUTOR_NAMES}")
 
 
@@ -495,15 +515,14 @@ def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Ex
         given = [flag for flag, value in ray_only.items() if value is not None]
         if given:
             raise ValueError(f"{', '.join(given)} only apply with --executor ray")
-        if name == "local":
-            return LocalExecutor(progress=progress)
-        return ProcessExecutor(workers=max_parallel, progress=progress)
-    return RayExecutor(
+        return get_executor(name, max_parallel=max_parallel, progress=progress)
+    return get_executor(
+        "ray",
+        max_parallel=max_parallel,
         address=getattr(args, "address", None),
         num_gpus=getattr(args, "num_gpus", None),
         num_cpus=getattr(args, "num_cpus", None),
         max_retries=getattr(args, "max_retries", DEFAULT_MAX_RETRIES),
-        max_parallel=max_parallel,
     )
 
 

@@ -143,6 +143,36 @@ class StoredRuns:
         return record
 
 
+def search_run_spec(
+    model: str,
+    task: str,
+    method: str = "full",
+    dim: int | None = None,
+    *,
+    base_train: TrainConfig,
+    lr: float,
+    seed: int = 0,
+    subspace_kwargs: Mapping[str, Any] | None = None,
+) -> RunSpec:
+    """The one training a d90 search runs of ``model`` on ``task``: full fine-tuning
+    (``method="full"``) or ``method`` ("said"/"did") at ``dim``, with ``base_train``'s settings
+    at learning rate ``lr`` and training seed ``seed``; ``subspace_kwargs`` are the other
+    :class:`SubspaceConfig` fields. Every search builds its runs here, so a spec built here
+    with the search's settings has the run id of the search's run (studies beside a search —
+    lr probes, precision parity — use it to find or extend the search's runs).
+
+    Raises:
+        ValueError: a subspace ``method`` without ``dim``.
+    """
+    sub = None
+    if method != "full":
+        if dim is None:
+            raise ValueError(f"a {method.upper()} training needs dim")
+        sub = SubspaceConfig(dim=int(dim), method=method, **dict(subspace_kwargs or {}))
+    spec = RunSpec(model=model, task=task, train=base_train, subspace=sub)
+    return spec.with_(**{"train.lr": float(lr), "train.seed": int(seed)})
+
+
 def record_of(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str, Any] | None:
     """The record of ``spec``: stored, else trained by ``train_fn`` and stored; None when the
     trainer signals :class:`NotStored` (a read-only trainer and a run the store lacks)."""
@@ -678,6 +708,19 @@ class _Search:
                 settings["candidates"] = self.k
         return settings
 
+    def run_spec(self, method: str, dim: int | None, lr: float, seed: int) -> RunSpec:
+        """This search's training at (``method``, ``dim``, ``lr``, ``seed``)."""
+        return search_run_spec(
+            self.model,
+            self.task,
+            method,
+            dim,
+            base_train=self.base_train,
+            lr=lr,
+            seed=seed,
+            subspace_kwargs=self.sub_kwargs,
+        )
+
     def projected_cap(self, full_records: Sequence[dict[str, Any]]) -> int | None:
         """D of the searched subspace: the number of parameters the projection reaches, the
         largest d a subspace training accepts (None when unknown).
@@ -724,11 +767,8 @@ class _Search:
             return _finish(result, store, run_ids, problems, self.counts, save=self.save)
 
         # ---- 1. full fine-tuning baseline
-        base_spec = RunSpec(model=model, task=task, train=self.base_train)
         full_specs = [
-            base_spec.with_(**{"train.lr": lr, "train.seed": seed})
-            for lr in self.full_lrs
-            for seed in self.seeds
+            self.run_spec("full", None, lr, seed) for lr in self.full_lrs for seed in self.seeds
         ]
         full_records = yield from run_round(full_specs, "full fine-tuning")
         result = D90Result(
@@ -774,11 +814,8 @@ class _Search:
         path: list[int] = []
 
         def sub_specs(d: int) -> list[RunSpec]:
-            sub = SubspaceConfig(dim=d, method=method, **self.sub_kwargs)
             return [
-                replace(base_spec, subspace=sub).with_(**{"train.lr": lr, "train.seed": seed})
-                for lr in self.sub_lrs
-                for seed in self.seeds
+                self.run_spec(method, d, lr, seed) for lr in self.sub_lrs for seed in self.seeds
             ]
 
         def evaluate(ds: list[int]) -> Generator[_Round, list[dict[str, Any]], bool]:

@@ -387,6 +387,15 @@ def test_get_executor_and_parallelism() -> None:
         get_executor(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         RayExecutor(max_parallel=0)
+    # max_parallel: one name for the cap of every executor
+    assert get_executor("process", max_parallel=3, progress=False).parallelism == 3
+    assert isinstance(get_executor("local", max_parallel=1), LocalExecutor)
+    with pytest.raises(ValueError, match="one training at a time"):
+        get_executor("local", max_parallel=2)
+    with pytest.raises(ValueError, match=">= 1"):
+        get_executor("process", max_parallel=0)
+    with pytest.raises(TypeError, match="max_parallel"):
+        get_executor(local, max_parallel=2)
     assert executor_parallelism(local) == 1 and executor_parallelism(local, 8) == 1
     assert executor_parallelism(RecordingExecutor(6)) == 6
     assert executor_parallelism(RecordingExecutor(6), max_parallel=4) == 4

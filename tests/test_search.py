@@ -22,6 +22,7 @@ from idtheory.search import (
     _geometric_grid,
     d90_from_curve,
     measure_d90,
+    search_run_spec,
 )
 from idtheory.store import ResultsStore
 
@@ -224,6 +225,31 @@ def test_search_sigmoid_exact_bracket_and_count(tmp_path: Path) -> None:
     assert summary["d90"] == 453 and summary["summary_id"] == res.summary_id
     assert D90Result.from_dict(summary).bracket == (381, 453)
     assert all(rid in store for rid in res.run_ids)
+
+
+def test_search_run_spec_is_the_search_s_run(tmp_path: Path) -> None:
+    """Every training a search stores is rebuilt by search_run_spec from the search's settings
+    (the studies beside a search find its runs this way); a subspace method needs a dim."""
+    store = ResultsStore(tmp_path)
+    base = TrainConfig(epochs=2.0, max_train_examples=64)
+    sub_kwargs = {"projection": "dense", "seed": 3}
+    res = run(store, FakeTrainer(), base_train=base, subspace_kwargs=sub_kwargs)
+    rebuilt = {
+        search_run_spec(
+            "tiny",
+            "mrpc",
+            "full" if spec.subspace is None else "said",
+            spec.dim,
+            base_train=base,
+            lr=spec.train.lr,
+            seed=spec.train.seed,
+            subspace_kwargs=sub_kwargs,
+        ).config_hash()
+        for spec in (RunSpec.from_dict(r["spec"]) for r in store.records())
+    }
+    assert rebuilt == set(res.run_ids) and len(rebuilt) == 32
+    with pytest.raises(ValueError, match="needs dim"):
+        search_run_spec("tiny", "mrpc", "did", base_train=base, lr=0.1)
 
 
 def test_search_with_floor_raises_the_threshold(tmp_path: Path) -> None:

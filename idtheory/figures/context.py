@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+from idtheory.config import RunSpec, TrainConfig
 from idtheory.scales import get_scale
+from idtheory.search import search_run_spec
 from idtheory.store import ResultsStore
 
 #: How :meth:`FigureContext.report_missing` prints its list (read back by :func:`store_gaps`).
@@ -135,15 +136,17 @@ class FigureContext:
         ``seed`` (and ``dim`` for ``"said"``/``"did"``), with ``train`` replacing further
         :class:`TrainConfig` fields (e.g. ``precision="bf16"``): the same run id as the
         search's run when ``train`` is empty."""
-        sub = None
-        if method != "full":
-            if dim is None:
-                raise ValueError(f"a {method.upper()} training needs dim")
-            sub = SubspaceConfig(dim=int(dim), method=method, **self.params["subspace"])
-        spec = RunSpec(model=model, task=task, train=self.base_train(), subspace=sub)
-        changes = {"train.lr": float(lr), "train.seed": int(seed)}
-        changes.update({f"train.{k}": v for k, v in train.items()})
-        return spec.with_(**changes)
+        spec = search_run_spec(
+            model,
+            task,
+            method,
+            dim,
+            base_train=self.base_train(),
+            lr=lr,
+            seed=seed,
+            subspace_kwargs=self.params["subspace"],
+        )
+        return spec.with_(**{f"train.{k}": v for k, v in train.items()}) if train else spec
 
     def search_options(
         self, grid: Sequence[int] | None = None, *, trend: bool = False
@@ -184,10 +187,7 @@ class FigureContext:
             return None
         from idtheory.executors import get_executor
 
-        workers = self.params.get("workers")
-        if workers is None:
-            return get_executor(name)
-        return get_executor(name, **{"workers" if name == "process" else "max_parallel": workers})
+        return get_executor(name, max_parallel=self.params.get("workers"))
 
     def note_missing(self, what: str) -> None:
         """Record (once) something a figure lacks."""
