@@ -875,6 +875,7 @@ def _add_figures(p: argparse.ArgumentParser) -> None:
         "--set",
         metavar="KEY=VALUE",
         nargs="+",
+        action="extend",
         default=None,
         help="override scale keys (VALUE is JSON), e.g. --set 'dims=[10,100]' executor=local",
     )

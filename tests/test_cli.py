@@ -393,6 +393,20 @@ def test_figures_set_still_takes_json_and_plain_strings():
     }
 
 
+def test_figures_repeated_set_flags_add_up(monkeypatch):
+    """`--set a=… --set b=…` (scripts/sweep_real.sh builds it so) keeps both: the second
+    flag must not replace the first (it did, and a sweep limited to one model trained both)."""
+    seen = {}
+
+    def render_all(**kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr("idtheory.figures.render_all", render_all)
+    main(["figures", "--scale", "real", "--set", 'models=["minilm-l6"]', "--set", "workers=2"])
+    assert seen["overrides"] == {"models": ["minilm-l6"], "workers": 2}
+
+
 def test_majority_warning_quotes_the_evaluated_dev_subset(data_dir, capsys):
     """With --max-eval-examples the warning (and --floor majority) use the majority class of
     the dev examples the trainer scores, not of the whole dev set."""
