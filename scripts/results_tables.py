@@ -1,6 +1,10 @@
-"""Print the README's quick-scale result tables (Markdown) from the committed results store.
+"""Print the README's result tables (Markdown) from the committed results store.
 
     IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py [--tasks sst2 mrpc rte]
+    IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py --scale real
+
+The quick scale prints its d90, pretraining-trend and size-trend tables; the real scale its d90
+table (a row per model, task and method, under both thresholds, with trainings and CPU hours).
 
 The tables come from :func:`idtheory.figures.d90_rows`, :func:`~idtheory.figures.trend_rows` and
 :func:`~idtheory.figures.size_rows` (store only, nothing is trained); the prose around them in
@@ -57,12 +61,21 @@ def _readable(rows: list[dict[str, Any]], frac: float) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--tasks", nargs="+", default=None, help="d90 table tasks (default: the quick preset's)"
+        "--tasks", nargs="+", default=None, help="d90 table tasks (default: the preset's)"
+    )
+    parser.add_argument(
+        "--scale", choices=("quick", "real"), default="quick", help="preset (default: quick)"
     )
     args = parser.parse_args()
-    ctx = F.setup("quick", tasks=args.tasks)
+    ctx = F.setup(args.scale, tasks=args.tasks)
     frac = float(ctx.params["frac"])
     results = F.grid_results(ctx)  # Figure 1's: summaries, else the stored partial curves
+    if args.scale == "real":
+        print("### d90 of the real scale\n")
+        columns = {"model": "model", **F.D90_TABLE_COLUMNS}
+        print(markdown_table(F.d90_rows(ctx, results), columns))
+        _print_missing(ctx)
+        return
     print("### d90 of minilm-l6\n")
     print(markdown_table(F.d90_rows(ctx, results), F.D90_TABLE_COLUMNS))
     print("\n### pretraining trend\n")
@@ -74,6 +87,10 @@ def main() -> None:
     size_cols.update({k: v for k, v in TREND_COLUMNS.items() if k not in ("step", "task")})
     print(markdown_table(_readable(rows, frac), size_cols))
     print(f"\nlog-log fit: {fit or 'none (fewer than 3 sizes with a d90)'}")
+    _print_missing(ctx)
+
+
+def _print_missing(ctx: F.FigureContext) -> None:
     if ctx.missing:
         print("\nmissing from the store:", *ctx.missing, sep="\n  ")
 
