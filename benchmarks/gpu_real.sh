@@ -42,7 +42,9 @@
 # do, hence the same summary ids) under `timeout $SEARCH_TIMEOUT_S`, and leaves in $OUT:
 # results_real.tgz (runs.jsonl, d90.jsonl and the parameter directories written there: small
 # whatever the store's size), d90.txt (`idtheory results --d90` of those models), unpack.txt,
-# gpu_real.log.
+# gpu_real.log; before the searches, where this machine's CPU computes bf16 natively and MiniLM
+# arrived, bf16_cpu.txt: `python -m idtheory.bench precision --threads 2` (the issue's CPU bf16
+# ratio, which the development CPU cannot measure; BF16_BENCH=0 skips it).
 #
 # Merging back, here (runs the store lacks are added; stored final records are never replaced):
 #   mkdir -p build/gpu_real_back && tar xzf <files_at>/results_real.tgz -C build/gpu_real_back
@@ -51,7 +53,8 @@
 # The merged runs record device "cuda" (not part of the run id: a run measured on either device is
 # reused on the other, as config.HASH_EXCLUDED says).
 #
-# Knobs (environment): SEARCH_TIMEOUT_S (500), WORKERS (trainings at once there; default 16 for
+# Knobs (environment): SEARCH_TIMEOUT_S (default: what is left of 550 s after the steps before,
+# so the call ends inside its 600 s), BF16_BENCH (1), BF16_TIMEOUT_S (180), WORKERS (trainings at once there; default 16 for
 # MiniLM alone, 8 when mpnet-base is searched), PART_MIB, CARRY_MODELS, PY (python3 there,
 # .venv/bin/python here).
 
@@ -61,7 +64,6 @@ ROOT=$PWD
 CARRY=build/gpu_real
 LIMIT_MIB=64
 MODE=${1:-run}
-SEARCH_TIMEOUT_S=${SEARCH_TIMEOUT_S:-500}
 export IDTHEORY_CACHE=${IDTHEORY_CACHE:-$ROOT/$CARRY/cache}
 SITE=$ROOT/$CARRY/site
 
@@ -140,8 +142,9 @@ for m in p["models"]:
 EOF
     "${CARRY_PY[@]}" status --carry "$CARRY" ||
         echo "(the parts travel with the device calls --prepare prints; a model runs once all its parts arrived)"
-    echo "would run: figures.grid_results on cuda (process executor), timeout ${SEARCH_TIMEOUT_S}s;"
-    echo "  \$OUT gets results_real.tgz, d90.txt, unpack.txt, gpu_real.log; merge with idtheory results --merge"
+    echo "would run: the CPU bf16 benchmark where that CPU has native bf16, then figures.grid_results"
+    echo "  on cuda (process executor) for ${SEARCH_TIMEOUT_S:-what is left of 550} s;"
+    echo "  \$OUT gets results_real.tgz, d90.txt, unpack.txt, gpu_real.log (bf16_cpu.txt); merge with idtheory results --merge"
     exit 0
 fi
 
@@ -163,7 +166,20 @@ MODELS="[$READY]"
 case "$MODELS" in *mpnet-base*) WORKERS=${WORKERS:-8} ;; *) WORKERS=${WORKERS:-16} ;; esac
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
-stamp "2. searches of $MODELS, $WORKERS at once (timeout ${SEARCH_TIMEOUT_S}s)"
+# The bf16 benchmark is a CPU one (python -m idtheory.bench precision: a whole SAID
+# finetune of minilm-l6, 2 threads, bf16 autocast against fp32 side by side); the development
+# CPU has no native bf16, so it runs on this machine's CPU when that one has (about 2 minutes).
+CPU=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2-)
+if [ "${BF16_BENCH:-1}" = 1 ] && [[ "$READY" == *minilm-l6* ]] &&
+    "$PY" -c "import sys; from idtheory.precision import cpu_supports_bf16; sys.exit(not cpu_supports_bf16())"; then
+    stamp "2. bf16 / fp32 of a whole CPU finetune on${CPU} (timeout ${BF16_TIMEOUT_S:-180}s)"
+    timeout "${BF16_TIMEOUT_S:-180}" "$PY" -m idtheory.bench precision --threads 2 | tee "$OUT/bf16_cpu.txt"
+else
+    stamp "2. no CPU bf16 benchmark (CPU${CPU}; native bf16 and minilm-l6 needed, BF16_BENCH=${BF16_BENCH:-1})"
+fi
+
+SEARCH_TIMEOUT_S=${SEARCH_TIMEOUT_S:-$((550 - $(date +%s) + T0))}
+stamp "3. searches of $MODELS, $WORKERS at once (timeout ${SEARCH_TIMEOUT_S}s)"
 WORK=${TMPDIR:-/tmp}/idt-real
 RESULTS=$WORK/results
 rm -rf "$RESULTS" && mkdir -p "$WORK" && cp -r data/results "$RESULTS" && touch "$WORK/t0"
