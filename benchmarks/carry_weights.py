@@ -79,6 +79,35 @@ def _read_blocks(paths: Iterable[Path]) -> Iterable[bytes]:
                 yield block
 
 
+def layout(
+    sizes: Sequence[int], first_room: int, part_bytes: int
+) -> list[list[tuple[int, int, int]]]:
+    """Where each stream's bytes go: for each of ``sizes``, its chunks as ``(part, start, end)``
+    byte ranges, the streams packed in order into part 1 (``first_room`` bytes free) and then
+    parts of ``part_bytes``."""
+    out, part, room = [], 1, first_room
+    for size in sizes:
+        chunks, pos = [], 0
+        while pos < size:
+            if room == 0:
+                part, room = part + 1, part_bytes
+            take = min(room, size - pos)
+            chunks.append((part, pos, pos + take))
+            pos, room = pos + take, room - take
+        out.append(chunks)
+    return out
+
+
+def _read_exactly(f, n: int) -> Iterable[bytes]:
+    """The next ``n`` bytes of ``f``, in blocks."""
+    while n > 0:
+        block = f.read(min(_READ, n))
+        if not block:
+            raise EOFError(f"{n:,} bytes short")
+        n -= len(block)
+        yield block
+
+
 def prepare(
     streams: Sequence[Stream],
     carry: Path,
@@ -108,32 +137,27 @@ def prepare(
     used = sum(f.stat().st_size for f in first.rglob("*") if f.is_file()) + 16_384  # + manifest
     if used >= part_bytes:
         raise ValueError(f"part 1's data and small files ({used:,} bytes) fill a part")
+    from idtheory.packaged import ConcatenatedFile
+
     manifest: dict = {"part_bytes": part_bytes, "streams": {}}
-    part, room = 1, part_bytes - used
-    for s in streams:
-        digest, chunks = hashlib.sha256(), []
-        out = None
-        for block in _read_blocks(s.sources):
-            digest.update(block)
-            while block:
-                if room == 0:
-                    part, room = part + 1, part_bytes
-                    (carry / f"part-{part}").mkdir()
-                if out is None or out[0] != part:
-                    rel = f"part-{part}/{s.name}.{len(chunks) + 1}"
-                    chunks.append(rel)
-                    out = (part, carry / rel)
-                take = block[:room]
-                with open(out[1], "ab") as f:
-                    f.write(take)
-                block, room = block[len(take) :], room - len(take)
+    layouts = layout([s.size for s in streams], part_bytes - used, part_bytes)
+    for s, chunks in zip(streams, layouts, strict=True):
+        digest, names = hashlib.sha256(), []
+        with ConcatenatedFile(s.sources) as src:
+            for k, (part, start, end) in enumerate(chunks, start=1):
+                names.append(f"part-{part}/{s.name}.{k}")
+                (carry / f"part-{part}").mkdir(exist_ok=True)
+                with open(carry / names[-1], "wb") as dst:
+                    for block in _read_exactly(src, end - start):
+                        digest.update(block)
+                        dst.write(block)
         manifest["streams"][s.name] = {
             "bytes": s.size,
             "sha256": digest.hexdigest(),
-            "chunks": chunks,
+            "chunks": names,
             "extras": sorted(s.extras),
         }
-    manifest["parts"] = part
+    manifest["parts"] = max([1] + [part for chunks in layouts for part, _, _ in chunks])
     (first / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

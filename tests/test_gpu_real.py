@@ -133,3 +133,12 @@ def test_part_one_must_leave_room(tmp_path):
     cw = _carry_module()
     with pytest.raises(ValueError, match="fill a part"):
         cw.prepare(_fake_streams(tmp_path, cw), tmp_path / "carry", data=None, part_bytes=1000)
+
+
+def test_layout_packs_streams_in_order():
+    cw = _carry_module()
+    assert cw.layout([5000, 4500], 3000, 4000) == [
+        [(1, 0, 3000), (2, 3000, 5000)],
+        [(2, 0, 2000), (3, 2000, 4500)],
+    ]
+    assert cw.layout([4000], 0, 4000) == [[(2, 0, 4000)]]  # part 1 full: the stream starts in 2
