@@ -25,9 +25,9 @@
 # data/results-gpu. A machine that went cold between calls (it stays warm about 30 s) lost the
 # earlier parts: --stage and the run say which; start again from part 1.
 #
-# CARRY_MODELS (for --prepare; default "mpnet-base minilm-l6"): which models travel. Both: about
-# 14 parts; mpnet-base alone about 11 — the one the CPU cannot compute (an MPNet MRPC training is
-# 1.3 h on one core fully fine-tuned, more in a subspace).
+# CARRY_MODELS (for --prepare; default "mpnet-base minilm-l6"): which models travel. Both: 13
+# parts (2026-12-04, tree 24 MiB); mpnet-base alone 11 — the one the CPU cannot compute (an MPNet
+# MRPC training is 1.3 h on one core fully fine-tuned, more in a subspace); minilm-l6 alone 3.
 #
 # Device calls (printed by --prepare with the actual number of parts N), each right after the
 # previous one returned:
