@@ -13,11 +13,13 @@ widen; one that does not confirms it.
 SAID and DID at several d and the scale's subspace rates) in the scale's fp32 and again under
 bf16 autocast, in the scale's store (a bf16 training is another run id). Per training: both dev
 scores, their difference, the binomial standard error sqrt(p (1 - p) / n) of the fp32 score on
-the n dev examples, whether the difference lies within it, the wall-time ratio bf16 / fp32; per
-method and precision, the grid d90 under the paper's threshold (0.9 × that precision's best full
-fine-tuning score): the smallest probed d that reaches it. Without native bf16 (``amx_bf16`` /
-``avx512_bf16`` on the CPU, or a bf16-capable GPU with ``--device cuda``) autocast is emulated,
-about 20× slower on an AVX2-only CPU: it refuses unless ``--force``.
+the n dev examples, whether the difference lies within it (no wall-time ratio: the stored fp32
+run may come from another machine; ``python -m idtheory.bench`` measures the speed side by
+side); per method and precision, the grid d90 under the paper's threshold (0.9 × that
+precision's best full fine-tuning score): the smallest probed d that reaches it. Without
+native bf16 (``amx_bf16`` / ``avx512_bf16`` on the CPU, or a bf16-capable GPU with
+``--device cuda``) autocast is emulated, about 20× slower on an AVX2-only CPU: it refuses
+unless ``--force``.
 
     IDTHEORY_DATA=../shared/data .venv/bin/python scripts/scale_studies.py precision \\
         --scale real --model minilm-l6 --task sst2 --dims 160 640 2560
@@ -139,7 +141,9 @@ def compare(
     n_dev: int,
 ) -> list[dict[str, Any]]:
     """One row per pair: both scores, their difference, the fp32 score's binomial standard error
-    on ``n_dev`` examples, whether |difference| ≤ it, and the wall-time ratio."""
+    on ``n_dev`` examples and whether |difference| ≤ it. No wall-time ratio: the stored run may
+    come from another machine or another load (the speed is ``python -m idtheory.bench``'s,
+    measured side by side)."""
     rows = []
     for a, b in pairs:
         ra, rb = records.get(a.config_hash()), records.get(b.config_hash())
@@ -157,7 +161,6 @@ def compare(
                 "difference": sb - sa if both else None,
                 "1 SE": se,
                 "within 1 SE": ("yes" if abs(sb - sa) <= se else "no") if both else "–",
-                "wall ratio": rb["wall_time_s"] / ra["wall_time_s"] if both else None,
             }
         )
     return rows

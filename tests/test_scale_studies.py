@@ -76,7 +76,7 @@ def test_compare_and_grid_d90(studies):
     row = next(r for r in rows if r["method"] == "SAID" and r["d"] == 160 and r["lr"] == 0.3)
     assert row["difference"] == pytest.approx(0.06)
     assert row["1 SE"] == pytest.approx(math.sqrt(0.72 * 0.28 / 100))  # 0.0449
-    assert row["within 1 SE"] == "no" and row["wall ratio"] == pytest.approx(0.55)
+    assert row["within 1 SE"] == "no" and "wall ratio" not in row  # other machines, other loads
     same = next(r for r in rows if r["method"] == "SAID" and r["d"] == 160 and r["lr"] == 0.1)
     assert same["within 1 SE"] == "yes"
     # fp32: threshold 0.9 × 0.85 = 0.765; best SAID 0.72 at 160, 0.80 at 640 -> d90 640

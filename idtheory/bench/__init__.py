@@ -26,6 +26,7 @@ process so that machine noise hits them alike. No numbers here are asserted by t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -160,43 +161,58 @@ def bench_precision(
     task: str = "sst2",
     train_examples: int = 512,
     eval_examples: int = 256,
-    repeats: int = 2,
+    repeats: int = 3,
     precisions: tuple[str, ...] = ("fp32", "bf16"),
 ) -> list[dict[str, float | str]]:
     """Wall seconds of whole CPU fine-tunings per precision (alternated ``repeats`` times; the
     median), with each one's ratio to the first precision's. The model is rebuilt for every
-    training (loading is not timed); the data are tokenized inside :func:`finetune` (timed)."""
+    training (loading is not timed); the data are tokenized inside :func:`finetune` (timed).
+    First, one untimed warm-up training per precision on 32 examples: numba compiles the
+    Fastfood kernels and oneDNN builds its bf16 primitives on first use, which would otherwise
+    land in the first timed training (measured: fp32's first 26.0 s against 19.3 s later)."""
     from idtheory.config import SubspaceConfig, TrainConfig
     from idtheory.models import load_model
     from idtheory.subspace import get_subspace_model
-    from idtheory.tasks import get_task, load_task
+    from idtheory.tasks import TaskData, get_task, load_task
     from idtheory.train import finetune
 
     spec = get_task(task)
     train = load_task(spec.name, "train", max_examples=train_examples, seed=0)
     dev = load_task(spec.name, "dev", max_examples=eval_examples, seed=0)
     lr = 1e-4 if method == "full" else 0.1
+
+    def timed_finetune(
+        precision: str, train_data: TaskData, dev_data: TaskData
+    ) -> tuple[float, float]:
+        loaded = load_model(model_name, num_labels=spec.num_labels)
+        model = loaded.model
+        if method != "full":
+            model = get_subspace_model(model, SubspaceConfig(dim=dim, method=method))
+        config = TrainConfig(lr=lr, epochs=1.0, precision=precision, device="cpu")
+        t0 = time.perf_counter()
+        result = finetune(
+            model,
+            loaded.tokenizer,
+            spec.name,
+            config,
+            train_data=train_data,
+            dev_data=dev_data,
+            progress=False,
+        )
+        return time.perf_counter() - t0, result.dev.get("accuracy", float("nan"))
+
+    def head(data: TaskData, n: int) -> TaskData:
+        return dataclasses.replace(data, texts=data.texts[:n], labels=data.labels[:n])
+
+    for precision in precisions:  # warm-up, untimed
+        timed_finetune(precision, head(train, 32), head(dev, 16))
     times: dict[str, list[float]] = {p: [] for p in precisions}
     scores: dict[str, list[float]] = {p: [] for p in precisions}
     for _ in range(repeats):
         for precision in precisions:
-            loaded = load_model(model_name, num_labels=spec.num_labels)
-            model = loaded.model
-            if method != "full":
-                model = get_subspace_model(model, SubspaceConfig(dim=dim, method=method))
-            config = TrainConfig(lr=lr, epochs=1.0, precision=precision, device="cpu")
-            t0 = time.perf_counter()
-            result = finetune(
-                model,
-                loaded.tokenizer,
-                spec.name,
-                config,
-                train_data=train,
-                dev_data=dev,
-                progress=False,
-            )
-            times[precision].append(time.perf_counter() - t0)
-            scores[precision].append(result.dev.get("accuracy", float("nan")))
+            seconds, score = timed_finetune(precision, train, dev)
+            times[precision].append(seconds)
+            scores[precision].append(score)
     first = statistics.median(times[precisions[0]])
     return [
         {
@@ -339,7 +355,7 @@ def _precision_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--task", default="sst2")
     p.add_argument("--train-examples", type=int, default=512)
     p.add_argument("--eval-examples", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=2, help="alternations (median reported)")
+    p.add_argument("--repeats", type=int, default=3, help="alternations (median reported)")
     p.add_argument("--threads", type=int, default=None, help="torch/numba threads (default 2)")
     p.add_argument("--force", action="store_true", help="measure without native bf16 too")
     return p
