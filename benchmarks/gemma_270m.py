@@ -34,7 +34,7 @@ import torch
 def step_seconds(model: torch.nn.Module, amp: torch.dtype | None, repeats: int) -> float:
     """Median seconds of one AdamW step on a batch of 32 × 64 random tokens (first step, which
     allocates the optimizer state, not counted)."""
-    ids = torch.randint(1, 262_144, (32, 64))
+    ids = torch.randint(1, model.config.vocab_size, (32, 64))
     labels = torch.randint(0, 2, (32,))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5)
