@@ -8,19 +8,39 @@ Two fixtures, so that a fresh clone runs every test that does not depend on the 
   RTE and CoLA; see ``tests/data/README.md``). Never skips.
 * ``real_data_dir`` — the real GLUE/ANLI files, for tests that check their exact sizes, label
   counts or particular rows; skipped, with the reason, when they are absent.
+
+And one helper, :func:`load_script`: a script of ``scripts/`` or ``benchmarks/`` (not a package)
+imported by its path.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 #: The tiny synthetic GLUE-layout fixture (MRPC, SST-2, RTE, CoLA).
 FIXTURE_DATA = REPO / "tests" / "data"
+
+
+def load_script(relpath: str) -> ModuleType:
+    """The script at ``relpath`` (from the repository root) imported as a module named after its
+    file, and registered in ``sys.modules`` (dataclasses look their module up there)."""
+    path = REPO / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 #: A file every real-data directory has (the fixture has it too, with 25 rows).
 _PROBE = Path("MRPC") / "dev.tsv"
 

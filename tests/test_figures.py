@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -18,6 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from conftest import load_script
 
 from idtheory import figures
 from idtheory.config import RunSpec
@@ -28,7 +28,6 @@ from idtheory.tasks import majority_score
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
-CLEAR_SCRIPT = REPO / "scripts" / "clear_notebooks.py"
 
 
 # ------------------------------------------------------------------------------ notebooks
@@ -120,11 +119,7 @@ def test_notebooks_are_the_source():
 
 
 def _load_clear_script():
-    spec = importlib.util.spec_from_file_location("clear_notebooks", CLEAR_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/clear_notebooks.py")
 
 
 def _as_jupyter_saves_it(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -3,21 +3,14 @@ without the packages it stops with a one-line error that points at the install l
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gemma_270m.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def gemma_bench():
-    spec = importlib.util.spec_from_file_location("gemma_270m", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/gemma_270m.py")
 
 
 def test_step_seconds_takes_real_optimizer_steps(gemma_bench):

@@ -3,7 +3,6 @@ prints the plan without a GPU, without the carried weights and without training 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import shutil
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu_real.sh"
@@ -56,11 +56,7 @@ def test_unknown_mode_is_refused(tmp_path):
 
 
 def _carry_module():
-    spec = importlib.util.spec_from_file_location("carry_weights", CARRY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["carry_weights"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/carry_weights.py")
 
 
 def _fake_streams(tmp_path: Path, cw) -> list:

@@ -158,16 +158,12 @@ def test_retune_codebook_lowers_the_training_loss_with_assignments_fixed(data_di
 def test_compare_quant_routes_script(data_dir, tmp_path, capsys):
     """The route-comparison script on a stored tiny float run: a k-means and a retuned row per
     L, the STE row missing until trained (``--train-ste``)."""
-    import importlib.util
-    from pathlib import Path
+    from conftest import load_script
 
     from idtheory.store import ResultsStore
     from idtheory.train import make_train_fn
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "compare_quant_routes.py"
-    module_spec = importlib.util.spec_from_file_location("compare_quant_routes", path)
-    script = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(script)
+    script = load_script("scripts/compare_quant_routes.py")
     train = TrainConfig(lr=0.05, epochs=1, batch_size=16, max_length=32, max_train_examples=32,
                         max_eval_examples=16, precision="fp32")  # fmt: skip
     spec = RunSpec("tiny-bert", "sst2", train, SubspaceConfig(dim=30, method="did"))

@@ -1,23 +1,17 @@
 """scripts/scale_studies.py: the studies train the scale's own runs but for the one setting
 they vary (lr, precision); the parity comparison's arithmetic."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 from idtheory import figures
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "scale_studies.py"
 
 
 @pytest.fixture(scope="module")
 def studies():
-    spec = importlib.util.spec_from_file_location("scale_studies", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/scale_studies.py")
 
 
 def test_a_probe_at_the_scales_lr_is_the_scales_stored_run(studies):
