@@ -24,6 +24,9 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   threshold (``threshold_kind``).
 * ``full_lrs`` / ``subspace_lrs`` / ``seeds`` — the learning rates and training seeds of every
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
+  ``subspace_lrs_from`` — None, or ``{d_from: lrs}``: the subspace learning rates from
+  dimension ``d_from`` on (the largest ``d_from`` ≤ d wins), for searches that reach d where
+  ``subspace_lrs`` diverge (the real scale: ``{20480: [0.03, 0.1]}``, measured on MRPC).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
 * ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"``, ``"process"``
   (one worker process per CPU, one thread each) or ``"ray"``; ``workers`` — trainings at once
@@ -102,6 +105,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "dims": [16, 256],
         "full_lrs": [1e-3],
         "subspace_lrs": [1e-2],
+        "subspace_lrs_from": None,
         "seeds": [0],
         "train": {
             "epochs": 1.0,
@@ -180,6 +184,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "dims": [10, 40, 160, 640, 2560, 10240],
         "full_lrs": [1e-4, 5e-5],
         "subspace_lrs": [0.1, 0.3],
+        "subspace_lrs_from": None,
         "seeds": [0],
         "train": {
             "epochs": 3.0,
@@ -275,6 +280,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "dims": [10, 20, 50, 100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000],
         "full_lrs": [1e-5, 2e-5, 3e-5],
         "subspace_lrs": [1e-3, 3e-3, 1e-2, 3e-2],
+        "subspace_lrs_from": None,
         "seeds": [0],
         "train": {
             "epochs": 3.0,
@@ -345,6 +351,9 @@ SCALES["real"] = {
     "floors": [0, "majority"],
     # search mode (None): the grid below, then bisection to hi/lo <= 1.5
     "dims": None,
+    # Adam moves θ_D by about lr·√d per step: from d = 20,480 on, lower rates (MRPC SAID at
+    # d = 40,960: 0.797 at lr 0.03, 0.696 at 0.1, 0.684 = majority at 0.3; scale_studies.py lrs)
+    "subspace_lrs_from": {20480: [0.03, 0.1]},
     "train": {
         "epochs": 3.0,
         "batch_size": 32,

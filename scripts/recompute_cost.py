@@ -41,9 +41,8 @@ def main() -> None:
             if not stored:
                 rows.append((f"Figure 1: {model} / {task} (nothing stored)", 0, float("nan")))
                 continue
-            n = len(p["full_lrs"]) * len(p["seeds"]) + len(p["methods"]) * len(p["dims"]) * len(
-                p["subspace_lrs"]
-            ) * len(p["seeds"])
+            n_sub = sum(len(ctx.subspace_lrs(d)) for d in p["dims"])
+            n = (len(p["full_lrs"]) + len(p["methods"]) * n_sub) * len(p["seeds"])
             rows.append((f"Figure 1: {model} / {task} (grid)", n, n * _hours(stored) / len(stored)))
 
     # Figures 2-3: every stored run of the trend and size models

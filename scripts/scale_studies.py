@@ -84,7 +84,7 @@ def run_lrs(args: argparse.Namespace) -> None:
     rows = []
     for ctx, lrs, train in (
         (probes, args.lrs, not args.list),
-        (scale, scale.params["subspace_lrs"], False),
+        (scale, scale.subspace_lrs(args.dim), False),
     ):
         specs = probe_specs(ctx, args.model, args.task, args.dim, lrs, args.methods)
         records = stored_or_trained(ctx, specs, train=train)
@@ -120,7 +120,7 @@ def parity_pairs(
     ``full_lrs`` and ``methods`` × ``dims`` at its ``subspace_lrs`` (each seed of the scale)."""
     p = ctx.params
     cells = [("full", None, lr) for lr in p["full_lrs"]]
-    cells += [(m, d, lr) for m in methods for d in dims for lr in p["subspace_lrs"]]
+    cells += [(m, d, lr) for m in methods for d in dims for lr in ctx.subspace_lrs(d)]
     pairs = []
     for method, dim, lr in cells:
         for seed in p["seeds"]:

@@ -23,6 +23,7 @@ from idtheory.search import (
     d90_from_curve,
     measure_d90,
     search_run_spec,
+    subspace_lrs_at,
 )
 from idtheory.store import ResultsStore
 
@@ -268,6 +269,43 @@ def test_search_with_floor_raises_the_threshold(tmp_path: Path) -> None:
     assert failed.status == "baseline_failed" and failed.threshold is None
     assert "does not beat floor" in failed.problems[0]["message"]
     assert failed.points == []
+
+
+def test_subspace_lrs_at_picks_the_largest_step_at_or_below_d() -> None:
+    steps = {"20480": [0.03, 0.1], 100_000: [0.01]}  # JSON gives string keys
+    assert subspace_lrs_at(10_240, [0.1, 0.3], steps) == [0.1, 0.3]
+    assert subspace_lrs_at(20_479, [0.1, 0.3], steps) == [0.1, 0.3]
+    assert subspace_lrs_at(20_480, [0.1, 0.3], steps) == [0.03, 0.1]
+    assert subspace_lrs_at(99_999, [0.1, 0.3], steps) == [0.03, 0.1]
+    assert subspace_lrs_at(100_000, [0.1, 0.3], steps) == [0.01]
+    assert subspace_lrs_at(10**6, [0.1, 0.3], None) == [0.1, 0.3]
+
+
+def test_subspace_lrs_from_trains_large_d_at_its_own_rates(tmp_path: Path) -> None:
+    """From d = 320 on the search trains at the given rates instead of ``subspace_lrs``: with the
+    fake's good rate (1e-2) kept, the d90 is the same but the summary is another one; with it
+    dropped from 320 on, every d there pays the fake's 0.1 penalty and the d90 grows."""
+    plain = run(ResultsStore(tmp_path / "plain"), FakeTrainer())
+    trainer = FakeTrainer()
+    kept = run(ResultsStore(tmp_path / "kept"), trainer, subspace_lrs_from={320: [1e-2, 3e-2]})
+    for spec in trainer.calls:
+        if spec.dim is not None:
+            expected = {1e-2, 3e-2} if spec.dim >= 320 else set(FAKE_SUBSPACE_LRS)
+            assert spec.train.lr in expected, (spec.dim, spec.train.lr)
+    assert {s.train.lr for s in trainer.calls if s.dim == 640} == {1e-2, 3e-2}
+    assert kept.d90 == plain.d90 == 453
+    assert kept.settings["subspace_lrs_from"] == {"320": [1e-2, 3e-2]}
+    assert "subspace_lrs_from" not in plain.settings  # unset: earlier summary ids stay
+    assert kept.summary_id != plain.summary_id
+    dropped = run(
+        ResultsStore(tmp_path / "dropped"), FakeTrainer(), subspace_lrs_from={320: [3e-2]}
+    )
+    assert dropped.d90 is not None and dropped.d90 > plain.d90
+    assert sigmoid_acc(dropped.d90) - 0.1 >= 0.81 > sigmoid_acc(dropped.bracket[0]) - 0.1
+    with pytest.raises(ValueError, match="subspace_lrs_from"):
+        run(ResultsStore(tmp_path / "bad"), FakeTrainer(), subspace_lrs_from={320: []})
+    with pytest.raises(ValueError, match="subspace_lrs_from keys"):
+        run(ResultsStore(tmp_path / "bad"), FakeTrainer(), subspace_lrs_from={0: [1e-2]})
 
 
 def test_chance_corrected_search_continues_from_the_stored_runs(tmp_path: Path) -> None:

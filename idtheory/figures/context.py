@@ -148,6 +148,13 @@ class FigureContext:
         )
         return spec.with_(**{f"train.{k}": v for k, v in train.items()}) if train else spec
 
+    def subspace_lrs(self, d: int) -> list[float]:
+        """The learning rates this scale's Figure 1 searches train dimension ``d`` at
+        (``subspace_lrs``, or ``subspace_lrs_from``'s from its d on)."""
+        from idtheory.search import subspace_lrs_at
+
+        return subspace_lrs_at(d, self.params["subspace_lrs"], self.params["subspace_lrs_from"])
+
     def search_options(
         self, grid: Sequence[int] | None = None, *, trend: bool = False
     ) -> dict[str, Any]:
@@ -170,6 +177,10 @@ class FigureContext:
             "frac": float(p["frac"]),
             "metric": p["metric"],
         }
+        if not trend and p.get("subspace_lrs_from"):
+            opts["subspace_lrs_from"] = {
+                int(d): [float(x) for x in lrs] for d, lrs in p["subspace_lrs_from"].items()
+            }
         if trend and p.get("trend_floor"):
             floor = p["trend_floor"]
             opts["floor"] = floor if isinstance(floor, str) else float(floor)

@@ -148,14 +148,15 @@ def bound_rows(ctx: FigureContext, gen: Sequence[Mapping[str, Any]]) -> list[dic
     re-evaluation) and, when ``bound_levels`` is set, θ_d quantized to that many levels and
     arithmetic-coded (:func:`idtheory.compress.bound_for_run`, which measures the quantized
     model). Every bound is charged ``log2(n_candidate_d)`` bits for picking d90 among the
-    evaluated d and ``log2(#subspace lrs)`` for the learning rate. Aghajanyan et al.'s
-    ``ê + √(d/m)`` is shown for reference, flagged as not certified.
+    evaluated d and ``log2(#subspace lrs)`` for the learning rate (every rate any d may use).
+    Aghajanyan et al.'s ``ê + √(d/m)`` is shown for reference, flagged as not certified.
     """
     from idtheory.bounds import bound_report
 
     levels = ctx.params.get("bound_levels")
     delta = float(ctx.params["bound_delta"])
-    extra = math.log2(len(set(ctx.params["subspace_lrs"])))
+    lr_sets = [ctx.params["subspace_lrs"], *(ctx.params["subspace_lrs_from"] or {}).values()]
+    extra = math.log2(len({float(lr) for lrs in lr_sets for lr in lrs}))  # every candidate lr
     out: list[dict[str, Any]] = []
     for g in gen:
         for rid in g["d90_run_ids"]:
