@@ -268,6 +268,7 @@ def cmd_d90(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         full_lrs=args.full_lrs,
         subspace_lrs=args.subspace_lrs,
+        subspace_lrs_from=_lrs_from(args.subspace_lrs_from),
         seeds=args.seeds,
         base_train=_train_config(args),
         subspace_kwargs=_subspace_kwargs(args),
@@ -284,6 +285,24 @@ def cmd_d90(args: argparse.Namespace) -> int:
     print("\n".join(format_d90(r) for r in summaries))
     _warn_degenerate_threshold(args, summaries)
     return 0
+
+
+def _lrs_from(groups: list[list[str]] | None) -> dict[int, list[float]] | None:
+    """``--subspace-lrs-from D LR [LR ...]`` (repeated) as ``{D: [LR, ...]}``."""
+    if not groups:
+        return None
+    out: dict[int, list[float]] = {}
+    for group in groups:
+        if len(group) < 2:
+            raise SystemExit(f"--subspace-lrs-from needs D and at least one LR, got {group}")
+        try:
+            d, lrs = int(group[0]), [_positive_float(x) for x in group[1:]]
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise SystemExit(f"--subspace-lrs-from {' '.join(group)}: {exc}") from None
+        if d < 1:
+            raise SystemExit(f"--subspace-lrs-from: D must be a positive integer, got {d}")
+        out[d] = lrs
+    return out
 
 
 def _warn_degenerate_threshold(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
@@ -702,6 +721,15 @@ def _add_d90(p: argparse.ArgumentParser) -> None:
         nargs="+",
         default=list(DEFAULT_SUBSPACE_LRS),
         help="learning rates tried at each d (the best is kept)",
+    )
+    p.add_argument(
+        "--subspace-lrs-from",
+        nargs="+",
+        action="append",
+        metavar=("D", "LR"),
+        default=None,
+        help="from dimension D on, these learning rates instead of --subspace-lrs (repeatable; "
+        "e.g. '--subspace-lrs-from 20480 0.03 0.1': Adam's steps grow as lr·√d)",
     )
     p.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="training seeds (scores averaged)"

@@ -70,6 +70,29 @@ def test_d90_several_methods_share_the_baseline(data_dir, tmp_path, capsys):
     ]
 
 
+def test_d90_subspace_lrs_from_switches_the_rates_of_large_d(data_dir, tmp_path, capsys):
+    """--subspace-lrs-from 100 3e-2: d = 10 trains at --subspace-lrs, d = 100 at 3e-2 only."""
+    args = d90_args(data_dir, tmp_path, "--method", "did", "--grid", "10", "100")
+    assert main([*args, "--subspace-lrs", "1e-2", "--subspace-lrs-from", "100", "3e-2"]) == 0
+    from idtheory.store import ResultsStore
+
+    trained = sorted(
+        (r["spec"]["subspace"]["dim"], r["spec"]["train"]["lr"])
+        for r in ResultsStore(tmp_path).records()
+        if r["spec"]["subspace"]
+    )
+    assert trained == [(10, 1e-2), (100, 3e-2)]
+    (summary,) = ResultsStore(tmp_path).summaries()
+    assert summary["settings"]["subspace_lrs_from"] == {"100": [3e-2]}
+    for bad, message in (
+        (["100"], "needs D and at least one LR"),
+        (["100", "-1"], "expected a positive number"),
+        (["0", "0.1"], "D must be a positive integer"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            main([*args, "--subspace-lrs-from", *bad])
+
+
 def test_d90_with_worker_processes_matches_local(data_dir, tmp_path, capsys):
     """--executor process: real trainings in two spawned workers give the local records."""
     grid = ["--grid", "10", "--subspace-lrs", "1e-2", "3e-2"]
