@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 __all__ = [
     "CERTIFICATE_BOUND_LABELS",
@@ -78,21 +78,33 @@ def _new(figsize: tuple[float, float] = _FIGSIZE, ncols: int = 1) -> tuple[Figur
     return fig, list(axes[0])
 
 
-class _CountFormatter(LogFormatter):
-    """Log-axis labels as counts: 50k, 2M, 1.5B."""
+def _count_label(x: float, _pos: int | None = None) -> str:
+    """A log-axis tick as a short count: 200, 5k, 20k, 2M, 1.5B."""
+    for unit, name in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= unit:
+            return f"{x / unit:g}{name}"
+    return f"{x:g}"
 
-    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-        for unit, name in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-            if abs(x) >= unit:
-                return f"{x / unit:g}{name}"
-        return f"{x:g}"
+
+class _LogTicks(LogLocator):
+    """Log-axis ticks at 1, 2 and 5 × 10^k on an axis of at most 3.5 decades, at 10^k on a wider
+    one (decided at draw time, from the limits the axis then has)."""
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        lo, hi = sorted((vmin, vmax))
+        narrow = lo > 0 and math.log10(hi / lo) <= 3.5
+        self.set_params(subs=(1.0, 2.0, 5.0) if narrow else (1.0,))
+        return super().tick_values(vmin, vmax)
 
 
 def _plain_log(ax: Axes, axis: str = "x") -> None:
-    """Label a log axis with plain numbers (20, 300, 1000) instead of 2×10¹."""
+    """Label a log axis with short plain counts (20, 500, 2k, 1.5M) instead of 2×10¹: ticks at
+    1-2-5 per decade on narrow axes, at the decades on wide ones, minor ticks unlabelled (their
+    labels collided: '300400', '2e+03e+04')."""
     target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_formatter(LogFormatter())
-    target.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    target.set_major_locator(_LogTicks())
+    target.set_major_formatter(FuncFormatter(_count_label))
+    target.set_minor_formatter(NullFormatter())
 
 
 def no_data(ax: Axes, message: str = "no data") -> None:
@@ -533,8 +545,7 @@ def size_trend(
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log(ax, "y")
-    ax.xaxis.set_major_formatter(_CountFormatter())
-    ax.xaxis.set_minor_formatter(_CountFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    _plain_log(ax, "x")
     ax.set_xlabel("parameters of the pre-trained model")
     ax.set_ylabel(f"{method} d90 on {task}")
     ax.set_title(title)
