@@ -459,3 +459,26 @@ def test_short_model_labels():
     assert plots._short("checkpoints/family-xs/checkpoint-1000") == "family-xs@1000"
     assert plots._short("FacebookAI/roberta-base") == "roberta-base"
     assert plots._short("a" * 40, 10) == "…" + "a" * 9
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (160, 40_960, ["200", "500", "1k", "2k", "5k", "10k", "20k", "50k"]),  # 1-2-5
+        (10, 4_000_000, ["10", "100", "1k", "10k", "100k", "1M"]),  # > 3.5 decades: decades
+    ],
+)
+def test_log_axis_labels_are_short_counts_that_do_not_collide(lo, hi, expected):
+    """The real scale's Figure 1 printed '300400' and '2e+03e+04' where minor labels collided."""
+    from idtheory.plots import _plain_log
+
+    fig, ax = plt.subplots()
+    ax.plot([lo, hi], [0, 1])
+    ax.set_xscale("log")
+    _plain_log(ax, "x")
+    fig.canvas.draw()
+    lo_lim, hi_lim = ax.get_xlim()
+    major = [t for t in ax.xaxis.get_major_ticks() if lo_lim <= t.get_loc() <= hi_lim]
+    assert [t.label1.get_text() for t in major] == expected
+    assert not any(t.label1.get_text() for t in ax.xaxis.get_minor_ticks())
+    plt.close(fig)
