@@ -547,7 +547,9 @@ def size_trend(
     _plain_log(ax, "y")
     _plain_log(ax, "x")
     ax.set_xlabel("parameters of the pre-trained model")
-    ax.set_ylabel(f"{method} d90 on {task}")
+    ref_tasks = {str(r.get("task") or "").upper() for r in reference} - {"", task.upper()}
+    on = task if not ref_tasks else f"{task} (green: {', '.join(sorted(ref_tasks))})"
+    ax.set_ylabel(f"{method} d90 on {on}")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")

@@ -264,6 +264,16 @@ def test_size_trend_with_fit():
     assert "slope -0.50" in ax.get_legend().get_texts()[-1].get_text()
 
 
+def test_size_trend_names_the_reference_task_when_it_differs():
+    rows = [{"model": "a", "n_params": 1e6, "d90": 640, "status": "ok", "task": "sst2"}]
+    ref = [{"model": "r", "n_params": 2e7, "d90": 10240, "status": "ok", "task": "mrpc"}]
+    fig = plots.size_trend(rows, task="SST2", reference=ref, reference_label="pretrained")
+    assert fig.axes[0].get_ylabel() == "SAID d90 on SST2 (green: MRPC)"
+    same = plots.size_trend(rows, task="MRPC", reference=ref, reference_label="pretrained")
+    assert same.axes[0].get_ylabel() == "SAID d90 on MRPC"
+    plt.close("all")
+
+
 def test_size_trend_without_points():
     fig = plots.size_trend([{"model": "x", "n_params": None, "d90": None, "status": "missing"}])
     assert "no d90" in texts(fig.axes[0])
