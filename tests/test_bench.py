@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from idtheory import bench
 
 
@@ -30,3 +32,28 @@ def test_fastfood_benchmark_prints_every_table(capsys):
     for item in ("P(θ)", "P.T(g)", "P: gather", "P.T: scatter", "merge", "P(θ) + P.T(g)"):
         assert item in out
     assert "SAID / full" in out
+
+
+def test_step_benchmark_takes_a_model_factory_and_really_steps():
+    from idtheory.models import load_model
+
+    built = []
+
+    def new_model():
+        built.append(load_model("tiny-bert", num_labels=2).model)
+        return built[-1]
+
+    rows = bench.bench_step(new_model, dims=(20,), length=16, repeats=1, methods=("said",))
+    assert [r["variant"] for r in rows] == ["full", "said d=20"]
+    assert len(built) == 2 and rows[0]["ratio_to_full"] == 1.0
+    fresh = load_model("tiny-bert", num_labels=2).model.state_dict()
+    moved = [k for k, v in built[0].state_dict().items() if not torch.equal(v, fresh[k])]
+    assert moved  # the full model's AdamW steps changed its weights
+
+
+def test_step_benchmark_cli_times_the_chosen_methods_in_bf16(capsys):
+    bench.main(
+        "step --model tiny-bert --dims 20 --methods said --length 16 --repeats 1 --bf16".split()
+    )
+    out = capsys.readouterr().out
+    assert "bf16 autocast" in out and "said d=20" in out and "did" not in out

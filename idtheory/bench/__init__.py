@@ -88,7 +88,7 @@ def _print_fwht(rows: list[dict[str, float]], device: str) -> None:
 
 
 def bench_step(
-    model_name: str = "minilm-l6",
+    model_name: str | Callable[[], torch.nn.Module] = "minilm-l6",
     dims: tuple[int, ...] = (1000,),
     batch_size: int = 32,
     length: int = 128,
@@ -101,27 +101,38 @@ def bench_step(
     """Median seconds of one AdamW training step: full fine-tuning vs each subspace method
     (``methods``) at each d, all in fp32 or (``bf16``) all under bf16 autocast. With
     ``fresh_outputs`` each subspace model is timed a second time (``… fresh outputs``) with its
-    projections allocating their L-sized outputs per product (``reuse_buffers = False``)."""
+    projections allocating their L-sized outputs per product (``reuse_buffers = False``).
+
+    ``model_name`` is a :func:`~idtheory.models.load_model` name with a 2-way head, or a
+    callable returning a fresh 2-way sequence classifier on each call (one per variant), for
+    models loaded outside the registry."""
     from idtheory.config import SubspaceConfig
     from idtheory.models import load_model
     from idtheory.subspace import get_subspace_model
 
+    if isinstance(model_name, str):
+        name = model_name
+
+        def new_model() -> torch.nn.Module:
+            return load_model(name, num_labels=2).model
+
+    else:
+        new_model = model_name
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     g = torch.Generator().manual_seed(0)
     variants: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]] = {}
-    loaded = load_model(model_name, num_labels=2)
-    vocab = loaded.model.config.vocab_size
+    full = new_model()
+    vocab = full.config.vocab_size
     batch = {
         "input_ids": torch.randint(5, vocab, (batch_size, length), generator=g).to(device),
         "attention_mask": torch.ones(batch_size, length, dtype=torch.long, device=device),
         "labels": torch.randint(0, 2, (batch_size,), generator=g).to(device),
     }
-    full = loaded.model.to(device).train()
+    full = full.to(device).train()
     variants["full"] = (full, torch.optim.AdamW(full.parameters(), lr=1e-5))
     for d in dims:
         for method in methods:
-            base = load_model(model_name, num_labels=2).model
-            model = get_subspace_model(base, SubspaceConfig(dim=d, method=method)).to(device)
+            model = get_subspace_model(new_model(), SubspaceConfig(dim=d, method=method)).to(device)
             model.train()
             opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
             variants[f"{method} d={d}"] = (model, opt)
@@ -274,14 +285,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-log2", type=int, default=25)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=None, help="torch/numba threads")
-    p = sub.add_parser("step", help="training step: SAID/DID vs full fine-tuning")
-    p.add_argument("--model", default="minilm-l6")
-    p.add_argument("--dims", type=int, nargs="+", default=[1000])
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--length", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None)
+    p = sub.add_parser(
+        "step",
+        help="training step: SAID/DID vs full fine-tuning",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", default="minilm-l6", help="load_model name")
+    p.add_argument("--dims", type=int, nargs="+", default=[1000], help="subspace sizes d")
+    p.add_argument("--methods", nargs="+", default=["said", "did"], choices=["said", "did"])
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per step")
+    p.add_argument("--length", type=int, default=128, help="tokens per sequence (random ids)")
+    p.add_argument("--repeats", type=int, default=5, help="timed steps per variant (median)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    p.add_argument("--threads", type=int, default=None, help="torch/numba threads")
+    p.add_argument("--bf16", action="store_true", help="every variant under bf16 autocast")
     p = sub.add_parser("fastfood", help="CPU Fastfood pass by pass vs clone; SAID step / full")
     p.add_argument("--log2", type=int, default=27, help="L = D = 2^log2 for the pass table")
     p.add_argument("--dim", type=int, default=1000)
@@ -315,11 +332,19 @@ def main(argv: list[str] | None = None) -> None:
             _print_fwht(bench_fwht(sizes, "cuda", args.repeats), "cuda")
     else:
         rows = bench_step(
-            args.model, tuple(args.dims), args.batch_size, args.length, args.repeats, args.device
+            args.model,
+            tuple(args.dims),
+            args.batch_size,
+            args.length,
+            args.repeats,
+            args.device,
+            tuple(args.methods),
+            args.bf16,
         )
         print(
             f"training step on {args.device}, {args.model}, batch {args.batch_size} × "
-            f"length {args.length} (torch threads: {torch.get_num_threads()})"
+            f"length {args.length}, {'bf16 autocast' if args.bf16 else 'fp32'} "
+            f"(torch threads: {torch.get_num_threads()})"
         )
         for r in rows:
             print(f"{r['variant']:>14}  {r['step_s']:8.3f} s   ×{r['ratio_to_full']:.3f} of full")
