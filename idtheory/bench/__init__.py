@@ -278,17 +278,26 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="what")
-    p = sub.add_parser("precision", help="whole finetune: bf16 autocast vs fp32 (the default)")
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser(
+        "precision",
+        help="whole finetune: bf16 autocast vs fp32 (the default)",
+        formatter_class=defaults,
+    )
     _precision_options(p)
-    p = sub.add_parser("fwht", help="FWHT vs naive vs clone, n = 2^min … 2^max")
-    p.add_argument("--min-log2", type=int, default=16)
-    p.add_argument("--max-log2", type=int, default=25)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=None, help="torch/numba threads")
+    p = sub.add_parser(
+        "fwht", help="FWHT vs naive vs clone, n = 2^min … 2^max", formatter_class=defaults
+    )
+    p.add_argument("--min-log2", type=int, default=16, help="smallest n = 2^min-log2")
+    p.add_argument("--max-log2", type=int, default=25, help="largest n = 2^max-log2")
+    p.add_argument("--repeats", type=int, default=7, help="timed calls per size (median)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch/numba threads (None: torch's default)"
+    )
     p = sub.add_parser(
         "step",
         help="training step: SAID/DID vs full fine-tuning",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=defaults,
     )
     p.add_argument("--model", default="minilm-l6", help="load_model name")
     p.add_argument("--dims", type=int, nargs="+", default=[1000], help="subspace sizes d")
@@ -297,17 +306,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--length", type=int, default=128, help="tokens per sequence (random ids)")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per variant (median)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
-    p.add_argument("--threads", type=int, default=None, help="torch/numba threads")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch/numba threads (None: torch's default)"
+    )
     p.add_argument("--bf16", action="store_true", help="every variant under bf16 autocast")
-    p = sub.add_parser("fastfood", help="CPU Fastfood pass by pass vs clone; SAID step / full")
+    p = sub.add_parser(
+        "fastfood",
+        help="CPU Fastfood pass by pass vs clone; SAID step / full",
+        formatter_class=defaults,
+    )
     p.add_argument("--log2", type=int, default=27, help="L = D = 2^log2 for the pass table")
-    p.add_argument("--dim", type=int, default=1000)
-    p.add_argument("--fwht-min", type=int, default=20)
-    p.add_argument("--fwht-max", type=int, default=27)
+    p.add_argument("--dim", type=int, default=1000, help="subspace size d")
+    p.add_argument("--fwht-min", type=int, default=20, help="FWHT table from n = 2^fwht-min")
+    p.add_argument("--fwht-max", type=int, default=27, help="FWHT table to n = 2^fwht-max")
     p.add_argument("--models", nargs="*", default=["minilm-l6"], help="step ratios (none: skip)")
-    p.add_argument("--length", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--length", type=int, default=64, help="tokens per sequence of the steps")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per item (median)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch/numba threads (None: torch's default)"
+    )
     p.add_argument("--bf16", action="store_true", help="steps under bf16 autocast")
     p.add_argument("--force", action="store_true", help="--bf16 without native bf16 too")
     args = parser.parse_args(argv)
@@ -374,14 +391,14 @@ def _run_fastfood(args: argparse.Namespace) -> None:
 
 
 def _precision_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--model", default="minilm-l6")
+    p.add_argument("--model", default="minilm-l6", help="load_model name")
     p.add_argument("--method", default="said", choices=["full", "said", "did"])
-    p.add_argument("--dim", type=int, default=1000)
-    p.add_argument("--task", default="sst2")
-    p.add_argument("--train-examples", type=int, default=512)
-    p.add_argument("--eval-examples", type=int, default=256)
+    p.add_argument("--dim", type=int, default=1000, help="subspace size d (SAID/DID)")
+    p.add_argument("--task", default="sst2", help="GLUE task (read from IDTHEORY_DATA)")
+    p.add_argument("--train-examples", type=int, default=512, help="training examples, 1 epoch")
+    p.add_argument("--eval-examples", type=int, default=256, help="dev examples evaluated")
     p.add_argument("--repeats", type=int, default=3, help="alternations (median reported)")
-    p.add_argument("--threads", type=int, default=None, help="torch/numba threads (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch/numba threads (None: 2)")
     p.add_argument("--force", action="store_true", help="measure without native bf16 too")
     return p
 
