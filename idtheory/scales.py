@@ -26,8 +26,8 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   d90 measurement (baseline and subspace; see :mod:`idtheory.search` for how they combine).
   ``subspace_lrs_from`` — None, or ``{d_from: lrs}``: the subspace learning rates from
   dimension ``d_from`` on (the largest ``d_from`` ≤ d wins), for searches that reach d where
-  ``subspace_lrs`` diverge (the real scale: ``{20480: [0.03, 0.1], 81920: [0.01, 0.03]}``,
-  measured on MRPC).
+  ``subspace_lrs`` diverge or fall behind (the real scale: ``{5120: [0.03, 0.1], 81920: [0.01,
+  0.03]}``, measured on MiniLM-L6).
 * ``train`` — :class:`~idtheory.config.TrainConfig` fields (except ``lr``, ``seed``, ``device``).
 * ``device`` — ``"cpu"``, ``"cuda"`` or ``"auto"``; ``executor`` — ``"local"``, ``"process"``
   (one worker process per CPU, one thread each) or ``"ray"``; ``workers`` — trainings at once
@@ -352,10 +352,12 @@ SCALES["real"] = {
     "floors": [0, "majority"],
     # search mode (None): the grid below, then bisection to hi/lo <= 1.5
     "dims": None,
-    # Adam moves θ_D by about lr·√d per step: from d = 20,480 on, lower rates (MRPC SAID at
-    # d = 40,960: 0.797 at lr 0.03, 0.696 at 0.1, 0.684 = majority at 0.3; scale_studies.py lrs),
-    # and lower again from 81,920 (MRPC SAID at d = 100,000: majority at both 0.03 and 0.1)
-    "subspace_lrs_from": {20480: [0.03, 0.1], 81920: [0.01, 0.03]},
+    # Adam moves θ_D by about lr·√d per step, so the best rate falls like 1/√d: 0.03 / 0.1 from
+    # d = 5,120 on (at 10,240 lr 0.03 beat 0.1 in all three probed cells: MRPC SAID 0.792 vs
+    # 0.770, MRPC DID 0.775 vs 0.745, SST-2 DID 0.826 vs 0.797; 0.3 collapsed to the majority
+    # class in three of four; scale_studies.py lrs), 0.01 / 0.03 from 81,920 (MRPC SAID at
+    # d = 100,000: majority at both 0.03 and 0.1, 0.797 at 0.01)
+    "subspace_lrs_from": {5120: [0.03, 0.1], 81920: [0.01, 0.03]},
     "train": {
         "epochs": 3.0,
         "batch_size": 32,
