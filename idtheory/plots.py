@@ -87,14 +87,26 @@ def _count_label(x: float, _pos: int | None = None) -> str:
 
 
 class _LogTicks(LogLocator):
-    """Log-axis ticks at 1, 2 and 5 × 10^k on an axis of at most 3.5 decades, at 10^k on a wider
-    one (decided at draw time, from the limits the axis then has)."""
+    """Log-axis ticks at 1, 2 and 5 × 10^k while the axis spans at most 3.5 decades and has at
+    least 1.1 inch (x) or 0.6 inch (y) per decade (three labels like "20k" side by side, or
+    stacked, fit), else at 10^k (decided at draw time, from the limits and the size the axis
+    then has)."""
 
     def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
         lo, hi = sorted((vmin, vmax))
-        narrow = lo > 0 and math.log10(hi / lo) <= 3.5
+        narrow = lo > 0 and math.log10(hi / lo) <= self._max_decades()
         self.set_params(subs=(1.0, 2.0, 5.0) if narrow else (1.0,))
         return super().tick_values(vmin, vmax)
+
+    def _max_decades(self) -> float:
+        axes = getattr(self.axis, "axes", None)
+        if axes is None:
+            return 3.5
+        box = axes.get_position()  # in figure fractions
+        width, height = axes.figure.get_size_inches()
+        if self.axis.axis_name == "x":
+            return min(3.5, box.width * width / 1.1)
+        return min(3.5, box.height * height / 0.6)
 
 
 def _plain_log(ax: Axes, axis: str = "x") -> None:
@@ -274,8 +286,11 @@ def table1_comparison(
     model; SAID circles, DID squares; the paper hollow and black, ours filled in colour; "≤"
     marks a d90 that is only an upper bound (``status`` ``"passes_at_smallest"``). A row with
     ``below_chance`` (its 90% threshold is at or below the majority class, so the value is no
-    d90) is drawn as a grey cross. Rows without a d90 are skipped (they stay in the CSV). A row
-    with ``threshold_kind`` ``"chance-corrected"`` gets a y row of its own, labelled so.
+    d90) is drawn as a grey cross. A row of ours with ``status`` ``"never_passes"`` and a
+    ``bracket`` (d_max, None) is drawn as a hollow triangle pointing right at d_max, marked ">":
+    d90 lies above the largest d searched. Other rows without a d90 are skipped (they stay in
+    the CSV). A row with ``threshold_kind`` ``"chance-corrected"`` gets a y row of its own,
+    labelled so.
     """
     tasks = _unique(r["task"] for r in rows)
     fig, axes = _new(
@@ -309,6 +324,8 @@ def table1_comparison(
                         color="0.5",
                         label=f"ours {method.upper()}: threshold ≤ majority class",
                     )
+                if not is_paper:
+                    _beyond_d_max(ax, sub, method, offset, labels)
                 if not pts:
                     continue
                 marker = METHOD_STYLE[method]["marker"]
@@ -339,10 +356,53 @@ def table1_comparison(
         ax.set_xlabel("d90")
         ax.set_title(task.upper())
         ax.grid(True, axis="x", which="both", alpha=0.3)
-        if ax.collections:
-            ax.legend(fontsize=7, loc="best")
+    handles: dict[str, Any] = {}  # one legend for all panels, below them (inside, it hid points)
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:  # the paper's before ours, SAID before DID
+        labels = sorted(handles, key=lambda k: (not k.startswith("paper"), "DID" in k, k))
+        fig.legend(
+            [handles[k] for k in labels],
+            labels,
+            loc="outside lower center",
+            ncol=min(6, len(labels)),
+            fontsize=7,
+        )
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _beyond_d_max(
+    ax: Axes, rows: Sequence[Mapping[str, Any]], method: str, offset: float, labels: list[str]
+) -> None:
+    """Our ``never_passes`` rows of ``method``: a hollow right-pointing triangle at d_max (the
+    bracket's lower end), marked ">" — no d up to d_max reached the threshold."""
+    beyond = [
+        r
+        for r in rows
+        if r["method"] == method
+        and r["source"] != "paper"
+        and r.get("status") == "never_passes"
+        and r.get("bracket")
+        and _finite(r["bracket"][0])
+    ]
+    if not beyond:
+        return
+    colour = "C0" if method == "said" else "C1"
+    ys = [labels.index(_table1_label(r)) + offset for r in beyond]
+    xs = [r["bracket"][0] for r in beyond]
+    ax.scatter(
+        xs,
+        ys,
+        marker=">",
+        s=45,
+        facecolors="none",
+        edgecolors=colour,
+        label=f"ours {method.upper()}: not reached up to d_max",
+    )
+    for x, y in zip(xs, ys):
+        ax.annotate(">", (x, y), xytext=(6, -3), textcoords="offset points", fontsize=8)
 
 
 def _table1_label(row: Mapping[str, Any]) -> str:

@@ -492,3 +492,48 @@ def test_log_axis_labels_are_short_counts_that_do_not_collide(lo, hi, expected):
     assert [t.label1.get_text() for t in major] == expected
     assert not any(t.label1.get_text() for t in ax.xaxis.get_minor_ticks())
     plt.close(fig)
+
+
+def test_table1_comparison_draws_never_passes_at_d_max():
+    """A search that no d up to d_max passed is a right-pointing triangle at d_max, marked ">";
+    one without a bracket (nothing measured) is still skipped."""
+    rows = [
+        {"model": "P", "task": "mrpc", "method": "said", "d90": 900, "source": "paper"},
+        {
+            "model": "ours",
+            "task": "mrpc",
+            "method": "did",
+            "d90": None,
+            "source": "ours",
+            "status": "never_passes",
+            "bracket": [100_000, None],
+        },
+        {"model": "ours2", "task": "mrpc", "method": "said", "d90": None, "source": "ours"},
+    ]
+    (ax,) = [a for a in plots.table1_comparison(rows).axes if a.get_title()]
+    beyond = [c for c in ax.collections if "not reached" in c.get_label()]
+    assert len(beyond) == 1 and beyond[0].get_offsets()[0][0] == 100_000
+    assert [t.get_text() for t in ax.texts] == [">"]
+    assert n_points(ax) == 2
+
+
+def test_log_ticks_thin_to_decades_on_a_narrow_axis():
+    """Three decades on a 2.5-inch-wide axis leave no room for 1-2-5 labels side by side; the
+    same span stacked on a 4-inch-high y axis keeps them."""
+    from idtheory.plots import _plain_log
+
+    fig, ax = plt.subplots(figsize=(2.5, 4))
+    ax.plot([200, 150_000], [200, 150_000])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log(ax, "x")
+    _plain_log(ax, "y")
+    fig.canvas.draw()
+
+    def labels(axis):
+        lo, hi = sorted(axis.get_view_interval())
+        return [t.label1.get_text() for t in axis.get_major_ticks() if lo <= t.get_loc() <= hi]
+
+    assert labels(ax.xaxis) == ["1k", "10k", "100k"]
+    assert labels(ax.yaxis)[:3] == ["200", "500", "1k"]
+    plt.close(fig)
