@@ -729,7 +729,7 @@ def _add_d90(p: argparse.ArgumentParser) -> None:
         metavar=("D", "LR"),
         default=None,
         help="from dimension D on, these learning rates instead of --subspace-lrs (repeatable; "
-        "e.g. '--subspace-lrs-from 20480 0.03 0.1': Adam's steps grow as lr·√d)",
+        "e.g. '--subspace-lrs-from 5120 0.03 0.1': Adam's steps grow as lr·√d)",
     )
     p.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="training seeds (scores averaged)"
