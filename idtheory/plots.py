@@ -334,8 +334,8 @@ def table1_comparison(
                     [labels.index(_table1_label(r)) + offset for r in pts],
                     marker=marker,
                     s=45,
-                    facecolors="none" if is_paper else ("C0" if method == "said" else "C1"),
-                    edgecolors="k" if is_paper else ("C0" if method == "said" else "C1"),
+                    facecolors="none" if is_paper else _OURS_COLOUR[method],
+                    edgecolors="k" if is_paper else _OURS_COLOUR[method],
                     label=f"{'paper' if is_paper else 'ours'} {method.upper()}",
                 )
                 for r in pts:  # an upper bound only: the smallest d tried already passed
@@ -373,6 +373,10 @@ def table1_comparison(
     return fig
 
 
+_OURS_COLOUR = {"said": "C0", "did": "C1"}
+"""Table 1's colour of our values per method (the paper's are black)."""
+
+
 def _beyond_d_max(
     ax: Axes, rows: Sequence[Mapping[str, Any]], method: str, offset: float, labels: list[str]
 ) -> None:
@@ -389,7 +393,7 @@ def _beyond_d_max(
     ]
     if not beyond:
         return
-    colour = "C0" if method == "said" else "C1"
+    colour = _OURS_COLOUR[method]
     ys = [labels.index(_table1_label(r)) + offset for r in beyond]
     xs = [r["bracket"][0] for r in beyond]
     ax.scatter(
