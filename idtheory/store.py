@@ -399,26 +399,36 @@ class ResultsStore:
 
     # ---------------------------------------------------------------- merging
 
-    def merge(self, other: ResultsStore | str | os.PathLike[str]) -> dict[str, int]:
+    def merge(
+        self,
+        other: ResultsStore | str | os.PathLike[str],
+        *,
+        only: Iterable[str] | None = None,
+    ) -> dict[str, int]:
         """Bring what ``other`` holds and this store lacks into this store: its training
         records (through :meth:`put`, so a final record here is never replaced), d90 summaries,
         bound records and saved subspace parameters (``params/<run_id>/``, copied when absent).
 
-        The way a sweep run in another clone or on another machine comes home. Idempotent:
-        merging the same store twice writes nothing the second time. Returns how many records,
-        summaries, bounds and parameter directories were added.
+        The way a sweep run in another clone or on another machine comes home. With ``only``
+        (run ids), just those training records and their parameters: how a probe store's runs
+        that a scale now trains itself (same spec, same run id) join the scale's store.
+        Idempotent: merging the same store twice writes nothing the second time. Returns how
+        many records, summaries, bounds and parameter directories were added.
         """
         other = other if isinstance(other, ResultsStore) else ResultsStore(other)
+        wanted = None if only is None else set(only)
         added = {"runs": 0, "summaries": 0, "bounds": 0, "params": 0}
         for record in other:
+            if wanted is not None and record["run_id"] not in wanted:
+                continue
             before = self.get(record["run_id"])
             if _canonical(self.put(record)) != _canonical(before):
                 added["runs"] += 1
-        for summary in other.summaries():
+        for summary in other.summaries() if wanted is None else ():
             before = self._summaries.get(_summary_key(summary))
             if _canonical(self.put_summary(summary)) != _canonical(before):
                 added["summaries"] += 1
-        for bound in other.bounds():
+        for bound in other.bounds() if wanted is None else ():
             current = self._bounds.get(_bound_key(bound))
             if current is None or _canonical(current) != _canonical(bound):
                 self.put_bound(bound)
@@ -427,6 +437,8 @@ class ResultsStore:
         if params.is_dir():
             for run_dir in sorted(params.iterdir()):
                 target = self.root / "params" / run_dir.name
+                if wanted is not None and run_dir.name not in wanted:
+                    continue
                 if run_dir.is_dir() and not target.exists():
                     shutil.copytree(run_dir, target)
                     added["params"] += 1

@@ -4,7 +4,8 @@
 ``lrs`` — the subspace learning rates re-probed: SAID and DID at one d with rates outside the
 scale's ``subspace_lrs``, every other setting the scale's, in a separate store (``data/probes``).
 A probe that beats the scale's rates at the d where the d90 search decides says the grid should
-widen; one that does not confirms it.
+widen; one that does not confirms it. Once the scale's rates there change (``subspace_lrs_from``),
+``--adopt`` copies the probes now among them into the scale's store, so its search reuses them.
 
     IDTHEORY_DATA=../shared/data .venv/bin/python scripts/scale_studies.py lrs \\
         --scale real --model minilm-l6 --task mrpc --dim 2560 --lrs 0.03 1.0
@@ -103,6 +104,33 @@ def run_lrs(args: argparse.Namespace) -> None:
     rows.sort(key=lambda r: (r["method"], r["lr"], r["seed"]))
     print(f"{args.model} / {args.task}, d = {args.dim}, scale {args.scale}:")
     print(markdown_table(rows, floatfmt=".4g"))
+    if args.adopt:
+        adopted = adopt(probes, scale, args.model, args.task, args.dim, args.methods)
+        print(f"adopted into {scale.store.root}: {', '.join(adopted) or 'nothing'}")
+
+
+def adopt(
+    probes: figures.FigureContext,
+    scale: figures.FigureContext,
+    model: str,
+    task: str,
+    dim: int,
+    methods: list[str],
+) -> list[str]:
+    """Copy the finished probe runs at ``dim`` whose rate is among the scale's own rates there
+    (``scale.subspace_lrs(dim)``) and that the scale's store lacks into it, with their saved
+    parameters; returns their run ids. A probe is the scale's run of its spec (same settings,
+    same run id), so the scale's search then reuses it instead of training it again."""
+    specs = probe_specs(scale, model, task, dim, scale.subspace_lrs(dim), methods)
+    ids = [
+        s.config_hash()
+        for s in specs
+        if (probes.store.get(s.config_hash()) or {}).get("status") == "ok"
+        and s.config_hash() not in scale.store
+    ]
+    if ids:
+        scale.store.merge(probes.store, only=ids)
+    return ids
 
 
 # ====================================================================== precision
@@ -245,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         "--lrs", type=float, nargs="+", default=[0.03, 1.0], help="probed lrs (default: 0.03 1.0)"
     )
     lrs.add_argument("--probes-dir", default="data/probes", help="(default: data/probes)")
+    lrs.add_argument(
+        "--adopt",
+        action="store_true",
+        help="copy the finished probe runs at rates the scale itself now trains at this d (after "
+        "its subspace_lrs_from changed: same spec, same run id) into the scale's store",
+    )
     precision.add_argument(
         "--dims", type=int, nargs="+", default=[160, 640, 2560], help="d (default: 160 640 2560)"
     )

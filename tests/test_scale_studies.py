@@ -82,3 +82,27 @@ def test_compare_and_grid_d90(studies):
     del records[pairs[-1][1].config_hash()]
     rows = studies.compare(pairs, records, "accuracy", n_dev=100)
     assert rows[-1]["bf16"] is None and rows[-1]["within 1 SE"] == "–"
+
+
+def test_adopt_copies_only_probes_at_the_scales_own_rates(studies, tmp_path):
+    """At d = 10,240 the real scale trains 0.03 and 0.1: a finished probe at 0.03 joins the
+    scale's store (with its saved parameters), one at 1.0 does not, and a second call adopts
+    nothing."""
+    from idtheory.store import ResultsStore
+
+    real = figures.setup("real", compute=False, chdir=False)
+    probes = figures.setup("real", compute=False, chdir=False, results_dir=tmp_path / "probes")
+    scale = figures.setup("real", compute=False, chdir=False, results_dir=tmp_path / "scale")
+    at_003, at_1 = studies.probe_specs(real, "minilm-l6", "mrpc", 10240, [0.03, 1.0], ["said"])
+    record = real.store.get(at_003.config_hash())  # the stored run (adopted once already)
+    assert record is not None and record["status"] == "ok"
+    probes.store.put(record)
+    probes.store.put({**record, "run_id": at_1.config_hash(), "spec": at_1.to_dict()})
+    (tmp_path / "probes" / "params" / record["run_id"]).mkdir(parents=True)
+    (tmp_path / "probes" / "params" / record["run_id"] / "theta.pt").write_bytes(b"x")
+
+    assert studies.adopt(probes, scale, "minilm-l6", "mrpc", 10240, ["said"]) == [record["run_id"]]
+    stored = ResultsStore(tmp_path / "scale")
+    assert record["run_id"] in stored and at_1.config_hash() not in stored
+    assert (tmp_path / "scale" / "params" / record["run_id"] / "theta.pt").exists()
+    assert studies.adopt(probes, scale, "minilm-l6", "mrpc", 10240, ["said"]) == []

@@ -322,6 +322,17 @@ def test_merge_brings_what_the_other_store_lacks(tmp_path):
     assert (home.root / "params" / "abc" / "theta.bin").read_bytes() == b"x"
     assert home.merge(away) == {"runs": 0, "summaries": 0, "bounds": 0, "params": 0}
 
+    picked = ResultsStore(tmp_path / "picked")  # only= brings just those runs and parameters
+    (away.root / "params" / shared["run_id"]).mkdir()
+    assert picked.merge(away, only=[shared["run_id"]]) == {
+        "runs": 1,
+        "summaries": 0,
+        "bounds": 0,
+        "params": 1,
+    }
+    assert [r["run_id"] for r in picked] == [shared["run_id"]]
+    assert not (picked.root / "params" / "abc").exists()
+
 
 def test_results_merge_command(tmp_path, capsys):
     from idtheory.cli import main
