@@ -436,9 +436,9 @@ class ResultsStore:
         params = other.root / "params"
         if params.is_dir():
             for run_dir in sorted(params.iterdir()):
-                target = self.root / "params" / run_dir.name
                 if wanted is not None and run_dir.name not in wanted:
                     continue
+                target = self.root / "params" / run_dir.name
                 if run_dir.is_dir() and not target.exists():
                     shutil.copytree(run_dir, target)
                     added["params"] += 1

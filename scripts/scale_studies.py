@@ -123,10 +123,9 @@ def adopt(
     same run id), so the scale's search then reuses it instead of training it again."""
     specs = probe_specs(scale, model, task, dim, scale.subspace_lrs(dim), methods)
     ids = [
-        s.config_hash()
-        for s in specs
-        if (probes.store.get(s.config_hash()) or {}).get("status") == "ok"
-        and s.config_hash() not in scale.store
+        run_id
+        for run_id in (s.config_hash() for s in specs)
+        if (probes.store.get(run_id) or {}).get("status") == "ok" and run_id not in scale.store
     ]
     if ids:
         scale.store.merge(probes.store, only=ids)

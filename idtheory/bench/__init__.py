@@ -291,9 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-log2", type=int, default=16, help="smallest n = 2^min-log2")
     p.add_argument("--max-log2", type=int, default=25, help="largest n = 2^max-log2")
     p.add_argument("--repeats", type=int, default=7, help="timed calls per size (median)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch/numba threads (None: torch's default)"
-    )
+    _threads_option(p)
     p = sub.add_parser(
         "step",
         help="training step: SAID/DID vs full fine-tuning",
@@ -306,9 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--length", type=int, default=128, help="tokens per sequence (random ids)")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per variant (median)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch/numba threads (None: torch's default)"
-    )
+    _threads_option(p)
     p.add_argument("--bf16", action="store_true", help="every variant under bf16 autocast")
     p = sub.add_parser(
         "fastfood",
@@ -322,9 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="*", default=["minilm-l6"], help="step ratios (none: skip)")
     p.add_argument("--length", type=int, default=64, help="tokens per sequence of the steps")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per item (median)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch/numba threads (None: torch's default)"
-    )
+    _threads_option(p)
     p.add_argument("--bf16", action="store_true", help="steps under bf16 autocast")
     p.add_argument("--force", action="store_true", help="--bf16 without native bf16 too")
     args = parser.parse_args(argv)
@@ -388,6 +382,12 @@ def _run_fastfood(args: argparse.Namespace) -> None:
             f"{full:.3f} s, SAID d = {args.dim} {said:.3f} s, SAID / full {said / full:.2f} "
             f"(allocating every output: {said_fresh:.3f} s, {said_fresh / full:.2f})"
         )
+
+
+def _threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch/numba threads (None: torch's default)"
+    )
 
 
 def _precision_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
