@@ -52,8 +52,18 @@ def test_step_benchmark_takes_a_model_factory_and_really_steps():
 
 
 def test_step_benchmark_cli_times_the_chosen_methods_in_bf16(capsys):
-    bench.main(
-        "step --model tiny-bert --dims 20 --methods said --length 16 --repeats 1 --bf16".split()
-    )
+    args = "step --model tiny-bert --dims 20 --methods said --length 16 --repeats 1"
+    bench.main([*args.split(), "--bf16", "--force"])
     out = capsys.readouterr().out
     assert "bf16 autocast" in out and "said d=20" in out and "did" not in out
+
+
+def test_step_and_fastfood_refuse_emulated_bf16_without_force(monkeypatch, capsys):
+    import idtheory.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda *a: False)
+    bench.main("step --model tiny-bert --dims 20 --length 16 --repeats 1 --bf16".split())
+    bench.main("fastfood --log2 10 --fwht-min 10 --fwht-max 10 --bf16".split())
+    out = capsys.readouterr().out
+    assert out.count("--force measures it anyway") == 2
+    assert "training step" not in out and "2^10" not in out

@@ -18,6 +18,8 @@ training-step ratio per model: :mod:`idtheory.bench.fastfood`.
 ``python -m idtheory.bench step`` — one training step (forward + backward + AdamW) of full
 fine-tuning, SAID and DID for a model (default ``minilm-l6``), batch 32, length 128, random
 tokens; prints medians and the ratio of each subspace step to the full fine-tuning step.
+``--bf16`` runs every variant under autocast (on a CPU without native bf16 only with ``--force``,
+as for ``fastfood --bf16``).
 
 Timing rules: warm-up calls first, medians of several repeats, all variants interleaved in one
 process so that machine noise hits them alike. No numbers here are asserted by tests.
@@ -248,12 +250,7 @@ def _run_precision(args: argparse.Namespace) -> None:
         f"{args.eval_examples} dev examples, 1 epoch, torch threads {torch.get_num_threads()}; "
         f"native bf16 on this CPU: {'yes' if native else 'no'}"
     )
-    if not native and not args.force:
-        print(
-            "this CPU has no amx_bf16/avx512_bf16: precision='auto' trains in fp32 here, and "
-            "bf16 autocast would be emulated (about 20x slower on an AVX2-only CPU); "
-            "--force measures it anyway"
-        )
+    if _emulated_bf16_refused(args.force):
         return
     rows = bench_precision(
         args.model,
@@ -306,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     _threads_option(p)
     p.add_argument("--bf16", action="store_true", help="every variant under bf16 autocast")
+    p.add_argument("--force", action="store_true", help="--bf16 on a CPU without native bf16 too")
     p = sub.add_parser(
         "fastfood",
         help="CPU Fastfood pass by pass vs clone; SAID step / full",
@@ -341,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         _print_fwht(bench_fwht(sizes, "cpu", args.repeats), "cpu")
         if torch.cuda.is_available():
             _print_fwht(bench_fwht(sizes, "cuda", args.repeats), "cuda")
-    else:
+    elif not (args.bf16 and args.device == "cpu" and _emulated_bf16_refused(args.force)):
         rows = bench_step(
             args.model,
             tuple(args.dims),
@@ -363,10 +361,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run_fastfood(args: argparse.Namespace) -> None:
     from idtheory.bench import fastfood
-    from idtheory.precision import cpu_supports_bf16
 
-    if args.bf16 and not cpu_supports_bf16() and not args.force:
-        print("this CPU has no native bf16 (emulated autocast is ~20x slower): --force to measure")
+    if args.bf16 and _emulated_bf16_refused(args.force):
         return
     fwht_rows = fastfood.bench_fwht_ratios(range(args.fwht_min, args.fwht_max + 1), args.repeats)
     pass_rows = fastfood.bench_fastfood_passes(args.log2, args.dim, args.repeats)
@@ -382,6 +378,20 @@ def _run_fastfood(args: argparse.Namespace) -> None:
             f"{full:.3f} s, SAID d = {args.dim} {said:.3f} s, SAID / full {said / full:.2f} "
             f"(allocating every output: {said_fresh:.3f} s, {said_fresh / full:.2f})"
         )
+
+
+def _emulated_bf16_refused(force: bool) -> bool:
+    """True (after saying why) when this CPU would only emulate bf16 and ``--force`` is absent."""
+    from idtheory.precision import cpu_supports_bf16
+
+    if cpu_supports_bf16() or force:
+        return False
+    print(
+        "this CPU has no amx_bf16/avx512_bf16: precision='auto' trains in fp32 here, and "
+        "bf16 autocast would be emulated (about 20x slower on an AVX2-only CPU); "
+        "--force measures it anyway"
+    )
+    return True
 
 
 def _threads_option(p: argparse.ArgumentParser) -> None:
