@@ -10,7 +10,8 @@
 # Bring its results into the main checkout with `idtheory results --merge ../idtheory-sweep/data/results`.
 #
 # MODELS: JSON list of the scale's models to compute (default: all of them); TASKS: JSON list of
-# its tasks (default: all; e.g. '["sst2"]' first: its trainings cost a third of MRPC's); WORKERS: trainings
+# its tasks (default: all; e.g. '["sst2"]' first: its trainings cost a third of MRPC's); METHODS:
+# JSON list of its methods (default: both; '["said"]' first: the paper's headline); WORKERS: trainings
 # at once (default: one per CPU; 1 beside another job); COMMIT_EVERY: seconds between commits
 # of data/results (0: never); PYTHON: the interpreter.
 set -uo pipefail
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 MODELS=${MODELS:-}
 TASKS=${TASKS:-}
+METHODS=${METHODS:-}
 WORKERS=${WORKERS:-}
 COMMIT_EVERY=${COMMIT_EVERY:-900}
 mkdir -p build
@@ -34,7 +36,8 @@ fi
 args=(figures --scale real --compute --figures-dir build/real-figures)
 [ -n "$MODELS" ] && args+=(--set "models=$MODELS")
 [ -n "$TASKS" ] && args+=(--set "tasks=$TASKS")
+[ -n "$METHODS" ] && args+=(--set "methods=$METHODS")
 [ -n "$WORKERS" ] && args+=(--set "workers=$WORKERS")
-echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models} ${TASKS:-all tasks}"
+echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models} ${TASKS:-all tasks} ${METHODS:-all methods}"
 "$PYTHON" -m idtheory.cli "${args[@]}"
 echo "== sweep rc $? $(date -u +%FT%TZ)"
