@@ -524,6 +524,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
             levels=args.levels or 16,
             delta=args.delta,
             n_candidate_d=args.n_candidate_d,
+            extra_bits=args.extra_bits,
             data_dir=args.data_dir,
         )
         print(format_report(result["rows"], title=result["title"]))

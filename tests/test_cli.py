@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from idtheory.cli import build_parser, main
+from idtheory.store import ResultsStore
 
 TINY = [
     "--model",
@@ -180,24 +181,15 @@ def test_finetune_and_bound_for_the_run(data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     run_id = out.split()[1]
     assert "trainable 30" in out
-    assert (
-        main(
-            [
-                "bound",
-                "--run",
-                run_id,
-                "--results-dir",
-                str(tmp_path),
-                "--data-dir",
-                str(data_dir),
-                "--levels",
-                "8",
-            ]
-        )
-        == 0
-    )
+    bound = ["bound", "--run", run_id, "--results-dir", str(tmp_path), "--data-dir", str(data_dir)]
+    assert main([*bound, "--levels", "8"]) == 0
     report = capsys.readouterr().out
     assert "Catoni" in report and "Occam" in report
+    assert main([*bound, "--levels", "8", "--extra-bits", "2.5"]) == 0  # reaches the run's bound
+    plain, charged = ResultsStore(tmp_path).bounds()
+    assert (plain["settings"]["extra_bits"], charged["settings"]["extra_bits"]) == (0.0, 2.5)
+    bits = [[r["complexity_bits"] for r in b["rows"] if r["certified"]] for b in (plain, charged)]
+    assert bits[1] == pytest.approx([b + 2.5 for b in bits[0]])
 
 
 def test_bound_table(capsys):
