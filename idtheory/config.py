@@ -49,10 +49,11 @@ class SubspaceConfig:
         layout: ``"global"`` — one projection over the concatenated parameter vector (the paper's
             description, Li et al.'s code); ``"per_tensor"`` — one independent projection per
             tensor, all fed the same θ_d (the authors' released code).
-        scaling: SAID λ granularity: ``"block"`` (one λ per transformer block plus one for the
-            embeddings and one for the head; the default, since per-tensor λ cannot give the
-            paper's d = 207 on RoBERTa-Large), ``"module"`` (one per ``nn.Module`` owning
-            parameters) or ``"tensor"`` (one per named tensor, the authors' code).
+        scaling: SAID λ granularity: ``"block"`` (one λ per transformer block plus one per other
+            backbone part — embeddings, pooler — and one for the head; the default, since
+            per-tensor λ cannot give the paper's d = 207 on RoBERTa-Large), ``"module"`` (one per
+            ``nn.Module`` owning parameters) or ``"tensor"`` (one per named tensor, the authors'
+            code).
         seed: seed of the random projection (B, Π, G regenerated from it).
         include / exclude: regular expressions on parameter names; a parameter is projected
             when it matches some ``include`` (or ``include`` is None) and no ``exclude``.

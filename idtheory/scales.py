@@ -1,4 +1,4 @@
-"""Scale presets of the figure notebooks: ``smoke``, ``quick`` and ``paper`` (no torch import).
+"""Scale presets of the figure notebooks (no torch import).
 
 Four presets: ``smoke`` (plumbing, seconds), ``quick`` (this CPU, 1,000-example subsets),
 ``real`` (real pretrained models at real data sizes, Figure 1 and Table 1 only) and ``paper``

@@ -295,7 +295,7 @@ class SubspaceModel(nn.Module):
     def scaling_segments(self) -> list[tuple[int, list[int]]]:
         """Runs of consecutive projected tensors in one SAID group: ``(group, [numel, ...])``.
 
-        With ``scaling="block"`` a transformer has about one run per block (RoBERTa-Large: 27
+        With ``scaling="block"`` a transformer has about one run per block (RoBERTa-Large: 26
         runs for 393 tensors), so the merge costs O(groups) operations, not O(tensors).
         """
         runs: list[tuple[int, list[int]]] = []
