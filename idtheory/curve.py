@@ -16,7 +16,9 @@ from typing import Any
 __all__ = [
     "PASS_TOL",
     "D90Curve",
+    "D90Ratio",
     "d90_from_curve",
+    "d90_ratio",
     "d90_threshold",
     "format_bracket",
     "threshold_is_degenerate",
@@ -95,6 +97,58 @@ def format_bracket(bracket: Sequence[int | None] | None) -> str:
     The one notation of the command line, the README tables and the figures' tables."""
     lo, hi = bracket if bracket else (None, None)
     return f"({lo if lo is not None else 0}, {hi if hi is not None else '∞'}]"
+
+
+@dataclass(frozen=True)
+class D90Ratio:
+    """How many times one d90 is another's (see :func:`d90_ratio`).
+
+    Attributes:
+        ratio: the ratio of the two d90 themselves (None when either search never passed).
+        least / most: the smallest and largest ratio the two brackets allow (0 and ``inf`` at
+            open ends).
+    """
+
+    ratio: float | None
+    least: float
+    most: float
+
+    def __str__(self) -> str:
+        """``2.83× (2.00–4.00×)``; ``> 13.8×`` or ``< 0.07×`` when one search never passed."""
+        f = _times
+        if self.ratio is None:
+            if math.isfinite(self.most):
+                return f"< {f(self.most)}×"
+            return f"> {f(self.least)}×" if self.least > 0 else "– (neither passed)"
+        if math.isinf(self.most):
+            return f"{f(self.ratio)}× (≥ {f(self.least)}×)"
+        if self.least == self.most:
+            return f"{f(self.ratio)}×"
+        return f"{f(self.ratio)}× ({f(self.least)}–{f(self.most)}×)"
+
+
+def _times(x: float) -> str:
+    """A ratio to two decimals below 10, one above: 2.83, 13.8, 0.07."""
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}"
+
+
+def d90_ratio(numerator: Sequence[int | None], denominator: Sequence[int | None]) -> D90Ratio:
+    """d90 of one search divided by another's, from their brackets ``(lo, hi]`` (``lo`` None: no
+    d below ``hi`` failed; ``hi`` None: no d passed). A published d90 ``v`` is the bracket
+    ``(v, v)``.
+
+    ``ratio = hi_n / hi_d``; the brackets allow anything in ``(lo_n / hi_d, hi_n / lo_d]``:
+    ``least = lo_n / hi_d`` (0 when ``lo_n`` is None) and ``most = hi_n / lo_d`` (``inf`` when
+    ``hi_n`` or ``lo_d`` is None). E.g. SST-2's SAID (453, 640] against DID (1280, 1810]:
+    DID / SAID = 2.83, between 2.0 and 4.0.
+    """
+    lo_n, hi_n = numerator
+    lo_d, hi_d = denominator
+    if hi_d is None:  # the denominator never passed: only a ratio below hi_n / lo_d is known
+        return D90Ratio(None, 0.0, math.inf if hi_n is None or not lo_d else hi_n / lo_d)
+    least = (lo_n or 0) / hi_d
+    most = math.inf if hi_n is None or not lo_d else hi_n / lo_d
+    return D90Ratio(None if hi_n is None else hi_n / hi_d, least, most)
 
 
 def d90_threshold(full_score: float, frac: float = 0.9, floor: float = 0.0) -> float:

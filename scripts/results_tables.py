@@ -4,7 +4,10 @@
     IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py --scale real
 
 The quick scale prints its d90, pretraining-trend and size-trend tables; the real scale its d90
-table (a row per model, task and method, under both thresholds, with trainings and CPU hours).
+table (a row per model, task and method, under both thresholds, with trainings and CPU hours)
+and the ratios behind the README's verdicts (:func:`idtheory.figures.d90_ratio_rows`): DID ÷
+SAID (the paper's own rows beside ours), MRPC ÷ SST-2, each model ÷ the next larger one, and
+each model ÷ the paper's base-size models (``--paper-models``).
 
 The tables come from :func:`idtheory.figures.d90_rows`, :func:`~idtheory.figures.trend_rows` and
 :func:`~idtheory.figures.size_rows` (store only, nothing is trained); the prose around them in
@@ -14,6 +17,7 @@ the README is written by hand.
 from __future__ import annotations
 
 import argparse
+import itertools
 from typing import Any
 
 from idtheory import figures as F
@@ -66,6 +70,13 @@ def main() -> None:
     parser.add_argument(
         "--scale", choices=("quick", "real"), default="quick", help="preset (default: quick)"
     )
+    parser.add_argument(
+        "--paper-models",
+        nargs="+",
+        default=["BERT-Base", "RoBERTa-Base"],
+        help="the paper's Table 1 models the real scale's d90 are divided by (default: the "
+        "base-size ones)",
+    )
     args = parser.parse_args()
     ctx = F.setup(args.scale, tasks=args.tasks)
     frac = float(ctx.params["frac"])
@@ -73,7 +84,10 @@ def main() -> None:
     if args.scale == "real":
         print("### d90 of the real scale\n")
         columns = {"model": "model", **F.D90_TABLE_COLUMNS}
-        print(markdown_table(F.d90_rows(ctx, results), columns))
+        rows = F.d90_rows(ctx, results)
+        print(markdown_table(rows, columns))
+        print("\n### d90 ratios of the real scale\n")
+        print(markdown_table(_ratios(ctx, rows, args.paper_models), F.D90_RATIO_COLUMNS))
         _print_missing(ctx)
         return
     print("### d90 of minilm-l6\n")
@@ -88,6 +102,23 @@ def main() -> None:
     print(markdown_table(_readable(rows, frac), size_cols))
     print(f"\nlog-log fit: {fit or 'none (fewer than 3 sizes with a d90)'}")
     _print_missing(ctx)
+
+
+def _ratios(
+    ctx: F.FigureContext, rows: list[dict[str, Any]], paper_models: list[str]
+) -> list[dict[str, Any]]:
+    """The README's comparisons: methods, tasks, models (each ÷ the next in the scale's list,
+    smallest first) and ours ÷ the paper's ``paper_models``."""
+    both = rows + F.paper_d90_rows()
+    models = list(ctx.params["models"])
+    out = F.d90_ratio_rows(both, "method", "DID", "SAID")
+    out += F.d90_ratio_rows(rows, "task", "mrpc", "sst2")
+    for smaller, larger in itertools.pairwise(models):
+        out += F.d90_ratio_rows(rows, "model", smaller, larger)
+    for ours in models:
+        for theirs in paper_models:
+            out += F.d90_ratio_rows(both, "model", ours, theirs)
+    return [{**r, "ratio": str(r["ratio"])} for r in out]
 
 
 def _print_missing(ctx: F.FigureContext) -> None:

@@ -726,6 +726,7 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     )
     assert row["bracket"] == "(10, 100]"
     assert r["baseline_score"] > row["majority"] and row["d90_above_majority"] == "(10, 100]"
+    assert row["brackets"] == {"paper": (10, 100), "chance-corrected": (10, 100)}
     high, low = figures.d90_rows(ctx, [{**r, "threshold": 0.7}, {**r, "threshold": 0.6}])
     assert high["status"] == "partial"
     assert low["status"] == "partial (threshold ≤ majority class)"
@@ -746,6 +747,44 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     assert c["threshold"] == pytest.approx(0.72) and c["d90"] == 100
     assert c["bracket"] == "(10, 100]" and c["status"] == "ok"
     assert c["d90_above_majority"] == "(1000, ∞]"
+    assert c["brackets"] == {"paper": (10, 100), "chance-corrected": (1000, None)}
+
+
+def test_d90_ratio_rows_divide_matching_rows_and_flag_partial_searches():
+    def row(model, task, method, paper, corrected=None, status="ok"):
+        brackets = {"paper": paper} | ({"chance-corrected": corrected} if corrected else {})
+        return {
+            "model": model,
+            "task": task,
+            "method": method,
+            "status": status,
+            "brackets": brackets,
+        }
+
+    rows = [
+        row("small", "sst2", "SAID", (453, 640), (2560, 3620)),
+        row("small", "sst2", "DID", (1280, 1810), (5120, 7241)),
+        row("small", "mrpc", "SAID", (5120, 7241)),
+        row("large", "mrpc", "SAID", (160, 640), status="partial"),
+        *figures.paper_d90_rows(
+            [{"model": "BERT-Base", "task": "mrpc", "method": "said", "d90": 1608}]
+        ),
+    ]
+    by_method = figures.d90_ratio_rows(rows, "method", "DID", "SAID")
+    assert [(r["task"], r["method"], r["threshold"]) for r in by_method] == [
+        ("sst2", "DID / SAID", "paper"),
+        ("sst2", "DID / SAID", "chance-corrected"),
+    ]
+    assert str(by_method[0]["ratio"]) == "2.83× (2.00–4.00×)"  # the README's SST-2 verdict
+    by_model = figures.d90_ratio_rows(rows, "model", "small", "large")
+    assert [r["note"] for r in by_model] == ["provisional"]  # a search still in progress
+    assert by_model[0]["ratio"].least == pytest.approx(5120 / 640)
+    (paper,) = figures.d90_ratio_rows(rows, "model", "small", "BERT-Base")
+    assert (paper["task"], paper["threshold"]) == ("mrpc", "paper")
+    assert paper["ratio"].ratio == pytest.approx(7241 / 1608)
+    assert paper["ratio"].least == pytest.approx(5120 / 1608)
+    with pytest.raises(ValueError, match="vary must be one of"):
+        figures.d90_ratio_rows(rows, "seed", "0", "1")
 
 
 def test_stored_trend_rows_explain_their_status(fake_ctx):

@@ -1,4 +1,5 @@
-"""Tests of idtheory.search: d90_from_curve and measure_d90 with fake trainers (no torch)."""
+"""Tests of idtheory.search: d90_from_curve, d90_ratio and measure_d90 with fake trainers (no
+torch)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from idtheory.config import RunSpec, TrainConfig
+from idtheory.curve import d90_ratio
 from idtheory.search import (
     DEFAULT_FULL_LRS,
     DEFAULT_SUBSPACE_LRS,
@@ -29,6 +31,42 @@ from idtheory.store import ResultsStore
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# ---------------------------------------------------------------- d90_ratio
+
+
+@pytest.mark.parametrize(
+    "top, bottom, expected",
+    [
+        ((1280, 1810), (453, 640), (1810 / 640, 1280 / 640, 1810 / 453)),
+        ((None, 160), (453, 640), (160 / 640, 0.0, 160 / 453)),  # passed at its smallest d
+        ((453, 640), (None, 160), (4.0, 453 / 160, math.inf)),
+        ((100_000, None), (5120, 7241), (None, 100_000 / 7241, math.inf)),  # never passed
+        ((5120, 7241), (100_000, None), (None, 0.0, 7241 / 100_000)),
+        ((7241, 7241), (896, 896), (7241 / 896,) * 3),  # published values are exact
+    ],
+)
+def test_d90_ratio_is_the_ratio_and_what_the_brackets_allow(top, bottom, expected):
+    got = d90_ratio(top, bottom)
+    assert (got.ratio, got.least, got.most) == pytest.approx(expected)
+
+    # every pair of d90 inside the brackets gives a ratio inside [least, most]
+    def inside(lo, hi):  # the extreme d90 a bracket (lo, hi] admits; (v, v) is exactly v
+        return [d for d in (lo and lo + 1, hi) if d and (hi is None or d <= hi)]
+
+    for a in inside(*top):
+        for b in inside(*bottom):
+            assert got.least <= a / b <= got.most
+
+
+def test_d90_ratio_prints_what_is_known():
+    assert str(d90_ratio((1280, 1810), (453, 640))) == "2.83× (2.00–4.00×)"
+    assert str(d90_ratio((100_000, None), (5120, 7241))) == "> 13.8×"
+    assert str(d90_ratio((5120, 7241), (100_000, None))) == "< 0.07×"
+    assert str(d90_ratio((453, 640), (None, 160))) == "4.00× (≥ 2.83×)"
+    assert str(d90_ratio((7241, 7241), (896, 896))) == "8.08×"
+    assert str(d90_ratio((1, None), (1, None))) == "– (neither passed)"
+
 
 # ---------------------------------------------------------------- d90_from_curve
 

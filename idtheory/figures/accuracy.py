@@ -329,13 +329,15 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
     elif base is not None:
         threshold = d90_threshold(base, frac)
         d90, bracket, status = read_off(0.0) or (None, None, corrected.get("status") or "")
-    corrected_threshold, corrected_bracket = None, None
+    corrected_threshold, corrected_bracket, corrected_raw = None, None, None
     if corrected is not None:
         corrected_threshold = corrected.get("threshold")
-        corrected_bracket = format_bracket(corrected.get("bracket"))
+        corrected_raw = corrected.get("bracket")
+        corrected_bracket = format_bracket(corrected_raw)
     elif majority is not None and (found := read_off(majority)) is not None:
         corrected_threshold = d90_threshold(base, frac, majority)
-        corrected_bracket = format_bracket(found[1])
+        corrected_raw = found[1]
+        corrected_bracket = format_bracket(corrected_raw)
     if threshold is not None and majority is not None and threshold <= majority:
         status += " (threshold ≤ majority class)"
     trainings, hours = ctx.store.cost(
@@ -357,7 +359,85 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
         "trainings": trainings,
         "cpu_hours": round(hours, 2),
         "status": status,
+        "brackets": {
+            kind: tuple(b)
+            for kind, b in (("paper", bracket), ("chance-corrected", corrected_raw))
+            if b is not None
+        },
     }
+
+
+D90_RATIO_COLUMNS: dict[str, str] = {
+    "model": "model",
+    "task": "task",
+    "method": "method",
+    "threshold": "threshold",
+    "ratio": "d90 ratio (what the brackets allow)",
+    "note": "note",
+}
+"""Columns (key → header) of :func:`d90_ratio_rows` (the compared key shows ``a / b``)."""
+
+_RATIO_KEYS = ("model", "task", "method")
+
+
+def paper_d90_rows(paper: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The paper's Table 1 (:func:`load_paper_table1`) as rows :func:`d90_ratio_rows` compares
+    with ours: each published d90 ``v`` an exact bracket ``(v, v)`` under the paper's threshold,
+    methods upper-case as in :func:`d90_rows`."""
+    return [
+        {
+            "model": r["model"],
+            "task": r["task"],
+            "method": r["method"].upper(),
+            "status": "reported",
+            "brackets": {"paper": (r["d90"], r["d90"])},
+        }
+        for r in (load_paper_table1() if paper is None else paper)
+    ]
+
+
+def d90_ratio_rows(
+    rows: Sequence[Mapping[str, Any]], vary: str, numerator: str, denominator: str
+) -> list[dict[str, Any]]:
+    """How many times one d90 is another's, between rows of :func:`d90_rows` (and
+    :func:`paper_d90_rows`) that differ only in ``vary`` (``"model"``, ``"task"`` or
+    ``"method"``): ``numerator``'s d90 ÷ ``denominator``'s, for every value of the other two keys
+    and every threshold (``"paper"``, ``"chance-corrected"``) both rows have a bracket for.
+
+    ``ratio`` is a :class:`~idtheory.curve.D90Ratio` (the ratio of the two d90 and the range
+    their brackets allow; ``str()`` prints both). ``note`` says ``"provisional"`` when either
+    search is still partial (its bracket then is what the store holds so far)."""
+    from idtheory.curve import d90_ratio
+    from idtheory.search import PARTIAL
+
+    if vary not in _RATIO_KEYS:
+        raise ValueError(f"vary must be one of {_RATIO_KEYS}, not {vary!r}")
+    others = [k for k in _RATIO_KEYS if k != vary]
+
+    def index(value: str) -> dict[tuple[str, ...], Mapping[str, Any]]:
+        return {tuple(r[k] for k in others): r for r in rows if r[vary] == value}
+
+    tops, bottoms = index(numerator), index(denominator)
+    out: list[dict[str, Any]] = []
+    for key, top in tops.items():
+        bottom = bottoms.get(key)
+        if bottom is None:
+            continue
+        partial = any(str(r.get("status", "")).startswith(PARTIAL) for r in (top, bottom))
+        for kind in ("paper", "chance-corrected"):
+            a, b = top["brackets"].get(kind), bottom["brackets"].get(kind)
+            if a is None or b is None:
+                continue
+            out.append(
+                {
+                    **dict(zip(others, key)),
+                    vary: f"{numerator} / {denominator}",
+                    "threshold": kind,
+                    "ratio": d90_ratio(a, b),
+                    "note": "provisional" if partial else "",
+                }
+            )
+    return out
 
 
 def majority_line(ctx: FigureContext, task: str) -> float | None:
