@@ -21,6 +21,7 @@ __all__ = [
     "d90_ratio",
     "d90_threshold",
     "format_bracket",
+    "is_chance_corrected",
     "threshold_is_degenerate",
 ]
 
@@ -155,6 +156,14 @@ def d90_threshold(full_score: float, frac: float = 0.9, floor: float = 0.0) -> f
     """The score a subspace must reach: ``floor + frac × (full_score − floor)`` — the paper's
     ``frac × full_score`` with the default ``floor`` 0 (then computed exactly as that product)."""
     return floor + frac * (full_score - floor) if floor else frac * full_score
+
+
+def is_chance_corrected(threshold: float | None, full_score: float | None, frac: float) -> bool:
+    """Whether a search's ``threshold`` is not the paper's ``frac × full_score`` (it was raised
+    by a floor, the majority class for the chance-corrected d90). False when either is None."""
+    if threshold is None or full_score is None:
+        return False
+    return not math.isclose(threshold, d90_threshold(full_score, frac), rel_tol=0, abs_tol=1e-12)
 
 
 def d90_from_curve(

@@ -21,7 +21,7 @@ import itertools
 from typing import Any
 
 from idtheory import figures as F
-from idtheory.curve import d90_threshold
+from idtheory.curve import is_chance_corrected
 from idtheory.plots import markdown_table
 
 TREND_COLUMNS = {
@@ -42,7 +42,7 @@ def _readable(rows: list[dict[str, Any]], frac: float) -> list[dict[str, Any]]:
     for r in rows:
         lo, hi = r.get("bracket") or (None, None)
         thr, base = r.get("threshold"), r.get("baseline")
-        corrected = thr is not None and base is not None and thr != d90_threshold(base, frac)
+        corrected = is_chance_corrected(thr, base, frac)
         reason = f": {r['reason']}" if r.get("reason") and r["status"] != "ok" else ""
         out.append(
             {

@@ -306,11 +306,13 @@ def fake_ctx(tmp_path, data_dir, monkeypatch):
     return ctx
 
 
-def test_stored_results_are_found_again(fake_ctx):
+def test_stored_results_are_found_again(fake_ctx, data_dir, monkeypatch):
     """Rows computed with compute=True are found again from the store with compute=False."""
+    import idtheory.tasks
     from idtheory.trends import UNABLE
 
     ctx = fake_ctx
+    ctx.params["trend_subspace_lrs"] = [0.01, 0.03, 0.1]  # the trends' rates, not Figure 1's
     computed = figures.grid_results(ctx)
     ckpts = figures.trend_checkpoints(ctx)
     assert ckpts == [(0, "fake/checkpoint-0"), (10, "fake/checkpoint-10")]
@@ -332,7 +334,14 @@ def test_stored_results_are_found_again(fake_ctx):
     assert [[r[k] for k in keys] for r in size_s] == [[r[k] for k in keys] for r in size_c]
     assert fit_s == fit_c and fit_s is not None and fit_s["n"] == 3
 
+    ctx.data_dir, load_task, read_from = str(data_dir), idtheory.tasks.load_task, []
+    monkeypatch.setattr(
+        idtheory.tasks,
+        "load_task",
+        lambda *a, **k: read_from.append(k.get("data_dir")) or load_task(*a, **k),
+    )
     gen = figures.generalization_rows(ctx, trend_s)
+    assert read_from == [ctx.data_dir]  # m is counted in the context's data, not the env's
     (g,) = gen
     assert g["full_dev"] == pytest.approx(0.85) and g["full_train"] == pytest.approx(0.95)
     assert g["full_gap"] == pytest.approx(0.1 / 0.15)
@@ -344,6 +353,17 @@ def test_stored_results_are_found_again(fake_ctx):
         "Aghajanyan Thm 1 ê + √(d/m)",
     }
     assert all(b["d"] == g["d90"] and 0 <= b["bound"] for b in bounds)
+    # the bounds pay log2 3 bits for the rate at d90: the rates its search chose among
+    assert g["n_candidate_lr"] == 3
+    from idtheory.bounds import bound_report
+
+    paid = bound_report(
+        g["d90"], g["m"], 0.05, n_candidate_d=g["n_candidate_d"], extra_bits=math.log2(3)
+    )
+    occam = next(b for b in bounds if b["label"] == "Occam kl, float32 θ_d")
+    assert occam["complexity_bits"] == pytest.approx(
+        next(r["complexity_bits"] for r in paid if r["name"] == "Occam, kl" and r["code"] == "fp32")
+    )
 
     rows = figures.table1_rows(ctx, stored)
     assert sum(r["source"] == "paper" for r in rows) == 16
@@ -915,3 +935,12 @@ def test_scale_workers_cap_the_executor(tmp_path):
     assert isinstance(capped, ProcessExecutor) and capped.workers == 1
     ray = ctx(executor="ray", workers=2).executor()
     assert isinstance(ray, RayExecutor) and ray.max_parallel == 2
+
+
+def test_floor_label_says_which_thresholds_the_trend_cells_used():
+    paper = {"baseline": 0.8, "threshold": 0.9 * 0.8}
+    raised = {"baseline": 0.72, "threshold": 0.684 + 0.9 * (0.72 - 0.684)}
+    unable = {"baseline": 0.6, "threshold": None}
+    assert figures.floor_label([paper, unable], 0.9) == ""
+    assert figures.floor_label([raised, unable], 0.9) == " (chance-corrected)"
+    assert figures.floor_label([paper, raised], 0.9) == " (chance-corrected where needed)"

@@ -84,6 +84,7 @@ from idtheory.figures.render import NOTEBOOKS, Notebook, figure_names, render_al
 from idtheory.figures.trend import (
     SIZE_SERIES,
     fit_size,
+    floor_label,
     pretrain_command,
     size_models,
     size_reference_note,
@@ -117,6 +118,7 @@ __all__ = [
     "d90_rows",
     "figure_names",
     "fit_size",
+    "floor_label",
     "generalization_rows",
     "grid_results",
     "load_paper_table1",

@@ -17,13 +17,25 @@ from idtheory.store import is_finite_number
 # =============================================================================== Figures 4-5
 
 
-def _train_size(task: str, max_examples: int | None, seed: int, cache: dict) -> int:
-    key = (task, max_examples, seed)
+def _train_size(
+    task: str, max_examples: int | None, seed: int, data_dir: str | None, cache: dict
+) -> int:
+    """m: the training examples a run saw (its seeded subsample of ``data_dir``'s task)."""
+    key = (task, max_examples, seed, data_dir)
     if key not in cache:
         from idtheory.tasks import load_task
 
-        cache[key] = len(load_task(task, "train", max_examples=max_examples, seed=seed).labels)
+        train = load_task(task, "train", max_examples=max_examples, seed=seed, data_dir=data_dir)
+        cache[key] = len(train.labels)
     return cache[key]
+
+
+def _searched_lrs(settings: Mapping[str, Any]) -> set[float]:
+    """Every subspace learning rate a d90 search could train some d at (its ``subspace_lrs``
+    and each ``subspace_lrs_from`` entry): the candidates a bound pays ``log2`` of for the
+    rate at d90."""
+    lr_sets = [settings["subspace_lrs"], *(settings.get("subspace_lrs_from") or {}).values()]
+    return {float(lr) for lrs in lr_sets for lr in lrs}
 
 
 def _mean_metric(records: Sequence[Mapping[str, Any] | None], split: str, metric: str) -> float:
@@ -42,7 +54,7 @@ def generalization_rows(
 
     Columns: checkpoint, step, task, method, d90, status, majority, full_dev, full_train,
     full_gap, d90_dev, d90_train, d90_gap, m (training examples), n_candidate_d (d evaluated by
-    the search), d90_run_ids.
+    the search), n_candidate_lr (subspace learning rates the search could use), d90_run_ids.
     """
     from idtheory.plots import relative_gap
 
@@ -66,7 +78,9 @@ def generalization_rows(
         d90_recs = [ctx.store.get(i) for i in cell["run_ids"]]
         spec = RunSpec.from_dict(d90_recs[0]["spec"]) if d90_recs and d90_recs[0] else None
         m = (
-            _train_size(spec.task, spec.train.max_train_examples, spec.train.seed, sizes)
+            _train_size(
+                spec.task, spec.train.max_train_examples, spec.train.seed, ctx.data_dir, sizes
+            )
             if spec is not None
             else None
         )
@@ -84,6 +98,7 @@ def generalization_rows(
             "d90_train": _mean_metric(d90_recs, "train", metric),
             "m": m,
             "n_candidate_d": len(s["points"]),
+            "n_candidate_lr": len(_searched_lrs(s["settings"])),
             "d90_run_ids": list(cell["run_ids"]),
         }
         g["full_gap"] = relative_gap(g["full_train"], g["full_dev"])
@@ -148,17 +163,17 @@ def bound_rows(ctx: FigureContext, gen: Sequence[Mapping[str, Any]]) -> list[dic
     re-evaluation) and, when ``bound_levels`` is set, θ_d quantized to that many levels and
     arithmetic-coded (:func:`idtheory.compress.bound_for_run`, which measures the quantized
     model). Every bound is charged ``log2(n_candidate_d)`` bits for picking d90 among the
-    evaluated d and ``log2(#subspace lrs)`` for the learning rate (every rate any d may use).
+    evaluated d and ``log2(n_candidate_lr)`` for the learning rate (every rate the search could
+    train any d at, read from its summary).
     Aghajanyan et al.'s ``ê + √(d/m)`` is shown for reference, flagged as not certified.
     """
     from idtheory.bounds import bound_report
 
     levels = ctx.params.get("bound_levels")
     delta = float(ctx.params["bound_delta"])
-    lr_sets = [ctx.params["subspace_lrs"], *(ctx.params["subspace_lrs_from"] or {}).values()]
-    extra = math.log2(len({float(lr) for lrs in lr_sets for lr in lrs}))  # every candidate lr
     out: list[dict[str, Any]] = []
     for g in gen:
+        extra = math.log2(g["n_candidate_lr"])
         for rid in g["d90_run_ids"]:
             rec = ctx.store.get(rid)
             if rec is None or rec.get("status") != "ok" or not g.get("m"):

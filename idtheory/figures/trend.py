@@ -211,6 +211,23 @@ def trend_rows(
     return [dict(r) for r in rows]
 
 
+def floor_label(rows: Sequence[Mapping[str, Any]], frac: float) -> str:
+    """What a trend figure's d90 axis must say of its thresholds (``trend_floor = "auto"``
+    raises only some): ``""`` when every cell with a threshold used the paper's
+    ``frac × baseline``, ``" (chance-corrected)"`` when all were raised by the majority class,
+    ``" (chance-corrected where needed)"`` when some were."""
+    from idtheory.curve import is_chance_corrected
+
+    kinds = {
+        is_chance_corrected(r["threshold"], r.get("baseline"), frac)
+        for r in rows
+        if r.get("threshold") is not None and r.get("baseline") is not None
+    }
+    if kinds == {True}:
+        return " (chance-corrected)"
+    return " (chance-corrected where needed)" if True in kinds else ""
+
+
 def size_models(ctx: FigureContext) -> list[str]:
     """The models of Figure 3: names as given, the last checkpoint of each
     ``{"pretrain_dir", "preset"}`` run (pre-trained first when ``compute``), and
