@@ -7,6 +7,7 @@ scale (:data:`PUBLIC_SIZE_MODELS`, :data:`PUBLIC_CHECKPOINT_SUITES`,
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import re
@@ -25,8 +26,8 @@ from idtheory.search import (
     PARTIAL,
     Executor,
     LocalExecutor,
+    _train_unit,
     best_cell,
-    default_train_fn,
     measure_d90,
     record_of,
     resolve_floor,
@@ -83,7 +84,8 @@ def run_baseline(
     """The full fine-tuning baseline exactly as :func:`idtheory.search.measure_d90` runs it (same
     specs and the same scoring, so its records are reused by the d90 search): best lr of the
     mean over seeds, or None when no run has status "ok" or one is not stored (its record is
-    then None: a store-only trainer)."""
+    then None: a store-only trainer). The trainings run on ``executor`` as the search's do
+    (:func:`_baseline_records`)."""
     base = base_train if base_train is not None else TrainConfig(metric=metric)
     lrs = tuple(dict.fromkeys(float(lr) for lr in full_lrs))
     seeds_t = tuple(dict.fromkeys(int(s) for s in seeds))
@@ -92,11 +94,68 @@ def run_baseline(
     ex = executor if executor is not None else LocalExecutor(progress=progress)
     if isinstance(ex, LocalExecutor):
         ex.desc = f"{model}/{task} full fine-tuning"
-    records = ex.map(functools.partial(record_of, store, train_fn), specs)
+    records = _baseline_records(store, train_fn, ex, specs)
     stored = [r for r in records if r is not None]
     if len(stored) < len(records) or not any(r.get("status") == "ok" for r in stored):
         return None, records
     return best_cell(score_cells(specs, stored, metric)).score, records
+
+
+def _baseline_records(
+    store: ResultsStore, train_fn: TrainFn, executor: Executor, specs: Sequence[RunSpec]
+) -> list[dict[str, Any] | None]:
+    """The records of ``specs``, trained on ``executor`` where the store lacks them (None: not
+    stored and ``train_fn`` only reads), recorded as :func:`idtheory.search.measure_d90_many`
+    records the search's trainings.
+
+    With an executor's ``driver_records`` the stored records are read here and only the missing
+    trainings are submitted: the workers only train (they need no access to the store) and this
+    process writes their records. Otherwise each unit reads, or trains and stores, its own
+    record (:func:`~idtheory.search.record_of`).
+    """
+    if not getattr(executor, "driver_records", False):
+        return executor.map(functools.partial(record_of, store, train_fn), specs)
+    read_only = bool(getattr(train_fn, "read_only", False))
+    todo = [] if read_only else [s for s in specs if store.needs_training(s)]
+    unit = functools.partial(_train_unit, train_fn)
+    if hasattr(executor, "submit"):  # each record written as its training ends: none lost
+        futures = {executor.submit(unit, s): s for s in todo}
+        errors = []
+        for done in concurrent.futures.as_completed(futures):
+            if (error := done.exception()) is not None:
+                errors.append(error)
+            else:
+                store.put_result(futures[done], done.result())
+        if errors:  # raised once every other training is recorded
+            raise errors[0]
+    else:
+        for spec, record in zip(todo, executor.map(unit, todo), strict=True):
+            store.put_result(spec, record)
+    return [store.get(s.config_hash()) for s in specs]
+
+
+def _trainer(train_fn: TrainFn | None, data_dir: str | os.PathLike[str] | None) -> TrainFn:
+    """``train_fn``, or the real trainer reading the task data from ``data_dir`` (else
+    ``$IDTHEORY_DATA``, else the hub), built by :func:`idtheory.train.make_train_fn` (imported
+    lazily: it imports torch)."""
+    if train_fn is not None:
+        return train_fn
+    from idtheory.train import make_train_fn
+
+    return make_train_fn(data_dir=None if data_dir is None else os.fspath(data_dir))
+
+
+def _dev_majority(
+    task: str,
+    metric: str,
+    data_dir: str | os.PathLike[str] | None,
+    base_train: TrainConfig | None,
+) -> float:
+    """The majority-class ``metric`` of ``task`` on the dev examples the trainer scores: the
+    ``max_eval_examples`` of ``base_train`` drawn with seed 0, or the whole dev set (as
+    :func:`idtheory.figures.majority_line` and the ``d90`` command compute it)."""
+    n = (base_train if base_train is not None else TrainConfig()).max_eval_examples
+    return majority_score(task, metric, data_dir, max_examples=n, seed=0)
 
 
 def _measure_row(
@@ -105,7 +164,7 @@ def _measure_row(
     method: str,
     *,
     store: ResultsStore,
-    train_fn: TrainFn | None,
+    train_fn: TrainFn,
     majority: float,
     majority_margin: float,
     progress: bool,
@@ -115,12 +174,11 @@ def _measure_row(
     returned with the baseline's records. With a store-only trainer a cell whose baseline or
     search the store lacks gets status :data:`MISSING`."""
     metric = search_kwargs.get("metric", "accuracy")
-    fn = train_fn if train_fn is not None else default_train_fn()
     baseline, maybe = run_baseline(
         model,
         task,
         store=store,
-        train_fn=fn,
+        train_fn=train_fn,
         executor=search_kwargs.get("executor"),
         full_lrs=search_kwargs.get("full_lrs", DEFAULT_FULL_LRS),
         seeds=search_kwargs.get("seeds", (0,)),
@@ -160,7 +218,7 @@ def _measure_row(
         )
         search_kwargs = {**search_kwargs, "floor": floor}
     res = measure_d90(
-        model, task, method, store=store, train_fn=fn, progress=progress, **search_kwargs
+        model, task, method, store=store, train_fn=train_fn, progress=progress, **search_kwargs
     )
     if res.status == PARTIAL:
         row.update(status=MISSING, reason="d90 search not in the store")
@@ -214,9 +272,13 @@ def _majorities(
     metric: str,
     majority: Mapping[str, float] | None,
     data_dir: str | os.PathLike[str] | None,
+    base_train: TrainConfig | None,
 ) -> dict[str, float]:
+    """Task → majority score: given in ``majority``, else :func:`_dev_majority`."""
     given = {get_task(k).name: float(v) for k, v in (majority or {}).items()}
-    return {t: given[t] if t in given else majority_score(t, metric, data_dir) for t in tasks}
+    return {
+        t: given[t] if t in given else _dev_majority(t, metric, data_dir, base_train) for t in tasks
+    }
 
 
 def pretraining_trend(
@@ -247,14 +309,16 @@ def pretraining_trend(
             ``step<n>`` in the name, else None), or of ``(step, name)`` pairs.
         tasks: task name(s); rows use canonical names.
         method: ``"said"`` or ``"did"``.
-        store / train_fn / search_kwargs: as for :func:`~idtheory.search.measure_d90`;
+        store / train_fn / search_kwargs: as for :func:`~idtheory.search.measure_d90` (the
+            default trainer reads ``data_dir``: :func:`idtheory.train.make_train_fn`);
             ``floor="majority"`` / ``"auto"`` are resolved per task by
             :func:`~idtheory.search.resolve_floor` (chance-corrected d90: the threshold is
             ``majority + frac × (baseline − majority)``; "auto" only where the paper's
             ``frac × baseline`` is at or below the majority score).
         majority_margin: required margin over the majority score (same units as the metric).
-        majority: task → majority score, overriding the one computed from the dev labels.
-        data_dir: local task data (for the majority score).
+        majority: task → majority score, overriding the one computed from the dev labels the
+            trainer scores (``base_train.max_eval_examples`` of them, drawn with seed 0, or all).
+        data_dir: local task data (for the majority score and the default trainer).
 
     Returns:
         Rows ``{"checkpoint", "step", "task", "method", "metric", "d90", "bracket" ([lo, hi] or
@@ -266,7 +330,8 @@ def pretraining_trend(
     )
     metric = search_kwargs.get("metric", "accuracy")
     cells = _normalize_checkpoints(checkpoints)
-    majorities = _majorities(task_list, metric, majority, data_dir)
+    majorities = _majorities(task_list, metric, majority, data_dir, search_kwargs.get("base_train"))
+    fn = _trainer(train_fn, data_dir)
     rows: list[dict[str, Any]] = []
     for step, name in cells:
         for task in task_list:
@@ -275,7 +340,7 @@ def pretraining_trend(
                 task,
                 method,
                 store=store,
-                train_fn=train_fn,
+                train_fn=fn,
                 majority=majorities[task],
                 majority_margin=majority_margin,
                 progress=progress,
@@ -384,7 +449,9 @@ def size_trend(
     Args:
         models: names / directories / hub ids, or a mapping to known parameter counts.
         task, method, store, train_fn, search_kwargs: as for :func:`pretraining_trend`.
-        majority: majority score of ``task`` (default: computed from its dev labels).
+        majority: majority score of ``task`` (default: computed from the dev labels the
+            trainer scores, as in :func:`pretraining_trend`).
+        data_dir: local task data (for the majority score and the default trainer).
         check_classifiers: run :func:`check_sequence_classifier` on every model first (needs
             each model's config: a local directory, the hub cache or network).
         fit_statuses: row statuses used by the fit (default only ``"ok"``: a
@@ -400,7 +467,12 @@ def size_trend(
             check_sequence_classifier(name)
     task_name = get_task(task).name
     metric = search_kwargs.get("metric", "accuracy")
-    maj = float(majority) if majority is not None else majority_score(task_name, metric, data_dir)
+    maj = (
+        float(majority)
+        if majority is not None
+        else _dev_majority(task_name, metric, data_dir, search_kwargs.get("base_train"))
+    )
+    fn = _trainer(train_fn, data_dir)
     rows: list[dict[str, Any]] = []
     for name, count in items:
         row, records = _measure_row(
@@ -408,7 +480,7 @@ def size_trend(
             task_name,
             method,
             store=store,
-            train_fn=train_fn,
+            train_fn=fn,
             majority=maj,
             majority_margin=majority_margin,
             progress=progress,
