@@ -581,7 +581,7 @@ def decoded_errors(run: Any, q: Any) -> tuple[Any, int, int]:
     from idtheory.compress import decode_message, encode_message
 
     model = run.model
-    lambdas = None if model.lambdas is None else model.lambdas.detach().double().numpy()
+    lambdas = None if model.lambdas is None else model.lambdas.detach().cpu().double().numpy()
     message = encode_message(q, lambdas)
     theta, lam = decode_message(message)
     saved = [p.detach().clone() for p in (model.theta, model.lambdas) if p is not None]
@@ -622,7 +622,7 @@ def quantize_candidate(protocol: Protocol, candidate: Candidate, run: Any) -> Me
         raise ValueError("only k-means with a float16 codebook is implemented")
     if quant["lambda_bits"] != 16:
         raise ValueError("only float16 λ is implemented")
-    theta = run.model.theta.detach().double().numpy()
+    theta = run.model.theta.detach().cpu().double().numpy()
     q = kmeans_float16(theta, candidate.levels, seed=quant["kmeans_seed"])
     info: dict[str, Any] = {"route": candidate.quant_training}
     if candidate.quant_training == "ste" and not np.array_equal(q.values(), theta):

@@ -44,6 +44,7 @@ __all__ = [
     "message_length_bits",
     "quantize_kmeans",
     "quantize_uniform",
+    "run_device",
     "symbol_probs",
 ]
 
@@ -211,9 +212,10 @@ LAMBDA_BITS = 16
 class StoredRun:
     """A stored subspace run rebuilt from its saved θ_d and λ, with its tokenized splits.
 
-    ``model`` is the :class:`idtheory.subspace.SubspaceModel` (eval mode); ``examples`` maps
-    ``"train"`` (the subsample the run was trained on; all of it when the run used the whole
-    set) and ``"dev"`` to tokenized examples. Built by :func:`load_subspace_run`.
+    ``model`` is the :class:`idtheory.subspace.SubspaceModel` (eval mode) on ``device``, where
+    :meth:`accuracy` evaluates it; ``examples`` maps ``"train"`` (the subsample the run was
+    trained on; all of it when the run used the whole set) and ``"dev"`` to tokenized examples.
+    Built by :func:`load_subspace_run`.
     """
 
     run_id: str
@@ -222,6 +224,7 @@ class StoredRun:
     model: Any
     examples: dict[str, list[dict[str, Any]]]
     pad_id: int
+    device: Any = "cpu"
 
     @property
     def m(self) -> int:
@@ -229,14 +232,14 @@ class StoredRun:
         return len(self.examples["train"])
 
     def accuracy(self, split: str) -> float:
-        """Accuracy (fraction) of the model as it is now on ``split``."""
+        """Accuracy (fraction) of the model as it is now on ``split``, evaluated on
+        ``device`` in fp32 (no autocast, whatever precision the run trained in)."""
         from idtheory.train import evaluate
 
-        return float(
-            evaluate(self.model, self.examples[split], self.task.name, pad_id=self.pad_id)[
-                "accuracy"
-            ]
+        metrics = evaluate(
+            self.model, self.examples[split], self.task.name, pad_id=self.pad_id, device=self.device
         )
+        return float(metrics["accuracy"])
 
     def errors(self, split: str) -> int:
         """Exact number of misclassified examples of ``split`` (an integer count)."""
@@ -244,11 +247,41 @@ class StoredRun:
         return round((1.0 - self.accuracy(split)) * n)
 
 
+def run_device(train_device: str, device: str | None = None) -> Any:
+    """The torch device on which to rebuild and measure a stored run on this machine.
+
+    ``device`` given (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``…): that device, resolved as
+    :func:`idtheory.train._resolve_device` does for training (``"auto"``: CUDA when available;
+    an explicit CUDA device without CUDA raises). ``device`` None: the run's own
+    ``train_device`` (its ``spec.train.device``) resolved the same way, except that a CUDA
+    device falls back to the CPU when this machine has no CUDA, so that a run trained on a GPU
+    can be re-measured anywhere.
+    """
+    import torch
+
+    from idtheory.train import _resolve_device
+
+    if device is not None:
+        return _resolve_device(device)
+    if train_device.startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return _resolve_device(train_device)
+
+
 def load_subspace_run(
-    run_id: str, *, store: Any, data_dir: str | None = None, artifacts_dir: str | None = None
+    run_id: str,
+    *,
+    store: Any,
+    data_dir: str | None = None,
+    artifacts_dir: str | None = None,
+    device: str | None = None,
 ) -> StoredRun:
     """Rebuild a stored subspace run from ``<artifacts_dir or store/params>/<run_id>`` (written by
-    :func:`idtheory.train.run_spec`) and tokenize its training and dev sets (torch, lazily)."""
+    :func:`idtheory.train.run_spec`) and tokenize its training and dev sets (torch, lazily).
+
+    The model is moved to ``device`` (None: the run's own ``spec.train.device``, falling back to
+    the CPU when it names CUDA and this machine has none; see :func:`run_device`), where
+    :meth:`StoredRun.accuracy` evaluates it."""
     from idtheory.config import RunSpec
     from idtheory.models import load_model
     from idtheory.subspace import SubspaceModel
@@ -273,7 +306,8 @@ def load_subspace_run(
         )
     task = get_task(spec.task)
     loaded = load_model(spec.model, num_labels=task.num_labels, seed=spec.train.seed)
-    model = SubspaceModel.from_pretrained(loaded.model, path).eval()
+    target = run_device(spec.train.device, device)
+    model = SubspaceModel.from_pretrained(loaded.model, path).to(target).eval()
     train = load_task(
         task.name,
         "train",
@@ -288,7 +322,8 @@ def load_subspace_run(
         "train": encode(loaded.tokenizer, train, spec.train.max_length),
         "dev": encode(loaded.tokenizer, dev, spec.train.max_length),
     }
-    return StoredRun(run_id, spec, task, model, examples, loaded.tokenizer.pad_token_id or 0)
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    return StoredRun(run_id, spec, task, model, examples, pad_id, target)
 
 
 def bound_for_run(
@@ -303,6 +338,7 @@ def bound_for_run(
     data_dir: str | None = None,
     artifacts_dir: str | None = None,
     save: bool = True,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Quantize a stored subspace run, measure the quantized model, and bound its error.
 
@@ -315,6 +351,15 @@ def bound_for_run(
     ``SEED_BITS`` for the projection seed, ``LAMBDA_BITS`` per λ, ``log2(n_candidate_d)`` for
     choosing d and ``extra_bits`` for any other searched hyper-parameter.
 
+    The model is rebuilt and measured on ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``…; an
+    explicit CUDA device without CUDA raises). None (the default): the run's own
+    ``spec.train.device`` resolved on this machine (``"auto"``: CUDA when available), except
+    that a run trained on CUDA is re-measured on the CPU when this machine has no CUDA
+    (:func:`run_device`). Both the float and the quantized model are evaluated in fp32 (no
+    autocast), whatever precision the run trained in; this is intended: the bound is about the
+    quantized hypothesis itself, not a reduced-precision forward of it (so the float accuracies
+    can differ slightly from those stored with a run trained in bf16/fp16).
+
     Returns (and, with ``save``, stores via ``store.put_bound``) a record with the settings,
     m, the float and quantized train/dev accuracies, the message length in bits and the rows of
     the bound table (``rows``; ``title`` for printing).
@@ -325,14 +370,16 @@ def bound_for_run(
 
     if int(levels) < 2:
         raise ValueError(f"levels must be >= 2, got {levels}: one level carries no information")
-    run = load_subspace_run(run_id, store=store, data_dir=data_dir, artifacts_dir=artifacts_dir)
+    run = load_subspace_run(
+        run_id, store=store, data_dir=data_dir, artifacts_dir=artifacts_dir, device=device
+    )
     spec, task, model = run.spec, run.task, run.model
 
     def measure() -> tuple[float, float]:
         return run.accuracy("train"), run.accuracy("dev")
 
     float_train, float_dev = measure()
-    theta = model.theta.detach().double().numpy()
+    theta = model.theta.detach().cpu().double().numpy()
     quantize = {"kmeans": quantize_kmeans, "uniform": quantize_uniform}[quantizer]
     q = quantize(theta, levels)
     n_lambda = model.num_lambdas

@@ -67,7 +67,7 @@ def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     if run.spec.train.quantize_levels is not None:
         raise SystemExit(f"{args.run_id} is an STE run; pass the float run it was derived from")
-    theta = run.model.theta.detach().double().numpy()
+    theta = run.model.theta.detach().cpu().double().numpy()
     settings = {
         **RETUNE_DEFAULTS,
         "steps": args.retune_steps,
@@ -82,7 +82,7 @@ def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
         if ste is None:
             rows.append({"L": levels, "route": "ste", "train error": "missing"})
         else:
-            q_ste = kmeans_float16(ste.model.theta.detach().double().numpy(), levels)
+            q_ste = kmeans_float16(ste.model.theta.detach().cpu().double().numpy(), levels)
             rows.append(_row(ste, "ste", levels, q_ste))
     return rows
 

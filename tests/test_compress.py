@@ -187,3 +187,83 @@ def test_message_round_trip(theta, lambdas):
         want = np.zeros(0) if lambdas is None else lambdas.astype(np.float16).astype(np.float64)
         assert np.array_equal(lam, want)
     assert 32 * message.words.size >= C.coded_length_bits(q)
+
+
+# ----------------------------------------------------------------------------- device of a run
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_run_device_resolution(cuda, monkeypatch):
+    """None: the run's own device, CUDA falling back to the CPU on a machine without it; an
+    explicit device is honoured as given (no silent fallback). No GPU is used: only
+    ``torch.device`` objects are built."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    gpu = torch.device("cuda") if cuda else torch.device("cpu")
+    assert C.run_device("cpu") == torch.device("cpu")
+    assert C.run_device("auto") == gpu
+    assert C.run_device("cuda") == gpu
+    assert C.run_device("cuda:1") == (torch.device("cuda:1") if cuda else torch.device("cpu"))
+    assert C.run_device("cuda", "cpu") == torch.device("cpu")
+    assert C.run_device("cpu", "auto") == gpu
+    if cuda:
+        assert C.run_device("cpu", "cuda") == torch.device("cuda")
+    else:
+        with pytest.raises(RuntimeError, match="no CUDA"):
+            C.run_device("cpu", "cuda")
+
+
+def _stored_cuda_run(data_dir, tmp_path):
+    """A tiny-bert SAID run trained here on the CPU but stored with ``train.device = "cuda"``,
+    as a run trained on a GPU would be (the device is not part of the run id)."""
+    from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+    from idtheory.store import ResultsStore
+    from idtheory.train import make_train_fn
+
+    train = TrainConfig(lr=0.05, epochs=1, batch_size=16, max_length=32, max_train_examples=32,
+                        max_eval_examples=24, precision="fp32", device="cuda")  # fmt: skip
+    spec = RunSpec("tiny-bert", "sst2", train, SubspaceConfig(dim=30, method="said"))
+    trainer = make_train_fn(
+        data_dir=str(data_dir), artifacts_dir=str(tmp_path / "params"), progress=False
+    )
+
+    def on_cpu(s):
+        return {**trainer(s.with_(**{"train.device": "cpu"})), "spec": s.to_dict()}
+
+    store = ResultsStore(tmp_path)
+    record = store.run(spec, on_cpu)
+    assert record["status"] == "ok" and record["spec"]["train"]["device"] == "cuda"
+    return store, record["run_id"]
+
+
+def test_bound_for_run_measures_on_the_run_device(data_dir, tmp_path, monkeypatch):
+    """The stored run is rebuilt and evaluated on the device resolved from its spec (here
+    "cuda", falling back to the CPU when CUDA is absent), the device passed to ``evaluate``
+    explicitly; an explicit ``device`` overrides it."""
+    import torch
+
+    from idtheory import train as T
+
+    store, run_id = _stored_cuda_run(data_dir, tmp_path)
+    calls = []
+    real_evaluate = T.evaluate
+
+    def spy(model, examples, task, **kw):
+        calls.append((kw.get("device"), model.theta.device, next(model.parameters()).device))
+        return real_evaluate(model, examples, task, **kw)
+
+    monkeypatch.setattr(T, "evaluate", spy)
+    if not torch.cuda.is_available():
+        run = C.load_subspace_run(run_id, store=store, data_dir=str(data_dir))
+        assert run.device == torch.device("cpu")
+        assert run.model.theta.device.type == "cpu"
+        result = C.bound_for_run(run_id, store=store, levels=4, data_dir=str(data_dir), save=False)
+        assert len(calls) == 4  # float and quantized, train and dev
+        assert all(c == (torch.device("cpu"),) * 3 for c in calls)
+        assert result["m"] == 32
+        with pytest.raises(RuntimeError, match="no CUDA"):  # an explicit device is not replaced
+            C.bound_for_run(run_id, store=store, levels=4, data_dir=str(data_dir), device="cuda")
+    calls.clear()
+    C.bound_for_run(run_id, store=store, levels=4, data_dir=str(data_dir), device="cpu", save=False)
+    assert len(calls) == 4 and all(c == (torch.device("cpu"),) * 3 for c in calls)
