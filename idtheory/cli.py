@@ -80,6 +80,17 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+#: The options of one's own data (:func:`_add_common`) and their defaults: any of them given
+#: means own data, checked by :func:`_own_task`.
+_OWN_DATA: dict[str, Any] = {
+    "--train-file": None,
+    "--dev-file": None,
+    "--text-columns": None,
+    "--label-column": "label",
+    "--task-name": None,
+}
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
@@ -104,17 +115,27 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="COLUMN",
         help="the text column, or two for a sentence-pair task",
     )
-    g.add_argument("--label-column", default="label", help="the class column")
+    g.add_argument("--label-column", default=_OWN_DATA["--label-column"], help="the class column")
     g.add_argument("--task-name", help="name shown in tables (default: the training file's stem)")
 
 
 def _own_task(args: argparse.Namespace) -> str:
     """``--train-file``/``--dev-file``/``--text-columns``/``--label-column`` → a task name
-    (:func:`idtheory.tasks.file_task`)."""
+    (:func:`idtheory.tasks.file_task`); any of :data:`_OWN_DATA` given without the three
+    needed ones is an error that names the missing ones."""
     from idtheory.tasks import file_task
 
-    if args.train_file is None or args.dev_file is None or not args.text_columns:
-        raise ValueError("--train-file, --dev-file and --text-columns go together")
+    needed = {
+        "--train-file": args.train_file,
+        "--dev-file": args.dev_file,
+        "--text-columns": args.text_columns,
+    }
+    missing = [flag for flag, value in needed.items() if not value]
+    if missing:
+        raise ValueError(
+            "--train-file, --dev-file and --text-columns go together (your own data): "
+            f"give {', '.join(missing)}"
+        )
     return file_task(
         args.train_file, args.dev_file, args.text_columns, args.label_column, args.task_name
     )
@@ -126,9 +147,41 @@ def _option_flag(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
+def _flag_dest(flag: str) -> str:
+    """The :class:`argparse.Namespace` attribute of an option: ``--proj-seed`` → ``proj_seed``."""
+    return flag[2:].replace("-", "_")
+
+
 def _option_dest(f: dataclasses.Field) -> str:
     """The :class:`argparse.Namespace` attribute of a config field's option."""
-    return _option_flag(f)[2:].replace("-", "_")
+    return _flag_dest(_option_flag(f))
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    """A config field's default, None where it has none."""
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _changed(args: argparse.Namespace, defaults: dict[str, Any]) -> list[str]:
+    """The options of ``defaults`` (flag → default) whose parsed value differs from their
+    default, i.e. given on the command line (a list value equals the same tuple)."""
+
+    def plain(value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    return [
+        flag
+        for flag, default in defaults.items()
+        if plain(getattr(args, _flag_dest(flag), default)) != plain(default)
+    ]
+
+
+def _refuse(command: str, given: Sequence[str], message: str) -> None:
+    """Exit with ``idtheory COMMAND: error: MESSAGE`` when options were ``given`` that the mode
+    chosen would ignore; ``{options}`` in ``message`` names them."""
+    if given:
+        options = ", ".join(given)
+        raise SystemExit(f"idtheory {command}: error: " + message.format(options=options))
 
 
 def _config_fields(cls: type, skip: Iterable[str]) -> list[dataclasses.Field]:
@@ -143,7 +196,7 @@ def _option_kwargs(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
     one or more values; ``"choices"`` → choices; ``"positive"`` → only numbers > 0."""
     meta = f.metadata
     kw: dict[str, Any] = {
-        "default": None if f.default is dataclasses.MISSING else f.default,
+        "default": _field_default(f),
         "help": meta.get("help"),
     }
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
@@ -202,6 +255,13 @@ def _train_config(args: argparse.Namespace, lr: float = 2e-5, seed: int = 0) -> 
     return TrainConfig(lr=lr, seed=seed, **config_values(args, TrainConfig, _TRAIN_SKIP))
 
 
+def _subspace_defaults() -> dict[str, Any]:
+    """Flag → default of the SubspaceConfig options but ``dim`` and ``method``."""
+    return {
+        _option_flag(f): _field_default(f) for f in _config_fields(SubspaceConfig, _SUBSPACE_SKIP)
+    }
+
+
 def _subspace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The SubspaceConfig options but ``dim`` and ``method`` (``subspace_kwargs`` of a search)."""
     return config_values(args, SubspaceConfig, _SUBSPACE_SKIP)
@@ -226,10 +286,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     if args.method != "full" and args.dim is None:
         raise SystemExit("idtheory finetune: error: --dim is required with --method said/did")
-    if args.method == "full" and args.dim is not None:
-        raise SystemExit(
-            "idtheory finetune: error: --dim applies to --method said/did only; full fine-tuning "
-            "trains all D parameters (drop --dim, or pick --method said)"
+    if args.method == "full":
+        _refuse(
+            "finetune",
+            _changed(args, {"--dim": None, **_subspace_defaults()}),
+            "{options}: for --method said/did only; full fine-tuning trains all D parameters "
+            "(drop {options}, or pick --method said)",
         )
     subspace = None
     if args.method != "full":
@@ -255,6 +317,13 @@ def cmd_d90(args: argparse.Namespace) -> int:
     from idtheory.search import measure_d90_many
     from idtheory.store import ResultsStore
 
+    if args.grid:
+        _refuse(
+            "d90",
+            _changed(args, _search_only_defaults()),
+            "{options}: for the search only; --grid trains exactly the d given "
+            "(drop {options}, or drop --grid)",
+        )
     methods = list(dict.fromkeys(args.method))  # several: one sweep, the baseline trained once
     store, train_fn = ResultsStore(args.results_dir), _train_fn(args)
     executor = executor_from_args(args, progress=not args.quiet)
@@ -285,6 +354,18 @@ def cmd_d90(args: argparse.Namespace) -> int:
     print("\n".join(format_d90(r) for r in summaries))
     _warn_degenerate_threshold(args, summaries)
     return 0
+
+
+def _search_only_defaults() -> dict[str, Any]:
+    """Flag → default of the ``d90`` options that only the search reads (``--grid`` not)."""
+    from idtheory.search import DEFAULT_BRACKET_RATIO, DEFAULT_GRID_FACTOR
+
+    return {
+        "--d-min": 10,
+        "--d-max": None,
+        "--grid-factor": DEFAULT_GRID_FACTOR,
+        "--bracket-ratio": DEFAULT_BRACKET_RATIO,
+    }
 
 
 def _lrs_from(groups: list[list[str]] | None) -> dict[int, list[float]] | None:
@@ -434,25 +515,14 @@ def cmd_results(args: argparse.Namespace) -> int:
         for k, v in (("model", args.model), ("task", args.task), ("method", args.method))
         if v is not None
     }
+    metric = args.metric or "accuracy"
     if args.compare:
-        return _compare(store, ResultsStore(args.compare), args, filters)
+        return _compare(store, ResultsStore(args.compare), args, filters, metric)
     if args.merge:
-        added = store.merge(args.merge)
-        print(
-            f"merged {args.merge} into {args.results_dir}: "
-            + ", ".join(f"{n} {what}" for what, n in added.items())
-            + " added"
-        )
-        return 0
+        return _merge(store, ResultsStore(args.merge), args, filters)
     if args.d90:
-        rows = store.summaries(**filters)
-        if args.format == "json":
-            print(json.dumps(rows, indent=2))
-        else:
-            for r in rows:
-                print(format_d90(r, store.cost(r.get("run_ids") or [])))
-        return 0
-    rows = store.to_rows(metric=args.metric, **filters)
+        return _list_d90(store, args, filters)
+    rows = store.to_rows(metric=metric, **filters)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
     elif args.format == "csv":
@@ -469,13 +539,45 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare(store: Any, other: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
+def _merge(store: Any, other: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
+    """``idtheory results --merge DIR``: what ``other`` holds and ``store`` lacks; with
+    ``filters`` (--model/--task/--method) only the matching runs and their parameters."""
+    only = [r["run_id"] for r in other.records(**filters)] if filters else None
+    added = store.merge(other, only=only)
+    matching = " (runs matching the filters and their parameters only)" if filters else ""
+    print(
+        f"merged {args.merge} into {args.results_dir}: "
+        + ", ".join(f"{n} {what}" for what, n in added.items())
+        + f" added{matching}"
+    )
+    return 0
+
+
+def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
+    """``idtheory results --d90``: the stored d90 summaries (of ``--metric`` when given)."""
+    if args.format == "csv":
+        raise SystemExit(
+            "idtheory results: error: --d90 prints a table or json, not csv "
+            "(use --format table or --format json)"
+        )
+    rows = store.summaries(**filters, **({} if args.metric is None else {"metric": args.metric}))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(format_d90(r, store.cost(r.get("run_ids") or [])))
+    return 0
+
+
+def _compare(
+    store: Any, other: Any, args: argparse.Namespace, filters: dict[str, Any], metric: str
+) -> int:
     """``idtheory results --compare DIR``: the runs both stores hold, side by side."""
     from idtheory.store import compare_summary
 
     if not (Path(args.compare) / other.RUNS_FILE).is_file():
         raise SystemExit(f"idtheory results: no results store at {args.compare} (no runs.jsonl)")
-    rows = store.compare(other, metric=args.metric, **filters)
+    rows = store.compare(other, metric=metric, **filters)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
@@ -485,7 +587,7 @@ def _compare(store: Any, other: Any, args: argparse.Namespace, filters: dict[str
     ratio = "–" if s["time_ratio"] is None else f"{s['time_ratio']:.2f}"
     print(
         f"\n{s['shared']} runs in both stores ({args.results_dir} = a, {args.compare} = b); "
-        f"dev {args.metric} agrees within {args.tol:g} for {s['agree']} of {s['compared']}, "
+        f"dev {metric} agrees within {args.tol:g} for {s['agree']} of {s['compared']}, "
         f"max |b − a| = {worst}; summed wall time a {s['hours_a']:.2f} h, "
         f"b {s['hours_b']:.2f} h (b / a = {ratio})"
     )
@@ -517,6 +619,13 @@ def cmd_bound(args: argparse.Namespace) -> int:
     if args.run is not None:
         from idtheory.compress import bound_for_run
         from idtheory.store import ResultsStore
+
+        _refuse(
+            "bound",
+            _changed(args, {"--d": None, "--m": None, "--train-error": None}),
+            "{options}: --run takes d, m and the training error from the stored run "
+            "(drop {options}, or drop --run)",
+        )
 
         result = bound_for_run(
             args.run,
@@ -588,7 +697,12 @@ def _certify_reference(args: argparse.Namespace, store: Any, spec: RunSpec) -> i
     from idtheory.train import make_train_fn
 
     artifacts = args.artifacts_dir or str(Path(args.results_dir) / "params")
-    record = store.run(spec, make_train_fn(data_dir=args.data_dir, artifacts_dir=artifacts))
+    train_fn = make_train_fn(
+        data_dir=args.data_dir,
+        artifacts_dir=artifacts,
+        checkpoint_dir=str(Path(args.results_dir) / "partial"),
+    )
+    record = store.run(spec, train_fn)
     dev = (record.get("metrics") or {}).get("dev") or {}
     print(f"\nreference {record['run_id']}  status={record['status']}  {record.get('message', '')}")
     if "accuracy" in dev:
@@ -699,8 +813,9 @@ def _add_finetune(p: argparse.ArgumentParser) -> None:
 
 def _add_d90(p: argparse.ArgumentParser) -> None:
     from idtheory.executors import add_executor_arguments
-    from idtheory.search import DEFAULT_BRACKET_RATIO, DEFAULT_FULL_LRS, DEFAULT_SUBSPACE_LRS
+    from idtheory.search import DEFAULT_FULL_LRS, DEFAULT_SUBSPACE_LRS
 
+    search_only = _search_only_defaults()
     _add_common(p)
     p.add_argument(
         "--method",
@@ -744,20 +859,25 @@ def _add_d90(p: argparse.ArgumentParser) -> None:
         "the paper's d90, 'majority' the task's majority-class dev score (chance-corrected), "
         "'auto' the majority score only where the paper's threshold is at or below it",
     )
-    p.add_argument("--d-min", type=_positive_int, default=10, help="first d of the search")
+    p.add_argument(
+        "--d-min", type=_positive_int, default=search_only["--d-min"], help="first d of the search"
+    )
     p.add_argument(
         "--d-max",
         type=_positive_int,
-        default=None,
+        default=search_only["--d-max"],
         help="largest d tried (default: D, the number of projected parameters)",
     )
     p.add_argument(
-        "--grid-factor", type=float, default=4.0, help="ratio of successive d of the search grid"
+        "--grid-factor",
+        type=float,
+        default=search_only["--grid-factor"],
+        help="ratio of successive d of the search grid",
     )
     p.add_argument(
         "--bracket-ratio",
         type=float,
-        default=DEFAULT_BRACKET_RATIO,
+        default=search_only["--bracket-ratio"],
         help="bisect until the d90 bracket (lo, hi] has hi / lo at most this",
     )
     p.add_argument(
@@ -765,7 +885,8 @@ def _add_d90(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         nargs="+",
         default=None,
-        help="train exactly these d (accuracy-vs-d curve) instead of searching",
+        help="train exactly these d (accuracy-vs-d curve) instead of searching (then "
+        "--d-min, --d-max, --grid-factor and --bracket-ratio do not apply)",
     )
     _add_train(p)
     _add_subspace(p, with_dim=False)
@@ -778,16 +899,23 @@ def _add_results(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="only this model")
     p.add_argument("--task", help="only this task")
     p.add_argument("--method", choices=["full", *SUBSPACE_METHODS], help="only this method")
-    p.add_argument("--metric", default="accuracy", help="dev metric shown")
-    p.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
     p.add_argument(
+        "--metric",
+        default=None,
+        help="dev metric shown (default: accuracy); with --d90, only the searches on this metric "
+        "(default: all)",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
+    mode.add_argument(
         "--merge",
         metavar="DIR",
         default=None,
         help="bring another store's runs, d90 summaries, bounds and saved parameters into this "
-        "one (those it lacks; final records are never replaced) — e.g. a sweep's clone",
+        "one (those it lacks; final records are never replaced) — e.g. a sweep's clone; with "
+        "--model/--task/--method only the matching runs and their parameters",
     )
-    p.add_argument(
+    mode.add_argument(
         "--compare",
         metavar="DIR",
         default=None,
@@ -798,7 +926,10 @@ def _add_results(p: argparse.ArgumentParser) -> None:
         "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"
     )
     p.add_argument(
-        "--format", default="table", choices=["table", "csv", "json"], help="output format"
+        "--format",
+        default="table",
+        choices=["table", "csv", "json"],
+        help="output format; with --d90 table or json",
     )
     p.set_defaults(func=cmd_results)
 
@@ -840,7 +971,8 @@ def _add_certify(p: argparse.ArgumentParser) -> None:
         "--model/--task (default: the protocol declared for --model and --task)",
     )
     p.add_argument("--dry-run", action="store_true", help="list the trainings, train nothing")
-    p.add_argument(
+    only = p.add_mutually_exclusive_group()
+    only.add_argument(
         "--runs",
         nargs="+",
         metavar="RUN_ID",
@@ -849,7 +981,7 @@ def _add_certify(p: argparse.ArgumentParser) -> None:
         "processes or machines can share it; every stored one is still certified "
         "(default: all missing)",
     )
-    p.add_argument(
+    only.add_argument(
         "--reference",
         action="store_true",
         help="train only the full fine-tuning reference printed beside the certificate: the "
@@ -1001,7 +1133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command_of(argv)).parse_args(argv)
     try:
-        if getattr(args, "train_file", None) or getattr(args, "dev_file", None):
+        if hasattr(args, "train_file") and _changed(args, _OWN_DATA):
             args.task = _own_task(args)
         if _writes_results(args):
             check_writable(args.results_dir)

@@ -489,9 +489,10 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> argparse._Argumen
     group.add_argument(
         "--max-retries",
         type=int,
-        default=DEFAULT_MAX_RETRIES,
+        default=None,
         metavar="N",
-        help=f"re-runs of a training whose Ray worker died (default: {DEFAULT_MAX_RETRIES})",
+        help=f"re-runs of a training whose Ray worker died (default: {DEFAULT_MAX_RETRIES}). "
+        "Only with --executor ray",
     )
     return group
 
@@ -499,10 +500,12 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> argparse._Argumen
 def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Executor:
     """The executor described by the arguments of :func:`add_executor_arguments`.
 
-    ``progress`` is the local executor's progress bar. Ray options given with
-    ``--executor local`` are an error (rather than silently ignored).
+    ``progress`` is the local executor's progress bar. Ray options (``--max-retries``
+    included) given with ``--executor local`` or ``process`` are an error (rather than
+    silently ignored); ``--max-retries`` left out means :data:`DEFAULT_MAX_RETRIES`.
     """
     name = getattr(args, "executor", "local") or "local"
+    max_retries = getattr(args, "max_retries", None)
     max_parallel = getattr(args, "max_parallel", None)
     if max_parallel is not None and max_parallel < 1:
         raise ValueError(f"--max-parallel must be >= 1, got {max_parallel}")
@@ -511,10 +514,12 @@ def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Ex
             "--address": getattr(args, "address", None),
             "--num-gpus": getattr(args, "num_gpus", None),
             "--num-cpus": getattr(args, "num_cpus", None),
+            "--max-retries": max_retries,
         }
         given = [flag for flag, value in ray_only.items() if value is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} only apply with --executor ray")
+            flags = ", ".join(given)
+            raise ValueError(f"{flags}: for --executor ray only (add it, or drop {flags})")
         return get_executor(name, max_parallel=max_parallel, progress=progress)
     return get_executor(
         "ray",
@@ -522,7 +527,7 @@ def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Ex
         address=getattr(args, "address", None),
         num_gpus=getattr(args, "num_gpus", None),
         num_cpus=getattr(args, "num_cpus", None),
-        max_retries=getattr(args, "max_retries", DEFAULT_MAX_RETRIES),
+        max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
     )
 
 

@@ -311,7 +311,7 @@ def test_bad_numbers_say_what_was_expected(flag, capsys):
 def test_full_finetuning_rejects_dim(tmp_path, monkeypatch):
     calls = _no_training(monkeypatch)
     args = ["finetune", *TINY, "--method", "full", "--dim", "10", "--results-dir", str(tmp_path)]
-    with pytest.raises(SystemExit, match="--dim applies to --method said/did only"):
+    with pytest.raises(SystemExit, match="--dim: for --method said/did only"):
         main(args)
     assert calls == []
 
@@ -516,3 +516,143 @@ def test_d90_on_your_own_files(tmp_path, capsys):
     assert capsys.readouterr().out.count(" reviews ") == 2
     assert main(["d90", *tiny, "--train-file", str(train), "--results-dir", str(tmp_path)]) == 2
     assert "--train-file, --dev-file and --text-columns go together" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ options a mode would ignore
+
+
+def test_certify_reference_trains_with_a_checkpoint_dir(tmp_path, monkeypatch):
+    """The reference (the certificate's longest training) resumes after an interruption, as
+    every other training: its trainer gets <results>/partial."""
+    import json
+
+    from test_certify import TINY_PROTOCOL  # tests/ is on sys.path
+
+    seen: dict = {}
+
+    def make_train_fn(**kwargs):
+        seen.update(kwargs)
+        raise KeyboardInterrupt  # stop before training; main reports it (exit 130)
+
+    monkeypatch.setattr("idtheory.train.make_train_fn", make_train_fn)
+    protocol = tmp_path / "protocol.json"
+    protocol.write_text(json.dumps(TINY_PROTOCOL))
+    store = tmp_path / "store"
+    args = ["certify", "--protocol", str(protocol), "--results-dir", str(store), "--reference"]
+    assert main(args) == 130
+    assert seen["checkpoint_dir"] == str(store / "partial")
+
+
+def test_certify_reference_rejects_runs(tmp_path, capsys, monkeypatch):
+    calls = _no_training(monkeypatch)
+    with pytest.raises(SystemExit):
+        main(["certify", "--reference", "--runs", "0123456789abcdef"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert calls == []
+
+
+def _two_models_store(root):
+    """A store with one ok run of each of two models (and a d90 summary)."""
+    import dataclasses
+
+    from test_store import make_record, make_spec  # tests/ is on sys.path
+
+    store = ResultsStore(root)
+    for model in ("tiny-a", "tiny-b"):
+        store.put(make_record(dataclasses.replace(make_spec(dim=10), model=model)))
+    store.put_summary({"summary_id": "s", "model": "tiny-a", "task": "mrpc", "method": "said"})
+    return store
+
+
+def test_results_merge_honours_the_filters(tmp_path, capsys):
+    """--merge --model M brings only M's runs (and their parameters), not every run."""
+    _two_models_store(tmp_path / "other")
+    here = ["results", "--results-dir", str(tmp_path / "here")]
+    assert main([*here, "--merge", str(tmp_path / "other"), "--model", "tiny-a"]) == 0
+    assert "1 runs, 0 summaries" in capsys.readouterr().out
+    assert [r["spec"]["model"] for r in ResultsStore(tmp_path / "here").records()] == ["tiny-a"]
+    assert main([*here, "--merge", str(tmp_path / "other")]) == 0  # no filter: everything
+    assert "1 runs, 1 summaries" in capsys.readouterr().out
+
+
+def test_results_d90_takes_the_metric_and_refuses_csv(tmp_path, capsys):
+    import json
+
+    store = ResultsStore(tmp_path)
+    for metric, d90 in (("accuracy", 10), ("f1", 20)):
+        store.put_summary({**_d90_result([None, d90]), "summary_id": metric, "metric": metric})
+    listing = ["results", "--results-dir", str(tmp_path), "--d90", "--format", "json"]
+    assert main(listing) == 0  # no --metric: every summary
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main([*listing, "--metric", "f1"]) == 0
+    (only,) = json.loads(capsys.readouterr().out)
+    assert only["metric"] == "f1"
+    with pytest.raises(SystemExit, match="--d90 prints a table or json, not csv"):
+        main([*listing[:-1], "csv"])
+
+
+@pytest.mark.parametrize(
+    "modes",
+    [["--d90", "--merge", "x"], ["--d90", "--compare", "x"], ["--merge", "x", "--compare", "y"]],
+)
+def test_results_modes_are_exclusive(modes, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["results", "--results-dir", str(tmp_path), *modes])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "runs.jsonl").exists()  # nothing merged
+
+
+@pytest.mark.parametrize("given", [["--d", "10"], ["--m", "100"], ["--train-error", "0.1"]])
+def test_bound_run_refuses_what_comes_from_the_run(given, tmp_path, monkeypatch):
+    def bound_for_run(*args, **kwargs):
+        raise AssertionError("bounded")
+
+    monkeypatch.setattr("idtheory.compress.bound_for_run", bound_for_run)
+    args = ["bound", "--run", "0123456789abcdef", "--results-dir", str(tmp_path), *given]
+    with pytest.raises(SystemExit, match=f"idtheory bound: error: {given[0]}: --run takes d"):
+        main(args)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--projection", "dense"],
+        ["--layout", "per_tensor"],
+        ["--scaling", "tensor"],
+        ["--proj-seed", "3"],
+        ["--include", "encoder"],
+        ["--exclude", "classifier"],
+        ["--train-head"],
+        ["--grad-scale", "authors"],
+    ],
+)
+def test_full_finetuning_rejects_subspace_options(given, tmp_path, monkeypatch):
+    calls = _no_training(monkeypatch)
+    args = ["finetune", *TINY, "--method", "full", "--results-dir", str(tmp_path), *given]
+    with pytest.raises(SystemExit, match=f"{given[0]}: for --method said/did only"):
+        main(args)
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "given", [["--text-columns", "review"], ["--label-column", "y"], ["--task-name", "mine"]]
+)
+def test_own_data_options_need_the_files(given, tmp_path, capsys, monkeypatch):
+    calls = _no_training(monkeypatch)
+    assert main(["finetune", *TINY, "--dim", "10", "--results-dir", str(tmp_path), *given]) == 2
+    err = capsys.readouterr().err
+    assert "idtheory finetune: error: --train-file, --dev-file and --text-columns go" in err
+    assert "give --train-file, --dev-file" in err and len(err.strip().splitlines()) == 1
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "given",
+    [["--d-min", "20"], ["--d-max", "1000"], ["--grid-factor", "2"], ["--bracket-ratio", "1.5"]],
+)
+def test_d90_grid_refuses_search_options(given, tmp_path, monkeypatch):
+    calls = _no_training(monkeypatch)
+    args = ["d90", *TINY, "--grid", "10", "--results-dir", str(tmp_path), *given]
+    with pytest.raises(SystemExit, match=f"{given[0]}: for the search only; --grid trains"):
+        main(args)
+    assert calls == []

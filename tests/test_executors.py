@@ -26,6 +26,7 @@ import pytest
 
 from idtheory.config import RunSpec
 from idtheory.executors import (
+    DEFAULT_MAX_RETRIES,
     LocalExecutor,
     ProcessExecutor,
     RayExecutor,
@@ -418,6 +419,18 @@ def test_cli_arguments() -> None:
         executor_from_args(parser.parse_args(["--address", "auto"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["--executor", "slurm"])
+
+
+@pytest.mark.parametrize("name", ["local", "process"])
+def test_max_retries_is_ray_only(name: str) -> None:
+    """--max-retries with local/process is refused like the other Ray options; left out, Ray
+    keeps its default."""
+    parser = argparse.ArgumentParser()
+    add_executor_arguments(parser)
+    with pytest.raises(ValueError, match="--max-retries: for --executor ray only"):
+        executor_from_args(parser.parse_args(["--executor", name, "--max-retries", "5"]))
+    ex = executor_from_args(parser.parse_args(["--executor", "ray"]))
+    assert isinstance(ex, RayExecutor) and ex.max_retries == DEFAULT_MAX_RETRIES
 
 
 def test_process_executor_grid_gives_same_records_as_local(tmp_path: Path) -> None:
