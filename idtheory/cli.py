@@ -344,6 +344,7 @@ def cmd_d90(args: argparse.Namespace) -> int:
         frac=args.frac,
         d_min=args.d_min,
         d_max=args.d_max,
+        d_floor=args.d_floor,
         grid_factor=args.grid_factor,
         bracket_ratio=args.bracket_ratio,
         grid=args.grid,
@@ -363,6 +364,7 @@ def _search_only_defaults() -> dict[str, Any]:
     return {
         "--d-min": 10,
         "--d-max": None,
+        "--d-floor": None,
         "--grid-factor": DEFAULT_GRID_FACTOR,
         "--bracket-ratio": DEFAULT_BRACKET_RATIO,
     }
@@ -867,6 +869,14 @@ def _add_d90(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=search_only["--d-max"],
         help="largest d tried (default: D, the number of projected parameters)",
+    )
+    p.add_argument(
+        "--d-floor",
+        type=_positive_int,
+        default=search_only["--d-floor"],
+        help="when --d-min already passes, search down to this d (d-min / grid-factor^k) so "
+        "the bracket closes from below; for SAID above the model's number of λ (default: "
+        "stop at --d-min)",
     )
     p.add_argument(
         "--grid-factor",

@@ -437,6 +437,7 @@ SEARCH_OPTIONS: tuple[str, ...] = (
     "frac",
     "d_min",
     "d_max",
+    "d_floor",
     "grid_factor",
     "bracket_ratio",
     "grid",
@@ -479,6 +480,7 @@ def measure_d90(
     frac: float = 0.9,
     d_min: int = 10,
     d_max: int | None = None,
+    d_floor: int | None = None,
     grid_factor: float = DEFAULT_GRID_FACTOR,
     bracket_ratio: float = DEFAULT_BRACKET_RATIO,
     grid: Iterable[int] | None = None,
@@ -495,13 +497,17 @@ def measure_d90(
        baseline = max over lr of the mean over seeds; ``threshold = frac × baseline``.
     2. Search mode (``grid=None``): coarse geometric grid ``d_min·grid_factor^k`` (capped at
        ``d_max``) until the first passing d, then k-section in log d (bisection when k = 1)
-       until ``hi/lo ≤ bracket_ratio``. Each d is trained at every ``subspace_lrs`` × ``seeds``
+       until ``hi/lo ≤ bracket_ratio``. With ``d_floor``, a ``d_min`` that already passes sends
+       the grid downwards, ``d_min/grid_factor^k`` (the last clamped at ``d_floor``), until a d
+       fails, so the bracket closes from below; without it (or when ``d_floor`` passes too) the
+       status is ``"passes_at_smallest"``. For SAID ``d_floor`` must exceed the model's number of
+       λ (they are counted in d). Each d is trained at every ``subspace_lrs`` × ``seeds``
        — or, with ``subspace_lrs_from`` (``{d_from: lrs, ...}``), at the ``lrs`` of the largest
        ``d_from`` ≤ d: subspace training with Adam moves θ_D by about lr·√d per step, so rates
        that train at small d diverge at large d (measured: MiniLM-L6 on MRPC at d = 40,960
        scores 0.797 at lr 0.03, 0.696 at 0.1 and the majority class, 0.684, at 0.3).
        Grid mode (``grid=[...]``): every listed d is trained (one round) and d90 is read off the
-       curve with :func:`d90_from_curve` (``d_min``, ``d_max``, ``grid_factor``,
+       curve with :func:`d90_from_curve` (``d_min``, ``d_max``, ``d_floor``, ``grid_factor``,
        ``bracket_ratio`` and ``candidates`` are then unused).
 
     ``executor`` is ``"local"`` (default; in-process, sequential), ``"ray"`` (a
@@ -642,6 +648,7 @@ class _Search:
         frac: float = 0.9,
         d_min: int = 10,
         d_max: int | None = None,
+        d_floor: int | None = None,
         grid_factor: float = DEFAULT_GRID_FACTOR,
         bracket_ratio: float = DEFAULT_BRACKET_RATIO,
         grid: Iterable[int] | None = None,
@@ -685,6 +692,8 @@ class _Search:
             _positive_int(d_min, "d_min")
             if d_max is not None and _positive_int(d_max, "d_max") < d_min:
                 raise ValueError(f"d_max={d_max} < d_min={d_min}")
+            if d_floor is not None and _positive_int(d_floor, "d_floor") > d_min:
+                raise ValueError(f"d_floor={d_floor} > d_min={d_min}")
             if not grid_factor > 1:
                 raise ValueError(f"grid_factor must be > 1, got {grid_factor}")
             if not bracket_ratio > 1:
@@ -693,7 +702,7 @@ class _Search:
             _positive_int(candidates, "candidates")
         self.model, self.task = model, task
         self.base_train, self.frac, self.metric = base_train, frac, metric
-        self.d_min, self.d_max = d_min, d_max
+        self.d_min, self.d_max, self.d_floor = d_min, d_max, d_floor
         self.grid_factor, self.bracket_ratio = grid_factor, bracket_ratio
         self.candidates = candidates
         self.floor = float(floor)
@@ -741,6 +750,8 @@ class _Search:
             )
             if self.k > 1:  # k = 1 (bisection) keeps the summary ids of earlier versions
                 settings["candidates"] = self.k
+            if self.d_floor is not None:  # unset keeps earlier summary ids
+                settings["d_floor"] = self.d_floor
         return settings
 
     def run_spec(self, method: str, dim: int | None, lr: float, seed: int) -> RunSpec:
@@ -887,6 +898,13 @@ class _Search:
                 complete = yield from evaluate(chunk)
                 if not complete or any(points[d].passes for d in chunk):
                     break
+            if complete and self.d_floor is not None and points[self.d_min].passes:
+                below = _downward_grid(self.d_min, self.d_floor, self.grid_factor)
+                for start in range(0, len(below), self.k):  # downwards until a d fails
+                    chunk = below[start : start + self.k]
+                    complete = yield from evaluate(chunk)
+                    if not complete or not all(points[d].passes for d in chunk):
+                        break
             while complete:
                 lo, hi = _bracket(points)
                 if lo is None or hi is None or hi / lo <= self.bracket_ratio:
@@ -1173,6 +1191,18 @@ def _geometric_grid(d_min: int, d_max: int, factor: float) -> list[int]:
             return out
         out.append(d)
         k += 1
+
+
+def _downward_grid(d_min: int, d_floor: int, factor: float) -> list[int]:
+    """``round(d_min / factor^k)`` for k = 1, 2, …, strictly decreasing, the last entry clamped
+    at ``d_floor`` (empty when ``d_floor = d_min``)."""
+    out: list[int] = []
+    k = 1
+    while (out[-1] if out else d_min) > d_floor:
+        d = min(math.floor(d_min / factor**k + 0.5), (out[-1] if out else d_min) - 1)
+        out.append(max(d, d_floor))
+        k += 1
+    return out
 
 
 def _unique_floats(values: Iterable[float], name: str) -> tuple[float, ...]:

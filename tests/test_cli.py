@@ -646,9 +646,26 @@ def test_own_data_options_need_the_files(given, tmp_path, capsys, monkeypatch):
     assert calls == []
 
 
+def test_d90_passes_d_floor_to_the_search(tmp_path, monkeypatch):
+    import idtheory.search
+
+    seen: dict = {}
+    monkeypatch.setattr(
+        idtheory.search, "measure_d90_many", lambda jobs, **kw: seen.update(kw) or []
+    )
+    main(["d90", *TINY, "--results-dir", str(tmp_path), "--d-min", "160", "--d-floor", "16"])
+    assert (seen["d_min"], seen["d_floor"]) == (160, 16)
+
+
 @pytest.mark.parametrize(
     "given",
-    [["--d-min", "20"], ["--d-max", "1000"], ["--grid-factor", "2"], ["--bracket-ratio", "1.5"]],
+    [
+        ["--d-min", "20"],
+        ["--d-max", "1000"],
+        ["--d-floor", "5"],
+        ["--grid-factor", "2"],
+        ["--bracket-ratio", "1.5"],
+    ],
 )
 def test_d90_grid_refuses_search_options(given, tmp_path, monkeypatch):
     calls = _no_training(monkeypatch)

@@ -14,6 +14,7 @@ import pytest
 from idtheory.config import RunSpec, TrainConfig
 from idtheory.curve import d90_ratio
 from idtheory.search import (
+    DEFAULT_BRACKET_RATIO,
     DEFAULT_FULL_LRS,
     DEFAULT_SUBSPACE_LRS,
     PARTIAL,
@@ -470,6 +471,29 @@ def test_passes_at_smallest(tmp_path: Path) -> None:
     res = run(ResultsStore(tmp_path), trainer)
     assert res.status == "passes_at_smallest" and res.d90 == 10 and res.bracket == (None, 10)
     assert trainer.dims() == [10] and len(trainer.calls) == 4 + 4
+
+
+def test_d_floor_closes_the_bracket_from_below(tmp_path: Path) -> None:
+    """d_min = 640 passes (the crossing is at 446.4): with d_floor the grid goes down to 160,
+    which fails, and bisection closes (160, 640] as a search from d_min = 10 would have."""
+    trainer = FakeTrainer()
+    res = run(ResultsStore(tmp_path), trainer, d_min=640, d_floor=20)
+    assert res.search_path[:2] == [640, 160] and res.status == "ok"
+    lo, hi = res.bracket
+    assert 160 <= lo < 446.4 <= hi <= 640 and hi / lo <= DEFAULT_BRACKET_RATIO
+    assert res.settings["d_floor"] == 20
+    plain = run(ResultsStore(tmp_path / "plain"), FakeTrainer(), d_min=640)
+    assert plain.status == "passes_at_smallest" and plain.bracket == (None, 640)
+    assert "d_floor" not in plain.settings  # unset: the summary ids of earlier searches
+
+
+def test_d_floor_that_passes_too_is_the_smallest(tmp_path: Path) -> None:
+    trainer = FakeTrainer(acc=lambda d: 0.95)
+    res = run(ResultsStore(tmp_path), trainer, d_min=160, d_floor=16)
+    assert res.search_path == [160, 40, 16] and res.status == "passes_at_smallest"
+    assert res.bracket == (None, 16)
+    with pytest.raises(ValueError, match="d_floor=200 > d_min=160"):
+        run(ResultsStore(tmp_path), trainer, d_min=160, d_floor=200)
 
 
 def test_never_passes_up_to_d_max(tmp_path: Path) -> None:
