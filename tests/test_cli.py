@@ -613,23 +613,43 @@ def test_bound_run_refuses_what_comes_from_the_run(given, tmp_path, monkeypatch)
         main(args)
 
 
+_FULL = ["finetune", "--method", "full"]
+_GRID = ["d90", "--grid", "10"]
+
+
 @pytest.mark.parametrize(
-    "given",
+    "mode, given, refusal",
     [
-        ["--projection", "dense"],
-        ["--layout", "per_tensor"],
-        ["--scaling", "tensor"],
-        ["--proj-seed", "3"],
-        ["--include", "encoder"],
-        ["--exclude", "classifier"],
-        ["--train-head"],
-        ["--grad-scale", "authors"],
+        *[
+            (_FULL, g, "for --method said/did only")
+            for g in (
+                ["--projection", "dense"],
+                ["--layout", "per_tensor"],
+                ["--scaling", "tensor"],
+                ["--proj-seed", "3"],
+                ["--include", "encoder"],
+                ["--exclude", "classifier"],
+                ["--train-head"],
+                ["--grad-scale", "authors"],
+            )
+        ],
+        *[
+            (_GRID, g, "for the search only; --grid trains")
+            for g in (
+                ["--d-min", "20"],
+                ["--d-max", "1000"],
+                ["--d-floor", "5"],
+                ["--grid-factor", "2"],
+                ["--bracket-ratio", "1.5"],
+            )
+        ],
     ],
 )
-def test_full_finetuning_rejects_subspace_options(given, tmp_path, monkeypatch):
+def test_options_the_mode_would_ignore_are_refused(mode, given, refusal, tmp_path, monkeypatch):
+    """Full fine-tuning refuses subspace options; a grid refuses the search's options."""
     calls = _no_training(monkeypatch)
-    args = ["finetune", *TINY, "--method", "full", "--results-dir", str(tmp_path), *given]
-    with pytest.raises(SystemExit, match=f"{given[0]}: for --method said/did only"):
+    args = [mode[0], *TINY, *mode[1:], "--results-dir", str(tmp_path), *given]
+    with pytest.raises(SystemExit, match=f"{given[0]}: {refusal}"):
         main(args)
     assert calls == []
 
@@ -655,21 +675,3 @@ def test_d90_passes_d_floor_to_the_search(tmp_path, monkeypatch):
     )
     main(["d90", *TINY, "--results-dir", str(tmp_path), "--d-min", "160", "--d-floor", "16"])
     assert (seen["d_min"], seen["d_floor"]) == (160, 16)
-
-
-@pytest.mark.parametrize(
-    "given",
-    [
-        ["--d-min", "20"],
-        ["--d-max", "1000"],
-        ["--d-floor", "5"],
-        ["--grid-factor", "2"],
-        ["--bracket-ratio", "1.5"],
-    ],
-)
-def test_d90_grid_refuses_search_options(given, tmp_path, monkeypatch):
-    calls = _no_training(monkeypatch)
-    args = ["d90", *TINY, "--grid", "10", "--results-dir", str(tmp_path), *given]
-    with pytest.raises(SystemExit, match=f"{given[0]}: for the search only; --grid trains"):
-        main(args)
-    assert calls == []
