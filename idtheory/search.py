@@ -187,7 +187,7 @@ def _run_unit(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str
     return record_of(store, train_fn, spec)
 
 
-def _train_unit(train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
+def train_unit(train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
     """Train ``spec`` only (the unit of executors whose driver records the runs)."""
     return dict(train_fn(spec))
 
@@ -1045,7 +1045,7 @@ def _drive_futures(
 
     driver_records = bool(getattr(executor, "driver_records", False))
     unit: Callable[[RunSpec], dict[str, Any]] = (
-        functools.partial(_train_unit, train_fn)
+        functools.partial(train_unit, train_fn)
         if driver_records
         else functools.partial(_run_unit, store, train_fn)
     )

@@ -26,13 +26,13 @@ from idtheory.search import (
     PARTIAL,
     Executor,
     LocalExecutor,
-    _train_unit,
     best_cell,
     measure_d90,
     record_of,
     resolve_floor,
     score_cells,
     status_reason,
+    train_unit,
 )
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
 from idtheory.tasks import get_task, majority_score
@@ -117,7 +117,7 @@ def _baseline_records(
         return executor.map(functools.partial(record_of, store, train_fn), specs)
     read_only = bool(getattr(train_fn, "read_only", False))
     todo = [] if read_only else [s for s in specs if store.needs_training(s)]
-    unit = functools.partial(_train_unit, train_fn)
+    unit = functools.partial(train_unit, train_fn)
     if hasattr(executor, "submit"):  # each record written as its training ends: none lost
         futures = {executor.submit(unit, s): s for s in todo}
         errors = []
