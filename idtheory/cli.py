@@ -1152,7 +1152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"idtheory {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: everything finished so far is stored; rerun to resume", file=sys.stderr)
+        print(
+            "interrupted: finished trainings are stored, a training in progress saved its "
+            "checkpoint at the end of its step; rerun the same command to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

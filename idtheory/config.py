@@ -246,8 +246,20 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # epochs=3 is epochs=3.0: one run, one run id (records hold floats)
+            value = getattr(self, f.name)
+            if (
+                f.type in ("float", float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                object.__setattr__(self, f.name, float(value))
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        for name in ("max_train_examples", "max_eval_examples"):
+            n = getattr(self, name)
+            if n is not None and not n >= 1:
+                raise ValueError(f"TrainConfig.{name} must be None (all) or >= 1, got {n}")
         if self.batch_size <= 0:
             raise ValueError(f"TrainConfig.batch_size must be > 0, got {self.batch_size}")
         if self.max_steps is None and not self.epochs > 0:

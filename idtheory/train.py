@@ -31,7 +31,9 @@ import math
 import os
 import platform
 import resource
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -265,6 +267,33 @@ class _Checkpoint:
             self.path.unlink(missing_ok=True)
 
 
+class _InterruptAtStepEnd:
+    """Defers a first Ctrl-C (SIGINT) to the end of the current training step, where the state
+    is whole: :func:`finetune` then saves its checkpoint and raises ``KeyboardInterrupt``, so the
+    rerun resumes from that step. A second Ctrl-C interrupts at once. Only where Python's default
+    handler is in place in the main thread (signal handlers are set there only; a process that
+    ignores SIGINT keeps ignoring it)."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _InterruptAtStepEnd:
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def _quantized(qat: StraightThrough | None) -> AbstractContextManager[None]:
     """The straight-through swap of ``qat``, or nothing when training is not quantized."""
     return nullcontext() if qat is None else qat.swapped()
@@ -315,6 +344,9 @@ def finetune(
         dev_data = load_task(
             spec.name, "dev", data_dir=data_dir, max_examples=config.max_eval_examples, seed=0
         )
+    for split, data in (("training", train_data), ("dev", dev_data)):
+        if not data.labels:
+            raise ValueError(f"the {split} set of {spec.name} has no examples ({data.source})")
     train_ex = encode(tokenizer, train_data, config.max_length)
     dev_ex = encode(tokenizer, dev_data, config.max_length)
     pad_id = tokenizer.pad_token_id or 0
@@ -379,6 +411,14 @@ def finetune(
             }
         )
 
+    interrupt = _InterruptAtStepEnd()
+
+    def stop_if_interrupted() -> None:
+        """After a step: a deferred Ctrl-C saves the (now whole) state and interrupts."""
+        if interrupt.pending:
+            save_checkpoint()
+            raise KeyboardInterrupt
+
     def metrics(examples: list[dict[str, Any]]) -> dict[str, float]:
         return evaluate(
             model,
@@ -402,56 +442,62 @@ def finetune(
             best.update(score=dev[config.metric], step=step, dev=dev, state=_snapshot(model))
 
     bar = _progress(total, progress, f"{spec.name} lr={config.lr:g}", initial=step)
+    if saved is not None and progress:
+        bar.write(f"resuming at step {step}/{total} from {ckpt.path}")
     model.train()
-    try:
-        while step < total:
-            gen.set_state(epoch_start)
-            batches = _epoch_batches(train_ex, config, gen)
-            for idx in batches[position:]:
-                batch = _collate([train_ex[i] for i in idx], pad_id, device)
-                with _quantized(qat):  # forward and backward at the quantized point
-                    with _autocast(device, amp):
-                        loss = model(**batch).loss
-                    if not torch.isfinite(loss):
-                        status = "diverged"
-                        message = (
-                            f"non-finite loss ({loss.item()}) at step {step} with lr={config.lr:g}"
-                        )
-                        raise _Stop
-                    optimizer.zero_grad(set_to_none=True)
+    with interrupt:
+        try:
+            while step < total:
+                gen.set_state(epoch_start)
+                batches = _epoch_batches(train_ex, config, gen)
+                for idx in batches[position:]:
+                    batch = _collate([train_ex[i] for i in idx], pad_id, device)
+                    with _quantized(qat):  # forward and backward at the quantized point
+                        with _autocast(device, amp):
+                            loss = model(**batch).loss
+                        if not torch.isfinite(loss):
+                            status = "diverged"
+                            message = (
+                                f"non-finite loss ({loss.item()}) at step {step} "
+                                f"with lr={config.lr:g}"
+                            )
+                            raise _Stop
+                        optimizer.zero_grad(set_to_none=True)
+                        if scaler is not None:
+                            scaler.scale(loss).backward()
+                            scaler.unscale_(optimizer)
+                        else:
+                            loss.backward()
+                    if config.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                     if scaler is not None:
-                        scaler.scale(loss).backward()
-                        scaler.unscale_(optimizer)
+                        scaler.step(optimizer)
+                        scaler.update()
                     else:
-                        loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
-                step += 1
-                position += 1
-                running.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{running[-1]:.3f}", best=f"{best['score']:.3f}")
-                evaluated = step % eval_every == 0 or step == total
-                if evaluated:
-                    do_eval()
-                if step >= total:
-                    break
-                if position == len(batches):
-                    epoch, position, epoch_start = epoch + 1, 0, gen.get_state()
-                if ckpt.path is not None and (evaluated or ckpt.due()):
-                    save_checkpoint()
-    except _Stop:
-        pass
-    except torch.cuda.OutOfMemoryError as err:  # pragma: no cover - GPU only
-        status, message = "failed", f"CUDA out of memory: {err}"
-    finally:
-        bar.close()
+                        optimizer.step()
+                    scheduler.step()
+                    step += 1
+                    position += 1
+                    running.append(loss.item())
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{running[-1]:.3f}", best=f"{best['score']:.3f}")
+                    evaluated = step % eval_every == 0 or step == total
+                    if evaluated:
+                        do_eval()
+                    if step >= total:
+                        stop_if_interrupted()
+                        break
+                    if position == len(batches):
+                        epoch, position, epoch_start = epoch + 1, 0, gen.get_state()
+                    if ckpt.path is not None and (evaluated or ckpt.due()):
+                        save_checkpoint()
+                    stop_if_interrupted()
+        except _Stop:
+            pass
+        except torch.cuda.OutOfMemoryError as err:  # pragma: no cover - GPU only
+            status, message = "failed", f"CUDA out of memory: {err}"
+        finally:
+            bar.close()
 
     train_metrics: dict[str, float] = {}
     if best["state"] is not None:

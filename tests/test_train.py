@@ -216,6 +216,39 @@ def test_a_killed_training_resumes_from_its_checkpoint_exactly(
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+@pytest.mark.parametrize("pressed_in_step", [2, 6])  # mid-training, and in the last step
+def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(
+    data_dir, tmp_path, monkeypatch, pressed_in_step
+):
+    """A Ctrl-C (SIGINT) mid-step lets the step finish, saves the checkpoint there (whatever
+    the 5-minute clock says) and interrupts; the rerun ends as an uninterrupted training."""
+    import signal
+
+    import torch
+
+    s = spec()
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    partial = tmp_path / "partial"
+    clip, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
+
+    def clip_with_a_ctrl_c(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == pressed_in_step:
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, mid-step
+        return clip(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_a_ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    (saved,) = partial.glob("*.pt")
+    assert torch.load(saved, weights_only=False)["step"] == pressed_in_step  # the whole step
+    resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert resumed[key] == clean[key], key
+
+
 def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):
     import torch
 
@@ -228,3 +261,26 @@ def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):
     )
     rec = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
     assert rec["history"] == clean["history"]
+
+
+def test_int_and_float_settings_are_one_run():
+    """``epochs=3`` (Python) and ``--epochs 3`` (the CLI's float 3.0) share their run id."""
+    as_int = RunSpec("tiny-bert", "mrpc", TrainConfig(epochs=3, lr=1, precision="fp32"))
+    as_float = RunSpec("tiny-bert", "mrpc", TrainConfig(epochs=3.0, lr=1.0, precision="fp32"))
+    assert as_int.config_hash() == as_float.config_hash()
+    assert isinstance(as_int.train.epochs, float)
+    with pytest.raises(ValueError, match="max_train_examples must be None"):
+        TrainConfig(max_train_examples=0)
+
+
+def test_an_empty_training_file_is_refused_not_looped_on(tmp_path):
+    from idtheory.tasks import file_task
+
+    (tmp_path / "train.csv").write_text("text,label\n")  # a header and no example
+    (tmp_path / "dev.csv").write_text("text,label\nfine,1\nbad,0\n")
+    task = file_task(tmp_path / "train.csv", tmp_path / "dev.csv", ["text"])
+    with pytest.raises(ValueError, match=r"training set of .* has no examples"):
+        run_spec(
+            RunSpec("tiny-bert", task, TrainConfig(**SMALL), SubspaceConfig(dim=40)),
+            progress=False,
+        )
