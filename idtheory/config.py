@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -126,6 +127,13 @@ class SubspaceConfig:
                 object.__setattr__(self, name, (value,))
             elif value is not None:
                 object.__setattr__(self, name, tuple(value))
+            for pattern in getattr(self, name) or ():
+                try:
+                    re.compile(pattern)
+                except re.error as err:
+                    raise ValueError(
+                        f"SubspaceConfig.{name}: {pattern!r} is not a regular expression ({err})"
+                    ) from None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -273,6 +281,10 @@ class TrainConfig:
         for f in fields(self):
             if "choices" in f.metadata:
                 _check_choice(f.name, getattr(self, f.name), f.metadata["choices"])
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(self.device)):
+            raise ValueError(
+                f"TrainConfig.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
+            )
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
 
     def to_dict(self) -> dict[str, Any]:

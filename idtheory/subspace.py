@@ -209,6 +209,7 @@ class SubspaceModel(nn.Module):
 
     def __new__(cls, model: nn.Module | None = None, *args: Any, **kwargs: Any) -> SubspaceModel:
         if cls is SubspaceModel and model is not None:
+            _check_wrappable(model, *args, **kwargs)
             cls = _signature_class(type(model))
         return super().__new__(cls)
 
@@ -687,6 +688,26 @@ def _version() -> str:
     from idtheory import __version__
 
     return __version__
+
+
+def _check_wrappable(model: Any, config: Any = None, *args: Any, **kwargs: Any) -> None:
+    """The mistakes of wrapping, each as one error that says what to pass instead."""
+    if isinstance(model, SubspaceModel):
+        raise ValueError(
+            "the model is already a SubspaceModel: wrap the base model (or merge_and_unload() "
+            "this one first)"
+        )
+    if not isinstance(model, nn.Module):
+        hint = (
+            "; pass loaded.model, not what load_model returned" if hasattr(model, "model") else ""
+        )
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}{hint}")
+    config = kwargs.get("config", config)
+    if config is not None and not isinstance(config, SubspaceConfig):
+        raise TypeError(
+            f"config must be a SubspaceConfig (e.g. SubspaceConfig(dim=1000, method='said')), "
+            f"got {type(config).__name__}"
+        )
 
 
 def get_subspace_model(model: nn.Module, config: SubspaceConfig) -> SubspaceModel:

@@ -180,7 +180,7 @@ def _resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("TrainConfig.device='cuda' but no CUDA device is available; use 'cpu'")
+        raise ValueError(f"device {name!r}: no CUDA device is available here; use 'cpu' or 'auto'")
     return torch.device(name)
 
 

@@ -675,3 +675,21 @@ def test_d90_passes_d_floor_to_the_search(tmp_path, monkeypatch):
     )
     main(["d90", *TINY, "--results-dir", str(tmp_path), "--d-min", "160", "--d-floor", "16"])
     assert (seen["d_min"], seen["d_floor"]) == (160, 16)
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path):
+    """`idtheory results | head -1`: no BrokenPipeError traceback, exit status 0."""
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    store.mkdir()
+    line = '{"run_id": "%016x", "spec": {"model": "m", "task": "mrpc", "train": {}}, "status": "ok"}'
+    (store / "runs.jsonl").write_text("\n".join(line % i for i in range(5000)) + "\n")
+    done = subprocess.run(
+        f"{sys.executable} -m idtheory.cli results --results-dir {store} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -210,7 +210,7 @@ def test_run_device_resolution(cuda, monkeypatch):
     if cuda:
         assert C.run_device("cpu", "cuda") == torch.device("cuda")
     else:
-        with pytest.raises(RuntimeError, match="no CUDA"):
+        with pytest.raises(ValueError, match="no CUDA"):
             C.run_device("cpu", "cuda")
 
 
@@ -262,7 +262,7 @@ def test_bound_for_run_measures_on_the_run_device(data_dir, tmp_path, monkeypatc
         assert len(calls) == 4  # float and quantized, train and dev
         assert all(c == (torch.device("cpu"),) * 3 for c in calls)
         assert result["m"] == 32
-        with pytest.raises(RuntimeError, match="no CUDA"):  # an explicit device is not replaced
+        with pytest.raises(ValueError, match="no CUDA"):  # an explicit device is not replaced
             C.bound_for_run(run_id, store=store, levels=4, data_dir=str(data_dir), device="cuda")
     calls.clear()
     C.bound_for_run(run_id, store=store, levels=4, data_dir=str(data_dir), device="cpu", save=False)

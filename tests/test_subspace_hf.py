@@ -351,3 +351,27 @@ def test_from_pretrained_of_a_save_without_fingerprint(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SubspaceModel.from_pretrained(tiny_bert(seed=1), tmp_path)
+
+
+def test_wrapping_mistakes_say_what_to_pass():
+    from idtheory.config import SubspaceConfig
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+
+    loaded = load_model("tiny-bert", num_labels=2)
+    with pytest.raises(TypeError, match="pass loaded.model"):
+        get_subspace_model(loaded, SubspaceConfig(dim=10))
+    with pytest.raises(TypeError, match="config must be a SubspaceConfig"):
+        get_subspace_model(loaded.model, {"dim": 10})
+    wrapped = get_subspace_model(loaded.model, SubspaceConfig(dim=10))
+    with pytest.raises(ValueError, match="already a SubspaceModel"):
+        get_subspace_model(wrapped, SubspaceConfig(dim=10))
+
+
+def test_bad_device_and_pattern_are_config_errors():
+    from idtheory.config import SubspaceConfig, TrainConfig
+
+    with pytest.raises(ValueError, match="device must be auto, cpu, cuda"):
+        TrainConfig(device="gpu")
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        SubspaceConfig(dim=10, include="[")
