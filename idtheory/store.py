@@ -33,6 +33,7 @@ Conventions (choices, documented here once):
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import math
@@ -288,12 +289,15 @@ class ResultsStore:
 
         Columns: run_id, model, task, method, dim, lr, seed, ``dev_<metric>``,
         ``train_<metric>`` (None when absent), best_step, num_trainable, status, wall_time_s,
-        and ``variant``: the subspace options that differ from the defaults (e.g.
+        ``training``: the precision and the training settings that differ from
+        :class:`~idtheory.config.TrainConfig`'s defaults (e.g. ``n_train=3668 grouped fp32``), and
+        ``variant``: the subspace options that differ from the defaults (e.g.
         ``layout=per_tensor``), "" for default subspace runs and full fine-tuning.
         """
-        from idtheory.config import SubspaceConfig
+        from idtheory.config import SubspaceConfig, TrainConfig
 
         defaults = SubspaceConfig(dim=1).to_dict()
+        train_defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         rows = []
         for r in self.records(**filters):
             metrics = r.get("metrics") or {}
@@ -312,6 +316,7 @@ class ResultsStore:
                     "num_trainable": r.get("num_trainable"),
                     "status": r.get("status"),
                     "wall_time_s": r.get("wall_time_s"),
+                    "training": _training((r.get("spec") or {}).get("train"), train_defaults),
                     "variant": _variant((r.get("spec") or {}).get("subspace"), defaults),
                 }
             )
@@ -443,6 +448,30 @@ class ResultsStore:
                     shutil.copytree(run_dir, target)
                     added["params"] += 1
         return added
+
+
+#: Short names of training settings in :meth:`ResultsStore.to_rows`' ``training`` column.
+_TRAINING_NAMES = {
+    "max_train_examples": "n_train",
+    "max_eval_examples": "n_dev",
+    "group_by_length": "grouped",
+}
+
+
+def _training(train: dict[str, Any] | None, defaults: dict[str, Any]) -> str:
+    """A run's precision and its training settings that differ from the defaults (lr and seed
+    have columns of their own)."""
+    if not train:
+        return ""
+    parts = []
+    for k, v in train.items():
+        if k in ("lr", "seed", "precision", "device") or v == defaults.get(k, v):
+            continue
+        name = _TRAINING_NAMES.get(k, k)
+        parts.append(
+            name if v is True else f"{name}={v:g}" if isinstance(v, float) else f"{name}={v}"
+        )
+    return " ".join([*parts, str(train.get("precision") or "")]).strip()
 
 
 def _variant(subspace: dict[str, Any] | None, defaults: dict[str, Any]) -> str:

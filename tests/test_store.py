@@ -151,6 +151,7 @@ def test_records_filters_and_rows(tmp_path: Path) -> None:
             "num_trainable": 10,
             "status": "diverged",
             "wall_time_s": 1.5,
+            "training": TrainConfig().precision,  # defaults otherwise
             "variant": "",
         }
     ]
@@ -257,6 +258,16 @@ def test_rows_name_non_default_subspace_options(tmp_path: Path) -> None:
     store.put(make_record(make_spec(None)))
     variants = sorted(r["variant"] for r in store.to_rows())
     assert variants == ["", "layout=per_tensor"]
+
+
+def test_rows_name_non_default_training_settings(tmp_path: Path) -> None:
+    """Runs that differ in data size, epochs, grouping or precision do not look alike."""
+    store = ResultsStore(tmp_path)
+    train = TrainConfig(max_train_examples=64, epochs=1, group_by_length=True, precision="bf16")
+    store.put(make_record(RunSpec("tiny", "mrpc", train)))
+    store.put(make_record(RunSpec("tiny", "mrpc", TrainConfig(precision="fp32"))))
+    trainings = sorted(r["training"] for r in store.to_rows())
+    assert trainings == ["epochs=1 grouped n_train=64 bf16", "fp32"]
 
 
 def test_compare_two_stores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
