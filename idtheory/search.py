@@ -192,11 +192,20 @@ def train_unit(train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
     return dict(train_fn(spec))
 
 
-def default_train_fn() -> TrainFn:
-    """The real trainer, ``idtheory.train.run_spec`` (imported lazily: it imports torch)."""
-    from idtheory.train import run_spec
+def default_train_fn(store: ResultsStore | None = None, progress: bool = True) -> TrainFn:
+    """The real trainer (:func:`idtheory.train.make_train_fn`; torch imported lazily). With a
+    ``store`` it keeps what the command line keeps: θ_d and λ of subspace runs in
+    ``<store>/params`` (what :func:`idtheory.compress.bound_for_run` reads) and the checkpoints
+    of unfinished trainings in ``<store>/partial``; ``progress``: per-training progress bars."""
+    from idtheory.train import make_train_fn
 
-    return run_spec
+    if store is None:
+        return make_train_fn(progress=progress)
+    return make_train_fn(
+        artifacts_dir=str(store.root / "params"),
+        checkpoint_dir=str(store.root / "partial"),
+        progress=progress,
+    )
 
 
 @functools.cache
@@ -518,6 +527,8 @@ def measure_d90(
     the local executor); k > 1 enters the settings (and so the summary id) because it changes
     which d are evaluated.
 
+    ``train_fn`` None trains for real (:func:`default_train_fn`: θ_d kept in ``<store>/params``,
+    checkpoints in ``<store>/partial``, per-training bars only with ``progress``).
     Every training goes through the store: runs already stored are reused (never resubmitted),
     so calling again after an interruption trains only what is missing. ``d_max=None`` means
     :data:`DEFAULT_D_MAX`, capped by the number of projected parameters D: the ``num_params``
@@ -595,7 +606,7 @@ def measure_d90_many(
         return []
 
     if train_fn is None:
-        train_fn = default_train_fn()
+        train_fn = default_train_fn(store, progress)
     if executor is None or isinstance(executor, str):
         name = executor or "local"
         executor = get_executor(name, progress=progress) if name == "local" else get_executor(name)

@@ -684,7 +684,9 @@ def test_a_reader_that_leaves_early_is_not_an_error(tmp_path):
 
     store = tmp_path / "store"
     store.mkdir()
-    line = '{"run_id": "%016x", "spec": {"model": "m", "task": "mrpc", "train": {}}, "status": "ok"}'
+    line = (
+        '{"run_id": "%016x", "spec": {"model": "m", "task": "mrpc", "train": {}}, "status": "ok"}'
+    )
     (store / "runs.jsonl").write_text("\n".join(line % i for i in range(5000)) + "\n")
     done = subprocess.run(
         f"{sys.executable} -m idtheory.cli results --results-dir {store} | head -1",

@@ -284,3 +284,17 @@ def test_an_empty_training_file_is_refused_not_looped_on(tmp_path):
             RunSpec("tiny-bert", task, TrainConfig(**SMALL), SubspaceConfig(dim=40)),
             progress=False,
         )
+
+
+def test_the_default_trainer_keeps_what_the_cli_keeps(tmp_path) -> None:
+    """θ_d in <store>/params (what bound_for_run reads), checkpoints in <store>/partial, and
+    no per-training bars when the search is quiet."""
+    from idtheory.search import default_train_fn
+    from idtheory.store import ResultsStore
+
+    fn = default_train_fn(ResultsStore(tmp_path), progress=False)
+    assert (fn.artifacts_dir, fn.checkpoint_dir) == (
+        str(tmp_path / "params"),
+        str(tmp_path / "partial"),
+    )
+    assert fn.progress is False
