@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from idtheory.cli import build_parser, main
@@ -495,7 +497,6 @@ def test_the_hub_is_probed_once_per_process(monkeypatch):
 def test_d90_on_your_own_files(tmp_path, capsys):
     """idtheory d90 --train-file/--dev-file/--text-columns/--label-column: a CSV and a JSONL
     of one's own, measured like a GLUE task (stored, resumable, shown by its short name)."""
-    import json
 
     rows = [("good movie", "pos"), ("bad plot", "neg"), ("great cast", "pos"), ("dull", "neg")]
     train = tmp_path / "reviews.csv"
@@ -524,7 +525,6 @@ def test_d90_on_your_own_files(tmp_path, capsys):
 def test_certify_reference_trains_with_a_checkpoint_dir(tmp_path, monkeypatch):
     """The reference (the certificate's longest training) resumes after an interruption, as
     every other training: its trainer gets <results>/partial."""
-    import json
 
     from test_certify import TINY_PROTOCOL  # tests/ is on sys.path
 
@@ -576,7 +576,6 @@ def test_results_merge_honours_the_filters(tmp_path, capsys):
 
 
 def test_results_d90_takes_the_metric_and_refuses_csv(tmp_path, capsys):
-    import json
 
     store = ResultsStore(tmp_path)
     for metric, d90 in (("accuracy", 10), ("f1", 20)):

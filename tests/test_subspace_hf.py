@@ -359,7 +359,7 @@ def test_wrapping_mistakes_say_what_to_pass():
     from idtheory.subspace import get_subspace_model
 
     loaded = load_model("tiny-bert", num_labels=2)
-    with pytest.raises(TypeError, match="pass loaded.model"):
+    with pytest.raises(TypeError, match=r"pass loaded\.model"):
         get_subspace_model(loaded, SubspaceConfig(dim=10))
     with pytest.raises(TypeError, match="config must be a SubspaceConfig"):
         get_subspace_model(loaded.model, {"dim": 10})
