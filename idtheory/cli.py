@@ -300,10 +300,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     lr = args.lr if args.lr is not None else (1e-4 if args.method == "full" else 0.1)
     spec = RunSpec(args.model, args.task, _train_config(args, lr, args.seed), subspace)
     train_fn = _train_fn(args)
-    record = train_fn(spec) if args.no_store else ResultsStore(args.results_dir).run(spec, train_fn)
+    store = None if args.no_store else ResultsStore(args.results_dir)
+    reused = store is not None and not store.needs_training(spec)
+    record = train_fn(spec) if store is None else store.run(spec, train_fn)
     dev, train = record["metrics"]["dev"], record["metrics"]["train"]
     print(f"run {record['run_id']}  status={record['status']}  {record.get('message', '')}")
-    print(f"  trainable {record['num_trainable']:,} of D = {record['num_params']:,}")
+    if reused:
+        print(f"  stored on {record.get('created', '?')[:16]}, not retrained (--no-store retrains)")
+    trainable, total = record["num_trainable"], record["num_params"]
+    print(f"  {spec.train.precision}, trainable {trainable:,} of D = {total:,}")
     print(f"  dev   {_fmt_metrics(dev)}\n  train {_fmt_metrics(train)}")
     print(f"  best step {record['best_step']}, {record['wall_time_s']:.1f} s")
     return 0 if record["status"] == "ok" else 1

@@ -100,7 +100,8 @@ RESULT_STATUSES: tuple[str, ...] = (
 )
 _STATUS_REASONS = {
     PARTIAL: "the store holds only part of this search: d90 from the points stored so far",
-    "passes_at_smallest": "the smallest d tried already passes: d90 is at most that d",
+    "passes_at_smallest": "the smallest d tried already passes: d90 is at most that d (d_floor "
+    "/ --d-floor searches below it)",
     "never_passes": "no d up to d_max reaches the threshold: d90 is larger than d_max",
     "baseline_failed": "no full fine-tuning run succeeded",
 }

@@ -164,8 +164,9 @@ def _check_dims(config: SubspaceConfig, n_lambda: int, num_projected: int) -> in
     if d_theta <= 0:
         raise ValueError(
             f"SAID with scaling={config.scaling!r} needs dim > {n_lambda} (the number of λ "
-            f"groups, which are counted inside dim), got dim={config.dim}; increase dim or "
-            "use a coarser scaling ('block')"
+            f"groups, which are counted inside dim), got dim={config.dim}; increase dim"
+            + (", use a coarser scaling ('block')" if config.scaling != "block" else "")
+            + " or method='did' (no λ)"
         )
     if config.dim > num_projected:
         raise ValueError(

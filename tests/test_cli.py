@@ -182,7 +182,9 @@ def test_finetune_and_bound_for_the_run(data_dir, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     run_id = out.split()[1]
-    assert "trainable 30" in out
+    assert "trainable 30" in out and "not retrained" not in out
+    assert main(args) == 0  # again: the stored run, and the output says so
+    assert "not retrained" in capsys.readouterr().out
     bound = ["bound", "--run", run_id, "--results-dir", str(tmp_path), "--data-dir", str(data_dir)]
     assert main([*bound, "--levels", "8"]) == 0
     report = capsys.readouterr().out
