@@ -366,3 +366,14 @@ def test_a_hub_kernel_model_trains_when_wrapped():
     model.train()
     model.eval()
     assert not base.use_kernels
+
+
+def test_said_dim_within_the_lambdas_says_what_to_do():
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+
+    model = load_model("tiny-bert", num_labels=2).model
+    with pytest.raises(ValueError, match=r"increase dim or method='did' \(no λ\)"):
+        get_subspace_model(model, SubspaceConfig(dim=3, method="said"))  # block: 5 λ
+    with pytest.raises(ValueError, match=r"use a coarser scaling \('block'\)"):
+        get_subspace_model(model, SubspaceConfig(dim=3, method="said", scaling="tensor"))
