@@ -50,7 +50,7 @@ from idtheory import __version__
 from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.data import encode_rows
 from idtheory.quantize import Quantized, StraightThrough, round_float16
-from idtheory.tasks import TaskData, compute_metrics, get_task, load_task
+from idtheory.tasks import TaskData, compute_metrics, display_name, get_task, load_task
 
 __all__ = [
     "TrainResult",
@@ -311,6 +311,7 @@ def finetune(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every_s: float | None = None,
+    label: str | None = None,
 ) -> TrainResult:
     """Train ``model`` (full or subspace-wrapped) on ``task`` and return the best evaluation.
 
@@ -441,7 +442,8 @@ def finetune(
         if dev[config.metric] > best["score"]:
             best.update(score=dev[config.metric], step=step, dev=dev, state=_snapshot(model))
 
-    bar = _progress(total, progress, f"{spec.name} lr={config.lr:g}", initial=step)
+    what = label or f"{display_name(spec.name)} {_method_of(model)}"
+    bar = _progress(total, progress, f"{what} lr={config.lr:g}", initial=step)
     if saved is not None and progress:
         bar.write(f"resuming at step {step}/{total} from {ckpt.path}")
     model.train()
@@ -480,7 +482,8 @@ def finetune(
                     position += 1
                     running.append(loss.item())
                     bar.update(1)
-                    bar.set_postfix(loss=f"{running[-1]:.3f}", best=f"{best['score']:.3f}")
+                    top = f"{best['score']:.3f}" if history else "–"  # none before an evaluation
+                    bar.set_postfix(loss=f"{running[-1]:.3f}", best=top)
                     evaluated = step % eval_every == 0 or step == total
                     if evaluated:
                         do_eval()
@@ -582,6 +585,14 @@ class _Stop(Exception):
     pass
 
 
+def _method_of(model: nn.Module) -> str:
+    """``SAID d=1000`` for a subspace model, ``full`` otherwise (progress-bar labels)."""
+    config = getattr(model, "subspace_config", None)
+    if config is None:
+        return "full"
+    return f"{config.method.upper()} d={config.dim}"
+
+
 def _progress(total: int, enabled: bool, desc: str, initial: int = 0):
     from tqdm.auto import tqdm
 
@@ -648,6 +659,7 @@ def run_spec(
         spec.train,
         data_dir=data_dir,
         progress=progress,
+        label=f"{spec.model} {display_name(task.name)} {_method_of(model)}",
         checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / f"{run_id}.pt",
     )
     if artifacts_dir is not None and spec.subspace is not None and result.status == "ok":
