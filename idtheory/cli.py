@@ -951,10 +951,19 @@ def _add_results(p: argparse.ArgumentParser) -> None:
 
 
 def _add_bound(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--d", type=_positive_int, help="intrinsic dimension (e.g. d90)")
-    p.add_argument("--m", type=_positive_int, help="number of training examples")
-    p.add_argument("--train-error", type=float, help="training error of the compressed model")
-    p.add_argument("--levels", type=_positive_int, default=None, help="quantization levels")
+    p.add_argument("--d", type=_positive_int, help="intrinsic dimension (e.g. d90); without --run")
+    p.add_argument("--m", type=_positive_int, help="number of training examples; without --run")
+    p.add_argument(
+        "--train-error",
+        type=float,
+        help="training error (fraction) of the stored model; without --run",
+    )
+    p.add_argument(
+        "--levels",
+        type=_positive_int,
+        default=None,
+        help="quantization levels of θ_d (none: the fp32 and fp16 codes; with --run: 16)",
+    )
     p.add_argument("--delta", type=float, default=0.05, help="failure probability")
     p.add_argument(
         "--n-candidate-d",
@@ -964,8 +973,10 @@ def _add_bound(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--extra-bits", type=float, default=0.0, help="other hyper-parameter bits")
     p.add_argument("--run", default=None, help="a stored run id: quantize and bound it")
-    p.add_argument("--results-dir", default=DEFAULT_RESULTS)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="results store of --run")
+    p.add_argument(
+        "--data-dir", default=None, help="GLUE-layout data of --run (default $IDTHEORY_DATA)"
+    )
     p.set_defaults(func=cmd_bound)
 
 
@@ -1037,7 +1048,9 @@ def _add_figures(p: argparse.ArgumentParser) -> None:
         choices=list(SCALE_NAMES),
         help="preset of idtheory/scales.py",
     )
-    p.add_argument("--only", type=int, nargs="+", default=None, help="notebook numbers")
+    p.add_argument(
+        "--only", type=int, nargs="+", default=None, help="notebook numbers, 1-5 (default: all)"
+    )
     p.add_argument("--results-dir", default=None, help="default: the scale's preset")
     p.add_argument("--figures-dir", default="figures", help="figures go to <dir>/<scale>/")
     p.add_argument("--build-dir", default="build/notebooks", help="executed notebooks")

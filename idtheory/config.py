@@ -64,7 +64,12 @@ class SubspaceConfig:
             released CUDA code, whose backward scales each FWHT's gradient by 1/√L).
     """
 
-    dim: int = field(metadata={"help": "d (SAID: λ counted in d)", "positive": True})
+    dim: int = field(
+        metadata={
+            "help": "d, required for --method said/did (SAID: λ counted in d)",
+            "positive": True,
+        }
+    )
     method: Literal["said", "did"] = field(
         default="said",
         metadata={"help": "SAID (learned λ per group) or DID", "choices": SUBSPACE_METHODS},
