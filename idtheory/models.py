@@ -47,6 +47,7 @@ Conventions:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import importlib.util
 import os
@@ -525,6 +526,11 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _unknown_model_message(name: str, reason: str) -> str:
     if hub_offline():
         hub_note = "HF_HUB_OFFLINE is set, so the hub was not contacted (only the local cache)"
@@ -535,8 +541,10 @@ def _unknown_model_message(name: str, reason: str) -> str:
         )
     else:
         hub_note = "HF_HUB_OFFLINE is not set; without network access hub downloads fail"
+    close = difflib.get_close_matches(name, list(_ALIASES), n=1)
+    suggestion = f" (did you mean {close[0]!r}?)" if close else ""
     return (
-        f"cannot load model {name!r}: {reason}. Tried: the built-in aliases "
+        f"cannot load model {name!r}{suggestion}: {reason}. Tried: the built-in aliases "
         f"({', '.join(_ALIASES)}), a local directory, and a Hugging Face hub id. {hub_note}. "
         "Pass an alias, a directory written by save_pretrained, or a hub id already in the "
         "cache."
@@ -635,8 +643,10 @@ def load_model(
                 )
             except (OSError, ValueError) as exc:
                 where = "in the local cache" if local_only else "on the hub"
+                # transformers' own text (several lines, and about a connection when offline)
+                detail = "" if local_only else f" ({type(exc).__name__}: {_first_line(exc)})"
                 raise ModelNotFound(
-                    _unknown_model_message(name, f"not found {where} ({type(exc).__name__}: {exc})")
+                    _unknown_model_message(name, f"not found {where}{detail}")
                 ) from exc
 
     model = model.to(torch_dtype)

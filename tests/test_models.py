@@ -167,3 +167,14 @@ def test_pretrained_models_load_without_hub_kernels() -> None:
     """transformers >= 5 turns hub kernels on by default; load_model keeps the plain modules."""
     model = load_model("minilm-l6", 2).model
     assert not getattr(model, "use_kernels", False)
+
+
+def test_a_misspelt_alias_is_named_in_one_line(monkeypatch):
+    from idtheory.models import ModelNotFound, load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFound) as err:
+        load_model("tiny-bret", num_labels=2)
+    message = str(err.value)
+    assert "did you mean 'tiny-bert'?" in message and "\n" not in message
+    assert "internet connection" not in message  # transformers' online advice, offline
