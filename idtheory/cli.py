@@ -517,6 +517,10 @@ def format_d90(r: dict[str, Any], cost: tuple[int, float] | None = None) -> str:
 def cmd_results(args: argparse.Namespace) -> int:
     from idtheory.store import ResultsStore
 
+    read = [("--merge", args.merge)] if args.merge else [("--results-dir", args.results_dir)]
+    for flag, where in read:  # a merge may create its target; every other mode reads
+        if not Path(where).is_dir():
+            raise ValueError(f"{flag} {where}: no results store there (not a directory)")
     store = ResultsStore(args.results_dir)
     filters = {
         k: v
@@ -1162,6 +1166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command_of(argv)).parse_args(argv)
     try:
+        data_dir = getattr(args, "data_dir", None)
+        if data_dir is not None and not Path(data_dir).is_dir():
+            raise ValueError(f"--data-dir {data_dir} is not a directory")
         if hasattr(args, "train_file") and _changed(args, _OWN_DATA):
             args.task = _own_task(args)
         if _writes_results(args):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -696,3 +697,20 @@ def test_a_reader_that_leaves_early_is_not_an_error(tmp_path):
         text=True,
     )
     assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, refusal",
+    [
+        (["results", "--results-dir", "{tmp}/nowhere"], "--results-dir .*: no results store"),
+        (["results", "--results-dir", "{tmp}", "--merge", "{tmp}/nowhere"], "--merge .*: no"),
+        (["finetune", *TINY, "--dim", "10", "--data-dir", "{tmp}/nowhere"], "--data-dir .* is not"),
+    ],
+)
+def test_paths_that_do_not_exist_are_refused(argv, refusal, tmp_path, capsys, monkeypatch):
+    calls = _no_training(monkeypatch)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] == "finetune":
+        argv += ["--results-dir", str(tmp_path / "results")]
+    assert main(argv) == 2
+    assert re.search(refusal, capsys.readouterr().err) and calls == []
