@@ -261,6 +261,30 @@ def test_trainer_train_evaluate_save_and_resume(tmp_path):
     torch.testing.assert_close(resumed.theta, model.theta)
 
 
+def test_the_readme_trainer_example_runs_as_written(tmp_path, data_dir):
+    """The README's Trainer snippet, with the tiny model and a few steps: the task's own
+    Dataset, tokenized by the library (rows of unequal length: the tokenizer pads them)."""
+    pytest.importorskip("accelerate")
+    from transformers import Trainer, TrainingArguments
+
+    from idtheory.data import task_dataset, tokenize
+    from idtheory.models import load_model
+
+    loaded = load_model("tiny-bert", num_labels=2)
+    model = get_subspace_model(loaded.model, SubspaceConfig(dim=20))
+    train, dev = (
+        tokenize(task_dataset("sst2", split, max_examples=16), loaded.tokenizer, 64,
+                 text_columns="sentence", cache=False)
+        for split in ("train", "dev")
+    )  # fmt: skip
+    args = TrainingArguments(str(tmp_path), learning_rate=0.1, max_steps=2, report_to=[],
+                             per_device_train_batch_size=8, use_cpu=True)  # fmt: skip
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
+                      processing_class=loaded.tokenizer)  # fmt: skip
+    trainer.train()
+    assert np.isfinite(trainer.evaluate()["eval_loss"]) and model.theta.abs().sum() > 0
+
+
 # ---------------------------------------------------------------------- 4. copies and caches
 
 
