@@ -237,11 +237,16 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(
             signal.raise_signal(signal.SIGINT)  # the handler runs here, mid-step
         return clip(*args, **kwargs)
 
-    with monkeypatch.context() as m:
-        m.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_a_ctrl_c)
-        with pytest.raises(KeyboardInterrupt):
-            run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    # Python's own SIGINT handler, as in a terminal (a background job starts with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_a_ctrl_c)
+            with pytest.raises(KeyboardInterrupt):
+                run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
     (saved,) = partial.glob("*.pt")
     assert torch.load(saved, weights_only=False)["step"] == pressed_in_step  # the whole step
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
