@@ -961,6 +961,12 @@ def _certified_flag(certified: bool, bound: float) -> str:
     return "vacuous" if bound >= 1 else "yes"
 
 
+def _bound_value(b: float) -> str:
+    """A bound to 4 decimals, or to 7 where 4 would show a value just below 1 as 1.0000 (it
+    certifies, barely: ``yes`` beside ``1.0000`` would read as a contradiction)."""
+    return f"{b:.7f}" if 0.99995 <= b < 1 else f"{b:.4f}"
+
+
 def format_report(rows: list[dict[str, Any]], title: str | None = None) -> str:
     """Render ``bound_report`` rows as a fixed-width table followed by the bound statements and
     the codes (complexities) they were evaluated with.
@@ -982,7 +988,7 @@ def format_report(rows: list[dict[str, Any]], title: str | None = None) -> str:
         flag = _certified_flag(bool(r["certified"]), float(r["bound"]))
         lines.append(
             f"{i:>3}  {r['name']:<{name_w}}  {r.get('code', ''):<{code_w}}  {bits_s:>9}  "
-            f"{r['bound']:>7.4f}  {flag}"
+            f"{_bound_value(float(r['bound'])):>7}  {flag}"
         )
     wrap = {"width": 100, "subsequent_indent": "    "}
     if all("formula" in r for r in rows):

@@ -471,3 +471,10 @@ def test_import_does_not_pull_torch():
     code = "import sys, idtheory.bounds; assert 'torch' not in sys.modules, 'torch imported'"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_bound_just_below_one_is_not_printed_as_one():
+    from idtheory.bounds import _bound_value
+
+    assert _bound_value(0.9999912) == "0.9999912" and _bound_value(0.95) == "0.9500"
+    assert _bound_value(1.0) == "1.0000"  # vacuous, and shown as such
