@@ -594,7 +594,13 @@ def _method_of(model: nn.Module) -> str:
 
 
 def _progress(total: int, enabled: bool, desc: str, initial: int = 0):
+    """A training's bar; redrawn at most every 30 s when it writes to a file (a sweep's log),
+    not on every step (a terminal and a notebook keep tqdm's 0.1 s)."""
+    import sys
+
     from tqdm.auto import tqdm
+
+    live = sys.stderr.isatty() or "notebook" in tqdm.__module__
 
     return tqdm(
         total=total,
@@ -603,6 +609,7 @@ def _progress(total: int, enabled: bool, desc: str, initial: int = 0):
         desc=desc,
         leave=False,
         dynamic_ncols=True,
+        mininterval=0.1 if live else 30.0,
     )
 
 
