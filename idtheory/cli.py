@@ -817,7 +817,11 @@ def _add_finetune(p: argparse.ArgumentParser) -> None:
         help="learning rate (default 1e-4 full, 0.1 subspace)",
     )
     p.add_argument("--seed", type=int, default=0, help="training seed (data order, head init)")
-    p.add_argument("--no-store", action="store_true", help="do not read or write the store")
+    p.add_argument(
+        "--no-store",
+        action="store_true",
+        help="train even if stored, record nothing (θ_d is still saved to <results-dir>/params)",
+    )
     _add_train(p)
     _add_subspace(p, with_dim=True)
     p.set_defaults(func=cmd_finetune)
