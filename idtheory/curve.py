@@ -145,11 +145,10 @@ def d90_ratio(numerator: Sequence[int | None], denominator: Sequence[int | None]
     """
     lo_n, hi_n = numerator
     lo_d, hi_d = denominator
-    if hi_d is None:  # the denominator never passed: only a ratio below hi_n / lo_d is known
-        return D90Ratio(None, 0.0, math.inf if hi_n is None or not lo_d else hi_n / lo_d)
-    least = (lo_n or 0) / hi_d
     most = math.inf if hi_n is None or not lo_d else hi_n / lo_d
-    return D90Ratio(None if hi_n is None else hi_n / hi_d, least, most)
+    if hi_d is None:  # the denominator never passed: only a ratio below hi_n / lo_d is known
+        return D90Ratio(None, 0.0, most)
+    return D90Ratio(None if hi_n is None else hi_n / hi_d, (lo_n or 0) / hi_d, most)
 
 
 def d90_threshold(full_score: float, frac: float = 0.9, floor: float = 0.0) -> float:
