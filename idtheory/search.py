@@ -57,6 +57,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -193,19 +194,25 @@ def train_unit(train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
     return dict(train_fn(spec))
 
 
-def default_train_fn(store: ResultsStore | None = None, progress: bool = True) -> TrainFn:
-    """The real trainer (:func:`idtheory.train.make_train_fn`; torch imported lazily). With a
-    ``store`` it keeps what the command line keeps: θ_d and λ of subspace runs in
-    ``<store>/params`` (what :func:`idtheory.compress.bound_for_run` reads) and the checkpoints
-    of unfinished trainings in ``<store>/partial``; ``progress``: per-training progress bars."""
+def default_train_fn(
+    store: ResultsStore | None = None,
+    progress: bool = True,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> TrainFn:
+    """The real trainer (:func:`idtheory.train.make_train_fn`; torch imported lazily), reading
+    the task data from ``data_dir`` (else ``$IDTHEORY_DATA``, else the hub). With a ``store``
+    it keeps what the command line keeps: θ_d and λ of subspace runs in ``<store>/params``
+    (what :func:`idtheory.compress.bound_for_run` reads) and the checkpoints of unfinished
+    trainings in ``<store>/partial``; ``progress``: per-training progress bars."""
     from idtheory.train import make_train_fn
 
     if store is None:
-        return make_train_fn(progress=progress)
+        return make_train_fn(data_dir=data_dir, progress=progress)
     return make_train_fn(
+        data_dir=data_dir,
+        progress=progress,
         artifacts_dir=str(store.root / "params"),
         checkpoint_dir=str(store.root / "partial"),
-        progress=progress,
     )
 
 

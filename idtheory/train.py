@@ -33,6 +33,7 @@ import platform
 import resource
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -311,7 +312,7 @@ def finetune(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every_s: float | None = None,
-    label: str | None = None,
+    model_name: str | None = None,
 ) -> TrainResult:
     """Train ``model`` (full or subspace-wrapped) on ``task`` and return the best evaluation.
 
@@ -325,7 +326,8 @@ def finetune(
     file (same config, same data size) resumes from it, and ends with the same parameters,
     history and metrics as an uninterrupted training (deterministic kernels assumed, as on the
     CPU). The file is removed when training ends. ``wall_time_s`` adds the time spent before
-    the interruption.
+    the interruption. A Ctrl-C finishes the step, saves the checkpoint there and interrupts.
+    ``progress`` shows a bar labelled ``[model_name] task method lr``.
     """
     t0 = time.perf_counter()
     device = _resolve_device(config.device)
@@ -442,7 +444,7 @@ def finetune(
         if dev[config.metric] > best["score"]:
             best.update(score=dev[config.metric], step=step, dev=dev, state=_snapshot(model))
 
-    what = label or f"{display_name(spec.name)} {_method_of(model)}"
+    what = " ".join(filter(None, (model_name, display_name(spec.name), _method_of(model))))
     bar = _progress(total, progress, f"{what} lr={config.lr:g}", initial=step)
     if saved is not None and progress:
         bar.write(f"resuming at step {step}/{total} from {ckpt.path}")
@@ -596,8 +598,6 @@ def _method_of(model: nn.Module) -> str:
 def _progress(total: int, enabled: bool, desc: str, initial: int = 0):
     """A training's bar; redrawn at most every 30 s when it writes to a file (a sweep's log),
     not on every step (a terminal and a notebook keep tqdm's 0.1 s)."""
-    import sys
-
     from tqdm.auto import tqdm
 
     live = sys.stderr.isatty() or "notebook" in tqdm.__module__
@@ -666,7 +666,7 @@ def run_spec(
         spec.train,
         data_dir=data_dir,
         progress=progress,
-        label=f"{spec.model} {display_name(task.name)} {_method_of(model)}",
+        model_name=spec.model,
         checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / f"{run_id}.pt",
     )
     if artifacts_dir is not None and spec.subspace is not None and result.status == "ok":
@@ -711,7 +711,7 @@ class _TrainFn:
 
 def make_train_fn(
     *,
-    data_dir: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     artifacts_dir: str | None = None,
     progress: bool = True,
     checkpoint_dir: str | None = None,

@@ -27,6 +27,7 @@ from idtheory.search import (
     Executor,
     LocalExecutor,
     best_cell,
+    default_train_fn,
     measure_d90,
     record_of,
     resolve_floor,
@@ -132,17 +133,6 @@ def _baseline_records(
         for spec, record in zip(todo, executor.map(unit, todo), strict=True):
             store.put_result(spec, record)
     return [store.get(s.config_hash()) for s in specs]
-
-
-def _trainer(train_fn: TrainFn | None, data_dir: str | os.PathLike[str] | None) -> TrainFn:
-    """``train_fn``, or the real trainer reading the task data from ``data_dir`` (else
-    ``$IDTHEORY_DATA``, else the hub), built by :func:`idtheory.train.make_train_fn` (imported
-    lazily: it imports torch)."""
-    if train_fn is not None:
-        return train_fn
-    from idtheory.train import make_train_fn
-
-    return make_train_fn(data_dir=None if data_dir is None else os.fspath(data_dir))
 
 
 def _dev_majority(
@@ -310,7 +300,7 @@ def pretraining_trend(
         tasks: task name(s); rows use canonical names.
         method: ``"said"`` or ``"did"``.
         store / train_fn / search_kwargs: as for :func:`~idtheory.search.measure_d90` (the
-            default trainer reads ``data_dir``: :func:`idtheory.train.make_train_fn`);
+            default trainer, :func:`~idtheory.search.default_train_fn`, reads ``data_dir``);
             ``floor="majority"`` / ``"auto"`` are resolved per task by
             :func:`~idtheory.search.resolve_floor` (chance-corrected d90: the threshold is
             ``majority + frac × (baseline − majority)``; "auto" only where the paper's
@@ -331,7 +321,7 @@ def pretraining_trend(
     metric = search_kwargs.get("metric", "accuracy")
     cells = _normalize_checkpoints(checkpoints)
     majorities = _majorities(task_list, metric, majority, data_dir, search_kwargs.get("base_train"))
-    fn = _trainer(train_fn, data_dir)
+    fn = train_fn if train_fn is not None else default_train_fn(store, progress, data_dir)
     rows: list[dict[str, Any]] = []
     for step, name in cells:
         for task in task_list:
@@ -472,7 +462,7 @@ def size_trend(
         if majority is not None
         else _dev_majority(task_name, metric, data_dir, search_kwargs.get("base_train"))
     )
-    fn = _trainer(train_fn, data_dir)
+    fn = train_fn if train_fn is not None else default_train_fn(store, progress, data_dir)
     rows: list[dict[str, Any]] = []
     for name, count in items:
         row, records = _measure_row(
