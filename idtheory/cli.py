@@ -459,12 +459,10 @@ def _baseline_score(
 
 def _dev_majority(args: argparse.Namespace) -> float:
     """Majority-class ``--metric`` of the dev examples the trainer scores: the subset drawn for
-    ``--max-eval-examples`` (seed 0, as :mod:`idtheory.train`) or the whole dev set."""
-    from idtheory.tasks import majority_score
+    ``--max-eval-examples`` (as :mod:`idtheory.train` draws it) or the whole dev set."""
+    from idtheory.tasks import scored_dev_majority
 
-    return majority_score(
-        args.task, args.metric, args.data_dir, max_examples=args.max_eval_examples, seed=0
-    )
+    return scored_dev_majority(args.task, args.metric, args.data_dir, args.max_eval_examples)
 
 
 def _dev_examples(args: argparse.Namespace) -> str:

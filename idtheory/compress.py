@@ -285,8 +285,8 @@ def load_subspace_run(
     from idtheory.config import RunSpec
     from idtheory.models import load_model
     from idtheory.subspace import SubspaceModel
-    from idtheory.tasks import get_task, load_task
-    from idtheory.train import encode
+    from idtheory.tasks import get_task
+    from idtheory.train import encode, load_run_data
 
     record = store.get(run_id)
     if record is None:
@@ -308,16 +308,8 @@ def load_subspace_run(
     loaded = load_model(spec.model, num_labels=task.num_labels, seed=spec.train.seed)
     target = run_device(spec.train.device, device)
     model = SubspaceModel.from_pretrained(loaded.model, path).to(target).eval()
-    train = load_task(
-        task.name,
-        "train",
-        data_dir=data_dir,
-        max_examples=spec.train.max_train_examples,
-        seed=spec.train.seed,
-    )
-    dev = load_task(
-        task.name, "dev", data_dir=data_dir, max_examples=spec.train.max_eval_examples, seed=0
-    )
+    train = load_run_data(task.name, "train", spec.train, data_dir)
+    dev = load_run_data(task.name, "dev", spec.train, data_dir)
     examples = {
         "train": encode(loaded.tokenizer, train, spec.train.max_length),
         "dev": encode(loaded.tokenizer, dev, spec.train.max_length),

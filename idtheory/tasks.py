@@ -57,6 +57,7 @@ import numpy as np
 
 __all__ = [
     "DATA_ENV_VAR",
+    "DEV_SUBSET_SEED",
     "FILE_TASK_PREFIX",
     "SPLITS",
     "TASKS",
@@ -74,6 +75,7 @@ __all__ = [
     "majority_rate",
     "majority_score",
     "records_task",
+    "scored_dev_majority",
     "task_names",
 ]
 
@@ -87,6 +89,10 @@ YELP_DEV_SIZE = 10_000
 
 YELP_HOLDOUT_SEED = 0
 """Seed of the permutation that picks the Yelp ``dev`` hold-out (fixed, not ``load_task``'s)."""
+
+DEV_SUBSET_SEED = 0
+"""Seed of the random dev subset the trainer scores when ``TrainConfig.max_eval_examples`` is set
+(the same subset for every run, whatever its training seed)."""
 
 HIDDEN_LABEL = -1
 """Label of unlabeled (GLUE test) examples, as on the Hugging Face hub."""
@@ -1099,10 +1105,23 @@ def majority_score(
     label of the examples scored (ties: the smallest label).
 
     ``max_examples`` / ``seed``: score the same random subset :func:`load_task` draws with them
-    (the trainer evaluates ``TrainConfig.max_eval_examples`` dev examples drawn with seed 0).
+    (the trainer evaluates ``TrainConfig.max_eval_examples`` dev examples drawn with
+    :data:`DEV_SUBSET_SEED`; :func:`scored_dev_majority` scores those).
     """
     data = load_task(task, split, data_dir=data_dir, max_examples=max_examples, seed=seed)
     labels = np.asarray(data.labels)
     values, counts = np.unique(labels, return_counts=True)
     preds = np.full_like(labels, values[np.argmax(counts)])
     return float(compute_metrics(task, preds, labels)[metric])
+
+
+def scored_dev_majority(
+    task: str | TaskSpec,
+    metric: str = "accuracy",
+    data_dir: str | os.PathLike[str] | None = None,
+    max_eval_examples: int | None = None,
+) -> float:
+    """:func:`majority_score` on exactly the dev examples the trainer scores: the
+    ``max_eval_examples`` drawn with :data:`DEV_SUBSET_SEED`, or the whole dev set (None) — the
+    chance line of Figure 1 and the floor of a chance-corrected threshold."""
+    return majority_score(task, metric, data_dir, "dev", max_eval_examples, DEV_SUBSET_SEED)

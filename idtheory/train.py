@@ -51,13 +51,21 @@ from idtheory import __version__
 from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.data import encode_rows
 from idtheory.quantize import Quantized, StraightThrough, round_float16
-from idtheory.tasks import TaskData, compute_metrics, display_name, get_task, load_task
+from idtheory.tasks import (
+    DEV_SUBSET_SEED,
+    TaskData,
+    compute_metrics,
+    display_name,
+    get_task,
+    load_task,
+)
 
 __all__ = [
     "TrainResult",
     "encode",
     "evaluate",
     "finetune",
+    "load_run_data",
     "make_train_fn",
     "retune_codebook",
     "run_spec",
@@ -300,6 +308,29 @@ def _quantized(qat: StraightThrough | None) -> AbstractContextManager[None]:
     return nullcontext() if qat is None else qat.swapped()
 
 
+def load_run_data(
+    task: str, split: str, config: TrainConfig, data_dir: str | os.PathLike | None = None
+) -> TaskData:
+    """The examples of ``split`` ("train" or "dev") that a training with ``config`` uses: the
+    ``max_train_examples`` drawn with the training seed, the ``max_eval_examples`` drawn with
+    :data:`~idtheory.tasks.DEV_SUBSET_SEED` (the same dev subset for every run), or all."""
+    if split == "train":
+        return load_task(
+            task,
+            "train",
+            data_dir=data_dir,
+            max_examples=config.max_train_examples,
+            seed=config.seed,
+        )
+    return load_task(
+        task,
+        split,
+        data_dir=data_dir,
+        max_examples=config.max_eval_examples,
+        seed=DEV_SUBSET_SEED,
+    )
+
+
 def finetune(
     model: nn.Module,
     tokenizer,
@@ -336,17 +367,9 @@ def finetune(
         torch.cuda.reset_peak_memory_stats(device)
     spec = get_task(task)
     if train_data is None:
-        train_data = load_task(
-            spec.name,
-            "train",
-            data_dir=data_dir,
-            max_examples=config.max_train_examples,
-            seed=config.seed,
-        )
+        train_data = load_run_data(spec.name, "train", config, data_dir)
     if dev_data is None:
-        dev_data = load_task(
-            spec.name, "dev", data_dir=data_dir, max_examples=config.max_eval_examples, seed=0
-        )
+        dev_data = load_run_data(spec.name, "dev", config, data_dir)
     for split, data in (("training", train_data), ("dev", dev_data)):
         if not data.labels:
             raise ValueError(f"the {split} set of {spec.name} has no examples ({data.source})")

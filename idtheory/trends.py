@@ -36,7 +36,7 @@ from idtheory.search import (
     train_unit,
 )
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
-from idtheory.tasks import get_task, majority_score
+from idtheory.tasks import get_task, scored_dev_majority
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -141,11 +141,10 @@ def _dev_majority(
     data_dir: str | os.PathLike[str] | None,
     base_train: TrainConfig | None,
 ) -> float:
-    """The majority-class ``metric`` of ``task`` on the dev examples the trainer scores: the
-    ``max_eval_examples`` of ``base_train`` drawn with seed 0, or the whole dev set (as
-    :func:`idtheory.figures.majority_line` and the ``d90`` command compute it)."""
+    """The majority-class ``metric`` of ``task`` on the dev examples a training with
+    ``base_train`` scores (:func:`idtheory.tasks.scored_dev_majority`)."""
     n = (base_train if base_train is not None else TrainConfig()).max_eval_examples
-    return majority_score(task, metric, data_dir, max_examples=n, seed=0)
+    return scored_dev_majority(task, metric, data_dir, n)
 
 
 def _measure_row(

@@ -522,3 +522,20 @@ def test_records_task_from_rows_in_memory(tmp_path: Path) -> None:
     assert get_task(a).num_labels == 3
     with pytest.raises(ValueError, match="no column 'text'"):
         tasks.records_task(rows, rows, ["text"], directory=tmp_path)
+
+
+def test_the_scored_dev_subset_is_the_trainers_whatever_its_training_seed(data_dir: Path) -> None:
+    """The trainer's dev subset (`train.load_run_data`) does not move with the training seed,
+    and `scored_dev_majority` scores exactly it; the training subset does move."""
+    from idtheory.config import TrainConfig
+    from idtheory.tasks import majority_rate, scored_dev_majority
+    from idtheory.train import load_run_data
+
+    runs = [TrainConfig(max_train_examples=64, max_eval_examples=32, seed=s) for s in (0, 7)]
+    devs = [load_run_data("mrpc", "dev", c, data_dir) for c in runs]
+    trains = [load_run_data("mrpc", "train", c, data_dir) for c in runs]
+    assert devs[0].labels == devs[1].labels and len(devs[0].labels) == 32
+    assert trains[0].texts != trains[1].texts and len(trains[0]) == 64
+    whole = scored_dev_majority("mrpc", "accuracy", data_dir)
+    subset = scored_dev_majority("mrpc", "accuracy", data_dir, 32)
+    assert subset == pytest.approx(majority_rate(devs[0].labels)) and subset != pytest.approx(whole)

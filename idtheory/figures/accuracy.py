@@ -443,17 +443,13 @@ def d90_ratio_rows(
 def majority_line(ctx: FigureContext, task: str) -> float | None:
     """The constant majority-class predictor's dev score on ``task`` in the scale's metric
     (Figure 1's chance line, the floor of its chance-corrected d90), on the dev examples the
-    trainer scores (all of them, or the ``max_eval_examples`` drawn with seed 0), or None where
-    the task's dev data is not available."""
-    from idtheory.tasks import TaskDataNotFound, majority_score
+    trainer scores (:func:`idtheory.tasks.scored_dev_majority`), or None where the task's dev
+    data is not available."""
+    from idtheory.tasks import TaskDataNotFound, scored_dev_majority
 
     try:
-        return majority_score(
-            task,
-            ctx.params["metric"],
-            ctx.data_dir,
-            max_examples=ctx.params["train"].get("max_eval_examples"),
-            seed=0,
+        return scored_dev_majority(
+            task, ctx.params["metric"], ctx.data_dir, ctx.params["train"].get("max_eval_examples")
         )
     except TaskDataNotFound:
         return None
