@@ -177,12 +177,12 @@ def _changed(args: argparse.Namespace, defaults: dict[str, Any]) -> list[str]:
     ]
 
 
-def _refuse(command: str, given: Sequence[str], message: str) -> None:
-    """Exit with ``idtheory COMMAND: error: MESSAGE`` when options were ``given`` that the mode
-    chosen would ignore; ``{options}`` in ``message`` names them."""
+def _refuse(given: Sequence[str], message: str) -> None:
+    """Refuse (a usage error: :func:`main` prints ``idtheory COMMAND: error: MESSAGE`` and
+    returns 2) when options were ``given`` that the mode chosen would ignore; ``{options}`` in
+    ``message`` names them."""
     if given:
-        options = ", ".join(given)
-        raise SystemExit(f"idtheory {command}: error: " + message.format(options=options))
+        raise ValueError(message.format(options=", ".join(given)))
 
 
 def _config_fields(cls: type, skip: Iterable[str]) -> list[dataclasses.Field]:
@@ -286,10 +286,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from idtheory.store import ResultsStore
 
     if args.method != "full" and args.dim is None:
-        raise SystemExit("idtheory finetune: error: --dim is required with --method said/did")
+        raise ValueError("--dim is required with --method said/did")
     if args.method == "full":
         _refuse(
-            "finetune",
             _changed(args, {"--dim": None, **_subspace_defaults()}),
             "{options}: for --method said/did only; full fine-tuning trains all D parameters "
             "(drop {options}, or pick --method said)",
@@ -325,7 +324,6 @@ def cmd_d90(args: argparse.Namespace) -> int:
 
     if args.grid:
         _refuse(
-            "d90",
             _changed(args, _search_only_defaults()),
             "{options}: for the search only; --grid trains exactly the d given "
             "(drop {options}, or drop --grid)",
@@ -383,13 +381,13 @@ def _lrs_from(groups: list[list[str]] | None) -> dict[int, list[float]] | None:
     out: dict[int, list[float]] = {}
     for group in groups:
         if len(group) < 2:
-            raise SystemExit(f"--subspace-lrs-from needs D and at least one LR, got {group}")
+            raise ValueError(f"--subspace-lrs-from needs D and at least one LR, got {group}")
         try:
             d, lrs = int(group[0]), [_positive_float(x) for x in group[1:]]
         except (ValueError, argparse.ArgumentTypeError) as exc:
-            raise SystemExit(f"--subspace-lrs-from {' '.join(group)}: {exc}") from None
+            raise ValueError(f"--subspace-lrs-from {' '.join(group)}: {exc}") from None
         if d < 1:
-            raise SystemExit(f"--subspace-lrs-from: D must be a positive integer, got {d}")
+            raise ValueError(f"--subspace-lrs-from: D must be a positive integer, got {d}")
         out[d] = lrs
     return out
 
@@ -566,9 +564,8 @@ def _merge(store: Any, other: Any, args: argparse.Namespace, filters: dict[str, 
 def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
     """``idtheory results --d90``: the stored d90 summaries (of ``--metric`` when given)."""
     if args.format == "csv":
-        raise SystemExit(
-            "idtheory results: error: --d90 prints a table or json, not csv "
-            "(use --format table or --format json)"
+        raise ValueError(
+            "--d90 prints a table or json, not csv (use --format table or --format json)"
         )
     rows = store.summaries(**filters, **({} if args.metric is None else {"metric": args.metric}))
     if args.format == "json":
@@ -586,7 +583,7 @@ def _compare(
     from idtheory.store import compare_summary
 
     if not (Path(args.compare) / other.RUNS_FILE).is_file():
-        raise SystemExit(f"idtheory results: no results store at {args.compare} (no runs.jsonl)")
+        raise ValueError(f"no results store at {args.compare} (no runs.jsonl)")
     rows = store.compare(other, metric=metric, **filters)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -631,7 +628,6 @@ def cmd_bound(args: argparse.Namespace) -> int:
         from idtheory.store import ResultsStore
 
         _refuse(
-            "bound",
             _changed(args, {"--d": None, "--m": None, "--train-error": None}),
             "{options}: --run takes d, m and the training error from the stored run "
             "(drop {options}, or drop --run)",
@@ -649,7 +645,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
         print(format_report(result["rows"], title=result["title"]))
         return 0
     if args.d is None or args.m is None or args.train_error is None:
-        raise SystemExit("idtheory bound: give --d, --m and --train-error (or --run ID)")
+        raise ValueError("give --d, --m and --train-error (or --run ID)")
     rows = bound_report(
         args.d,
         args.m,
@@ -751,11 +747,10 @@ def parse_overrides(items: list[str] | None) -> dict[str, object]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SystemExit(f"idtheory figures: --set expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         if key not in valid:
-            raise SystemExit(
-                f"idtheory figures: unknown scale key {key!r} in --set; valid keys: "
-                + ", ".join(sorted(valid))
+            raise ValueError(
+                f"unknown scale key {key!r} in --set; valid keys: " + ", ".join(sorted(valid))
             )
         out[key] = _override_value(key, raw)
     return out
@@ -771,19 +766,15 @@ def _override_value(key: str, raw: str) -> object:
         return json.loads(raw)
     except json.JSONDecodeError as err:
         if raw.lstrip().startswith(("[", "{", '"')):
-            raise SystemExit(
-                f"idtheory figures: --set {key}={raw}: not valid JSON ({err.msg} at character "
-                f"{err.pos})"
+            raise ValueError(
+                f"--set {key}={raw}: not valid JSON ({err.msg} at character {err.pos})"
             ) from None
     kinds = {type(p[key]).__name__ for p in SCALES.values() if p[key] is not None}
     if kinds and "str" not in kinds:
         expected = " or ".join(sorted({_JSON_KIND.get(k, k) for k in kinds}))
         example = json.dumps(SCALES["quick"][key])
         hint = f" such as {key}='{example}'" if len(example) <= 40 else ""
-        raise SystemExit(
-            f"idtheory figures: --set {key}={raw}: expected a JSON {expected}{hint}, "
-            "got a plain string"
-        )
+        raise ValueError(f"--set {key}={raw}: expected a JSON {expected}{hint}, got a plain string")
     return raw
 
 

@@ -93,8 +93,7 @@ def test_d90_subspace_lrs_from_switches_the_rates_of_large_d(data_dir, tmp_path,
         (["100", "-1"], "expected a positive number"),
         (["0", "0.1"], "D must be a positive integer"),
     ):
-        with pytest.raises(SystemExit, match=message):
-            main([*args, "--subspace-lrs-from", *bad])
+        assert message in _usage_error([*args, "--subspace-lrs-from", *bad], capsys)
 
 
 def test_d90_with_worker_processes_matches_local(data_dir, tmp_path, capsys):
@@ -240,6 +239,13 @@ def test_clear_errors(data_dir, tmp_path, capsys):
 # ------------------------------------------------------------------ rough edges a new user hit
 
 
+def _usage_error(argv: list[str], capsys) -> str:
+    """Run ``idtheory ARGV``, assert it exits as a usage error (2, like argparse's own), and
+    return what it printed to stderr."""
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
 def _no_training(monkeypatch) -> list:
     """Replace the trainer by one that records being called (and trains nothing)."""
     calls: list = []
@@ -313,11 +319,11 @@ def test_bad_numbers_say_what_was_expected(flag, capsys):
     assert "_positive" not in err
 
 
-def test_full_finetuning_rejects_dim(tmp_path, monkeypatch):
+def test_full_finetuning_rejects_dim(tmp_path, monkeypatch, capsys):
     calls = _no_training(monkeypatch)
     args = ["finetune", *TINY, "--method", "full", "--dim", "10", "--results-dir", str(tmp_path)]
-    with pytest.raises(SystemExit, match="--dim: for --method said/did only"):
-        main(args)
+    err = _usage_error(args, capsys)
+    assert err.startswith("idtheory finetune: error: --dim: for --method said/did only")
     assert calls == []
 
 
@@ -394,13 +400,12 @@ def test_d90_summary_names_its_threshold_and_the_cost_behind_it():
         ("compute=yes", "expected a JSON boolean"),
     ],
 )
-def test_figures_set_values_are_checked_before_rendering(item, message, monkeypatch):
+def test_figures_set_values_are_checked_before_rendering(item, message, monkeypatch, capsys):
     def render_all(**kwargs):
         raise AssertionError("a notebook started")
 
     monkeypatch.setattr("idtheory.figures.render_all", render_all)
-    with pytest.raises(SystemExit, match=message):
-        main(["figures", "--set", item])
+    assert message in _usage_error(["figures", "--set", item], capsys)
 
 
 def test_figures_set_still_takes_json_and_plain_strings():
@@ -589,8 +594,7 @@ def test_results_d90_takes_the_metric_and_refuses_csv(tmp_path, capsys):
     assert main([*listing, "--metric", "f1"]) == 0
     (only,) = json.loads(capsys.readouterr().out)
     assert only["metric"] == "f1"
-    with pytest.raises(SystemExit, match="--d90 prints a table or json, not csv"):
-        main([*listing[:-1], "csv"])
+    assert "--d90 prints a table or json, not csv" in _usage_error([*listing[:-1], "csv"], capsys)
 
 
 @pytest.mark.parametrize(
@@ -605,14 +609,13 @@ def test_results_modes_are_exclusive(modes, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("given", [["--d", "10"], ["--m", "100"], ["--train-error", "0.1"]])
-def test_bound_run_refuses_what_comes_from_the_run(given, tmp_path, monkeypatch):
+def test_bound_run_refuses_what_comes_from_the_run(given, tmp_path, monkeypatch, capsys):
     def bound_for_run(*args, **kwargs):
         raise AssertionError("bounded")
 
     monkeypatch.setattr("idtheory.compress.bound_for_run", bound_for_run)
     args = ["bound", "--run", "0123456789abcdef", "--results-dir", str(tmp_path), *given]
-    with pytest.raises(SystemExit, match=f"idtheory bound: error: {given[0]}: --run takes d"):
-        main(args)
+    assert f"idtheory bound: error: {given[0]}: --run takes d" in _usage_error(args, capsys)
 
 
 _FULL = ["finetune", "--method", "full"]
@@ -647,12 +650,13 @@ _GRID = ["d90", "--grid", "10"]
         ],
     ],
 )
-def test_options_the_mode_would_ignore_are_refused(mode, given, refusal, tmp_path, monkeypatch):
+def test_options_the_mode_would_ignore_are_refused(
+    mode, given, refusal, tmp_path, monkeypatch, capsys
+):
     """Full fine-tuning refuses subspace options; a grid refuses the search's options."""
     calls = _no_training(monkeypatch)
     args = [mode[0], *TINY, *mode[1:], "--results-dir", str(tmp_path), *given]
-    with pytest.raises(SystemExit, match=f"{given[0]}: {refusal}"):
-        main(args)
+    assert f"{given[0]}: {refusal}" in _usage_error(args, capsys)
     assert calls == []
 
 

@@ -639,9 +639,9 @@ def test_cli_figures_overrides():
 
     got = parse_overrides(["dims=[10, 40]", "executor=local", "compute=true", 'device="cpu"'])
     assert got == {"dims": [10, 40], "executor": "local", "compute": True, "device": "cpu"}
-    with pytest.raises(SystemExit, match="unknown scale key 'dimz'"):
+    with pytest.raises(ValueError, match="unknown scale key 'dimz'"):
         parse_overrides(["dimz=[10]"])
-    with pytest.raises(SystemExit, match="KEY=VALUE"):
+    with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["dims"])
 
 

@@ -298,8 +298,10 @@ def test_compare_two_stores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["results", "--results-dir", str(ref.root), "--compare", str(new.root)]) == 0
     out = capsys.readouterr().out
     assert "2 runs in both stores" in out and "agrees within 0 for 1 of 2" in out
-    with pytest.raises(SystemExit, match="no results store"):
-        main(["results", "--results-dir", str(ref.root), "--compare", str(tmp_path / "nope")])
+    assert (
+        main(["results", "--results-dir", str(ref.root), "--compare", str(tmp_path / "nope")]) == 2
+    )
+    assert "idtheory results: error: no results store" in capsys.readouterr().err
 
 
 def test_merge_brings_what_the_other_store_lacks(tmp_path):
