@@ -184,14 +184,41 @@ def record_of(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str
         return None
 
 
-def _run_unit(store: ResultsStore, train_fn: TrainFn, spec: RunSpec) -> dict[str, Any] | None:
-    """Train ``spec`` unless stored and record it (the unit when workers write the store)."""
-    return record_of(store, train_fn, spec)
-
-
 def train_unit(train_fn: TrainFn, spec: RunSpec) -> dict[str, Any]:
     """Train ``spec`` only (the unit of executors whose driver records the runs)."""
     return dict(train_fn(spec))
+
+
+def train_records(
+    store: ResultsStore, train_fn: TrainFn, executor: Executor, specs: Sequence[RunSpec]
+) -> list[dict[str, Any] | None]:
+    """The records of ``specs`` (one round of trainings), trained on ``executor`` where the store
+    lacks them; None for a run the store lacks when ``train_fn`` only reads.
+
+    With the executor's ``driver_records`` (worker processes or Ray) the workers only train and
+    this process writes each record as its training ends, so a failure loses none of the others
+    (the first error is raised once every other training is recorded). Otherwise each unit
+    reads, or trains and stores, its own record (:func:`record_of`).
+    """
+    if not getattr(executor, "driver_records", False):
+        return executor.map(functools.partial(record_of, store, train_fn), list(specs))
+    read_only = bool(getattr(train_fn, "read_only", False))
+    todo = [] if read_only else [s for s in specs if store.needs_training(s)]
+    unit = functools.partial(train_unit, train_fn)
+    if hasattr(executor, "submit"):
+        futures = {executor.submit(unit, s): s for s in todo}
+        errors = []
+        for done in concurrent.futures.as_completed(futures):
+            if (error := done.exception()) is not None:
+                errors.append(error)
+            else:
+                store.put_result(futures[done], done.result())
+        if errors:
+            raise errors[0]
+    else:
+        for spec, record in zip(todo, executor.map(unit, todo), strict=True):
+            store.put_result(spec, record)
+    return [store.get(s.config_hash()) for s in specs]
 
 
 def default_train_fn(
@@ -1006,8 +1033,7 @@ def _drive_map(
     executor: Executor,
 ) -> list[D90Result]:
     """Lockstep driver for ``map``-only executors: the current rounds of all searches form one
-    ``executor.map`` call; each unit trains and records its run itself (``store.run``)."""
-    unit = functools.partial(_run_unit, store, train_fn)
+    round of trainings (:func:`train_records`)."""
     results: list[D90Result | None] = [None] * len(gens)
     current: dict[int, _Round] = {}
     for i, gen in enumerate(gens):
@@ -1028,7 +1054,7 @@ def _drive_map(
                 searches[i].counts["trained" if store.needs_training(s) else "reused"] += 1
         if isinstance(executor, LocalExecutor):
             executor.desc = _round_desc([rnd.label for rnd in current.values()])
-        records = executor.map(unit, list(unique.values()))
+        records = train_records(store, train_fn, executor, list(unique.values()))
         by_id = dict(zip(unique, records, strict=True))
         for i in list(current):
             rnd = current.pop(i)
@@ -1066,7 +1092,7 @@ def _drive_futures(
     unit: Callable[[RunSpec], dict[str, Any]] = (
         functools.partial(train_unit, train_fn)
         if driver_records
-        else functools.partial(_run_unit, store, train_fn)
+        else functools.partial(record_of, store, train_fn)
     )
     caps = [c for c in (max_parallel, getattr(executor, "max_parallel", None)) if c is not None]
     limit = min(caps) if caps else None
@@ -1106,7 +1132,7 @@ def _drive_futures(
         if not missing:
             ready.append(i)
 
-    def record_of(s: RunSpec) -> dict[str, Any]:
+    def stored(s: RunSpec) -> dict[str, Any]:
         h = s.config_hash()
         rec = finished.get(h) or store.get(h)
         assert rec is not None, f"no record for {h}"
@@ -1118,7 +1144,7 @@ def _drive_futures(
         while True:
             while ready and error is None:
                 i = ready.popleft()
-                start(i, [record_of(s) for s in current[i].specs])
+                start(i, [stored(s) for s in current[i].specs])
             while error is None and queue and (limit is None or len(in_flight) < limit):
                 s = queue.popleft()
                 in_flight[executor.submit(unit, s)] = s

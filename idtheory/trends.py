@@ -7,8 +7,6 @@ scale (:data:`PUBLIC_SIZE_MODELS`, :data:`PUBLIC_CHECKPOINT_SUITES`,
 
 from __future__ import annotations
 
-import concurrent.futures
-import functools
 import os
 import re
 import warnings
@@ -29,11 +27,10 @@ from idtheory.search import (
     best_cell,
     default_train_fn,
     measure_d90,
-    record_of,
     resolve_floor,
     score_cells,
     status_reason,
-    train_unit,
+    train_records,
 )
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
 from idtheory.tasks import get_task, scored_dev_majority
@@ -86,7 +83,7 @@ def run_baseline(
     specs and the same scoring, so its records are reused by the d90 search): best lr of the
     mean over seeds, or None when no run has status "ok" or one is not stored (its record is
     then None: a store-only trainer). The trainings run on ``executor`` as the search's do
-    (:func:`_baseline_records`)."""
+    (:func:`idtheory.search.train_records`)."""
     base = base_train if base_train is not None else TrainConfig(metric=metric)
     lrs = tuple(dict.fromkeys(float(lr) for lr in full_lrs))
     seeds_t = tuple(dict.fromkeys(int(s) for s in seeds))
@@ -95,44 +92,11 @@ def run_baseline(
     ex = executor if executor is not None else LocalExecutor(progress=progress)
     if isinstance(ex, LocalExecutor):
         ex.desc = f"{model}/{task} full fine-tuning"
-    records = _baseline_records(store, train_fn, ex, specs)
+    records = train_records(store, train_fn, ex, specs)
     stored = [r for r in records if r is not None]
     if len(stored) < len(records) or not any(r.get("status") == "ok" for r in stored):
         return None, records
     return best_cell(score_cells(specs, stored, metric)).score, records
-
-
-def _baseline_records(
-    store: ResultsStore, train_fn: TrainFn, executor: Executor, specs: Sequence[RunSpec]
-) -> list[dict[str, Any] | None]:
-    """The records of ``specs``, trained on ``executor`` where the store lacks them (None: not
-    stored and ``train_fn`` only reads), recorded as :func:`idtheory.search.measure_d90_many`
-    records the search's trainings.
-
-    With an executor's ``driver_records`` the stored records are read here and only the missing
-    trainings are submitted: the workers only train (they need no access to the store) and this
-    process writes their records. Otherwise each unit reads, or trains and stores, its own
-    record (:func:`~idtheory.search.record_of`).
-    """
-    if not getattr(executor, "driver_records", False):
-        return executor.map(functools.partial(record_of, store, train_fn), specs)
-    read_only = bool(getattr(train_fn, "read_only", False))
-    todo = [] if read_only else [s for s in specs if store.needs_training(s)]
-    unit = functools.partial(train_unit, train_fn)
-    if hasattr(executor, "submit"):  # each record written as its training ends: none lost
-        futures = {executor.submit(unit, s): s for s in todo}
-        errors = []
-        for done in concurrent.futures.as_completed(futures):
-            if (error := done.exception()) is not None:
-                errors.append(error)
-            else:
-                store.put_result(futures[done], done.result())
-        if errors:  # raised once every other training is recorded
-            raise errors[0]
-    else:
-        for spec, record in zip(todo, executor.map(unit, todo), strict=True):
-            store.put_result(spec, record)
-    return [store.get(s.config_hash()) for s in specs]
 
 
 def _dev_majority(

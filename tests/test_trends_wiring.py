@@ -194,3 +194,22 @@ def test_trends_default_trainer_reads_data_dir(
         sized = size_trend({"m": 1000}, "mrpc", store=ResultsStore(tmp_path / "b"), **kw)
     assert rows[0]["status"] == sized.rows[0]["status"] == UNABLE
     assert seen == [str(data_dir)] * 2
+
+
+def test_a_search_on_a_map_only_driver_records_executor_writes_on_the_driver(
+    tmp_path: Path,
+) -> None:
+    """The search's lockstep rounds go through the same `train_records` as the baseline: with
+    ``driver_records`` the units only train and every record is written by this process."""
+    from idtheory.search import measure_d90
+
+    store = WatchedStore(tmp_path)
+    trainer, executor = Trainer(0.8), DriverRecordsExecutor(store)
+    kw: dict[str, Any] = dict(
+        store=store, train_fn=trainer, executor=executor, full_lrs=(1e-5,), subspace_lrs=(0.1,)
+    )
+    result = measure_d90("m", "mrpc", d_min=10, d_max=40, progress=False, **kw)
+    assert result.d90 == 10 and len(trainer.calls) == len(store.writes) == 2
+    assert store.writes == [False, False]
+    assert measure_d90("m", "mrpc", d_min=10, d_max=40, progress=False, **kw).d90 == 10
+    assert len(trainer.calls) == 2  # stored: nothing trained again
