@@ -21,7 +21,9 @@ required; ``submit(fn, item) -> concurrent.futures.Future`` is optional and lets
 driver record each training as soon as it finishes and run the rounds of several searches
 concurrently; ``parallelism`` (default 1), ``max_parallel`` (cap on trainings in flight) and
 ``driver_records`` (True: workers only train and the driver writes the records; False: each unit
-writes its record to the store itself) are optional attributes.
+writes its record to the store itself) are optional attributes, and so is ``interrupt()``: what
+the driver calls when it is interrupted (:func:`stop_on_interrupt`) — a :class:`ProcessExecutor`
+asks its workers' trainings to save and stop at their step end and waits for them.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ import argparse
 import concurrent.futures
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeVar
+
+from idtheory.stopping import STOP_SIGNAL, install_stop_signal, request_stop, stoppable_running
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,9 +103,16 @@ class LocalExecutor:
         """Nothing to release (for symmetry with :class:`RayExecutor`)."""
 
 
+#: Seconds a worker whose driver died waits for its training to reach a step end and save its
+#: checkpoint before it exits anyway (an MPNet-base step on one core takes some 20 s).
+DRIVER_GONE_GRACE_S = 120.0
+
+
 def _init_process_worker(threads: int, driver: int | None = None) -> None:
-    """Start-up of a :class:`ProcessExecutor` worker: ``threads`` CPU threads for torch, and
-    (with the ``driver``'s pid) :func:`_exit_with_driver`."""
+    """Start-up of a :class:`ProcessExecutor` worker: the driver's stop signal
+    (:func:`idtheory.stopping.install_stop_signal`), ``threads`` CPU threads for torch, and (with
+    the ``driver``'s pid) :func:`_exit_with_driver`."""
+    install_stop_signal()
     if driver is not None:
         _exit_with_driver(driver)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -110,20 +122,43 @@ def _init_process_worker(threads: int, driver: int | None = None) -> None:
     torch.set_num_threads(threads)
 
 
-def _exit_with_driver(driver: int, every_s: float = 1.0) -> None:
-    """End this worker process within ``every_s`` seconds of its driver's death (pid ``driver``,
-    its parent): a sweep killed with SIGTERM or SIGKILL, or by the end of a login session, must
-    not leave its trainings burning the CPU (the driver writes the records, so their results
-    would be lost anyway)."""
+def _exit_with_driver(
+    driver: int, every_s: float = 1.0, grace_s: float = DRIVER_GONE_GRACE_S
+) -> None:
+    """End this worker process soon after its driver's death (pid ``driver``, its parent): a
+    sweep killed with SIGTERM or SIGKILL, or by the end of a login session, must not leave its
+    trainings burning the CPU (the driver writes the records, so their results would be lost
+    anyway). Checked every ``every_s`` seconds; a training in progress is first asked to stop at
+    its step end, where it saves its checkpoint (the rerun resumes there), and given up to
+    ``grace_s`` seconds for it."""
     import threading
     import time
 
     def watch() -> None:
         while os.getppid() == driver:
             time.sleep(every_s)
+        request_stop()
+        deadline = time.monotonic() + grace_s
+        while stoppable_running() and time.monotonic() < deadline:
+            time.sleep(0.1)
         os._exit(1)
 
     threading.Thread(target=watch, name="idtheory-driver-watch", daemon=True).start()
+
+
+@contextmanager
+def stop_on_interrupt(executor: Any) -> Iterator[None]:
+    """Around a driver's wait for its executor's trainings: on ``KeyboardInterrupt`` (a Ctrl-C,
+    or a SIGINT sent to the driver alone) call the executor's ``interrupt()`` where it has one,
+    then re-raise. A :class:`ProcessExecutor`'s workers then save and stop at their step end
+    even when the signal reached only the driver."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupt = getattr(executor, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+        raise
 
 
 class ProcessExecutor:
@@ -186,10 +221,24 @@ class ProcessExecutor:
 
         futures = [self.submit(fn, x) for x in items]
         done = tqdm(total=len(futures), desc="trainings", disable=not self.progress or not futures)
-        for _ in concurrent.futures.as_completed(futures):
-            done.update()
+        with stop_on_interrupt(self):
+            for _ in concurrent.futures.as_completed(futures):
+                done.update()
         done.close()
         return [f.result() for f in futures]
+
+    def interrupt(self) -> None:
+        """Ask every worker's training to stop at the end of its current step (it saves its
+        checkpoint there, as after a Ctrl-C in its own process; :data:`STOP_SIGNAL`), cancel the
+        trainings not yet started, and wait for the workers to exit."""
+        if self._pool is None:
+            return
+        if STOP_SIGNAL is not None:
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                with suppress(ProcessLookupError):
+                    os.kill(process.pid, STOP_SIGNAL)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
 
     def close(self) -> None:
         """Stop the workers (a later call starts new ones)."""

@@ -71,7 +71,13 @@ from idtheory.curve import (
     d90_threshold,
     threshold_is_degenerate,
 )
-from idtheory.executors import Executor, LocalExecutor, executor_parallelism, get_executor
+from idtheory.executors import (
+    Executor,
+    LocalExecutor,
+    executor_parallelism,
+    get_executor,
+    stop_on_interrupt,
+)
 from idtheory.store import ResultsStore, TrainFn, is_finite_number
 
 #: Default learning rates of the full fine-tuning baseline (AdamW). Measured on MiniLM-L6 /
@@ -208,11 +214,12 @@ def train_records(
     if hasattr(executor, "submit"):
         futures = {executor.submit(unit, s): s for s in todo}
         errors = []
-        for done in concurrent.futures.as_completed(futures):
-            if (error := done.exception()) is not None:
-                errors.append(error)
-            else:
-                store.put_result(futures[done], done.result())
+        with stop_on_interrupt(executor):
+            for done in concurrent.futures.as_completed(futures):
+                if (error := done.exception()) is not None:
+                    errors.append(error)
+                else:
+                    store.put_result(futures[done], done.result())
         if errors:
             raise errors[0]
     else:
@@ -1152,9 +1159,10 @@ def _drive_futures(
                 bar.refresh()
             if not in_flight:
                 break
-            done, _ = concurrent.futures.wait(
-                in_flight, return_when=concurrent.futures.FIRST_COMPLETED
-            )
+            with stop_on_interrupt(executor):
+                done, _ = concurrent.futures.wait(
+                    in_flight, return_when=concurrent.futures.FIRST_COMPLETED
+                )
             for fut in done:
                 s = in_flight.pop(fut)
                 h = s.config_hash()

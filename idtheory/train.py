@@ -51,6 +51,7 @@ from idtheory import __version__
 from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.data import encode_rows
 from idtheory.quantize import Quantized, StraightThrough, round_float16
+from idtheory.stopping import stop_requested, stoppable
 from idtheory.tasks import (
     DEV_SUBSET_SEED,
     TaskData,
@@ -281,26 +282,35 @@ class _InterruptAtStepEnd:
     is whole: :func:`finetune` then saves its checkpoint and raises ``KeyboardInterrupt``, so the
     rerun resumes from that step. A second Ctrl-C interrupts at once. Only where Python's default
     handler is in place in the main thread (signal handlers are set there only; a process that
-    ignores SIGINT keeps ignoring it)."""
+    ignores SIGINT keeps ignoring it). A stop requested through :mod:`idtheory.stopping` (a
+    process pool's interrupted or dead driver) is honoured the same way, never at once."""
 
     def __init__(self) -> None:
-        self.pending = False
+        self._ctrl_c = False
         self._previous: Any = None
+        self._loop = stoppable()
+
+    @property
+    def pending(self) -> bool:
+        """Whether the training should save and stop at the end of this step."""
+        return self._ctrl_c or stop_requested()
 
     def __enter__(self) -> _InterruptAtStepEnd:
+        self._loop.__enter__()
         main = threading.current_thread() is threading.main_thread()
         if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.pending:
+        if self._ctrl_c:
             raise KeyboardInterrupt
-        self.pending = True
+        self._ctrl_c = True
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        self._loop.__exit__(*exc)
 
 
 def _quantized(qat: StraightThrough | None) -> AbstractContextManager[None]:
@@ -440,7 +450,8 @@ def finetune(
     interrupt = _InterruptAtStepEnd()
 
     def stop_if_interrupted() -> None:
-        """After a step: a deferred Ctrl-C saves the (now whole) state and interrupts."""
+        """After a step: a deferred Ctrl-C (or a requested stop) saves the (now whole) state
+        and interrupts."""
         if interrupt.pending:
             save_checkpoint()
             raise KeyboardInterrupt

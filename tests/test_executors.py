@@ -503,6 +503,74 @@ def test_process_workers_exit_when_the_driver_dies(tmp_path: Path) -> None:
         pytest.fail(f"worker {worker} still running 15 s after its driver was killed")
 
 
+_STOPPABLE_UNIT = '''
+import os, time
+from idtheory import stopping
+
+def steps(out):
+    """A training-like loop of 0.05 s steps that honours stop requests at its step ends."""
+    open(out + ".started", "w").write(str(os.getpid()))
+    with stopping.stoppable():
+        for i in range(1200):
+            time.sleep(0.05)
+            if stopping.stop_requested():
+                open(out, "w").write(str(i))  # a training saves its checkpoint here
+                raise KeyboardInterrupt
+    open(out, "w").write("finished")
+'''
+
+
+def _driver_of_a_stoppable_unit(tmp_path: Path, then: str) -> str:
+    """A driver script: one worker runs ``stopunit.steps``; once it has started, ``then``."""
+    (tmp_path / "stopunit.py").write_text(_STOPPABLE_UNIT)
+    return (
+        "import os, signal, sys, threading, time\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # CI may run with it ignored\n"
+        "import stopunit\n"
+        "from idtheory.executors import ProcessExecutor\n"
+        f"out = {str(tmp_path / 'unit.out')!r}\n"
+        "def then():\n"
+        "    while not os.path.exists(out + '.started'):\n"
+        "        time.sleep(0.05)\n"
+        f"    {then}\n"
+        "threading.Thread(target=then, daemon=True).start()\n"
+        "try:\n"
+        "    ProcessExecutor(workers=1, progress=False).map(stopunit.steps, [out])\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX stop signal")
+def test_a_sigint_to_the_driver_alone_stops_the_workers_at_their_step_end(tmp_path: Path) -> None:
+    """`kill -INT <driver>` (the workers get nothing): the driver asks its workers to stop at
+    their step end, where a training saves its checkpoint, waits for them, and exits — instead
+    of waiting for whole trainings (a minute here, hours in a sweep)."""
+    driver = _driver_of_a_stoppable_unit(tmp_path, "os.kill(os.getpid(), signal.SIGINT)")
+    done = subprocess.run(
+        [sys.executable, "-c", driver], capture_output=True, text=True, timeout=50
+    )
+    assert "interrupted" in done.stdout, done.stderr[-2000:]
+    assert (tmp_path / "unit.out").read_text().isdigit()  # stopped at a step end, not finished
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX stop signal")
+def test_a_dead_drivers_worker_saves_at_its_step_end_before_it_exits(tmp_path: Path) -> None:
+    """A driver killed outright: its worker's training is asked to stop at its step end (where
+    it saves its checkpoint) before the worker exits."""
+    driver = _driver_of_a_stoppable_unit(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
+    with (tmp_path / "driver.out").open("w") as fh:  # a file: an orphaned worker holds no pipe
+        subprocess.run([sys.executable, "-c", driver], stdout=fh, timeout=120)
+    out, deadline = tmp_path / "unit.out", time.monotonic() + 15
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not out.exists():
+        os.kill(int((tmp_path / "unit.out.started").read_text()), signal.SIGKILL)
+        pytest.fail("the orphaned worker did not stop at a step end within 15 s")
+    assert out.read_text().isdigit()
+
+
 def test_local_path_does_not_import_ray(tmp_path: Path) -> None:
     code = (
         "import sys\n"

@@ -254,6 +254,42 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(
         assert resumed[key] == clean[key], key
 
 
+def test_a_requested_stop_saves_at_the_step_end_and_resumes_exactly(
+    data_dir, tmp_path, monkeypatch
+):
+    """A stop requested through :mod:`idtheory.stopping` mid-step (what a process pool's
+    interrupted or dead driver sends its workers) acts as a first Ctrl-C: the step finishes, the
+    checkpoint is saved there, and the rerun ends as an uninterrupted training."""
+    import torch
+
+    from idtheory import stopping
+
+    s = spec()
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    partial = tmp_path / "partial"
+    clip, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
+
+    def clip_with_a_request(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            stopping.request_stop()
+        return clip(*args, **kwargs)
+
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_a_request)
+            with pytest.raises(KeyboardInterrupt):
+                run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+        assert not stopping.stoppable_running()
+    finally:
+        stopping.clear_stop()
+    (saved,) = partial.glob("*.pt")
+    assert torch.load(saved, weights_only=False)["step"] == 3
+    resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert resumed[key] == clean[key], key
+
+
 def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):
     import torch
 
