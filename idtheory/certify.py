@@ -711,7 +711,7 @@ def run_protocol(
     from idtheory.compress import load_subspace_run
     from idtheory.train import make_train_fn
 
-    artifacts = str(artifacts_dir or Path(store.root) / "params")
+    artifacts = str(artifacts_dir or store.params_dir)
     reference = full_dev_error(protocol, store)
     rows = plan(protocol, store)
     unknown = sorted(set(only or ()) - {r["run_id"] for r in rows})
@@ -726,7 +726,7 @@ def run_protocol(
             continue
         spec = run_spec_for(protocol, row["candidates"][0])
         trainer = make_train_fn(
-            data_dir=data_dir, artifacts_dir=artifacts, checkpoint_dir=Path(store.root) / "partial"
+            data_dir=data_dir, artifacts_dir=artifacts, checkpoint_dir=store.partial_dir
         )
         stored = store.run(spec, trainer)
         if stored.get("status") != "ok":

@@ -16,6 +16,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -269,13 +270,15 @@ def _subspace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train_fn(args: argparse.Namespace):
+    from idtheory.store import ResultsStore
     from idtheory.train import make_train_fn
 
+    store = ResultsStore(args.results_dir)
     return make_train_fn(
         data_dir=args.data_dir,
-        artifacts_dir=str(Path(args.results_dir) / "params"),
+        artifacts_dir=str(store.params_dir),
         progress=not args.quiet,
-        checkpoint_dir=str(Path(args.results_dir) / "partial"),
+        checkpoint_dir=str(store.partial_dir),
     )
 
 
@@ -530,6 +533,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         return _merge(store, ResultsStore(args.merge), args, filters)
     if args.d90:
         return _list_d90(store, args, filters)
+    if args.running:
+        return _list_running(store, args, filters, metric)
     rows = store.to_rows(metric=metric, **filters)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -559,6 +564,66 @@ def _merge(store: Any, other: Any, args: argparse.Namespace, filters: dict[str, 
         + f" added{matching}"
     )
     return 0
+
+
+def _list_running(
+    store: Any, args: argparse.Namespace, filters: dict[str, Any], metric: str
+) -> int:
+    """``idtheory results --running``: the trainings with a checkpoint in the store, how far
+    each is, its best dev score so far and when it last saved."""
+    from idtheory.store import record_field
+    from idtheory.tasks import display_name
+
+    found = store.running(**filters)
+    if args.format == "json":
+        print(json.dumps(found, indent=2))
+        return 0
+    now = datetime.now(timezone.utc)
+    rows = []
+    for r in found:
+        step, total = r.get("step"), r.get("total_steps")
+        best = r.get("best") or {}
+        saved = datetime.fromisoformat(r["saved"])
+        spec = {k: record_field(r, k) if "spec" in r else None for k in _SPEC_COLUMNS}
+        rows.append(
+            {
+                "run_id": r["run_id"],
+                **spec,
+                "task": spec["task"] and display_name(spec["task"]),
+                "step": None if step is None else f"{step}/{total}",
+                "done": None if step is None else f"{100 * step / total:.0f}%",
+                f"best_dev_{metric}": (best.get("dev") or {}).get(metric),
+                "at_step": best.get("step") if best.get("dev") else None,
+                "hours": None if r.get("spent_s") is None else round(r["spent_s"] / 3600, 2),
+                "saved_utc": saved.strftime("%Y-%m-%d %H:%M"),
+                "ago": _ago(now - saved),
+            }
+        )
+    if not rows:
+        print(f"(no training in progress has a checkpoint in {store.partial_dir})")
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print(_table(rows))
+    return 0
+
+
+_SPEC_COLUMNS = ("model", "task", "method", "dim", "lr")
+"""What ``results --running`` shows of each training's spec."""
+
+
+def _ago(delta: timedelta) -> str:
+    """A time span in words: ``45 s``, ``12 min``, ``3.4 h``, ``2.1 d``."""
+    s = max(0.0, delta.total_seconds())
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h" if s < 48 * 3600 else f"{s / 86400:.1f} d"
 
 
 def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
@@ -702,11 +767,9 @@ def _certify_reference(args: argparse.Namespace, store: Any, spec: RunSpec) -> i
     """``certify --reference``: train (or read) the full fine-tuning reference, print it."""
     from idtheory.train import make_train_fn
 
-    artifacts = args.artifacts_dir or str(Path(args.results_dir) / "params")
+    artifacts = args.artifacts_dir or str(store.params_dir)
     train_fn = make_train_fn(
-        data_dir=args.data_dir,
-        artifacts_dir=artifacts,
-        checkpoint_dir=str(Path(args.results_dir) / "partial"),
+        data_dir=args.data_dir, artifacts_dir=artifacts, checkpoint_dir=str(store.partial_dir)
     )
     record = store.run(spec, train_fn)
     dev = (record.get("metrics") or {}).get("dev") or {}
@@ -920,6 +983,12 @@ def _add_results(p: argparse.ArgumentParser) -> None:
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--d90", action="store_true", help="list d90 summaries instead of runs")
+    mode.add_argument(
+        "--running",
+        action="store_true",
+        help="list the trainings with a checkpoint in the store (in progress, or killed and "
+        "not yet resumed): step of total, best dev score so far, hours, when last saved",
+    )
     mode.add_argument(
         "--merge",
         metavar="DIR",
@@ -1138,7 +1207,7 @@ def check_writable(results_dir: str | Path) -> None:
     target = root
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for target in (root, root / "params"):
+        for target in (root, root / ResultsStore.PARAMS_DIR):
             if target.exists():
                 with tempfile.TemporaryFile(dir=target):
                     pass

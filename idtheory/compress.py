@@ -298,7 +298,7 @@ def load_subspace_run(
         )
     if spec.subspace.train_head:
         raise ValueError(f"run {run_id} trained its head outside the subspace: not supported")
-    path = Path(artifacts_dir or Path(store.root) / "params") / run_id
+    path = Path(artifacts_dir or store.params_dir) / run_id
     if not path.is_dir():
         raise FileNotFoundError(
             f"{path} not found: the run's θ_d was not saved; retrain it with an artifacts "

@@ -245,8 +245,8 @@ def default_train_fn(
     return make_train_fn(
         data_dir=data_dir,
         progress=progress,
-        artifacts_dir=str(store.root / "params"),
-        checkpoint_dir=str(store.root / "partial"),
+        artifacts_dir=str(store.params_dir),
+        checkpoint_dir=str(store.partial_dir),
     )
 
 

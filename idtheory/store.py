@@ -41,6 +41,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,8 @@ class ResultsStore:
     RUNS_FILE = "runs.jsonl"
     SUMMARIES_FILE = "d90.jsonl"
     BOUNDS_FILE = "bounds.jsonl"
+    PARAMS_DIR = "params"
+    PARTIAL_DIR = "partial"
 
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self.root = Path(root)
@@ -198,6 +201,37 @@ class ResultsStore:
 
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.root)!r})"
+
+    @property
+    def params_dir(self) -> Path:
+        """Where subspace runs keep θ_d: ``<run_id>/`` each, as
+        :meth:`~idtheory.subspace.SubspaceModel.save_pretrained` writes it."""
+        return self.root / self.PARAMS_DIR
+
+    @property
+    def partial_dir(self) -> Path:
+        """Where trainings in progress keep their checkpoint ``<run_id>.pt`` and its progress
+        ``<run_id>.json`` (:func:`idtheory.train.finetune`); both go when the training ends."""
+        return self.root / self.PARTIAL_DIR
+
+    def running(self, **filters: Any) -> list[dict[str, Any]]:
+        """The trainings with a checkpoint in :attr:`partial_dir` that match ``filters`` (as
+        :meth:`records`): the progress each saved last (run_id, spec, step, total_steps, epoch,
+        spent_s, best, saved), oldest save first. A checkpoint from before progress files gives
+        its run_id and the file's time only (and matches no filter). A training killed and not
+        resumed stays listed: its ``saved`` tells since when."""
+        if not self.partial_dir.is_dir():
+            return []
+        rows = []
+        for ckpt in self.partial_dir.glob("*.pt"):
+            try:
+                row = json.loads(ckpt.with_suffix(".json").read_text())
+            except (OSError, ValueError):  # no progress file (older code), or being replaced
+                mtime = datetime.fromtimestamp(ckpt.stat().st_mtime, timezone.utc)
+                row = {"run_id": ckpt.stem, "saved": mtime.isoformat(timespec="seconds")}
+            if not filters or ("spec" in row and _matches(row, filters, record_field)):
+                rows.append(row)
+        return sorted(rows, key=lambda r: str(r.get("saved")))
 
     # ---------------------------------------------------------------- records
 
@@ -438,12 +472,11 @@ class ResultsStore:
             if current is None or _canonical(current) != _canonical(bound):
                 self.put_bound(bound)
                 added["bounds"] += 1
-        params = other.root / "params"
-        if params.is_dir():
-            for run_dir in sorted(params.iterdir()):
+        if other.params_dir.is_dir():
+            for run_dir in sorted(other.params_dir.iterdir()):
                 if wanted is not None and run_dir.name not in wanted:
                     continue
-                target = self.root / "params" / run_dir.name
+                target = self.params_dir / run_dir.name
                 if run_dir.is_dir() and not target.exists():
                     shutil.copytree(run_dir, target)
                     added["params"] += 1

@@ -27,6 +27,7 @@ Conventions:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -36,7 +37,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -247,11 +248,23 @@ class _Checkpoint:
     whose ``fingerprint`` (training config and number of examples) differs is ignored.
     """
 
-    def __init__(self, path: str | os.PathLike | None, every_s: float, fingerprint: dict) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike | None,
+        every_s: float,
+        fingerprint: dict,
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
         self.path = None if path is None else Path(path)
         self.every_s = float(every_s)
         self.fingerprint = fingerprint
+        self.info = dict(info or {})
         self._last = time.monotonic()
+
+    @property
+    def progress_path(self) -> Path | None:
+        """The JSON beside the checkpoint: ``info`` and the progress at the last save."""
+        return None if self.path is None else self.path.with_suffix(".json")
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None (no path, no file, or another training's file)."""
@@ -263,18 +276,25 @@ class _Checkpoint:
     def due(self) -> bool:
         return self.path is not None and time.monotonic() - self._last >= self.every_s
 
-    def save(self, state: dict[str, Any]) -> None:
-        if self.path is None:
+    def save(self, state: dict[str, Any], progress: Mapping[str, Any]) -> None:
+        """Write ``state`` (atomically), then ``progress`` (JSON-able: how far the training is)
+        with :attr:`info` to :attr:`progress_path`."""
+        if self.path is None or self.progress_path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         torch.save({**state, "fingerprint": self.fingerprint}, tmp)
         os.replace(tmp, self.path)
+        saved = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        tmp = self.progress_path.with_name(self.progress_path.name + ".tmp")
+        tmp.write_text(json.dumps({**self.info, **progress, "saved": saved}, default=str))
+        os.replace(tmp, self.progress_path)
         self._last = time.monotonic()
 
     def remove(self) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        for path in (self.path, self.progress_path):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
 
 class _InterruptAtStepEnd:
@@ -353,6 +373,7 @@ def finetune(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every_s: float | None = None,
+    checkpoint_info: Mapping[str, Any] | None = None,
     model_name: str | None = None,
 ) -> TrainResult:
     """Train ``model`` (full or subspace-wrapped) on ``task`` and return the best evaluation.
@@ -368,7 +389,11 @@ def finetune(
     history and metrics as an uninterrupted training (deterministic kernels assumed, as on the
     CPU). The file is removed when training ends. ``wall_time_s`` adds the time spent before
     the interruption. A Ctrl-C finishes the step, saves the checkpoint there and interrupts.
-    ``progress`` shows a bar labelled ``[model_name] task method lr``.
+    Beside the checkpoint, ``<checkpoint stem>.json`` holds ``checkpoint_info`` (JSON-able;
+    :func:`run_spec` gives the run's id and spec) and the progress at the last save: ``step``
+    of ``total_steps``, ``epoch``, ``spent_s`` (seconds of training), ``best`` (``step`` and
+    ``dev`` metrics of the best evaluation so far) and ``saved`` (UTC), which ``idtheory results
+    --running`` lists. ``progress`` shows a bar labelled ``[model_name] task method lr``.
     """
     t0 = time.perf_counter()
     device = _resolve_device(config.device)
@@ -414,6 +439,7 @@ def finetune(
             "examples": (len(train_ex), len(dev_ex)),
             "trainable": [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad],
         },
+        checkpoint_info,
     )
     saved = ckpt.load()
     if saved is not None:
@@ -429,12 +455,13 @@ def finetune(
         torch.set_rng_state(saved["rng"])
 
     def save_checkpoint() -> None:
+        elapsed = spent + time.perf_counter() - t0
         ckpt.save(
             {
                 "step": step,
                 "epoch": epoch,
                 "position": position,
-                "spent": spent + time.perf_counter() - t0,
+                "spent": elapsed,
                 "epoch_start": epoch_start,
                 "history": history,
                 "best": best,
@@ -444,7 +471,14 @@ def finetune(
                 "scheduler": scheduler.state_dict(),
                 "scaler": None if scaler is None else scaler.state_dict(),
                 "rng": torch.get_rng_state(),
-            }
+            },
+            {
+                "step": step,
+                "total_steps": total,
+                "epoch": epoch,
+                "spent_s": round(elapsed, 1),
+                "best": {"step": best["step"], "dev": best["dev"]},
+            },
         )
 
     interrupt = _InterruptAtStepEnd()
@@ -702,6 +736,7 @@ def run_spec(
         progress=progress,
         model_name=spec.model,
         checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / f"{run_id}.pt",
+        checkpoint_info={"run_id": run_id, "spec": spec.to_dict()},
     )
     if artifacts_dir is not None and spec.subspace is not None and result.status == "ok":
         model.save_pretrained(Path(artifacts_dir) / run_id)

@@ -718,3 +718,39 @@ def test_paths_that_do_not_exist_are_refused(argv, refusal, tmp_path, capsys, mo
         argv += ["--results-dir", str(tmp_path / "results")]
     assert main(argv) == 2
     assert re.search(refusal, capsys.readouterr().err) and calls == []
+
+
+def test_results_running_lists_trainings_in_progress(tmp_path, capsys):
+    """`results --running` reads the progress beside each checkpoint (a checkpoint of older code
+    without one still shows its run id and time); filters apply; nothing: a one-line note."""
+    from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+
+    partial = ResultsStore(tmp_path).partial_dir
+    partial.mkdir(parents=True)
+    spec = RunSpec("tiny-bert", "mrpc", TrainConfig(lr=0.1), SubspaceConfig(dim=40))
+    progress = {
+        "run_id": spec.config_hash(),
+        "spec": spec.to_dict(),
+        "step": 30,
+        "total_steps": 120,
+        "epoch": 0,
+        "spent_s": 5400.0,
+        "best": {"step": 20, "dev": {"accuracy": 0.75}},
+        "saved": "2026-12-05T01:00:00+00:00",
+    }
+    (partial / f"{spec.config_hash()}.pt").write_bytes(b"")
+    (partial / f"{spec.config_hash()}.json").write_text(json.dumps(progress))
+    (partial / "0123456789abcdef.pt").write_bytes(b"")  # older code: no progress file
+    base = ["results", "--results-dir", str(tmp_path), "--running"]
+    assert main(base) == 0
+    head, first, second = capsys.readouterr().out.splitlines()
+    assert head.split()[:8] == ["run_id", "model", "task", "method", "dim", "lr", "step", "done"]
+    assert first.split()[:11] == [
+        *(spec.config_hash(), "tiny-bert", "mrpc", "said", "40", "0.1", "30/120", "25%"),
+        *("0.75", "20", "1.5"),
+    ]
+    assert second.split()[:2] == ["0123456789abcdef", "-"]
+    assert main([*base, "--method", "said", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [progress]
+    assert main([*base, "--model", "other"]) == 0
+    assert "no training in progress" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from idtheory.config import RunSpec, SubspaceConfig, TrainConfig
+from idtheory.store import ResultsStore
 from idtheory.train import run_spec
 
 SMALL = dict(
@@ -285,9 +286,18 @@ def test_a_requested_stop_saves_at_the_step_end_and_resumes_exactly(
         stopping.clear_stop()
     (saved,) = partial.glob("*.pt")
     assert torch.load(saved, weights_only=False)["step"] == 3
+    # Beside it, its progress: what `idtheory results --running` lists.
+    (listed,) = ResultsStore(tmp_path).running()  # partial_dir: tmp_path / "partial"
+    assert listed["run_id"] == s.config_hash() and listed["spec"] == s.to_dict()
+    assert (listed["step"], listed["total_steps"]) == (3, clean["steps"]) and "epoch" in listed
+    assert listed["best"] == {"step": 3, "dev": clean["history"][0]["dev"]}  # evaluated at 3
+    assert listed["spent_s"] > 0
+    assert ResultsStore(tmp_path).running(model="tiny-bert", method="said") == [listed]
+    assert ResultsStore(tmp_path).running(method="full") == []
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
     for key in ("history", "metrics", "best_step", "steps", "status"):
         assert resumed[key] == clean[key], key
+    assert list(partial.iterdir()) == []  # checkpoint and progress removed at the end
 
 
 def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):

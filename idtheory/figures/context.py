@@ -93,15 +93,11 @@ class FigureContext:
         return self._store
 
     def train_fn(self) -> Any:
-        """The trainer (θ_d saved under ``results_dir/params`` for the compression bounds)."""
-        from idtheory.train import make_train_fn
+        """The search's default trainer on :attr:`store` (θ_d saved for the compression bounds,
+        checkpoints of trainings in progress; :func:`idtheory.search.default_train_fn`)."""
+        from idtheory.search import default_train_fn
 
-        return make_train_fn(
-            data_dir=self.data_dir,
-            artifacts_dir=str(self.results_dir / "params"),
-            progress=self.progress,
-            checkpoint_dir=str(self.results_dir / "partial"),
-        )
+        return default_train_fn(self.store, self.progress, self.data_dir)
 
     def trainer(self) -> Any:
         """The trainer of every search here: :meth:`train_fn` when :attr:`compute`, else
