@@ -227,7 +227,10 @@ class ResultsStore:
             try:
                 row = json.loads(ckpt.with_suffix(".json").read_text())
             except (OSError, ValueError):  # no progress file (older code), or being replaced
-                mtime = datetime.fromtimestamp(ckpt.stat().st_mtime, timezone.utc)
+                try:
+                    mtime = datetime.fromtimestamp(ckpt.stat().st_mtime, timezone.utc)
+                except FileNotFoundError:  # the training ended meanwhile
+                    continue
                 row = {"run_id": ckpt.stem, "saved": mtime.isoformat(timespec="seconds")}
             if not filters or ("spec" in row and _matches(row, filters, record_field)):
                 rows.append(row)
