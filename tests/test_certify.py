@@ -63,7 +63,9 @@ def audit(record: dict, protocol: C.Protocol | None = None) -> None:
     assert bits["selection"] >= math.log2(len(protocol.candidates)) - 1e-9
     payload = bits["theta_symbols"] + bits["counts"] + bits["codebook"]
     total = payload + 2 * math.log2(payload) + bits["lambdas"] + bits["selection"]
-    assert bits["total"] >= total - 1e-6
+    assert bits["total"] >= total - 1e-6, (
+        f"{bits['total']} bits under-charged: parts sum to {total}"
+    )
     if record.get("message"):
         audit_message(record)
     log_delta = math.log(record["delta"]) - total * math.log(2)
@@ -197,7 +199,7 @@ def test_audit_catches_a_tighter_stored_value(tmp_path):
         audit(record)
     record = _certify()
     record["bits"]["total"] -= 1.0  # under-charged bits
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="bits under-charged"):
         audit(record)
 
 

@@ -106,11 +106,13 @@ def test_d90_with_worker_processes_matches_local(data_dir, tmp_path, capsys):
     assert out.count("3 new, 0 reused") == 2
     from idtheory.store import ResultsStore
 
-    def metrics(root):
+    def outcomes(root):  # the losses too: a random tiny model's dev metrics hardly move
         recs = sorted(ResultsStore(root).records(), key=lambda r: r["run_id"])
-        return [(r["run_id"], r["metrics"]["dev"]) for r in recs]
+        return [(r["run_id"], r["metrics"], r["history"], r["best_step"]) for r in recs]
 
-    assert metrics(tmp_path / "proc") == metrics(tmp_path / "local")
+    local = outcomes(tmp_path / "local")
+    assert outcomes(tmp_path / "proc") == local
+    assert len({str(h) for _, _, h, _ in local}) == 3  # three trainings, three loss curves
 
 
 def test_d90_floor_majority_and_bad_floor(data_dir, tmp_path, capsys):

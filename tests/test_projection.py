@@ -49,6 +49,38 @@ def test_fastfood_equals_explicit_formula():
     torch.testing.assert_close(P.materialize(), M)
 
 
+def test_dense_is_its_stored_gaussian_matrix():
+    """Dense: the products are those of the stored matrix (built here, not through the
+    products), whose entries are i.i.d. N(0, 1/D): mean 0, variance 1/D, columns of norm ≈ 1."""
+    d, D = 50, 4000
+    P = DenseProjection(d, D, seed=5, dtype=F64)
+    M = P.matrix.clone()
+    assert M.shape == (D, d)
+    theta, g = torch.randn(d, dtype=F64), torch.randn(D, dtype=F64)
+    torch.testing.assert_close(P(theta), M @ theta)
+    torch.testing.assert_close(P.T(g), M.T @ g)
+    z = M * math.sqrt(D)  # standard normal entries: 200,000 of them
+    assert abs(float(z.mean())) < 0.01 and abs(float(z.var()) - 1) < 0.02
+    torch.testing.assert_close(M.norm(dim=0), torch.ones(d, dtype=F64), atol=0.05, rtol=0)
+
+
+def test_sparse_is_its_stored_entries():
+    """Sparse: the products are those of the matrix its (rows, cols, values) describe, built
+    here; each column has ⌈√D⌉ entries ±1/√nnz at distinct rows (unit norm), signs balanced."""
+    d, D = 40, 900
+    P = SparseProjection(d, D, seed=2, dtype=F64)
+    nnz = math.ceil(math.sqrt(D))
+    M = torch.zeros(D, d, dtype=F64)
+    M[P.rows, P.cols] = P.values
+    theta, g = torch.randn(d, dtype=F64), torch.randn(D, dtype=F64)
+    torch.testing.assert_close(P(theta), M @ theta)
+    torch.testing.assert_close(P.T(g), M.T @ g)
+    assert ((M != 0).sum(dim=0) == nnz).all()  # distinct rows: no entry written twice
+    assert set(P.values.abs().unique().tolist()) == {1 / math.sqrt(nnz)}
+    torch.testing.assert_close(M.norm(dim=0), torch.ones(d, dtype=F64))
+    assert abs(float((P.values > 0).double().mean()) - 0.5) < 0.05  # 1,200 signs
+
+
 @pytest.mark.parametrize("cls", KINDS)
 def test_gradient_is_explicit_transpose(cls):
     d, D = 6, 50
@@ -151,18 +183,6 @@ def test_random_state_of_a_seed_is_pinned():
         912454625,
     )
     assert H.scale == pytest.approx(0.032760478368377234, rel=1e-12)
-
-
-def test_backend_and_knobs_never_change_p():
-    theta = torch.randn(9)
-    ref = FastfoodProjection(9, 300, seed=5, backend="torch")(theta)
-    for kw in ({}, {"block": 16, "copies": 2}, {"backend": "auto"}):
-        torch.testing.assert_close(FastfoodProjection(9, 300, seed=5, **kw)(theta), ref)
-    P = FastfoodProjection(9, 300, seed=5)
-    with pytest.raises(ValueError, match="backend"):
-        P.backend = "cuda"
-    with pytest.raises(TypeError, match="knobs"):
-        P.knobs = {"warps": 4}
 
 
 # ----------------------------------------------------------------------------- the registry

@@ -89,12 +89,25 @@ def test_quantize_levels_is_a_later_field():
             TrainConfig(quantize_levels=bad)
 
 
-def test_quantization_aware_training_saves_the_model_it_evaluated(data_dir, tmp_path):
-    """STE on tiny-bert: the saved θ_d has at most L float16 values, the protocol's quantizer
-    reproduces it exactly, and the stored train accuracy is that of the saved model."""
+def test_quantization_aware_training_saves_the_model_it_evaluated(data_dir, tmp_path, monkeypatch):
+    """STE on tiny-bert: every evaluation (dev during training, train at the end) sees θ_d at
+    its quantized point, the saved θ_d has at most L float16 values, the protocol's quantizer
+    reproduces it exactly, and the stored accuracies are those of the saved model."""
+    import torch
+
+    from idtheory import train as train_module
     from idtheory.compress import load_subspace_run
     from idtheory.store import ResultsStore
     from idtheory.train import make_train_fn
+
+    levels_seen: list[int] = []
+    evaluate = train_module.evaluate
+
+    def spying_evaluate(model, *args, **kwargs):
+        levels_seen.append(len(torch.unique(model.theta.detach())))
+        return evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", spying_evaluate)
 
     train = TrainConfig(lr=0.05, epochs=2, batch_size=16, max_length=32, max_train_examples=32,
                         max_eval_examples=24, precision="fp32", quantize_levels=4)  # fmt: skip
@@ -105,6 +118,8 @@ def test_quantization_aware_training_saves_the_model_it_evaluated(data_dir, tmp_
         spec, make_train_fn(data_dir=str(data_dir), artifacts_dir=artifacts, progress=False)
     )
     assert record["status"] == "ok"
+    assert len(levels_seen) == 3 and max(levels_seen) <= 4  # dev after each epoch, then train
+    monkeypatch.undo()
     run = load_subspace_run(record["run_id"], store=store, data_dir=str(data_dir))
     theta = run.model.theta.detach().double().numpy()
     assert len(np.unique(theta)) <= 4

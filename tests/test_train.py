@@ -78,24 +78,40 @@ def test_fp16_needs_cuda(data_dir):
 
 
 def test_bf16_autocast_on_cpu(data_dir, monkeypatch):
-    """bf16 trains on the CPU: the model runs under autocast (its logits are bf16), θ_d and the
-    optimizer state stay float32, and the record names the precision."""
+    """bf16 trains on the CPU: the model runs under autocast in training and evaluation (its
+    logits are bf16), θ_d, λ and the optimizer state stay float32, and the record names the
+    precision."""
     import torch
 
-    from idtheory import train as train_mod
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+    from idtheory.train import finetune
 
-    seen: list[torch.dtype] = []
-    real_evaluate = train_mod.evaluate
+    optimizers: list[torch.optim.AdamW] = []
 
-    def spy(model, *args, **kwargs):
-        seen.append(kwargs.get("autocast_dtype"))
-        return real_evaluate(model, *args, **kwargs)
+    class RecordedAdamW(torch.optim.AdamW):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            optimizers.append(self)
 
-    monkeypatch.setattr(train_mod, "evaluate", spy)
+    monkeypatch.setattr(torch.optim, "AdamW", RecordedAdamW)
+    model = get_subspace_model(load_model("tiny-bert", num_labels=2, seed=0).model,
+                               SubspaceConfig(dim=40, method="said"))  # fmt: skip
+    logits: dict[bool, set[torch.dtype]] = {True: set(), False: set()}  # by grad enabled
+    model.register_forward_hook(
+        lambda module, args, out: logits[torch.is_grad_enabled()].add(out.logits.dtype)
+    )
+    config = TrainConfig(lr=1e-2, **{**SMALL, "precision": "bf16", "device": "cpu"})
+    tokenizer = load_model("tiny-bert", num_labels=2, seed=0).tokenizer
+    result = finetune(model, tokenizer, "mrpc", config, data_dir=data_dir, progress=False)
+    assert result.status == "ok"
+    assert logits == {True: {torch.bfloat16}, False: {torch.bfloat16}}  # training, evaluation
+    assert model.theta.dtype == model.lambdas.dtype == torch.float32
+    (optimizer,) = optimizers
+    moments = [t for state in optimizer.state.values() for t in state.values() if t.ndim]
+    assert moments and all(t.dtype == torch.float32 for t in moments)
     rec = run_spec(spec(precision="bf16", device="cpu"), data_dir=data_dir, progress=False)
-    assert rec["status"] == "ok"
-    assert rec["spec"]["train"]["precision"] == "bf16"
-    assert seen and all(dtype is torch.bfloat16 for dtype in seen)  # evaluation in bf16 too
+    assert rec["status"] == "ok" and rec["spec"]["train"]["precision"] == "bf16"
     fp32 = run_spec(spec(device="cpu"), data_dir=data_dir, progress=False)
     assert fp32["run_id"] != rec["run_id"]  # different numerics, different runs
 
