@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -233,6 +234,28 @@ def test_a_killed_training_resumes_from_its_checkpoint_exactly(
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+def _interrupted_in_step(s, data_dir, partial, monkeypatch, step: int, interrupt) -> int:
+    """Train ``s`` with checkpoints in ``partial``, calling ``interrupt()`` inside step ``step``
+    (mid-step: in its gradient clipping); expect ``KeyboardInterrupt``; return the step of the
+    checkpoint saved."""
+    import torch
+
+    clip, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
+
+    def clip_with_an_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            interrupt()
+        return clip(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_an_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    (saved,) = partial.glob("*.pt")
+    return torch.load(saved, weights_only=False)["step"]
+
+
 @pytest.mark.parametrize("pressed_in_step", [2, 6])  # mid-training, and in the last step
 def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(
     data_dir, tmp_path, monkeypatch, pressed_in_step
@@ -241,31 +264,18 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(
     the 5-minute clock says) and interrupts; the rerun ends as an uninterrupted training."""
     import signal
 
-    import torch
-
     s = spec()
     clean = run_spec(s, data_dir=data_dir, progress=False)
     partial = tmp_path / "partial"
-    clip, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
-
-    def clip_with_a_ctrl_c(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == pressed_in_step:
-            signal.raise_signal(signal.SIGINT)  # the handler runs here, mid-step
-        return clip(*args, **kwargs)
-
     # Python's own SIGINT handler, as in a terminal (a background job starts with SIGINT ignored)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with monkeypatch.context() as m:
-            m.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_a_ctrl_c)
-            with pytest.raises(KeyboardInterrupt):
-                run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+        ctrl_c = functools.partial(signal.raise_signal, signal.SIGINT)  # handled mid-step
+        saved = _interrupted_in_step(s, data_dir, partial, monkeypatch, pressed_in_step, ctrl_c)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     finally:
         signal.signal(signal.SIGINT, previous)
-    (saved,) = partial.glob("*.pt")
-    assert torch.load(saved, weights_only=False)["step"] == pressed_in_step  # the whole step
+    assert saved == pressed_in_step  # the whole step
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
     for key in ("history", "metrics", "best_step", "steps", "status"):
         assert resumed[key] == clean[key], key
@@ -277,32 +287,18 @@ def test_a_requested_stop_saves_at_the_step_end_and_resumes_exactly(
     """A stop requested through :mod:`idtheory.stopping` mid-step (what a process pool's
     interrupted or dead driver sends its workers) acts as a first Ctrl-C: the step finishes, the
     checkpoint is saved there, and the rerun ends as an uninterrupted training."""
-    import torch
-
     from idtheory import stopping
 
     s = spec()
     clean = run_spec(s, data_dir=data_dir, progress=False)
     partial = tmp_path / "partial"
-    clip, calls = torch.nn.utils.clip_grad_norm_, {"n": 0}
-
-    def clip_with_a_request(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            stopping.request_stop()
-        return clip(*args, **kwargs)
-
     try:
-        with monkeypatch.context() as m:
-            m.setattr(torch.nn.utils, "clip_grad_norm_", clip_with_a_request)
-            with pytest.raises(KeyboardInterrupt):
-                run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+        saved = _interrupted_in_step(s, data_dir, partial, monkeypatch, 3, stopping.request_stop)
         assert not stopping.stoppable_running()
     finally:
         stopping.clear_stop()
-    (saved,) = partial.glob("*.pt")
-    assert torch.load(saved, weights_only=False)["step"] == 3
-    # Beside it, its progress: what `idtheory results --running` lists.
+    assert saved == 3
+    # Beside the checkpoint, its progress: what `idtheory results --running` lists.
     (listed,) = ResultsStore(tmp_path).running()  # partial_dir: tmp_path / "partial"
     assert listed["run_id"] == s.config_hash() and listed["spec"] == s.to_dict()
     assert (listed["step"], listed["total_steps"]) == (3, clean["steps"]) and "epoch" in listed
