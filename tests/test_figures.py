@@ -944,3 +944,20 @@ def test_floor_label_says_which_thresholds_the_trend_cells_used():
     assert figures.floor_label([paper, unable], 0.9) == ""
     assert figures.floor_label([raised, unable], 0.9) == " (chance-corrected)"
     assert figures.floor_label([paper, raised], 0.9) == " (chance-corrected where needed)"
+
+
+def test_make_figures_reproduces_the_committed_quick_tables(real_data_dir, tmp_path, monkeypatch):
+    """The quick scale's notebooks 1–4 (what `make figures` renders from the committed store;
+    the fifth times kernels) re-render exactly the committed tables: a figure left behind after
+    its runs or summaries changed fails here."""
+    from idtheory.cli import main
+
+    monkeypatch.setenv("IDTHEORY_DATA", str(real_data_dir))
+    out = tmp_path / "figures"
+    argv = ["figures", "--scale", "quick", "--only", "1", "2", "3", "4", "--figures-dir", str(out)]
+    assert main([*argv, "--build-dir", str(tmp_path / "build")]) == 0
+    tables = sorted((out / "quick").glob("*.csv"))
+    assert len(tables) >= 11
+    for table in tables:
+        committed = REPO / "figures" / "quick" / table.name
+        assert table.read_text() == committed.read_text(), f"{committed}: stale, run make figures"
