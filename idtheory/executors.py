@@ -32,11 +32,19 @@ import argparse
 import concurrent.futures
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
-from idtheory.stopping import STOP_SIGNAL, install_stop_signal, request_stop, stoppable_running
+from idtheory.stopping import (
+    STOP_SIGNAL,
+    install_stop_signal,
+    request_stop,
+    stop_requested,
+    stoppable_running,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -104,15 +112,21 @@ class LocalExecutor:
 
 
 #: Seconds a worker whose driver died waits for its training to reach a step end and save its
-#: checkpoint before it exits anyway (an MPNet-base step on one core takes some 20 s).
-DRIVER_GONE_GRACE_S = 120.0
+#: checkpoint before it exits anyway. A step can end in an evaluation of the dev set: a few
+#: minutes for MPNet-base on one core.
+DRIVER_GONE_GRACE_S = 600.0
 
 
 def _init_process_worker(threads: int, driver: int | None = None) -> None:
-    """Start-up of a :class:`ProcessExecutor` worker: the driver's stop signal
-    (:func:`idtheory.stopping.install_stop_signal`), ``threads`` CPU threads for torch, and (with
-    the ``driver``'s pid) :func:`_exit_with_driver`."""
-    install_stop_signal()
+    """Start-up of a :class:`ProcessExecutor` worker: SIGINT ignored and the driver's stop signal
+    handled (:func:`idtheory.stopping.install_stop_signal`) where the platform has one — a
+    terminal's Ctrl-C reaches the driver, which passes it on as a stop at the step end
+    (:meth:`ProcessExecutor.interrupt`), so an idle worker does not die of it and break the
+    pool —, ``threads`` CPU threads for torch, and (with the ``driver``'s pid)
+    :func:`_exit_with_driver`."""
+    if STOP_SIGNAL is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        install_stop_signal()
     if driver is not None:
         _exit_with_driver(driver)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -131,7 +145,6 @@ def _exit_with_driver(
     anyway). Checked every ``every_s`` seconds; a training in progress is first asked to stop at
     its step end, where it saves its checkpoint (the rerun resumes there), and given up to
     ``grace_s`` seconds for it."""
-    import threading
     import time
 
     def watch() -> None:
@@ -203,6 +216,7 @@ class ProcessExecutor:
         if self._pool is None:
             import multiprocessing
 
+            _ignore_stop_signal_here()
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -213,7 +227,7 @@ class ProcessExecutor:
 
     def submit(self, fn: Callable[[T], R], item: T) -> concurrent.futures.Future[R]:
         """Run ``fn(item)`` in a worker; ``fn`` and ``item`` must be picklable."""
-        return self._get_pool().submit(_apply, fn, item)
+        return self._get_pool().submit(_apply_unless_stopped, fn, item)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``[fn(x) for x in items]``, ``workers`` at a time, results in order."""
@@ -228,17 +242,26 @@ class ProcessExecutor:
         return [f.result() for f in futures]
 
     def interrupt(self) -> None:
-        """Ask every worker's training to stop at the end of its current step (it saves its
-        checkpoint there, as after a Ctrl-C in its own process; :data:`STOP_SIGNAL`), cancel the
-        trainings not yet started, and wait for the workers to exit."""
-        if self._pool is None:
+        """Ask every worker's training to stop at the end of its current step, where it saves
+        its checkpoint (:data:`~idtheory.stopping.STOP_SIGNAL`; a training already handed to a
+        worker but not started does not start), cancel the rest, and wait for the workers to
+        exit. A second Ctrl-C meanwhile terminates them at once (each loses the work since its
+        last checkpoint). Where the platform has no stop signal (Windows) this waits for the
+        trainings in progress to end."""
+        pool, self._pool = self._pool, None
+        if pool is None:
             return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         if STOP_SIGNAL is not None:
-            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            for process in processes:
                 with suppress(ProcessLookupError):
                     os.kill(process.pid, STOP_SIGNAL)
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = None
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:
+            for process in processes:
+                process.terminate()
+            raise
 
     def close(self) -> None:
         """Stop the workers (a later call starts new ones)."""
@@ -250,6 +273,25 @@ class ProcessExecutor:
 def _apply(fn: Callable[[T], R], item: T) -> R:
     """The body of every Ray task: ``fn(item)`` (``fn`` arrives through the object store)."""
     return fn(item)
+
+
+def _apply_unless_stopped(fn: Callable[[T], R], item: T) -> R:
+    """The body of every :class:`ProcessExecutor` task: ``fn(item)``, unless a stop was requested
+    in this worker (then ``KeyboardInterrupt`` before anything starts)."""
+    if stop_requested():
+        raise KeyboardInterrupt
+    return fn(item)
+
+
+def _ignore_stop_signal_here() -> None:
+    """Ignore :data:`~idtheory.stopping.STOP_SIGNAL` in this (the driver's) process where it has
+    its default action (ending the process) and we are on the main thread: a worker spawned from
+    here then starts with it ignored — not killed by a stop that arrives before its start-up has
+    installed the handler."""
+    if STOP_SIGNAL is None or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(STOP_SIGNAL) is signal.SIG_DFL:
+        signal.signal(STOP_SIGNAL, signal.SIG_IGN)
 
 
 class RayExecutor:

@@ -214,9 +214,11 @@ def train_records(
     if hasattr(executor, "submit"):
         futures = {executor.submit(unit, s): s for s in todo}
         errors = []
-        with stop_on_interrupt(executor):
+        with stop_on_interrupt(executor):  # a Ctrl-C, or a training interrupted in its worker
             for done in concurrent.futures.as_completed(futures):
-                if (error := done.exception()) is not None:
+                if isinstance(error := done.exception(), KeyboardInterrupt):
+                    raise error
+                if error is not None:
                     errors.append(error)
                 else:
                     store.put_result(futures[done], done.result())
@@ -1145,44 +1147,47 @@ def _drive_futures(
         assert rec is not None, f"no record for {h}"
         return rec
 
+    # A Ctrl-C anywhere in the loop, or a training interrupted in its worker (its future holds
+    # the KeyboardInterrupt, which `except Exception` lets through), stops the executor's
+    # trainings at their step end.
     try:
-        for i in range(len(gens)):
-            start(i, None)
-        while True:
-            while ready and error is None:
-                i = ready.popleft()
-                start(i, [stored(s) for s in current[i].specs])
-            while error is None and queue and (limit is None or len(in_flight) < limit):
-                s = queue.popleft()
-                in_flight[executor.submit(unit, s)] = s
-                bar.total += 1
-                bar.refresh()
-            if not in_flight:
-                break
-            with stop_on_interrupt(executor):
+        with stop_on_interrupt(executor):
+            for i in range(len(gens)):
+                start(i, None)
+            while True:
+                while ready and error is None:
+                    i = ready.popleft()
+                    start(i, [stored(s) for s in current[i].specs])
+                while error is None and queue and (limit is None or len(in_flight) < limit):
+                    s = queue.popleft()
+                    in_flight[executor.submit(unit, s)] = s
+                    bar.total += 1
+                    bar.refresh()
+                if not in_flight:
+                    break
                 done, _ = concurrent.futures.wait(
                     in_flight, return_when=concurrent.futures.FIRST_COMPLETED
                 )
-            for fut in done:
-                s = in_flight.pop(fut)
-                h = s.config_hash()
-                pending.discard(h)
-                bar.update(1)
-                try:
-                    rec = fut.result()
-                    if driver_records:
-                        rec = store.put_result(s, rec)
-                except Exception as exc:  # stop submitting, drain what runs, then raise
-                    if error is None:
-                        error = exc
-                        queue.clear()
-                    continue
-                finished[h] = rec
-                for i, missing in waiting.items():
-                    if h in missing:
-                        missing.discard(h)
-                        if not missing:
-                            ready.append(i)
+                for fut in done:
+                    s = in_flight.pop(fut)
+                    h = s.config_hash()
+                    pending.discard(h)
+                    bar.update(1)
+                    try:
+                        rec = fut.result()
+                        if driver_records:
+                            rec = store.put_result(s, rec)
+                    except Exception as exc:  # stop submitting, drain what runs, then raise
+                        if error is None:
+                            error = exc
+                            queue.clear()
+                        continue
+                    finished[h] = rec
+                    for i, missing in waiting.items():
+                        if h in missing:
+                            missing.discard(h)
+                            if not missing:
+                                ready.append(i)
     finally:
         bar.close()
     if error is not None:

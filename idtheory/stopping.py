@@ -1,12 +1,13 @@
 """Cooperative stops: a process-wide request that a training loop honours at the end of a step.
 
 A training killed mid-step loses everything since its last checkpoint; one stopped at the end
-of a step saves a checkpoint there, from which the rerun resumes exactly. Three things ask for
-such a stop: a first Ctrl-C in the training's own process (:func:`idtheory.train.finetune`
-handles SIGINT itself), the driver of a :class:`~idtheory.executors.ProcessExecutor` when it is
-interrupted (it sends :data:`STOP_SIGNAL` to its workers), and a worker's watcher when its
-driver dies. A request stays set for the rest of the process: every training that runs there
-afterwards stops at its first step end.
+of a step saves a checkpoint there, from which the rerun resumes exactly. A first Ctrl-C in the
+training's own process does that for that training (:func:`idtheory.train.finetune` handles
+SIGINT itself); this module is how other processes ask the same of a worker: the driver of a
+:class:`~idtheory.executors.ProcessExecutor` when it is interrupted (it sends
+:data:`STOP_SIGNAL` to its workers), and a worker's watcher when its driver dies. A request
+stays set for the rest of the process: every training that would start there afterwards stops
+at once or at its first step end.
 """
 
 from __future__ import annotations

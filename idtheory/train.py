@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -288,7 +288,8 @@ class _Checkpoint:
         saved = datetime.now(timezone.utc).isoformat(timespec="seconds")
         tmp = self.progress_path.with_name(self.progress_path.name + ".tmp")
         tmp.write_text(json.dumps({**self.info, **progress, "saved": saved}, default=str))
-        os.replace(tmp, self.progress_path)
+        with suppress(PermissionError):  # only informative: a reader holding it (Windows) wins
+            os.replace(tmp, self.progress_path)
         self._last = time.monotonic()
 
     def remove(self) -> None:

@@ -18,7 +18,6 @@ Prints a Markdown table; nothing else is written unless ``--train-ste`` trains.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from idtheory.certify import RETUNE_DEFAULTS, decoded_errors, message_bits, retuned
@@ -61,7 +60,7 @@ def _ste_run(run: Any, levels: int, store: ResultsStore, args: argparse.Namespac
 def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
     """One row per (L, route): the decoded model's training and dev error and its bits."""
     store = ResultsStore(args.results_dir)
-    args.artifacts = str(args.artifacts_dir or Path(store.root) / "params")
+    args.artifacts = str(args.artifacts_dir or store.params_dir)
     run = load_subspace_run(
         args.run_id, store=store, data_dir=args.data_dir, artifacts_dir=args.artifacts
     )

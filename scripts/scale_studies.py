@@ -227,17 +227,11 @@ def run_precision(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             )
     pairs = parity_pairs(ctx, args.model, args.task, args.dims, args.methods, args.precision)
     records = stored_or_trained(ctx, (s for pair in pairs for s in pair), train=not args.list)
-    from idtheory.tasks import load_task
+    from idtheory.config import TrainConfig
+    from idtheory.train import load_run_data
 
-    n_dev = len(
-        load_task(
-            args.task,
-            "dev",
-            data_dir=ctx.data_dir,
-            max_examples=ctx.params["train"].get("max_eval_examples"),
-            seed=0,
-        )
-    )
+    scored = TrainConfig(max_eval_examples=ctx.params["train"].get("max_eval_examples"))
+    n_dev = len(load_run_data(args.task, "dev", scored, ctx.data_dir))
     rows = compare(pairs, records, ctx.params["metric"], n_dev)
     print(f"{args.model} / {args.task}, scale {args.scale}, {n_dev} dev examples:")
     print(markdown_table(rows, floatfmt=".4g"))

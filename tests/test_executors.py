@@ -526,11 +526,17 @@ def steps(out):
                 open(out, "w").write(str(i))  # a training saves its checkpoint here
                 raise KeyboardInterrupt
     open(out, "w").write("finished")
+
+
+def nap(seconds):
+    time.sleep(seconds)
+    return os.getpid()
 '''
 
 
-def _driver_of_a_stoppable_unit(tmp_path: Path, then: str) -> str:
-    """A driver script: one worker runs ``stopunit.steps``; once it has started, ``then``."""
+def _driver_of_a_stoppable_unit(tmp_path: Path, then: str, workers: int = 1) -> str:
+    """A driver script: ``workers`` workers (all started: each first naps 0.5 s), one of which
+    then runs ``stopunit.steps``; once it has started, ``then``."""
     (tmp_path / "stopunit.py").write_text(_STOPPABLE_UNIT)
     return (
         "import os, signal, sys, threading, time\n"
@@ -543,9 +549,11 @@ def _driver_of_a_stoppable_unit(tmp_path: Path, then: str) -> str:
         "    while not os.path.exists(out + '.started'):\n"
         "        time.sleep(0.05)\n"
         f"    {then}\n"
+        f"ex = ProcessExecutor(workers={workers}, progress=False)\n"
+        f"assert len(set(ex.map(stopunit.nap, [0.5] * {workers}))) == {workers}\n"
         "threading.Thread(target=then, daemon=True).start()\n"
         "try:\n"
-        "    ProcessExecutor(workers=1, progress=False).map(stopunit.steps, [out])\n"
+        "    ex.map(stopunit.steps, [out])\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted', flush=True)\n"
     )
@@ -562,6 +570,57 @@ def test_a_sigint_to_the_driver_alone_stops_the_workers_at_their_step_end(tmp_pa
     )
     assert "interrupted" in done.stdout, done.stderr[-2000:]
     assert (tmp_path / "unit.out").read_text().isdigit()  # stopped at a step end, not finished
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX stop signal")
+def test_a_terminal_ctrl_c_with_an_idle_worker_stops_at_the_step_end(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: an idle worker must not die of it
+    (that broke the pool and killed the busy worker mid-step); the driver passes it on."""
+    driver = _driver_of_a_stoppable_unit(tmp_path, "os.killpg(0, signal.SIGINT)", workers=2)
+    done = subprocess.run(  # its own process group, as a terminal's job: the Ctrl-C stays there
+        [sys.executable, "-c", driver],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        start_new_session=True,
+    )
+    assert "interrupted" in done.stdout, done.stderr[-2000:]
+    assert (tmp_path / "unit.out").read_text().isdigit()  # stopped at a step end, not killed
+
+
+def test_interrupt_starts_nothing_new_and_a_second_ctrl_c_terminates(monkeypatch) -> None:
+    """A training handed to a worker after a stop does not start; a Ctrl-C while `interrupt`
+    waits terminates the workers, and the executor starts afresh on its next use."""
+    from idtheory import executors, stopping
+
+    started: list[int] = []
+    stopping.request_stop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            executors._apply_unless_stopped(started.append, 1)
+    finally:
+        stopping.clear_stop()
+    assert started == [] and executors._apply_unless_stopped(started.append, 2) is None
+
+    class Worker:
+        pid, terminated = -1, False
+
+        def terminate(self) -> None:
+            self.terminated = True
+
+    class Pool:
+        def __init__(self) -> None:
+            self._processes = {1: Worker(), 2: Worker()}
+
+        def shutdown(self, **kwargs: Any) -> None:
+            raise KeyboardInterrupt  # the second Ctrl-C
+
+    monkeypatch.setattr(executors, "STOP_SIGNAL", None)  # no real signal to pid -1
+    ex, pool = ProcessExecutor(workers=2, progress=False), Pool()
+    ex._pool = pool  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        ex.interrupt()
+    assert all(w.terminated for w in pool._processes.values()) and ex._pool is None
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX stop signal")
@@ -772,3 +831,33 @@ def test_ray_driver_killed_and_restarted_resumes(ray_address: str, tmp_path: Pat
 
 if __name__ == "__main__":  # the subprocess driver of test_ray_driver_killed_and_restarted
     _driver_main(sys.argv[1], sys.argv[2], sys.argv[3])
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX stop signal")
+def test_workers_start_with_the_stop_signal_ignored_until_they_handle_it() -> None:
+    """A stop sent while a worker is still starting must not kill it (SIGUSR1's default): the
+    driver ignores the signal before it spawns (only where it had the default action), so its
+    workers start with it ignored; their start-up then installs the handler and ignores SIGINT."""
+    from idtheory import executors
+
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    try:
+        executors._ignore_stop_signal_here()
+        assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+        signal.signal(signal.SIGUSR1, signal.default_int_handler)  # a handler of the program's own
+        executors._ignore_stop_signal_here()
+        assert signal.getsignal(signal.SIGUSR1) is signal.default_int_handler  # stays
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    code = (
+        "import signal\n"
+        "from idtheory.executors import ProcessExecutor\n"
+        "ex = ProcessExecutor(workers=1, progress=False)\n"
+        'ask = \'str(__import__("signal").getsignal(__import__("signal").{}))\'\n'
+        "print(ex.submit(eval, ask.format('SIGUSR1')).result())\n"
+        "print(ex.submit(eval, ask.format('SIGINT')).result())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    handler, sigint = done.stdout.splitlines()[:2]
+    assert "function" in handler and sigint == str(signal.SIG_IGN), done.stdout
