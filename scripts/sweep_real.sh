@@ -13,7 +13,9 @@
 # its tasks (default: all; e.g. '["sst2"]' first: its trainings cost a third of MRPC's); METHODS:
 # JSON list of its methods (default: both; '["said"]' first: the paper's headline); WORKERS: trainings
 # at once (default: one per CPU; 1 beside another job); COMMIT_EVERY: seconds between commits
-# of data/results (0: never); PYTHON: the interpreter.
+# of data/results (0: never); TRIES: how often a failed sweep is started again, resuming (default
+# 3: a worker killed by the kernel's OOM killer breaks the whole pool); RETRY_WAIT_S: seconds
+# before a retry (default 60); PYTHON: the interpreter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -22,6 +24,8 @@ TASKS=${TASKS:-}
 METHODS=${METHODS:-}
 WORKERS=${WORKERS:-}
 COMMIT_EVERY=${COMMIT_EVERY:-900}
+TRIES=${TRIES:-3}
+RETRY_WAIT_S=${RETRY_WAIT_S:-60}
 mkdir -p build
 commit_store() {
   git add data/results data/probes >/dev/null 2>&1
@@ -38,6 +42,12 @@ args=(figures --scale real --compute --figures-dir build/real-figures)
 [ -n "$TASKS" ] && args+=(--set "tasks=$TASKS")
 [ -n "$METHODS" ] && args+=(--set "methods=$METHODS")
 [ -n "$WORKERS" ] && args+=(--set "workers=$WORKERS")
-echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models} ${TASKS:-all tasks} ${METHODS:-all methods}"
-"$PYTHON" -m idtheory.cli "${args[@]}"
-echo "== sweep rc $? $(date -u +%FT%TZ)"
+for try in $(seq 1 "$TRIES"); do
+  echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models} ${TASKS:-all tasks} ${METHODS:-all methods} (try $try of $TRIES)"
+  "$PYTHON" -m idtheory.cli "${args[@]}"
+  rc=$?
+  echo "== sweep rc $rc $(date -u +%FT%TZ)"
+  if [ "$rc" -eq 0 ] || [ "$rc" -eq 130 ] || [ "$try" -eq "$TRIES" ]; then break; fi
+  sleep "$RETRY_WAIT_S"  # then resume: stored trainings are skipped, checkpoints resumed
+done
+exit "$rc"

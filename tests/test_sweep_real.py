@@ -34,3 +34,21 @@ def test_sweep_passes_models_tasks_methods_and_workers(tmp_path):
     assert args[1:7] == ["-m", "idtheory.cli", "figures", "--scale", "real", "--compute"]
     sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
     assert sets == ['models=["minilm-l6"]', 'tasks=["sst2"]', 'methods=["said"]', "workers=1"]
+
+
+@pytest.mark.parametrize(("fails", "runs", "rc"), [(1, 2, 0), (5, 3, 1)])
+def test_a_failed_sweep_is_started_again(tmp_path, fails, runs, rc):
+    """A sweep that fails (e.g. a worker killed for memory breaks the pool) is resumed up to
+    TRIES times; one that succeeds is not run again; the last failure's status is returned."""
+    fake = tmp_path / "python"  # fails its first `fails` runs
+    count = tmp_path / "count"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f"n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}\n"
+        f'[ "$n" -gt {fails} ]\n'
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(fake), "COMMIT_EVERY": "0", "RETRY_WAIT_S": "0"}
+    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env)
+    assert done.returncode == rc and int(count.read_text()) == runs
+    assert done.stdout.count("== sweep start") == runs and f"(try {runs} of 3)" in done.stdout
