@@ -16,6 +16,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -1239,6 +1240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"idtheory {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenProcessPool:
+        from idtheory.executors import WORKER_DIED_HINT
+
+        print(f"idtheory {args.command}: error: {WORKER_DIED_HINT}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "interrupted: finished trainings are stored, a training in progress saved its "

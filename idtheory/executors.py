@@ -111,6 +111,14 @@ class LocalExecutor:
         """Nothing to release (for symmetry with :class:`RayExecutor`)."""
 
 
+#: What to do when a worker process died mid-training (``BrokenProcessPool``): said by the CLI
+#: and by a figure notebook that failed of it.
+WORKER_DIED_HINT = (
+    "a worker process died mid-training — most often the kernel's OOM killer when memory ran "
+    "short (see dmesg); finished trainings are stored and the others resume from their "
+    "checkpoints: rerun the same command, with fewer trainings at once if memory is short"
+)
+
 #: Seconds a worker whose driver died waits for its training to reach a step end and save its
 #: checkpoint before it exits anyway. A step can end in an evaluation of the dev set: a few
 #: minutes for MPNet-base on one core.

@@ -756,3 +756,19 @@ def test_results_running_lists_trainings_in_progress(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == [progress]
     assert main([*base, "--model", "other"]) == 0
     assert "no training in progress" in capsys.readouterr().out
+
+
+def test_a_dead_worker_is_reported_with_what_to_do(tmp_path, monkeypatch, capsys):
+    """A worker process killed mid-training (the OOM killer) breaks the pool: one line saying
+    what happened and that rerunning resumes, exit 1 — not a traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from idtheory import cli
+
+    def broken(args):
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    monkeypatch.setattr(cli, "cmd_d90", broken)
+    assert main(["d90", *TINY, "--results-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("idtheory d90: error: a worker process died") and "rerun" in err

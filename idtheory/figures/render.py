@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idtheory.executors import WORKER_DIED_HINT
 from idtheory.figures.context import (
     MISSING_HEADER,
     MISSING_ITEM,
@@ -215,6 +216,7 @@ def render_all(
                 f"    cell starts: {_first_line(err.source)}\n"
                 f"    failing line: {_failing_line(err.traceback, err.source)}\n"
                 f"    executed copy with the full traceback: {os.path.relpath(dst, cwd)}"
+                + (f"\n    {WORKER_DIED_HINT}" if err.ename == "BrokenProcessPool" else "")
             )
         except Exception as err:  # kernel death, missing file: report, go on
             status = "failed"
