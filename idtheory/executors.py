@@ -35,6 +35,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
@@ -192,10 +193,17 @@ class ProcessExecutor:
     the driver writes every record to the store as soon as its training finishes
     (``driver_records``), so an interrupted round loses only the trainings in flight.
 
+    A worker that dies mid-training (the kernel's OOM killer, a crash) breaks the whole pool:
+    every training in flight fails with ``BrokenProcessPool``. Each is then submitted again to a
+    fresh pool, up to ``max_retries`` times (resuming from its checkpoint, as Ray re-runs a
+    task whose worker died); after that its future holds the error.
+
     Args:
         workers: trainings at once (default: the number of CPUs).
         threads: CPU threads per training.
         progress: progress bar of :meth:`map`.
+        max_retries: submissions again of a training whose pool broke (default
+            :data:`DEFAULT_MAX_RETRIES`).
     """
 
     #: Records are written by the driver, not by the workers.
@@ -203,14 +211,24 @@ class ProcessExecutor:
     #: Cap on trainings in flight (None: ``workers``).
     max_parallel: int | None = None
 
-    def __init__(self, workers: int | None = None, threads: int = 1, progress: bool = True) -> None:
-
+    def __init__(
+        self,
+        workers: int | None = None,
+        threads: int = 1,
+        progress: bool = True,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
         self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
         if self.workers < 1 or threads < 1:
             raise ValueError(f"workers and threads must be >= 1, got {workers}, {threads}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.threads = int(threads)
         self.progress = progress
+        self.max_retries = int(max_retries)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # the pool is replaced from the pools' own threads
+        self._stopping = False
 
     @property
     def parallelism(self) -> int:
@@ -234,8 +252,56 @@ class ProcessExecutor:
         return self._pool
 
     def submit(self, fn: Callable[[T], R], item: T) -> concurrent.futures.Future[R]:
-        """Run ``fn(item)`` in a worker; ``fn`` and ``item`` must be picklable."""
-        return self._get_pool().submit(_apply_unless_stopped, fn, item)
+        """Run ``fn(item)`` in a worker; ``fn`` and ``item`` must be picklable. The future
+        returned outlives a broken pool (see the class notes on ``max_retries``)."""
+        self._stopping = False
+        outer: concurrent.futures.Future[R] = concurrent.futures.Future()
+        self._submit_into(outer, fn, item, self.max_retries)
+        return outer
+
+    def _submit_into(
+        self,
+        outer: concurrent.futures.Future[R],
+        fn: Callable[[T], R],
+        item: T,
+        retries: int,
+        broken: Any = None,
+    ) -> None:
+        """Submit ``fn(item)`` to the current pool — a fresh one if that is ``broken`` — and
+        settle ``outer`` with its outcome, or submit it again when its pool breaks and
+        ``retries`` are left (never after :meth:`interrupt`)."""
+        while True:
+            with self._lock:
+                if broken is not None and self._stopping:
+                    outer.set_exception(BrokenProcessPool("a worker died while stopping"))
+                    return
+                if broken is not None and self._pool is broken:
+                    self._pool = None  # the first of its trainings to learn that it broke
+                pool = self._get_pool()
+                try:
+                    inner = pool.submit(_apply_unless_stopped, fn, item)
+                    break
+                except BrokenProcessPool as error:  # it broke before this got in
+                    if retries <= 0:
+                        outer.set_exception(error)
+                        return
+                    retries, broken = retries - 1, pool
+                except RuntimeError as error:  # shut down meanwhile (an interrupt)
+                    outer.set_exception(error)
+                    return
+
+        def settle(done: concurrent.futures.Future[R]) -> None:
+            if done.cancelled():
+                outer.cancel()
+                outer.set_running_or_notify_cancel()  # wakes concurrent.futures.wait
+            elif isinstance(done.exception(), BrokenProcessPool) and retries > 0:
+                self._submit_into(outer, fn, item, retries - 1, broken=pool)
+            elif (error := done.exception()) is not None:
+                outer.set_exception(error)
+            else:
+                outer.set_result(done.result())
+
+        inner.add_done_callback(settle)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``[fn(x) for x in items]``, ``workers`` at a time, results in order."""
@@ -256,7 +322,9 @@ class ProcessExecutor:
         exit. A second Ctrl-C meanwhile terminates them at once (each loses the work since its
         last checkpoint). Where the platform has no stop signal (Windows) this waits for the
         trainings in progress to end."""
-        pool, self._pool = self._pool, None
+        with self._lock:
+            self._stopping = True  # a pool that breaks now is not replaced
+            pool, self._pool = self._pool, None
         if pool is None:
             return
         processes = list((getattr(pool, "_processes", None) or {}).values())
@@ -590,8 +658,8 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> argparse._Argumen
         type=int,
         default=None,
         metavar="N",
-        help=f"re-runs of a training whose Ray worker died (default: {DEFAULT_MAX_RETRIES}). "
-        "Only with --executor ray",
+        help=f"re-runs of a training whose worker died, e.g. killed for memory (default: "
+        f"{DEFAULT_MAX_RETRIES}). With --executor ray or process",
     )
     return group
 
@@ -599,26 +667,34 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> argparse._Argumen
 def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Executor:
     """The executor described by the arguments of :func:`add_executor_arguments`.
 
-    ``progress`` is the local executor's progress bar. Ray options (``--max-retries``
-    included) given with ``--executor local`` or ``process`` are an error (rather than
-    silently ignored); ``--max-retries`` left out means :data:`DEFAULT_MAX_RETRIES`.
+    ``progress`` is the local executor's progress bar. Ray options given with ``--executor
+    local`` or ``process`` are an error (rather than silently ignored), and so is
+    ``--max-retries`` with ``local``; left out it means :data:`DEFAULT_MAX_RETRIES`.
     """
     name = getattr(args, "executor", "local") or "local"
     max_retries = getattr(args, "max_retries", None)
     max_parallel = getattr(args, "max_parallel", None)
     if max_parallel is not None and max_parallel < 1:
         raise ValueError(f"--max-parallel must be >= 1, got {max_parallel}")
+    retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
     if name in ("local", "process"):
         ray_only = {
             "--address": getattr(args, "address", None),
             "--num-gpus": getattr(args, "num_gpus", None),
             "--num-cpus": getattr(args, "num_cpus", None),
-            "--max-retries": max_retries,
         }
         given = [flag for flag, value in ray_only.items() if value is not None]
         if given:
             flags = ", ".join(given)
             raise ValueError(f"{flags}: for --executor ray only (add it, or drop {flags})")
+        if name == "local" and max_retries is not None:
+            raise ValueError(
+                "--max-retries: for --executor ray or process (the local executor trains in "
+                "this process; add --executor process, or drop --max-retries)"
+            )
+        if name == "process":
+            kwargs = {"max_retries": retries}
+            return get_executor(name, max_parallel=max_parallel, progress=progress, **kwargs)
         return get_executor(name, max_parallel=max_parallel, progress=progress)
     return get_executor(
         "ray",
@@ -626,7 +702,7 @@ def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Ex
         address=getattr(args, "address", None),
         num_gpus=getattr(args, "num_gpus", None),
         num_cpus=getattr(args, "num_cpus", None),
-        max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+        max_retries=retries,
     )
 
 

@@ -369,13 +369,16 @@ def test_thread_executor_error_drains_then_raises(tmp_path: Path) -> None:
     assert res.n_reused == len(before)
 
 
-def _spec_hash(d: int) -> str:
+def _spec(d: int) -> RunSpec:
     from idtheory.config import SubspaceConfig, TrainConfig
 
-    spec = RunSpec(
+    return RunSpec(
         model="tiny", task="mrpc", train=TrainConfig(lr=1e-2), subspace=SubspaceConfig(dim=d)
     )
-    return spec.config_hash()
+
+
+def _spec_hash(d: int) -> str:
+    return _spec(d).config_hash()
 
 
 # ---------------------------------------------------------------- factory and CLI
@@ -431,15 +434,21 @@ def test_cli_arguments() -> None:
 
 
 @pytest.mark.parametrize("name", ["local", "process"])
-def test_max_retries_is_ray_only(name: str) -> None:
-    """--max-retries with local/process is refused like the other Ray options; left out, Ray
-    keeps its default."""
+def test_max_retries_is_for_ray_and_process(name: str) -> None:
+    """--max-retries with the local executor is refused; the process pool and Ray take it, and
+    left out both keep the default."""
     parser = argparse.ArgumentParser()
     add_executor_arguments(parser)
-    with pytest.raises(ValueError, match="--max-retries: for --executor ray only"):
-        executor_from_args(parser.parse_args(["--executor", name, "--max-retries", "5"]))
+    given = parser.parse_args(["--executor", name, "--max-retries", "5"])
+    if name == "local":
+        with pytest.raises(ValueError, match="--max-retries: for --executor ray or process"):
+            executor_from_args(given)
+    else:
+        assert executor_from_args(given).max_retries == 5  # type: ignore[attr-defined]
     ex = executor_from_args(parser.parse_args(["--executor", "ray"]))
     assert isinstance(ex, RayExecutor) and ex.max_retries == DEFAULT_MAX_RETRIES
+    ex = executor_from_args(parser.parse_args(["--executor", "process"]))
+    assert isinstance(ex, ProcessExecutor) and ex.max_retries == DEFAULT_MAX_RETRIES
 
 
 def test_process_executor_grid_gives_same_records_as_local(tmp_path: Path) -> None:
@@ -861,3 +870,32 @@ def test_workers_start_with_the_stop_signal_ignored_until_they_handle_it() -> No
     assert done.returncode == 0, done.stderr[-2000:]
     handler, sigint = done.stdout.splitlines()[:2]
     assert "function" in handler and sigint == str(signal.SIG_IGN), done.stdout
+
+
+def test_process_pool_broken_by_a_dead_worker_is_replaced_and_the_trainings_rerun(
+    tmp_path: Path,
+) -> None:
+    """The first attempt of two trainings kills its worker (os._exit, as the OOM killer would):
+    the pool breaks, every training in flight is submitted again to a fresh pool, and the search
+    ends as on the local executor with every run stored once; without retries the error says so."""
+    marker = tmp_path / "markers"
+    marker.mkdir()
+    store = ResultsStore(tmp_path / "store")
+    kw: dict[str, Any] = dict(grid=[10, 30, 100, 300], **SMALL)
+    crashing = Trainer(str(marker), sleep=0.2, crash_dims=(30, 300), d_star=300)
+    ex = ProcessExecutor(workers=2, progress=False, max_retries=2)
+    res = measure_d90("tiny", "mrpc", store=store, train_fn=crashing, executor=ex, **kw)
+    ex.close()
+    ref = measure_d90("tiny", "mrpc", store=ResultsStore(tmp_path / "ref"),
+                      train_fn=Trainer(d_star=300), executor="local", **kw)  # fmt: skip
+    assert (res.d90, res.scores, res.problems) == (ref.d90, ref.scores, [])
+    lines = stored_lines(tmp_path / "store")
+    assert len(lines) == len({x["run_id"] for x in lines}) == 2 + 4
+    crashed = {_spec_hash(30), _spec_hash(300)}
+    assert crashed <= {r for r, n in invocations(marker).items() if n >= 2}
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    once = ProcessExecutor(workers=1, progress=False, max_retries=0)
+    with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+        once.map(Trainer(str(fresh), crash_dims=(30,)), [_spec(30)])
+    once.close()
