@@ -271,16 +271,12 @@ def _subspace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train_fn(args: argparse.Namespace):
+    """The search's default trainer on ``--results-dir`` (θ_d in its params, checkpoints in its
+    partial directory), reading ``--data-dir``."""
+    from idtheory.search import default_train_fn
     from idtheory.store import ResultsStore
-    from idtheory.train import make_train_fn
 
-    store = ResultsStore(args.results_dir)
-    return make_train_fn(
-        data_dir=args.data_dir,
-        artifacts_dir=str(store.params_dir),
-        progress=not args.quiet,
-        checkpoint_dir=str(store.partial_dir),
-    )
+    return default_train_fn(ResultsStore(args.results_dir), not args.quiet, args.data_dir)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -540,12 +536,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
     elif args.format == "csv":
-        import csv
-
-        if rows:
-            writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        _print_csv(rows)
     else:
         from idtheory.tasks import display_name
 
@@ -603,14 +594,20 @@ def _list_running(
     if not rows:
         print(f"(no training in progress has a checkpoint in {store.partial_dir})")
     elif args.format == "csv":
-        import csv
-
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+        _print_csv(rows)
     else:
         print(_table(rows))
     return 0
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    """``rows`` as CSV on stdout, the first row's keys as the header (nothing when empty)."""
+    import csv
+
+    if rows:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 _SPEC_COLUMNS = ("model", "task", "method", "dim", "lr")

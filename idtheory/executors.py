@@ -692,10 +692,8 @@ def executor_from_args(args: argparse.Namespace, *, progress: bool = True) -> Ex
                 "--max-retries: for --executor ray or process (the local executor trains in "
                 "this process; add --executor process, or drop --max-retries)"
             )
-        if name == "process":
-            kwargs = {"max_retries": retries}
-            return get_executor(name, max_parallel=max_parallel, progress=progress, **kwargs)
-        return get_executor(name, max_parallel=max_parallel, progress=progress)
+        extra = {"max_retries": retries} if name == "process" else {}
+        return get_executor(name, max_parallel=max_parallel, progress=progress, **extra)
     return get_executor(
         "ray",
         max_parallel=max_parallel,
