@@ -11,7 +11,9 @@
 #
 # MODELS: JSON list of the scale's models to compute (default: all of them); TASKS: JSON list of
 # its tasks (default: all; e.g. '["sst2"]' first: its trainings cost a third of MRPC's); METHODS:
-# JSON list of its methods (default: both; '["said"]' first: the paper's headline); WORKERS: trainings
+# JSON list of its methods (default: both; '["said"]' first: the paper's headline); FLOORS: JSON
+# list of its thresholds (default: both; '[0]' = the paper's only, which bisects every cell before
+# the chance-corrected searches climb on — those reuse its runs and may run to d_max); WORKERS: trainings
 # at once (default: one per CPU; 1 beside another job); COMMIT_EVERY: seconds between commits
 # of data/results (0: never); TRIES: how often a failed sweep is started again, resuming (default
 # 3: a worker killed by the kernel's OOM killer breaks the whole pool); RETRY_WAIT_S: seconds
@@ -22,6 +24,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 MODELS=${MODELS:-}
 TASKS=${TASKS:-}
 METHODS=${METHODS:-}
+FLOORS=${FLOORS:-}
 WORKERS=${WORKERS:-}
 COMMIT_EVERY=${COMMIT_EVERY:-900}
 TRIES=${TRIES:-3}
@@ -41,9 +44,10 @@ args=(figures --scale real --compute --figures-dir build/real-figures)
 [ -n "$MODELS" ] && args+=(--set "models=$MODELS")
 [ -n "$TASKS" ] && args+=(--set "tasks=$TASKS")
 [ -n "$METHODS" ] && args+=(--set "methods=$METHODS")
+[ -n "$FLOORS" ] && args+=(--set "floors=$FLOORS")
 [ -n "$WORKERS" ] && args+=(--set "workers=$WORKERS")
 for try in $(seq 1 "$TRIES"); do
-  echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models} ${TASKS:-all tasks} ${METHODS:-all methods} (try $try of $TRIES)"
+  echo "== sweep start $(date -u +%FT%TZ) ${MODELS:-all models} ${TASKS:-all tasks} ${METHODS:-all methods} ${FLOORS:-all thresholds} (try $try of $TRIES)"
   "$PYTHON" -m idtheory.cli "${args[@]}"
   rc=$?
   echo "== sweep rc $rc $(date -u +%FT%TZ)"

@@ -1,4 +1,4 @@
-"""scripts/sweep_real.sh passes MODELS, TASKS, METHODS and WORKERS to `idtheory figures` as one
+"""scripts/sweep_real.sh passes MODELS, TASKS, METHODS, FLOORS and WORKERS to `idtheory figures` as one
 --set each (the CLI adds repeated --set flags up; tests/test_cli.py checks that side)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "sweep_real.sh"
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
-def test_sweep_passes_models_tasks_methods_and_workers(tmp_path):
+def test_sweep_passes_models_tasks_methods_floors_and_workers(tmp_path):
     fake = tmp_path / "python"  # stands in for the interpreter: prints what it was given
     fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
     fake.chmod(0o755)
@@ -25,6 +25,7 @@ def test_sweep_passes_models_tasks_methods_and_workers(tmp_path):
         "MODELS": '["minilm-l6"]',
         "TASKS": '["sst2"]',
         "METHODS": '["said"]',
+        "FLOORS": "[0]",
         "WORKERS": "1",
         "COMMIT_EVERY": "0",
     }
@@ -33,7 +34,7 @@ def test_sweep_passes_models_tasks_methods_and_workers(tmp_path):
     args = done.stdout.splitlines()  # the script's "== sweep start" line, then the arguments
     assert args[1:7] == ["-m", "idtheory.cli", "figures", "--scale", "real", "--compute"]
     sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
-    assert sets == ['models=["minilm-l6"]', 'tasks=["sst2"]', 'methods=["said"]', "workers=1"]
+    assert sets == ['models=["minilm-l6"]', 'tasks=["sst2"]', 'methods=["said"]', "floors=[0]", "workers=1"]
 
 
 @pytest.mark.parametrize(("fails", "runs", "rc"), [(1, 2, 0), (5, 3, 1)])
