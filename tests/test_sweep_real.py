@@ -1,5 +1,5 @@
-"""scripts/sweep_real.sh passes MODELS, TASKS, METHODS, FLOORS and WORKERS to `idtheory figures` as one
---set each (the CLI adds repeated --set flags up; tests/test_cli.py checks that side)."""
+"""scripts/sweep_real.sh passes MODELS, TASKS, METHODS, FLOORS and WORKERS to `idtheory figures`
+as one --set each (the CLI adds repeated --set flags up; tests/test_cli.py checks that side)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def test_sweep_passes_models_tasks_methods_floors_and_workers(tmp_path):
     args = done.stdout.splitlines()  # the script's "== sweep start" line, then the arguments
     assert args[1:7] == ["-m", "idtheory.cli", "figures", "--scale", "real", "--compute"]
     sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
-    assert sets == ['models=["minilm-l6"]', 'tasks=["sst2"]', 'methods=["said"]', "floors=[0]", "workers=1"]
+    expected = ['models=["minilm-l6"]', 'tasks=["sst2"]', 'methods=["said"]', "floors=[0]"]
+    assert sets == [*expected, "workers=1"]
 
 
 @pytest.mark.parametrize(("fails", "runs", "rc"), [(1, 2, 0), (5, 3, 1)])
