@@ -538,6 +538,54 @@ def test_render_all_names_the_failing_notebook_and_cell(tmp_path, capsys):
     assert "smoke" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_an_interrupted_render_lets_the_kernel_finish_its_step(tmp_path):
+    """A Ctrl-C during a notebook interrupts its kernel and waits for it to exit: a training
+    there finishes its step and saves (here: 4 s after the interrupt) instead of being killed
+    with its whole process group after jupyter_client's default 5 s (SIGTERM at 2.5 s)."""
+    import signal
+    import subprocess
+    import time
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    body = (
+        "import pathlib, time\n"
+        f"out = pathlib.Path({str(tmp_path)!r})\n"
+        "(out / 'started').touch()\n"
+        "try:\n"
+        "    time.sleep(120)\n"
+        "except KeyboardInterrupt:\n"
+        "    time.sleep(4)  # the step in progress ends\n"
+        "    (out / 'saved').touch()\n"
+        "    raise\n"
+    )
+    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", body)
+    script = (
+        "import sys\n"
+        "from idtheory.figures import render_all\n"
+        "try:\n"
+        f"    render_all('smoke', only=[1], notebooks_dir={str(nbs)!r}, progress=False,\n"
+        f"               results_dir={str(tmp_path / 'r')!r},\n"
+        f"               figures_dir={str(tmp_path / 'f')!r},\n"
+        f"               build_dir={str(tmp_path / 'b')!r})\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert (tmp_path / "saved").exists(), "the kernel was killed before its step ended"
+    assert figures.render.STOPPING_MESSAGE in err
+
+
 def test_render_all_routes_overrides(tmp_path, capsys):
     """Declared keys are injected by name, the others through the ``overrides`` dict."""
     nbs = tmp_path / "nbs"

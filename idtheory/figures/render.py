@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idtheory.executors import WORKER_DIED_HINT
+from idtheory.executors import DRIVER_GONE_GRACE_S, WORKER_DIED_HINT
 from idtheory.figures.context import (
     MISSING_HEADER,
     MISSING_ITEM,
@@ -24,6 +27,51 @@ from idtheory.figures.context import (
 from idtheory.scales import get_scale
 
 # =============================================================================== rendering
+
+KERNEL_STOP_GRACE_S = 2 * DRIVER_GONE_GRACE_S
+"""Seconds an interrupted render waits for the notebook's kernel to stop before killing it
+(half of it before SIGTERM, as jupyter_client splits its ``shutdown_wait_time``): long enough
+for the trainings in flight to reach their step end and save, as a pool worker whose driver
+died gets :data:`~idtheory.executors.DRIVER_GONE_GRACE_S`. jupyter_client's default, 5 s,
+killed a sweep's workers (its whole process group) mid-step."""
+
+STOPPING_MESSAGE = (
+    "stopping: the notebook's trainings in flight save a checkpoint at their step end, then its "
+    "kernel exits (Ctrl-C again to stop waiting: they still save, in the background)"
+)
+
+
+def _kernel_manager_class() -> type:
+    """jupyter_client's kernel manager with ``shutdown_wait_time`` = :data:`KERNEL_STOP_GRACE_S`
+    (a kernel that is idle or already stopped exits at once: the wait only bounds a busy one)."""
+    from jupyter_client import AsyncKernelManager
+    from traitlets import Float
+
+    class PatientKernelManager(AsyncKernelManager):
+        shutdown_wait_time = Float(KERNEL_STOP_GRACE_S, config=True)
+
+    return PatientKernelManager
+
+
+@contextmanager
+def _say_when_stopping() -> Iterator[None]:
+    """While a notebook executes: a first Ctrl-C prints :data:`STOPPING_MESSAGE` and interrupts
+    as usual (the kernel is then interrupted and given :data:`KERNEL_STOP_GRACE_S` to exit); a
+    second one interrupts that wait. Nothing changes off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first_interrupt(signum: int, frame: Any) -> None:
+        print(STOPPING_MESSAGE, file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(frozen=True)
@@ -194,17 +242,19 @@ def render_all(
         t0 = time.perf_counter()
         status = "ok"
         try:
-            pm.execute_notebook(
-                str(src),
-                str(dst),
-                parameters=inject,
-                cwd=str(root),
-                progress_bar=progress and not stream,
-                kernel_name=kernel_name,
-                log_output=False,  # True would also log every output line: twice on screen
-                stdout_file=sys.stdout if stream else None,
-                stderr_file=sys.stderr if stream else None,
-            )
+            with _say_when_stopping():
+                pm.execute_notebook(
+                    str(src),
+                    str(dst),
+                    parameters=inject,
+                    cwd=str(root),
+                    progress_bar=progress and not stream,
+                    kernel_name=kernel_name,
+                    log_output=False,  # True would also log every output line: twice on screen
+                    stdout_file=sys.stdout if stream else None,
+                    stderr_file=sys.stderr if stream else None,
+                    kernel_manager_class=_kernel_manager_class(),
+                )
         except PapermillExecutionError as err:
             status = "failed"
             where = f"cell {err.cell_index} of the executed copy" + (
