@@ -32,7 +32,6 @@ import argparse
 import concurrent.futures
 import math
 import os
-import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -41,7 +40,8 @@ from typing import Any, Protocol, TypeVar
 
 from idtheory.stopping import (
     STOP_SIGNAL,
-    install_stop_signal,
+    ignore_stop_signal_before_spawning,
+    install_worker_signals,
     request_stop,
     stop_requested,
     stoppable_running,
@@ -128,14 +128,10 @@ DRIVER_GONE_GRACE_S = 600.0
 
 def _init_process_worker(threads: int, driver: int | None = None) -> None:
     """Start-up of a :class:`ProcessExecutor` worker: SIGINT ignored and the driver's stop signal
-    handled (:func:`idtheory.stopping.install_stop_signal`) where the platform has one — a
-    terminal's Ctrl-C reaches the driver, which passes it on as a stop at the step end
-    (:meth:`ProcessExecutor.interrupt`), so an idle worker does not die of it and break the
-    pool —, ``threads`` CPU threads for torch, and (with the ``driver``'s pid)
-    :func:`_exit_with_driver`."""
-    if STOP_SIGNAL is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        install_stop_signal()
+    handled (:func:`idtheory.stopping.install_worker_signals`: the driver passes a Ctrl-C on as a
+    stop at the step end, :meth:`ProcessExecutor.interrupt`), ``threads`` CPU threads for torch,
+    and (with the ``driver``'s pid) :func:`_exit_with_driver`."""
+    install_worker_signals()
     if driver is not None:
         _exit_with_driver(driver)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -242,7 +238,7 @@ class ProcessExecutor:
         if self._pool is None:
             import multiprocessing
 
-            _ignore_stop_signal_here()
+            ignore_stop_signal_before_spawning()
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -357,17 +353,6 @@ def _apply_unless_stopped(fn: Callable[[T], R], item: T) -> R:
     if stop_requested():
         raise KeyboardInterrupt
     return fn(item)
-
-
-def _ignore_stop_signal_here() -> None:
-    """Ignore :data:`~idtheory.stopping.STOP_SIGNAL` in this (the driver's) process where it has
-    its default action (ending the process) and we are on the main thread: a worker spawned from
-    here then starts with it ignored — not killed by a stop that arrives before its start-up has
-    installed the handler."""
-    if STOP_SIGNAL is None or threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(STOP_SIGNAL) is signal.SIG_DFL:
-        signal.signal(STOP_SIGNAL, signal.SIG_IGN)
 
 
 class RayExecutor:

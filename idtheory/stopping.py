@@ -21,7 +21,8 @@ from typing import Any
 __all__ = [
     "STOP_SIGNAL",
     "clear_stop",
-    "install_stop_signal",
+    "ignore_stop_signal_before_spawning",
+    "install_worker_signals",
     "request_stop",
     "stop_requested",
     "stoppable",
@@ -72,13 +73,31 @@ def stoppable_running() -> bool:
     return _running > 0
 
 
-def install_stop_signal() -> None:
-    """Make :data:`STOP_SIGNAL` call :func:`request_stop` in this process (a pool worker's
-    start-up); nothing where the platform lacks it or off the main thread."""
-    if STOP_SIGNAL is None or threading.current_thread() is not threading.main_thread():
+def _can_set_stop_signal() -> bool:
+    """Whether this process can set :data:`STOP_SIGNAL`'s disposition here: the platform has
+    the signal and this is the main thread (Python sets handlers only there)."""
+    return STOP_SIGNAL is not None and threading.current_thread() is threading.main_thread()
+
+
+def install_worker_signals() -> None:
+    """A pool worker's start-up: SIGINT ignored — a terminal's Ctrl-C reaches the driver, which
+    passes it on as :data:`STOP_SIGNAL`, so an idle worker does not die of it and break the pool
+    — and :data:`STOP_SIGNAL` calls :func:`request_stop`. Nothing where the platform lacks the
+    signal or off the main thread."""
+    if not _can_set_stop_signal():
         return
 
     def handle(signum: int, frame: Any) -> None:
         request_stop()
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(STOP_SIGNAL, handle)
+
+
+def ignore_stop_signal_before_spawning() -> None:
+    """In a driver about to spawn workers: ignore :data:`STOP_SIGNAL` where it has its default
+    action (ending the process), so a worker spawned from here starts with it ignored — not
+    killed by a stop that arrives before :func:`install_worker_signals` ran there. A handler
+    of the program's own is left alone; nothing off the main thread."""
+    if _can_set_stop_signal() and signal.getsignal(STOP_SIGNAL) is signal.SIG_DFL:
+        signal.signal(STOP_SIGNAL, signal.SIG_IGN)

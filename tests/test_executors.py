@@ -847,14 +847,14 @@ def test_workers_start_with_the_stop_signal_ignored_until_they_handle_it() -> No
     """A stop sent while a worker is still starting must not kill it (SIGUSR1's default): the
     driver ignores the signal before it spawns (only where it had the default action), so its
     workers start with it ignored; their start-up then installs the handler and ignores SIGINT."""
-    from idtheory import executors
+    from idtheory.stopping import ignore_stop_signal_before_spawning
 
     previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
     try:
-        executors._ignore_stop_signal_here()
+        ignore_stop_signal_before_spawning()
         assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
         signal.signal(signal.SIGUSR1, signal.default_int_handler)  # a handler of the program's own
-        executors._ignore_stop_signal_here()
+        ignore_stop_signal_before_spawning()
         assert signal.getsignal(signal.SIGUSR1) is signal.default_int_handler  # stays
     finally:
         signal.signal(signal.SIGUSR1, previous)
