@@ -9,15 +9,17 @@
 #
 # Bring its results into the main checkout with `idtheory results --merge ../idtheory-sweep/data/results`.
 #
-# MODELS: JSON list of the scale's models to compute (default: all of them); TASKS: JSON list of
-# its tasks (default: all; e.g. '["sst2"]' first: its trainings cost a third of MRPC's); METHODS:
-# JSON list of its methods (default: both; '["said"]' first: the paper's headline); FLOORS: JSON
-# list of its thresholds (default: both; '[0]' = the paper's only, which bisects every cell before
-# the chance-corrected searches climb on — those reuse its runs and may run to d_max); WORKERS: trainings
-# at once (default: one per CPU; 1 beside another job); COMMIT_EVERY: seconds between commits
-# of data/results (0: never); TRIES: how often a failed sweep is started again, resuming (default
-# 3: a worker killed by the kernel's OOM killer breaks the whole pool); RETRY_WAIT_S: seconds
-# before a retry (default 60); PYTHON: the interpreter.
+# MODELS: JSON list of the scale's models to compute (default: all of them); TASKS: JSON list of its
+# tasks (default: all; e.g. '["sst2"]' first: its trainings cost a third of MRPC's); METHODS: JSON
+# list of its methods (default: both; '["said"]' first: the paper's headline); FLOORS: JSON list of
+# its thresholds (default: both; '[0]' = the paper's only, which bisects every cell before the
+# chance-corrected searches climb on — those reuse its runs and may run to d_max); WORKERS:
+# trainings at once (default: one per CPU; 1 beside another job); COMMIT_EVERY: seconds between
+# commits of data/results (0: never), with the checkpoints of trainings in flight below
+# PARTIAL_MAX_MB (default 10: every subspace training's, no full fine-tuning's); TRIES: how often a
+# failed sweep is started again, resuming (default 3: a worker killed by the kernel's OOM killer
+# breaks the whole pool); RETRY_WAIT_S: seconds before a retry (default 60); PYTHON: the
+# interpreter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -27,16 +29,26 @@ METHODS=${METHODS:-}
 FLOORS=${FLOORS:-}
 WORKERS=${WORKERS:-}
 COMMIT_EVERY=${COMMIT_EVERY:-900}
+PARTIAL_MAX_MB=${PARTIAL_MAX_MB:-10}
 TRIES=${TRIES:-3}
 RETRY_WAIT_S=${RETRY_WAIT_S:-60}
 mkdir -p build
 commit_store() {
-  git add data/results data/probes >/dev/null 2>&1
+  # with the records, the checkpoints of the trainings in flight that are small (a subspace
+  # training's θ_d and Adam state: kilobytes; a full fine-tuning's: GBs, kept local), so that
+  # another machine resumes them from the clone; a finished training's checkpoint is deleted
+  # by the store, and `add -A` commits that deletion
+  find data/results/partial -maxdepth 1 -type f -size -"$((PARTIAL_MAX_MB * 1024))"k 2>/dev/null \
+    | xargs -r git add -f -- >/dev/null 2>&1
+  for store in data/results data/probes; do
+    [ -e "$store" ] && git add -A "$store" >/dev/null 2>&1
+  done
   git commit -qm "real-scale sweep: results store as of $(date -u +%FT%TZ)" >/dev/null 2>&1 \
     && echo "== committed the store $(date -u +%FT%TZ)"
 }
 if [ "$COMMIT_EVERY" -gt 0 ]; then
-  ( while sleep "$COMMIT_EVERY"; do commit_store; done ) &
+  # (the sleep does not hold this script's output open after the loop is killed at exit)
+  ( while sleep "$COMMIT_EVERY" >/dev/null 2>&1; do commit_store; done ) &
   committer=$!
   trap 'kill $committer 2>/dev/null; commit_store' EXIT
 fi

@@ -54,3 +54,54 @@ def test_a_failed_sweep_is_started_again(tmp_path, fails, runs, rc):
     done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env)
     assert done.returncode == rc and int(count.read_text()) == runs
     assert done.stdout.count("== sweep start") == runs and f"(try {runs} of 3)" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_commits_carry_small_checkpoints_of_trainings_in_flight(tmp_path):
+    """With COMMIT_EVERY > 0 the store is committed (here at exit) with the checkpoints of the
+    trainings in flight below PARTIAL_MAX_MB, though data/results/partial/ is git-ignored, so
+    another machine resumes them from the clone; a large one (a full fine-tuning's) stays
+    local; a checkpoint the store deleted (its training finished) is deleted in the next
+    commit."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(SCRIPT, repo / "scripts" / "sweep_real.sh")
+    (repo / ".gitignore").write_text("data/results/partial/\n")
+    partial = repo / "data" / "results" / "partial"
+    partial.mkdir(parents=True)
+    (repo / "data" / "results" / "runs.jsonl").write_text('{"run_id": "a"}\n')
+    (partial / "small.pt").write_bytes(b"x" * 50_000)
+    (partial / "small.json").write_text("{}")
+    (partial / "large.pt").write_bytes(b"x" * 2_200_000)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    env = {
+        **os.environ,
+        "PYTHON": "true",  # the sweep itself: succeeds at once
+        "COMMIT_EVERY": "3600",
+        "PARTIAL_MAX_MB": "2",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    script = ["bash", str(repo / "scripts" / "sweep_real.sh")]
+
+    def tracked() -> list[str]:
+        out = subprocess.run([*git, "ls-files", "data"], capture_output=True, text=True)
+        return sorted(out.stdout.split())
+
+    done = subprocess.run(script, capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and "== committed the store" in done.stdout, done.stderr
+    assert tracked() == [
+        "data/results/partial/small.json",
+        "data/results/partial/small.pt",
+        "data/results/runs.jsonl",
+    ]
+    (partial / "small.pt").unlink()
+    (partial / "small.json").unlink()
+    done = subprocess.run(script, capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and "== committed the store" in done.stdout, done.stderr
+    assert tracked() == ["data/results/runs.jsonl"]
