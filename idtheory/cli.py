@@ -562,7 +562,8 @@ def _list_running(
     store: Any, args: argparse.Namespace, filters: dict[str, Any], metric: str
 ) -> int:
     """``idtheory results --running``: the trainings with a checkpoint in the store, how far
-    each is, its best dev score so far and when it last saved."""
+    each is, its best dev score so far, its time left at its pace so far and when it last
+    saved."""
     from idtheory.store import record_field
     from idtheory.tasks import display_name
 
@@ -587,6 +588,7 @@ def _list_running(
                 f"best_dev_{metric}": (best.get("dev") or {}).get(metric),
                 "at_step": best.get("step") if best.get("dev") else None,
                 "hours": None if r.get("spent_s") is None else round(r["spent_s"] / 3600, 2),
+                "left": _time_left(r),
                 "saved_utc": saved.strftime("%Y-%m-%d %H:%M"),
                 "ago": _ago(now - saved),
             }
@@ -612,6 +614,15 @@ def _print_csv(rows: list[dict[str, Any]]) -> None:
 
 _SPEC_COLUMNS = ("model", "task", "method", "dim", "lr")
 """What ``results --running`` shows of each training's spec."""
+
+
+def _time_left(progress: dict[str, Any]) -> str | None:
+    """A training's time to its last step at its pace so far (its training hours per step,
+    evaluations included), in words; None before its first step or without progress."""
+    step, total, spent = (progress.get(k) for k in ("step", "total_steps", "spent_s"))
+    if not step or total is None or spent is None:
+        return None
+    return _ago(timedelta(seconds=spent / step * max(0, total - step)))
 
 
 def _ago(delta: timedelta) -> str:

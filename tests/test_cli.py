@@ -747,9 +747,9 @@ def test_results_running_lists_trainings_in_progress(tmp_path, capsys):
     assert main(base) == 0
     head, first, second = capsys.readouterr().out.splitlines()
     assert head.split()[:8] == ["run_id", "model", "task", "method", "dim", "lr", "step", "done"]
-    assert first.split()[:11] == [
+    assert first.split()[:13] == [
         *(spec.config_hash(), "tiny-bert", "mrpc", "said", "40", "0.1", "30/120", "25%"),
-        *("0.75", "20", "1.5"),
+        *("0.75", "20", "1.5", "4.5", "h"),  # 90 steps left at 180 s each
     ]
     assert second.split()[:2] == ["0123456789abcdef", "-"]
     assert main([*base, "--method", "said", "--format", "json"]) == 0
