@@ -698,20 +698,20 @@ def run_protocol(
     protocol: Protocol,
     store: Any,
     *,
-    train: bool = True,
     only: Collection[str] | None = None,
     data_dir: str | None = None,
     artifacts_dir: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Train what the plan misses (with ``train``; resumable: each training is stored), then
-    certify every candidate whose training is stored, reusing certificates already in the store.
+    """Train what the plan misses (resumable: each training is stored), then certify every
+    candidate whose training is stored, reusing certificates already in the store.
     ``only``: run ids of the plan to train (others missing are skipped), so that several
     processes or machines can share the plan's trainings; unknown ids raise ``ValueError``.
     Returns the certificate records, best (lowest) first."""
     from idtheory.compress import load_subspace_run
-    from idtheory.train import make_train_fn
+    from idtheory.search import default_train_fn
 
     artifacts = str(artifacts_dir or store.params_dir)
+    trainer = default_train_fn(store, data_dir=data_dir, artifacts_dir=artifacts)
     reference = full_dev_error(protocol, store)
     rows = plan(protocol, store)
     unknown = sorted(set(only or ()) - {r["run_id"] for r in rows})
@@ -722,13 +722,9 @@ def run_protocol(
         )
     records = []
     for row in rows:
-        if row["status"] == "missing" and (not train or (only and row["run_id"] not in only)):
+        if row["status"] == "missing" and only and row["run_id"] not in only:
             continue
-        spec = run_spec_for(protocol, row["candidates"][0])
-        trainer = make_train_fn(
-            data_dir=data_dir, artifacts_dir=artifacts, checkpoint_dir=store.partial_dir
-        )
-        stored = store.run(spec, trainer)
+        stored = store.run(run_spec_for(protocol, row["candidates"][0]), trainer)
         if stored.get("status") != "ok":
             continue
         run = None

@@ -23,8 +23,9 @@ from typing import Any
 
 from idtheory.config import SUBSPACE_METHODS, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.scales import SCALE_NAMES
+from idtheory.store import DEFAULT_ROOT
 
-DEFAULT_RESULTS = "data/results"
+DEFAULT_RESULTS = str(DEFAULT_ROOT)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -363,10 +364,10 @@ def cmd_d90(args: argparse.Namespace) -> int:
 
 def _search_only_defaults() -> dict[str, Any]:
     """Flag → default of the ``d90`` options that only the search reads (``--grid`` not)."""
-    from idtheory.search import DEFAULT_BRACKET_RATIO, DEFAULT_GRID_FACTOR
+    from idtheory.search import DEFAULT_BRACKET_RATIO, DEFAULT_D_MIN, DEFAULT_GRID_FACTOR
 
     return {
-        "--d-min": 10,
+        "--d-min": DEFAULT_D_MIN,
         "--d-max": None,
         "--d-floor": None,
         "--grid-factor": DEFAULT_GRID_FACTOR,
@@ -774,12 +775,9 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
 def _certify_reference(args: argparse.Namespace, store: Any, spec: RunSpec) -> int:
     """``certify --reference``: train (or read) the full fine-tuning reference, print it."""
-    from idtheory.train import make_train_fn
+    from idtheory.search import default_train_fn
 
-    artifacts = args.artifacts_dir or str(store.params_dir)
-    train_fn = make_train_fn(
-        data_dir=args.data_dir, artifacts_dir=artifacts, checkpoint_dir=str(store.partial_dir)
-    )
+    train_fn = default_train_fn(store, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir)
     record = store.run(spec, train_fn)
     dev = (record.get("metrics") or {}).get("dev") or {}
     print(f"\nreference {record['run_id']}  status={record['status']}  {record.get('message', '')}")
@@ -889,8 +887,9 @@ def _add_finetune(p: argparse.ArgumentParser) -> None:
 
 
 def _add_d90(p: argparse.ArgumentParser) -> None:
+    from idtheory.curve import DEFAULT_FRAC
     from idtheory.executors import add_executor_arguments
-    from idtheory.search import DEFAULT_FULL_LRS, DEFAULT_SUBSPACE_LRS
+    from idtheory.search import DEFAULT_FULL_LRS, DEFAULT_SEEDS, DEFAULT_SUBSPACE_LRS
 
     search_only = _search_only_defaults()
     _add_common(p)
@@ -925,9 +924,13 @@ def _add_d90(p: argparse.ArgumentParser) -> None:
         "e.g. '--subspace-lrs-from 5120 0.03 0.1': Adam's steps grow as lr·√d)",
     )
     p.add_argument(
-        "--seeds", type=int, nargs="+", default=[0], help="training seeds (scores averaged)"
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SEEDS),
+        help="training seeds (scores averaged)",
     )
-    p.add_argument("--frac", type=float, default=0.9, help="fraction of the baseline")
+    p.add_argument("--frac", type=float, default=DEFAULT_FRAC, help="fraction of the baseline")
     p.add_argument(
         "--floor",
         type=_floor,

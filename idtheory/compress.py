@@ -251,7 +251,7 @@ def run_device(train_device: str, device: str | None = None) -> Any:
     """The torch device on which to rebuild and measure a stored run on this machine.
 
     ``device`` given (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``…): that device, resolved as
-    :func:`idtheory.train._resolve_device` does for training (``"auto"``: CUDA when available;
+    :func:`idtheory.precision.resolve_device` does for training (``"auto"``: CUDA when available;
     an explicit CUDA device without CUDA raises). ``device`` None: the run's own
     ``train_device`` (its ``spec.train.device``) resolved the same way, except that a CUDA
     device falls back to the CPU when this machine has no CUDA, so that a run trained on a GPU
@@ -259,13 +259,13 @@ def run_device(train_device: str, device: str | None = None) -> Any:
     """
     import torch
 
-    from idtheory.train import _resolve_device
+    from idtheory.precision import resolve_device
 
     if device is not None:
-        return _resolve_device(device)
+        return resolve_device(device)
     if train_device.startswith("cuda") and not torch.cuda.is_available():
         return torch.device("cpu")
-    return _resolve_device(train_device)
+    return resolve_device(train_device)
 
 
 def load_subspace_run(

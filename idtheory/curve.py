@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+#: The paper's fraction of the full fine-tuning score that a subspace must reach (d90).
+DEFAULT_FRAC = 0.9
+
 __all__ = [
     "PASS_TOL",
     "D90Curve",
@@ -151,7 +154,7 @@ def d90_ratio(numerator: Sequence[int | None], denominator: Sequence[int | None]
     return D90Ratio(None if hi_n is None else hi_n / hi_d, (lo_n or 0) / hi_d, most)
 
 
-def d90_threshold(full_score: float, frac: float = 0.9, floor: float = 0.0) -> float:
+def d90_threshold(full_score: float, frac: float = DEFAULT_FRAC, floor: float = 0.0) -> float:
     """The score a subspace must reach: ``floor + frac × (full_score − floor)`` — the paper's
     ``frac × full_score`` with the default ``floor`` 0 (then computed exactly as that product)."""
     return floor + frac * (full_score - floor) if floor else frac * full_score
@@ -169,7 +172,7 @@ def d90_from_curve(
     dims: Sequence[int],
     scores: Sequence[float],
     full_score: float,
-    frac: float = 0.9,
+    frac: float = DEFAULT_FRAC,
     floor: float = 0.0,
 ) -> D90Curve:
     """d90 of a curve: the smallest ``d`` with ``score ≥ floor + frac × (full_score − floor)``.

@@ -29,6 +29,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from idtheory.trends import UNABLE
+
 __all__ = [
     "CERTIFICATE_BOUND_LABELS",
     "CERTIFICATE_GOALS",
@@ -64,7 +66,7 @@ STATUS_MARKER: dict[str, str] = {
     "ok": "o",
     "passes_at_smallest": "v",
     "never_passes": "^",
-    "unable to compute": "x",
+    UNABLE: "x",
 }
 _FIGSIZE = (6.4, 4.2)
 
@@ -474,7 +476,7 @@ def pretraining_trend(
     breaks wherever a checkpoint has none. The legend sits outside the panel, right of it.
     """
     tasks = _unique(r["task"] for r in rows)
-    unable_rows = [r for r in rows if r.get("status") == "unable to compute"]
+    unable_rows = [r for r in rows if r.get("status") == UNABLE]
     fig, ax, strip = _trend_axes(bool(unable_rows))
     if not rows:
         no_data(ax, "no checkpoints")
@@ -521,11 +523,11 @@ def pretraining_trend(
                 color=_color(i),
                 zorder=4,
             )
-        unable = [r for r in sub if r.get("status") == "unable to compute"]
+        unable = [r for r in sub if r.get("status") == UNABLE]
         if unable and strip is not None:
             strip.scatter([x_of(r) for r in unable], [i] * len(unable), marker="x", color=_color(i))
     for status, text in (
-        ("unable to compute", "unable to compute"),
+        (UNABLE, UNABLE),
         ("passes_at_smallest", "d90 ≤ smallest d tried"),
         ("never_passes", "d90 > largest d tried"),
     ):

@@ -1,5 +1,7 @@
-"""Which autocast precision a training uses: ``"auto"`` resolved per device (no torch import
-unless a CUDA device has to be asked).
+"""Which device and autocast precision a training uses: ``"auto"`` resolved per machine (no
+torch import unless a CUDA device has to be asked). :func:`resolve_device` turns a device name
+into a ``torch.device`` (``"auto"``: CUDA when available, else the CPU), refusing a CUDA device
+the machine lacks with a ``ValueError`` that says what to pass instead.
 
 Conventions:
 
@@ -28,8 +30,12 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["PRECISIONS", "cpu_supports_bf16", "resolve_precision"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["PRECISIONS", "cpu_supports_bf16", "resolve_device", "resolve_precision"]
 
 #: Accepted values of ``TrainConfig.precision``.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -90,3 +96,17 @@ def resolve_precision(precision: str, device: str = "auto") -> str:
 
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``name`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, …) as a ``torch.device``:
+    ``"auto"`` is CUDA when a CUDA device is available, else the CPU. A CUDA device on a machine
+    without one raises ``ValueError`` (a usage error of the CLI: exit 2)."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: no CUDA device is available here; use 'cpu' or 'auto'")
+    return device

@@ -66,6 +66,7 @@ from typing import Any, Literal, cast
 
 from idtheory.config import HASH_EXCLUDED, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.curve import (
+    DEFAULT_FRAC,
     PASS_TOL,
     d90_from_curve,
     d90_threshold,
@@ -73,6 +74,7 @@ from idtheory.curve import (
 )
 from idtheory.executors import (
     Executor,
+    FutureExecutor,
     LocalExecutor,
     executor_parallelism,
     get_executor,
@@ -88,6 +90,10 @@ DEFAULT_FULL_LRS: tuple[float, ...] = (5e-5, 1e-4)
 #: of full fine-tuning: on MiniLM-L6 / SST-2, SAID at d = 1000 (global layout, head in the
 #: subspace) stays at the majority class for lr ≤ 3e-2 and reaches 0.719 at lr 0.1.
 DEFAULT_SUBSPACE_LRS: tuple[float, ...] = (0.1, 0.3)
+#: Default first d of the search's grid.
+DEFAULT_D_MIN = 10
+#: Default training seeds (a d's score is the mean over seeds of the best over learning rates).
+DEFAULT_SEEDS: tuple[int, ...] = (0,)
 #: Default growth factor of the coarse geometric grid (10, 40, 160, 640, …).
 DEFAULT_GRID_FACTOR = 4.0
 #: Default bracket ratio hi/lo at which the bisection stops.
@@ -97,7 +103,7 @@ DEFAULT_BRACKET_RATIO = 1.25
 DEFAULT_D_MAX = 4_000_000
 #: Status of a read-only search that the store holds only part of (:class:`StoredRuns`).
 PARTIAL = "partial"
-#: Statuses of :class:`D90Result` / :class:`D90Curve`.
+#: Statuses of :class:`D90Result` (:class:`~idtheory.curve.D90Curve` has the first three).
 RESULT_STATUSES: tuple[str, ...] = (
     "ok",
     "passes_at_smallest",
@@ -234,20 +240,22 @@ def default_train_fn(
     store: ResultsStore | None = None,
     progress: bool = True,
     data_dir: str | os.PathLike[str] | None = None,
+    artifacts_dir: str | os.PathLike[str] | None = None,
 ) -> TrainFn:
     """The real trainer (:func:`idtheory.train.make_train_fn`; torch imported lazily), reading
     the task data from ``data_dir`` (else ``$IDTHEORY_DATA``, else the hub). With a ``store``
     it keeps what the command line keeps: θ_d and λ of subspace runs in ``<store>/params``
-    (what :func:`idtheory.compress.bound_for_run` reads) and the checkpoints of unfinished
-    trainings in ``<store>/partial``; ``progress``: per-training progress bars."""
+    (what :func:`idtheory.compress.bound_for_run` reads; ``artifacts_dir`` puts them elsewhere)
+    and the checkpoints of unfinished trainings in ``<store>/partial``; ``progress``:
+    per-training progress bars."""
     from idtheory.train import make_train_fn
 
     if store is None:
-        return make_train_fn(data_dir=data_dir, progress=progress)
+        return make_train_fn(data_dir=data_dir, progress=progress, artifacts_dir=artifacts_dir)
     return make_train_fn(
         data_dir=data_dir,
         progress=progress,
-        artifacts_dir=str(store.params_dir),
+        artifacts_dir=str(artifacts_dir or store.params_dir),
         checkpoint_dir=str(store.partial_dir),
     )
 
@@ -308,8 +316,10 @@ class D90Result:
         status: ``"ok"`` (d90 bracketed to ``bracket_ratio``, or to adjacent integers, or read
             off the grid), ``"passes_at_smallest"`` (the smallest d passes: d90 ≤ that d, and
             ``d90`` is set to it), ``"never_passes"`` (no d up to ``d_max`` / the grid's largest
-            passes: ``d90`` is None) or ``"baseline_failed"`` (no full fine-tuning run succeeded,
-            or the best does not beat ``floor``, e.g. MCC 0: no threshold, no search).
+            passes: ``d90`` is None), ``"baseline_failed"`` (no full fine-tuning run succeeded,
+            or the best does not beat ``floor``, e.g. MCC 0: no threshold, no search) or
+            ``"partial"`` (a store-only read of a search the store holds part of: d90 and
+            bracket from the points stored so far). All: :data:`RESULT_STATUSES`.
         d90: the smallest evaluated passing d (None unless a d passes).
         bracket: ``(lo, hi)`` as in :class:`D90Curve`: the crossing lies in ``(lo, hi]``.
         baseline_score / baseline_lr: best-lr mean-over-seeds dev score of full fine-tuning.
@@ -407,7 +417,7 @@ FLOOR_MODES = ("majority", "auto")
 
 
 def resolve_floor(
-    floor: float | str | None, majority: float, baseline: float | None, frac: float = 0.9
+    floor: float | str | None, majority: float, baseline: float | None, frac: float = DEFAULT_FRAC
 ) -> float:
     """The numeric threshold floor of one (model, task) search.
 
@@ -527,11 +537,11 @@ def measure_d90(
     full_lrs: Iterable[float] = DEFAULT_FULL_LRS,
     subspace_lrs: Iterable[float] = DEFAULT_SUBSPACE_LRS,
     subspace_lrs_from: Mapping[int, Iterable[float]] | None = None,
-    seeds: Iterable[int] = (0,),
+    seeds: Iterable[int] = DEFAULT_SEEDS,
     base_train: TrainConfig | None = None,
     subspace_kwargs: dict[str, Any] | None = None,
-    frac: float = 0.9,
-    d_min: int = 10,
+    frac: float = DEFAULT_FRAC,
+    d_min: int = DEFAULT_D_MIN,
     d_max: int | None = None,
     d_floor: int | None = None,
     grid_factor: float = DEFAULT_GRID_FACTOR,
@@ -563,9 +573,11 @@ def measure_d90(
        curve with :func:`d90_from_curve` (``d_min``, ``d_max``, ``d_floor``, ``grid_factor``,
        ``bracket_ratio`` and ``candidates`` are then unused).
 
-    ``executor`` is ``"local"`` (default; in-process, sequential), ``"ray"`` (a
-    :class:`~idtheory.executors.RayExecutor` with default options: ``$RAY_ADDRESS`` or a local
-    Ray instance) or an executor object (:mod:`idtheory.executors`); ``max_parallel`` caps the
+    ``executor`` is ``"local"`` (default; in-process, sequential), ``"process"`` (a
+    :class:`~idtheory.executors.ProcessExecutor`: one single-threaded training per CPU core in
+    worker processes), ``"ray"`` (a :class:`~idtheory.executors.RayExecutor` with default
+    options: ``$RAY_ADDRESS`` or a local Ray instance) or an executor object
+    (:mod:`idtheory.executors`); ``max_parallel`` caps the
     trainings in flight. ``candidates`` is the number k of d evaluated per round (None: as many
     as fill the executor, ``max(1, parallelism // (len(subspace_lrs)·len(seeds)))``, so 1 with
     the local executor); k > 1 enters the settings (and so the summary id) because it changes
@@ -616,7 +628,8 @@ def measure_d90_many(
     Each job is a mapping with ``model``, ``task``, optionally ``method`` (default "said") and
     any of :data:`SEARCH_OPTIONS`, which override ``common`` (the same options for every job).
     The searches are independent, so their rounds run concurrently: with an executor that has
-    ``submit`` (Ray) each search submits its next round as soon as its previous one is complete,
+    ``submit`` (worker processes, Ray) each search submits its next round as soon as its
+    previous one is complete,
     and each training is recorded as soon as it finishes; with a ``map``-only executor the
     current rounds of all searches are merged into one ``map`` call. A training shared by
     several jobs (the full fine-tuning baseline of "said" and "did" on the same model and task)
@@ -697,11 +710,11 @@ class _Search:
         full_lrs: Iterable[float] = DEFAULT_FULL_LRS,
         subspace_lrs: Iterable[float] = DEFAULT_SUBSPACE_LRS,
         subspace_lrs_from: Mapping[int, Iterable[float]] | None = None,
-        seeds: Iterable[int] = (0,),
+        seeds: Iterable[int] = DEFAULT_SEEDS,
         base_train: TrainConfig | None = None,
         subspace_kwargs: dict[str, Any] | None = None,
-        frac: float = 0.9,
-        d_min: int = 10,
+        frac: float = DEFAULT_FRAC,
+        d_min: int = DEFAULT_D_MIN,
         d_max: int | None = None,
         d_floor: int | None = None,
         grid_factor: float = DEFAULT_GRID_FACTOR,
@@ -1088,7 +1101,7 @@ def _drive_futures(
     gens: list[SearchSteps],
     store: ResultsStore,
     train_fn: TrainFn,
-    executor: Any,
+    executor: FutureExecutor,
     max_parallel: int | None,
     progress: bool,
 ) -> list[D90Result]:

@@ -2,11 +2,14 @@
 
 Layout of a store rooted at ``root`` (default ``data/results/``)::
 
-    root/runs.jsonl   one training record per line (JSON Lines, human-readable, append-only)
-    root/d90.jsonl    one d90 summary per line (written by :func:`idtheory.search.measure_d90`)
+    root/runs.jsonl     one training record per line (JSON Lines, human-readable, append-only)
+    root/d90.jsonl      one d90 summary per line (written by :func:`idtheory.search.measure_d90`)
+    root/bounds.jsonl   one certificate or bound record per line (:mod:`idtheory.certify`)
+    root/params/<id>/   θ_d and λ of a subspace run (``SubspaceModel.save_pretrained``)
+    root/partial/       checkpoints and progress of trainings in progress (git-ignored)
 
-Both files are logs: lines are only ever appended, under an exclusive ``fcntl.flock``, so several
-processes (local workers, Ray workers on one host or on a shared POSIX file system) can
+The three files are logs: lines are only ever appended, under an exclusive ``fcntl.flock``, so
+several processes (local workers, Ray workers on one host or on a shared POSIX file system) can
 write at once without losing or interleaving lines. Readers take a shared lock and read the file
 incrementally (only the bytes appended since the last read), so a store object always sees what
 other processes have written.

@@ -507,10 +507,6 @@ class SubspaceModel(nn.Module):
             f"projected D: {s['projected']:,})"
         )
 
-    def projection_nbytes(self) -> int:
-        """Bytes of random projection state held (B, Π, G or the matrix)."""
-        return sum(p.nbytes for p in self.projections)
-
     # ------------------------------------------------------------------ export
 
     def merge_and_unload(self) -> nn.Module:

@@ -7,8 +7,8 @@ imported lazily, and only when the local files are missing). The rows it returns
 Conventions
 -----------
 
-* **Task names** are case-insensitive; ``-``, ``_``, spaces and ``/`` are ignored when matching,
-  so ``"SST-2"``, ``"sst_2"`` and ``"sst2"`` are the same task, as are ``"anli-r1"``,
+* **Task names** are case-insensitive; ``-``, ``_``, spaces, ``/`` and ``.`` are ignored when
+  matching, so ``"SST-2"``, ``"sst_2"`` and ``"sst2"`` are the same task, as are ``"anli-r1"``,
   ``"ANLI_R1"`` and ``"anlir1"``. Canonical names are the keys of :data:`TASKS`.
 * **Splits** are ``"train"``, ``"dev"`` and ``"test"`` (``"validation"`` is accepted for
   ``"dev"``). MNLI ``dev``/``test`` are the *matched* sets. Yelp Polarity has no dev set: its
@@ -474,6 +474,8 @@ TASKS: dict[str, TaskSpec] = _build_registry()
 
 
 def _normalise(name: str) -> str:
+    """``name`` as task names are matched: lower case, without ``-``, ``_``, spaces, ``/``
+    and ``.``."""
     return "".join(ch for ch in name.lower() if ch not in "-_ /.")
 
 
@@ -489,7 +491,8 @@ def task_names() -> list[str]:
 
 
 def get_task(name: str | TaskSpec) -> TaskSpec:
-    """Look up a task by name or alias (case-insensitive; ``-``/``_``/spaces ignored).
+    """Look up a task by name or alias (case-insensitive; ``-``, ``_``, spaces, ``/`` and ``.``
+    ignored: the module's naming convention).
 
     Raises:
         ValueError: unknown name; the message lists the known tasks.

@@ -49,8 +49,9 @@ import torch
 from torch import nn
 
 from idtheory import __version__
-from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, SubspaceConfig, TrainConfig
+from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, TrainConfig
 from idtheory.data import encode_rows
+from idtheory.precision import resolve_device
 from idtheory.quantize import Quantized, StraightThrough, round_float16
 from idtheory.stopping import stop_requested, stoppable
 from idtheory.tasks import (
@@ -185,14 +186,6 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 # ------------------------------------------------------------------------------ training
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: no CUDA device is available here; use 'cpu' or 'auto'")
-    return torch.device(name)
 
 
 def _precision(config: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -397,7 +390,7 @@ def finetune(
     --running`` lists. ``progress`` shows a bar labelled ``[model_name] task method lr``.
     """
     t0 = time.perf_counter()
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     amp = _precision(config, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -794,6 +787,3 @@ def make_train_fn(
         progress,
         None if checkpoint_dir is None else str(checkpoint_dir),
     )
-
-
-__all__ += ["SubspaceConfig"]

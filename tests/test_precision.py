@@ -78,3 +78,29 @@ def test_projection_stays_fp32_under_autocast():
     weight = model.base_model[0].weight
     assert weight.dtype == torch.float32
     assert torch.equal(weight.detach().flatten(), ref[0])
+
+
+def test_resolve_device(monkeypatch):
+    """One device resolution for training, pre-training and re-measuring: "auto" follows CUDA's
+    availability; a CUDA device the machine lacks is a usage error (ValueError → CLI exit 2;
+    pre-training raised RuntimeError, a traceback)."""
+    import torch
+
+    from idtheory.precision import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="no CUDA device is available here; use 'cpu' or 'auto'"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_training_pretraining_and_remeasuring_share_the_device_resolution():
+    from idtheory import compress, train
+    from idtheory.pretrain import mlm
+
+    assert mlm.resolve_device is train.resolve_device is precision.resolve_device
+    assert "resolve_device" in compress.run_device.__code__.co_names

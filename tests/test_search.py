@@ -646,3 +646,12 @@ def test_search_options_match_the_signatures() -> None:
     assert sig == set(SEARCH_OPTIONS)
     init = set(inspect.signature(_Search.__init__).parameters) - {"self", "model", "task", "method"}
     assert init == set(SEARCH_OPTIONS)
+
+
+def test_every_result_status_but_ok_says_what_it_means():
+    """RESULT_STATUSES is the list readers rely on: each status but "ok" has its reason."""
+    from idtheory import search
+
+    assert set(search._STATUS_REASONS) | {"ok"} == set(search.RESULT_STATUSES)
+    assert all(search.status_reason(s) for s in search.RESULT_STATUSES if s != "ok")
+    assert search.status_reason("ok") == search.status_reason("unknown") == ""

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from idtheory.precision import resolve_device
 from idtheory.pretrain.checkpoints import (
     _TMP_RE,
     LOG_FILE,
@@ -241,17 +242,6 @@ def _fingerprint(texts: Sequence[str]) -> str:
         h.update(t.encode("utf-8", errors="replace"))
         h.update(b"\n")
     return h.hexdigest()[:16]
-
-
-def _resolve_device(device: str) -> torch.device:
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 class _Data:
@@ -453,7 +443,7 @@ def _pretrain(
         if _TMP_RE.match(child.name) and child.is_dir():
             shutil.rmtree(child, ignore_errors=True)
     fingerprint = _fingerprint(texts)
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
 
     # ---- tokenizer
     # Reused when it was trained on the same corpus with the same settings (or, once checkpoints
