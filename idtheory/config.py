@@ -19,6 +19,20 @@ from typing import Any, Literal
 from idtheory.precision import PRECISIONS
 from idtheory.projections import PROJECTION_NAMES
 
+
+def canonical_json(obj: Any) -> str:
+    """``obj`` as canonical JSON text: keys sorted, no spaces, tuples written as lists, NaN as
+    ``NaN`` (so equal to itself) — the form every id of the store is computed from and records
+    are compared in."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def content_id(obj: Any) -> str:
+    """The 16-hex-digit id of ``obj``: the first 16 hex digits of the SHA-256 of its
+    :func:`canonical_json` (run ids: :meth:`RunSpec.config_hash`; d90 summary ids)."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
+
+
 Method = Literal["full", "said", "did"]
 
 #: Choices of :class:`SubspaceConfig` fields (checked in ``__post_init__``, offered by the CLI).
@@ -354,8 +368,7 @@ class RunSpec:
         d = self.to_dict()
         for key in HASH_EXCLUDED:
             d["train"].pop(key, None)
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return content_id(d)
 
     def with_(self, **changes: Any) -> RunSpec:
         """A copy with top-level fields, or ``train.*``/``subspace.*`` fields, replaced.

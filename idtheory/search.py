@@ -54,8 +54,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import hashlib
-import json
 import math
 import os
 from collections import deque
@@ -64,7 +62,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, cast
 
-from idtheory.config import HASH_EXCLUDED, RunSpec, SubspaceConfig, TrainConfig
+from idtheory.config import HASH_EXCLUDED, RunSpec, SubspaceConfig, TrainConfig, content_id
 from idtheory.curve import (
     DEFAULT_FRAC,
     PASS_TOL,
@@ -1228,14 +1226,13 @@ def _finish(
         "mode": result.mode,
         "settings": {k: v for k, v in result.settings.items() if k != "d_max_resolved"},
     }
-    blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
     result = replace(
         result,
         run_ids=list(run_ids),
         problems=list(problems),
         n_trained=counts["trained"],
         n_reused=counts["reused"],
-        summary_id=hashlib.sha256(blob.encode()).hexdigest()[:16],
+        summary_id=content_id(ident),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     if save and result.status != PARTIAL:

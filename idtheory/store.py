@@ -48,7 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from idtheory.config import RunSpec
+from idtheory.config import RunSpec, canonical_json
 
 #: Default location of the results store, relative to the working directory.
 DEFAULT_ROOT = Path("data/results")
@@ -269,10 +269,10 @@ class ResultsStore:
         ``record``; otherwise the record is appended and supersedes earlier lines of its id.
         """
         _check_record(record)
-        new = _canonical(record)
+        new = canonical_json(record)
         return self._runs.append(
             record,
-            lambda old: old is None or (old.get("status") != "ok" and _canonical(old) != new),
+            lambda old: old is None or (old.get("status") != "ok" and canonical_json(old) != new),
         )
 
     def needs_training(self, spec: RunSpec, retry: Iterable[str] = ("failed",)) -> bool:
@@ -409,7 +409,7 @@ class ResultsStore:
 
         def strip(s: dict[str, Any]) -> str:
             ignored = (*VOLATILE_SUMMARY_KEYS, *DERIVED_SUMMARY_KEYS)
-            return _canonical({k: v for k, v in s.items() if k not in ignored})
+            return canonical_json({k: v for k, v in s.items() if k not in ignored})
 
         new = strip(d)
         return self._summaries.append(d, lambda old: old is None or strip(old) != new)
@@ -467,15 +467,15 @@ class ResultsStore:
             if wanted is not None and record["run_id"] not in wanted:
                 continue
             before = self.get(record["run_id"])
-            if _canonical(self.put(record)) != _canonical(before):
+            if canonical_json(self.put(record)) != canonical_json(before):
                 added["runs"] += 1
         for summary in other.summaries() if wanted is None else ():
             before = self._summaries.get(_summary_key(summary))
-            if _canonical(self.put_summary(summary)) != _canonical(before):
+            if canonical_json(self.put_summary(summary)) != canonical_json(before):
                 added["summaries"] += 1
         for bound in other.bounds() if wanted is None else ():
             current = self._bounds.get(_bound_key(bound))
-            if current is None or _canonical(current) != _canonical(bound):
+            if current is None or canonical_json(current) != canonical_json(bound):
                 self.put_bound(bound)
                 added["bounds"] += 1
         if other.params_dir.is_dir():
@@ -525,7 +525,7 @@ def _variant(subspace: dict[str, Any] | None, defaults: dict[str, Any]) -> str:
 
 
 def _bound_key(record: dict[str, Any]) -> str:
-    return _canonical({k: record[k] for k in ("run_id", "settings")})
+    return canonical_json({k: record[k] for k in ("run_id", "settings")})
 
 
 def _run_key(record: dict[str, Any]) -> str:
@@ -534,11 +534,6 @@ def _run_key(record: dict[str, Any]) -> str:
 
 def _summary_key(summary: dict[str, Any]) -> str:
     return str(summary["summary_id"])
-
-
-def _canonical(obj: Any) -> str:
-    """Canonical JSON text (tuples and lists alike, NaN equal to NaN) for equality tests."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def record_field(record: dict[str, Any], key: str) -> Any:
