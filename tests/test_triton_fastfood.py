@@ -423,7 +423,7 @@ def _worker_aot() -> dict[str, Any]:
             for epi in (False, True):
                 const = {"LOG_B": log_b, "HASHED": hashed, "EPILOGUE": epi}
                 out[f"table_{log_b}_{int(hashed)}{int(epi)}"] = _aot_compile(
-                    F._table_kernel, dict(table_sig), const, F._num_warps(1 << log_b)
+                    F._table_kernel, dict(table_sig), const, F._default_num_warps(1 << log_b)
                 )
     return out
 

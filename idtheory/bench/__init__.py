@@ -39,15 +39,46 @@ import torch
 from idtheory.hadamard import fwht, fwht_reference
 
 
-def _median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+def call_times(
+    fn: Callable[[], object],
+    repeats: int,
+    sync: Callable[[], None] | None = None,
+    *,
+    warmup: int = 0,
+) -> list[float]:
+    """Wall-clock seconds of each of ``repeats`` calls of ``fn``, in call order.
+
+    ``fn`` is first called ``warmup`` times untimed (default none: callers that interleave
+    variants warm up themselves). ``sync`` (e.g. ``torch.cuda.synchronize``; default: nothing)
+    runs before each timed call, untimed, and right after it, timed, so that asynchronous GPU
+    work is waited for and counted. The one timing loop of the benchmarks and of
+    :mod:`idtheory.figures.fastfood`; see :func:`median_time`.
+    """
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
-        sync()
+        if sync is not None:
+            sync()
         t0 = time.perf_counter()
         fn()
-        sync()
+        if sync is not None:
+            sync()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
+
+
+def median_time(
+    fn: Callable[[], object],
+    repeats: int,
+    sync: Callable[[], None] | None = None,
+    *,
+    warmup: int = 0,
+) -> float:
+    """Median in seconds (:func:`statistics.median`: the mean of the middle two for an even
+    count) of ``repeats >= 1`` calls of ``fn`` after ``warmup`` untimed calls, each timed call
+    bracketed by ``sync``; see :func:`call_times`."""
+    return statistics.median(call_times(fn, repeats, sync, warmup=warmup))
 
 
 def bench_fwht(
@@ -59,9 +90,9 @@ def bench_fwht(
     for k in log2_sizes:
         x = torch.randn(1 << k, device=device)
         fwht(x), fwht_reference(x), x.clone()  # warm-up (and numba compilation)
-        t_fast = _median_time(lambda x=x: fwht(x), repeats, sync)
-        t_naive = _median_time(lambda x=x: fwht_reference(x), max(3, repeats // 2), sync)
-        t_clone = _median_time(lambda x=x: x.clone(), repeats, sync)
+        t_fast = median_time(lambda x=x: fwht(x), repeats, sync)
+        t_naive = median_time(lambda x=x: fwht_reference(x), max(3, repeats // 2), sync)
+        t_clone = median_time(lambda x=x: x.clone(), repeats, sync)
         rows.append(
             {
                 "log2_n": k,
@@ -155,7 +186,7 @@ def bench_step(
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):  # interleaved
         for name, (model, opt) in variants.items():
-            times[name].append(_median_time(partial(step, name, model, opt), 1, sync))
+            times[name].append(median_time(partial(step, name, model, opt), 1, sync))
     t_full = statistics.median(times["full"])
     return [
         {

@@ -61,10 +61,13 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from idtheory.bench import call_times, median_time
 
 __all__ = ["fwht_backend", "main", "make_report", "roberta_config"]
 
@@ -150,7 +153,9 @@ def _sync(device: str) -> None:
 
 
 def _time_s(fn: Callable[[], object], device: str, repeats: int) -> float:
-    """Median seconds of ``fn`` (after one warm-up call; CUDA: do_bench with L2 flushing)."""
+    """Median seconds of ``fn`` after one warm-up call: on CUDA with Triton,
+    ``triton.testing.do_bench`` (L2 flushed between calls; ``repeats`` unused), otherwise
+    :func:`idtheory.bench.median_time` of ``repeats`` calls synchronized with the device."""
     fn()
     _sync(device)
     if device.startswith("cuda"):
@@ -158,14 +163,7 @@ def _time_s(fn: Callable[[], object], device: str, repeats: int) -> float:
             from triton.testing import do_bench
 
             return do_bench(fn, warmup=5, rep=40, return_mode="median") / 1e3
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_time(fn, repeats, partial(_sync, device))
 
 
 def _free(device: str) -> None:
@@ -264,7 +262,7 @@ def _meta(device: str) -> dict[str, Any]:
     else:
         meta.update(gpu="cpu", cpu_threads=torch.get_num_threads())
     with contextlib.suppress(Exception):
-        from idtheory.kernels.triton_fastfood import _interpreting
+        from idtheory.kernels.triton_fwht import _interpreting
 
         meta["triton_interpret"] = _interpreting()
     return meta
@@ -591,19 +589,13 @@ def _measure_step(
         loss.backward()
         opt.step()
 
-    times = []
     with fwht_backend(backend):
         for _ in range(1 if args.quick else 2):
             step()
         _sync(device)
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        for _ in range(args.repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            step()
-            _sync(device)
-            times.append(time.perf_counter() - t0)
+        times = call_times(step, args.repeats, partial(_sync, device))
     out.update(
         time_s=statistics.median(times), times_s=times, trainable=sum(p.numel() for p in params)
     )

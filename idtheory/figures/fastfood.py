@@ -3,8 +3,8 @@ and what SAID and DID train."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from idtheory.config import SubspaceConfig
@@ -25,8 +25,8 @@ def _device(name: str) -> Any:
 
 
 def projection_image(d: int, D: int, seed: int = 0) -> Any:
-    """The D × d matrix of a :class:`~idtheory.projection.FastfoodProjection` (numpy)."""
-    from idtheory.projection import FastfoodProjection
+    """The D × d matrix of a :class:`~idtheory.projections.FastfoodProjection` (numpy)."""
+    from idtheory.projections import FastfoodProjection
 
     return FastfoodProjection(d, D, seed).materialize().numpy()
 
@@ -39,7 +39,7 @@ def projection_column_norms(
 ) -> dict[str, Any]:
     """Column norms ‖P e_j‖ of materialized projections of each kind (skipping a kind whose
     matrix would not fit)."""
-    from idtheory.projection import make_projection
+    from idtheory.projections import make_projection
 
     out = {}
     for kind in kinds:
@@ -53,24 +53,6 @@ def projection_column_norms(
     return out
 
 
-def _timeit(fn: Any, repeats: int, device: Any) -> float:
-    import torch
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    fn()  # warm-up (JIT compilation, caches)
-    times = []
-    for _ in range(max(1, repeats)):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
 def transform_cost_rows(
     Ds: Sequence[int],
     d: int,
@@ -78,13 +60,16 @@ def transform_cost_rows(
     device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Median seconds of one FWHT of length L = 2^⌈log2 D⌉, one Fastfood product P·θ and its
-    transpose Pᵀ·g, and (while D·d ≤ 2^24) a dense product, for each D."""
+    transpose Pᵀ·g, and (while D·d ≤ 2^24) a dense product, for each D: the median of
+    ``max(1, repeats)`` calls after one warm-up call (:func:`idtheory.bench.median_time`)."""
     import torch
 
+    from idtheory.bench import median_time
     from idtheory.hadamard import fwht, next_power_of_two
-    from idtheory.projection import DenseProjection, FastfoodProjection
+    from idtheory.projections import DenseProjection, FastfoodProjection
 
     dev = _device(device)
+    sync = partial(torch.cuda.synchronize, dev) if dev.type == "cuda" else None
     rows: list[dict[str, Any]] = []
     with torch.no_grad():
         for D in Ds:
@@ -107,7 +92,7 @@ def transform_cost_rows(
                         "d": dd,
                         "op": op,
                         "device": dev.type,
-                        "seconds": _timeit(fn, repeats, dev),
+                        "seconds": median_time(fn, max(1, repeats), sync, warmup=1),
                     }
                 )
     return rows

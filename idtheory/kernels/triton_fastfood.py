@@ -118,23 +118,25 @@ tensors reach the kernels only under ``TRITON_INTERPRET=1`` (set before Triton a
 module are imported).
 """
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from idtheory.kernels.triton_fwht import _pass_config, fwht_plan, fwht_triton
-
-try:  # Triton is optional (``pip install idtheory[gpu]``).
-    import triton
-    import triton.language as tl
-
-    HAS_TRITON: bool = True
-except Exception:  # pragma: no cover - exercised only where triton is missing or broken
-    triton = None
-    tl = None
-    HAS_TRITON = False
+# Triton is optional: triton_fwht imports it (``triton``/``tl`` are None without it) and owns
+# the launch helpers (interpreter check, device check, device context, default warps).
+from idtheory.kernels.triton_fwht import (
+    HAS_TRITON,
+    _check_device,
+    _default_num_warps,
+    _device_ctx,
+    _interpreting,
+    _pass_config,
+    fwht_plan,
+    fwht_triton,
+    tl,
+    triton,
+)
 
 if HAS_TRITON:
     from idtheory.kernels.triton_fwht import _butterfly_last
@@ -573,11 +575,6 @@ def hashes_triton(
     return sig, gain, sign
 
 
-def _interpreting() -> bool:
-    """True when the kernels were built by Triton's interpreter (TRITON_INTERPRET=1)."""
-    return HAS_TRITON and type(_ff_pass_kernel).__name__ == "InterpretedFunction"
-
-
 def triton_usable(t: torch.Tensor) -> bool:
     """True if the fused kernels can run on tensor ``t`` (CUDA, or CPU under the interpreter)
     in a dtype they compute in fp32 (float32/float16/bfloat16)."""
@@ -613,18 +610,10 @@ def default_copies(b: int) -> int:
     return max(1, min(MAX_COPIES, COPIES_TARGET // b))
 
 
-def _num_warps(elems: int) -> int:
-    return 4 if elems <= 1024 else (8 if elems <= 4096 else 16)
-
-
 def _check_tensor(x: torch.Tensor, what: str) -> None:
     if not HAS_TRITON:
         raise RuntimeError("the fused Fastfood kernels need the `triton` package")
-    if not (x.is_cuda or _interpreting()):
-        raise ValueError(
-            f"{what} needs a CUDA tensor (CPU tensors only when TRITON_INTERPRET=1 was set "
-            "before triton and this module were imported)"
-        )
+    _check_device(x, what)
 
 
 def _hash_args(state: _State) -> dict[str, int]:
@@ -639,10 +628,6 @@ def _hash_args(state: _State) -> dict[str, int]:
             "s_o": state.s_odd,
         }
     return {"k_g": 0, "kf0": 0, "kf1": 0, "kf2": 0, "s_e": 0, "s_o": 0}
-
-
-def _device_ctx(x: torch.Tensor) -> Any:
-    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
 
 
 def _table_prologue(theta: torch.Tensor, state: _State, b: int) -> torch.Tensor:
@@ -672,7 +657,7 @@ def _table_prologue(theta: torch.Tensor, state: _State, b: int) -> torch.Tensor:
         LOG_B=b.bit_length() - 1,
         HASHED=hashed,
         EPILOGUE=False,
-        num_warps=_num_warps(b),
+        num_warps=_default_num_warps(b),
     )
     return out
 
@@ -701,7 +686,7 @@ def _table_epilogue(
         LOG_B=b.bit_length() - 1,
         HASHED=hashed,
         EPILOGUE=True,
-        num_warps=_num_warps(b),
+        num_warps=_default_num_warps(b),
     )
     return out
 

@@ -141,6 +141,8 @@ def fwht_plan(n: int, block: int | None = None) -> tuple[FWHTPass, ...]:
 
 
 def _default_num_warps(tile_elems: int) -> int:
+    """Warps per program for a tile of ``tile_elems`` elements: 4 up to 1024, 8 up to 4096,
+    else 16 (shared with the Fastfood kernels)."""
     if tile_elems <= 1024:
         return 4
     if tile_elems <= 4096:
@@ -239,9 +241,32 @@ if HAS_TRITON:
             tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
+# Helpers shared with :mod:`idtheory.kernels.triton_fastfood` (which imports them from here).
+
+
 def _interpreting() -> bool:
-    """True when the kernel was built by Triton's interpreter (TRITON_INTERPRET=1)."""
+    """True when the kernels were built by Triton's interpreter (TRITON_INTERPRET=1).
+
+    ``TRITON_INTERPRET`` is read when ``@triton.jit`` decorates a kernel, i.e. at import. Both
+    this module and :mod:`idtheory.kernels.triton_fastfood` require it to be set before they
+    are imported (and the Fastfood kernels call :func:`fwht_triton`), so this one check, on
+    the FWHT kernel, answers for both.
+    """
     return HAS_TRITON and type(_fwht_pass_kernel).__name__ == "InterpretedFunction"
+
+
+def _check_device(x: torch.Tensor, what: str) -> None:
+    """Raise ``ValueError`` unless ``x`` is a CUDA tensor or the kernels are interpreted."""
+    if not x.is_cuda and not _interpreting():
+        raise ValueError(
+            f"{what} needs a CUDA tensor (CPU tensors only when TRITON_INTERPRET=1 was set "
+            "before triton and this module were imported)"
+        )
+
+
+def _device_ctx(x: torch.Tensor) -> Any:
+    """``torch.cuda.device(x.device)`` for a CUDA tensor (launch on x's GPU), else a no-op."""
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
 
 
 def fwht_triton(
@@ -286,11 +311,7 @@ def fwht_triton(
     plan = fwht_plan(x.shape[-1], block)
     if tile is not None:
         _log2_exact(tile, "tile")
-    if not x.is_cuda and not _interpreting():
-        raise ValueError(
-            "fwht_triton needs a CUDA tensor (CPU tensors only when TRITON_INTERPRET=1 was "
-            "set before triton and this module were imported)"
-        )
+    _check_device(x, "fwht_triton")
     x = x.contiguous()
     if not plan or x.numel() == 0:
         return x.clone()
@@ -299,8 +320,7 @@ def fwht_triton(
         work = out
     else:  # fp32 intermediate between passes for half-precision inputs
         work = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-    device_ctx = torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
-    with device_ctx:
+    with _device_ctx(x):
         src = x
         for idx, p in enumerate(plan):
             dst = out if idx == len(plan) - 1 else work
