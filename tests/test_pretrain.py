@@ -617,3 +617,26 @@ def test_module_help() -> None:
         timeout=60,
     ).stdout
     assert "--preset" in out and "--save-every" in out and "--corpus" in out
+
+
+def test_the_command_line_covers_every_pretrain_config_field():
+    """Every PretrainConfig field is an option, a switch, or API-only; the defaults of the
+    parsed command line are PretrainConfig's; the options printed for a config parse back to
+    it (figures print them: `figures.pretrain_command`)."""
+    import argparse
+    import dataclasses
+
+    from idtheory.pretrain import cli as pcli
+
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
+    named = set(pcli.CONFIG_OPTIONS) | set(pcli.CONFIG_SWITCHES) | pcli.CONFIG_ONLY
+    assert named == fields
+    parser = pcli.add_pretrain_arguments(argparse.ArgumentParser())
+    assert pcli.config_from_args(parser.parse_args(["--out", "x"])) == PretrainConfig()
+    config = PretrainConfig(
+        preset="s", layers=3, steps=7, lr=1e-3, packing=False, save_initial=False, num_threads=1
+    )
+    chosen = {f: getattr(config, f) for f in (*pcli.CONFIG_OPTIONS, *pcli.CONFIG_SWITCHES)}
+    words = " ".join(pcli.config_option_words(chosen)).split()
+    assert "--no-packing" in words and "--no-initial" in words
+    assert pcli.config_from_args(parser.parse_args([*words, "--out", "x"])) == config

@@ -19,40 +19,15 @@ from idtheory.figures.context import (
 # =============================================================================== pretrain
 
 
-#: PretrainConfig field → ``idtheory pretrain`` option (for the commands printed to users).
-_PRETRAIN_FLAGS: dict[str, str] = {
-    "layers": "--layers",
-    "hidden": "--hidden",
-    "heads": "--heads",
-    "ffn": "--ffn",
-    "vocab_size": "--vocab-size",
-    "max_length": "--max-length",
-    "batch_size": "--batch-size",
-    "grad_accum": "--grad-accum",
-    "steps": "--steps",
-    "lr": "--lr",
-    "warmup_ratio": "--warmup-ratio",
-    "weight_decay": "--weight-decay",
-    "dropout": "--dropout",
-    "eval_blocks": "--eval-blocks",
-    "save_every": "--save-every",
-    "log_every": "--log-every",
-    "seed": "--seed",
-    "device": "--device",
-    "precision": "--precision",
-    "num_threads": "--threads",
-}
-
-
 def pretrain_command(
     ctx: FigureContext, preset: str, out_dir: Path, stop_at: int | None = None
 ) -> str:
     """The ``idtheory pretrain`` command that creates a scale's checkpoint run by hand
     (``stop_at``: pause after that many updates of the scale's schedule)."""
-    parts = ["idtheory pretrain", f"--preset {preset}"]
-    for key, value in (ctx.params.get("pretrain") or {}).items():
-        if key in _PRETRAIN_FLAGS and value is not None:
-            parts.append(f"{_PRETRAIN_FLAGS[key]} {value}")
+    from idtheory.pretrain.cli import config_option_words
+
+    schedule = {k: v for k, v in (ctx.params.get("pretrain") or {}).items() if k != "preset"}
+    parts = ["idtheory pretrain", f"--preset {preset}", *config_option_words(schedule)]
     if stop_at is not None:
         parts.append(f"--stop-at {stop_at}")
     corpus = dict(ctx.params.get("corpus") or {})

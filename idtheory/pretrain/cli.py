@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from idtheory.pretrain.corpus import GLUE_CORPUS_TASKS, build_corpus
@@ -14,6 +14,64 @@ if TYPE_CHECKING:
     pass
 
 # =========================================================================== CLI
+
+#: :class:`~idtheory.pretrain.mlm.PretrainConfig` field → the ``idtheory pretrain`` option that
+#: sets its value.
+CONFIG_OPTIONS: dict[str, str] = {
+    "preset": "--preset",
+    "layers": "--layers",
+    "hidden": "--hidden",
+    "heads": "--heads",
+    "ffn": "--ffn",
+    "vocab_size": "--vocab-size",
+    "max_length": "--max-length",
+    "batch_size": "--batch-size",
+    "grad_accum": "--grad-accum",
+    "steps": "--steps",
+    "lr": "--lr",
+    "warmup_ratio": "--warmup-ratio",
+    "weight_decay": "--weight-decay",
+    "dropout": "--dropout",
+    "eval_blocks": "--eval-blocks",
+    "save_every": "--save-every",
+    "log_every": "--log-every",
+    "seed": "--seed",
+    "device": "--device",
+    "precision": "--precision",
+    "num_threads": "--threads",
+}
+#: Boolean fields (True by default) → the option that turns each off.
+CONFIG_SWITCHES: dict[str, str] = {"packing": "--no-packing", "save_initial": "--no-initial"}
+#: Fields the command line leaves at their defaults (set them through the Python API).
+CONFIG_ONLY: frozenset[str] = frozenset(
+    {"adam_betas", "adam_eps", "grad_clip", "mlm_probability", "keep_optimizer_states"}
+    | {"min_frequency"}
+)
+
+
+def _dest(option: str) -> str:
+    return option.removeprefix("--").replace("-", "_")
+
+
+def config_from_args(args: argparse.Namespace) -> PretrainConfig:
+    """The :class:`~idtheory.pretrain.mlm.PretrainConfig` that parsed ``idtheory pretrain``
+    options ask for (:data:`CONFIG_OPTIONS`, :data:`CONFIG_SWITCHES`)."""
+    values = {field: getattr(args, _dest(opt)) for field, opt in CONFIG_OPTIONS.items()}
+    switches = {field: not getattr(args, _dest(opt)) for field, opt in CONFIG_SWITCHES.items()}
+    return PretrainConfig(**values, **switches)
+
+
+def config_option_words(values: Mapping[str, Any]) -> list[str]:
+    """``idtheory pretrain`` options for PretrainConfig field values (``"--layers 2"``,
+    ``"--no-packing"``, …): None values and switches left on are omitted, and so are keys that
+    are not options."""
+    words = []
+    for field, value in values.items():
+        if field in CONFIG_OPTIONS and value is not None:
+            words.append(f"{CONFIG_OPTIONS[field]} {value}")
+        elif field in CONFIG_SWITCHES and value is False:
+            words.append(CONFIG_SWITCHES[field])
+    return words
 
 
 def add_pretrain_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -96,31 +154,7 @@ def run_pretrain_command(args: argparse.Namespace) -> int:
         f"corpus: {len(corpus)} lines, {corpus.num_words} words from {corpus.source}; "
         f"{corpus.n_dropped} line(s) dropped for overlap with {list(corpus.excluded_tasks)}"
     )
-    config = PretrainConfig(
-        preset=args.preset,
-        layers=args.layers,
-        hidden=args.hidden,
-        heads=args.heads,
-        ffn=args.ffn,
-        vocab_size=args.vocab_size,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        steps=args.steps,
-        lr=args.lr,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        dropout=args.dropout,
-        packing=not args.no_packing,
-        eval_blocks=args.eval_blocks,
-        save_every=args.save_every,
-        save_initial=not args.no_initial,
-        log_every=args.log_every,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
-        num_threads=args.threads,
-    )
+    config = config_from_args(args)
     res = pretrain(
         config,
         corpus,
