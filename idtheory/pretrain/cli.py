@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from idtheory.pretrain.corpus import GLUE_CORPUS_TASKS, build_corpus
 from idtheory.pretrain.mlm import PretrainConfig, pretrain
 from idtheory.pretrain.presets import PRESETS
-
-if TYPE_CHECKING:
-    pass
 
 # =========================================================================== CLI
 
