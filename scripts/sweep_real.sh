@@ -38,8 +38,10 @@ commit_store() {
   # training's θ_d and Adam state: kilobytes; a full fine-tuning's: GBs, kept local), so that
   # another machine resumes them from the clone; a finished training's checkpoint is deleted
   # by the store, and `add -A` commits that deletion
-  find data/results/partial -maxdepth 1 -type f -size -"$((PARTIAL_MAX_MB * 1024))"k 2>/dev/null \
-    | xargs -r git add -f -- >/dev/null 2>&1
+  # (not the .tmp a checkpoint is written to before its rename; one file per add, so that a
+  # file gone meanwhile does not stop the others)
+  find data/results/partial -maxdepth 1 -type f ! -name '*.tmp' \
+    -size -"$((PARTIAL_MAX_MB * 1024))"k 2>/dev/null | xargs -r -n1 git add -f -- >/dev/null 2>&1
   for store in data/results data/probes; do
     [ -e "$store" ] && git add -A "$store" >/dev/null 2>&1
   done
@@ -47,10 +49,11 @@ commit_store() {
     && echo "== committed the store $(date -u +%FT%TZ)"
 }
 if [ "$COMMIT_EVERY" -gt 0 ]; then
-  # (the sleep does not hold this script's output open after the loop is killed at exit)
+  # (the sleep does not hold this script's output open)
   ( while sleep "$COMMIT_EVERY" >/dev/null 2>&1; do commit_store; done ) &
   committer=$!
-  trap 'kill $committer 2>/dev/null; commit_store' EXIT
+  # its sleep first (the loop then ends by itself), then the loop, then a last commit
+  trap 'pkill -P $committer 2>/dev/null; kill $committer 2>/dev/null; commit_store' EXIT
 fi
 args=(figures --scale real --compute --figures-dir build/real-figures)
 [ -n "$MODELS" ] && args+=(--set "models=$MODELS")

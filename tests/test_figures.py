@@ -586,6 +586,25 @@ def test_an_interrupted_render_lets_the_kernel_finish_its_step(tmp_path):
     assert figures.render.STOPPING_MESSAGE in err
 
 
+def test_the_stop_message_takes_over_only_pythons_default_sigint_handler():
+    """A render started with SIGINT ignored (a background job) or handled by the program keeps
+    that disposition; Python's default handler is replaced while a notebook runs, then back."""
+    import signal
+
+    from idtheory.figures.render import _say_when_stopping
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        for kept in (signal.SIG_IGN, signal.default_int_handler):
+            signal.signal(signal.SIGINT, kept)
+            with _say_when_stopping():
+                inside = signal.getsignal(signal.SIGINT)
+            assert signal.getsignal(signal.SIGINT) is kept
+            assert (inside is kept) == (kept is signal.SIG_IGN)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_render_all_routes_overrides(tmp_path, capsys):
     """Declared keys are injected by name, the others through the ``overrides`` dict."""
     nbs = tmp_path / "nbs"

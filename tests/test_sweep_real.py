@@ -60,9 +60,9 @@ def test_a_failed_sweep_is_started_again(tmp_path, fails, runs, rc):
 def test_the_commits_carry_small_checkpoints_of_trainings_in_flight(tmp_path):
     """With COMMIT_EVERY > 0 the store is committed (here at exit) with the checkpoints of the
     trainings in flight below PARTIAL_MAX_MB, though data/results/partial/ is git-ignored, so
-    another machine resumes them from the clone; a large one (a full fine-tuning's) stays
-    local; a checkpoint the store deleted (its training finished) is deleted in the next
-    commit."""
+    another machine resumes them from the clone; a large one (a full fine-tuning's) and one
+    being written (.tmp) stay local; a checkpoint the store deleted (its training finished) is
+    deleted in the next commit; the commit loop leaves no sleep behind."""
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
     shutil.copy(SCRIPT, repo / "scripts" / "sweep_real.sh")
@@ -73,6 +73,7 @@ def test_the_commits_carry_small_checkpoints_of_trainings_in_flight(tmp_path):
     (partial / "small.pt").write_bytes(b"x" * 50_000)
     (partial / "small.json").write_text("{}")
     (partial / "large.pt").write_bytes(b"x" * 2_200_000)
+    (partial / "next.pt.tmp").write_bytes(b"x" * 100)  # a checkpoint being written
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -80,7 +81,7 @@ def test_the_commits_carry_small_checkpoints_of_trainings_in_flight(tmp_path):
     env = {
         **os.environ,
         "PYTHON": "true",  # the sweep itself: succeeds at once
-        "COMMIT_EVERY": "3600",
+        "COMMIT_EVERY": "3599",
         "PARTIAL_MAX_MB": "2",
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@t",
@@ -100,6 +101,8 @@ def test_the_commits_carry_small_checkpoints_of_trainings_in_flight(tmp_path):
         "data/results/partial/small.pt",
         "data/results/runs.jsonl",
     ]
+    sleeping = subprocess.run(["pgrep", "-fx", "sleep 3599"], capture_output=True, text=True)
+    assert not sleeping.stdout, "the commit loop's sleep outlived the script"
     (partial / "small.pt").unlink()
     (partial / "small.json").unlink()
     done = subprocess.run(script, capture_output=True, text=True, env=env)

@@ -51,7 +51,7 @@ def call_times(
     ``fn`` is first called ``warmup`` times untimed (default none: callers that interleave
     variants warm up themselves). ``sync`` (e.g. ``torch.cuda.synchronize``; default: nothing)
     runs before each timed call, untimed, and right after it, timed, so that asynchronous GPU
-    work is waited for and counted. The one timing loop of the benchmarks and of
+    work is waited for and counted. The timing loop of :mod:`idtheory.bench` and
     :mod:`idtheory.figures.fastfood`; see :func:`median_time`.
     """
     for _ in range(warmup):

@@ -37,7 +37,8 @@ killed a sweep's workers (its whole process group) mid-step."""
 
 STOPPING_MESSAGE = (
     "stopping: the notebook's trainings in flight save a checkpoint at their step end, then its "
-    "kernel exits (Ctrl-C again to stop waiting: they still save, in the background)"
+    "kernel exits (Ctrl-C again to stop waiting: worker processes still save in the background, "
+    "a training in the kernel itself is lost)"
 )
 
 
@@ -57,8 +58,13 @@ def _kernel_manager_class() -> type:
 def _say_when_stopping() -> Iterator[None]:
     """While a notebook executes: a first Ctrl-C prints :data:`STOPPING_MESSAGE` and interrupts
     as usual (the kernel is then interrupted and given :data:`KERNEL_STOP_GRACE_S` to exit); a
-    second one interrupts that wait. Nothing changes off the main thread."""
-    if threading.current_thread() is not threading.main_thread():
+    second one interrupts that wait. Only Python's default SIGINT handler is taken over: off the
+    main thread, with SIGINT ignored (a background job) or handled by the program, nothing
+    changes."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
 
