@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import ctypes
 import math
 import os
 import threading
@@ -342,17 +343,39 @@ class ProcessExecutor:
             self._pool = None
 
 
+def release_free_memory() -> None:
+    """Give the C heap's free memory back to the operating system (glibc's ``malloc_trim(0)``;
+    nothing where the C library lacks it). A long-lived worker calls it after each unit:
+    glibc keeps what a training freed — its dynamic mmap threshold serves tensors of up to
+    32 MiB from the heap once a larger one was freed — so without it a worker holds its
+    largest training's peak (an MPNet-base MRPC training: ~8.4 GB) through every later,
+    smaller one, and other jobs beside the sweep run out of memory."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):  # not glibc (Windows: no CDLL(None))
+        return
+    trim(0)
+
+
 def _apply(fn: Callable[[T], R], item: T) -> R:
-    """The body of every Ray task: ``fn(item)`` (``fn`` arrives through the object store)."""
-    return fn(item)
+    """The body of every Ray task: ``fn(item)`` (``fn`` arrives through the object store),
+    then :func:`release_free_memory` (Ray reuses its workers)."""
+    try:
+        return fn(item)
+    finally:
+        release_free_memory()
 
 
 def _apply_unless_stopped(fn: Callable[[T], R], item: T) -> R:
     """The body of every :class:`ProcessExecutor` task: ``fn(item)``, unless a stop was requested
-    in this worker (then ``KeyboardInterrupt`` before anything starts)."""
+    in this worker (then ``KeyboardInterrupt`` before anything starts), then
+    :func:`release_free_memory`."""
     if stop_requested():
         raise KeyboardInterrupt
-    return fn(item)
+    try:
+        return fn(item)
+    finally:
+        release_free_memory()
 
 
 class RayExecutor:
@@ -701,4 +724,5 @@ __all__ = [
     "executor_from_args",
     "executor_parallelism",
     "get_executor",
+    "release_free_memory",
 ]
