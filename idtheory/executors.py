@@ -359,7 +359,7 @@ def release_free_memory() -> None:
 
 def _apply(fn: Callable[[T], R], item: T) -> R:
     """The body of every Ray task: ``fn(item)`` (``fn`` arrives through the object store),
-    then :func:`release_free_memory` (Ray reuses its workers)."""
+    then :func:`release_free_memory` (Ray, like the process pool, reuses its workers)."""
     try:
         return fn(item)
     finally:
@@ -372,10 +372,7 @@ def _apply_unless_stopped(fn: Callable[[T], R], item: T) -> R:
     :func:`release_free_memory`."""
     if stop_requested():
         raise KeyboardInterrupt
-    try:
-        return fn(item)
-    finally:
-        release_free_memory()
+    return _apply(fn, item)
 
 
 class RayExecutor:

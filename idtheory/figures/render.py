@@ -4,6 +4,7 @@ of what the store lacks."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -42,6 +43,7 @@ STOPPING_MESSAGE = (
 )
 
 
+@functools.cache
 def _kernel_manager_class() -> type:
     """jupyter_client's kernel manager with ``shutdown_wait_time`` = :data:`KERNEL_STOP_GRACE_S`
     (a kernel that is idle or already stopped exits at once: the wait only bounds a busy one)."""

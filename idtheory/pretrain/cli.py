@@ -41,8 +41,14 @@ CONFIG_OPTIONS: dict[str, str] = {
 CONFIG_SWITCHES: dict[str, str] = {"packing": "--no-packing", "save_initial": "--no-initial"}
 #: Fields the command line leaves at their defaults (set them through the Python API).
 CONFIG_ONLY: frozenset[str] = frozenset(
-    {"adam_betas", "adam_eps", "grad_clip", "mlm_probability", "keep_optimizer_states"}
-    | {"min_frequency"}
+    {
+        "adam_betas",
+        "adam_eps",
+        "grad_clip",
+        "mlm_probability",
+        "keep_optimizer_states",
+        "min_frequency",
+    }
 )
 
 
