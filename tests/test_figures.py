@@ -538,11 +538,84 @@ def test_render_all_names_the_failing_notebook_and_cell(tmp_path, capsys):
     assert "smoke" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
 
 
+def test_a_kernel_that_dies_is_reported_at_once(tmp_path, capsys):
+    """A dead kernel is not waited for: the patient shutdown (waiting for the interrupted cell to
+    end, up to KERNEL_STOP_GRACE_S / 2) returns as soon as the kernel's process is gone."""
+    import time
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", "import os\nos._exit(3)")
+    t0 = time.monotonic()
+    rc = render_all(
+        "smoke",
+        only=[1],
+        notebooks_dir=nbs,
+        results_dir=tmp_path / "r",
+        figures_dir=tmp_path / "f",
+        build_dir=tmp_path / "b",
+        progress=False,
+    )
+    assert rc == 1
+    assert time.monotonic() - t0 < 120
+    assert "notebook 01_subspace_accuracy.ipynb" in capsys.readouterr().err
+
+
+def test_the_wait_for_an_interrupted_cell_ends_with_the_reply_or_the_kernel():
+    """figures.render._until_cell_ends returns on the kernel_info reply (not on other shell
+    replies), at once when the kernel is dead, and otherwise after its timeout."""
+    import asyncio
+    import queue
+    import time
+
+    from idtheory.figures.render import _until_cell_ends
+
+    class Client:
+        def __init__(self, replies):
+            self.replies, self.stopped = list(replies), False
+
+        def start_channels(self, **kw):
+            pass
+
+        def stop_channels(self):
+            self.stopped = True
+
+        def kernel_info(self):
+            return "info-1"
+
+        async def get_shell_msg(self, timeout):
+            if self.replies:
+                return {"parent_header": {"msg_id": self.replies.pop(0)}}
+            await asyncio.sleep(timeout)
+            raise queue.Empty
+
+    class Manager:
+        def __init__(self, client, alive=True):
+            self._client, self.alive = client, alive
+
+        def client(self):
+            return self._client
+
+        async def is_alive(self):
+            return self.alive
+
+    def waited(km, timeout_s=3.0):
+        t0 = time.monotonic()
+        asyncio.run(_until_cell_ends(km, timeout_s, poll_s=0.05))
+        assert km._client.stopped
+        return time.monotonic() - t0
+
+    assert waited(Manager(Client(["execute-7", "info-1"]))) < 1.0  # the cell's reply, then ours
+    assert waited(Manager(Client([]), alive=False)) < 1.0  # dead: nothing to wait for
+    assert waited(Manager(Client(["execute-7"])), timeout_s=0.3) >= 0.3  # no reply: the timeout
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_an_interrupted_render_lets_the_kernel_finish_its_step(tmp_path):
     """A Ctrl-C during a notebook interrupts its kernel and waits for it to exit: a training
     there finishes its step and saves (here: 4 s after the interrupt) instead of being killed
-    with its whole process group after jupyter_client's default 5 s (SIGTERM at 2.5 s)."""
+    with its whole process group after jupyter_client's default 5 s (SIGTERM at 2.5 s), and
+    asked to shut down only once that cell has ended."""
     import signal
     import subprocess
     import time
@@ -584,6 +657,9 @@ def test_an_interrupted_render_lets_the_kernel_finish_its_step(tmp_path):
     assert proc.returncode == 130, err
     assert (tmp_path / "saved").exists(), "the kernel was killed before its step ended"
     assert figures.render.STOPPING_MESSAGE in err
+    # quiet: no warning about unencrypted TCP at the kernel's start, and no ZMQ traceback from a
+    # reply sent after a shutdown request closed the kernel's sockets under the running cell
+    assert "[IPKernelApp]" not in err and "Traceback" not in err, err
 
 
 def test_the_stop_message_takes_over_only_pythons_default_sigint_handler():

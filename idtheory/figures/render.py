@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import queue
 import re
 import signal
 import sys
@@ -45,15 +46,50 @@ STOPPING_MESSAGE = (
 
 @functools.cache
 def _kernel_manager_class() -> type:
-    """jupyter_client's kernel manager with ``shutdown_wait_time`` = :data:`KERNEL_STOP_GRACE_S`
-    (a kernel that is idle or already stopped exits at once: the wait only bounds a busy one)."""
+    """jupyter_client's kernel manager, patient and quiet:
+
+    * ``shutdown_wait_time`` = :data:`KERNEL_STOP_GRACE_S` (a kernel that is idle or already
+      stopped exits at once: the wait only bounds a busy one);
+    * on shutdown, after its interrupt, it first waits (up to half that time, while the kernel
+      lives) for the interrupted cell to end, then asks the kernel to shut down — asked at once,
+      as jupyter_client does, the kernel closed its sockets under the running cell, whose reply
+      then printed a ZMQ traceback;
+    * kernels talk over Unix-domain sockets on POSIX (``transport = "ipc"``): over TCP without
+      CurveZMQ keys, ipykernel warned about unencrypted traffic at every notebook's start.
+    """
     from jupyter_client import AsyncKernelManager
-    from traitlets import Float
+    from traitlets import Float, Unicode
 
     class PatientKernelManager(AsyncKernelManager):
         shutdown_wait_time = Float(KERNEL_STOP_GRACE_S, config=True)
+        if os.name == "posix":
+            transport = Unicode("ipc", config=True)
+
+        async def _async_request_shutdown(self, restart: bool = False) -> None:
+            await _until_cell_ends(self, KERNEL_STOP_GRACE_S / 2)
+            await super()._async_request_shutdown(restart=restart)
 
     return PatientKernelManager
+
+
+async def _until_cell_ends(km: Any, timeout_s: float, poll_s: float = 0.5) -> None:
+    """Wait until the kernel of ``km`` has answered a ``kernel_info_request`` on its shell
+    channel — which it handles only after the cell it is running — or has died, or
+    ``timeout_s`` has passed."""
+    client = km.client()
+    client.start_channels(iopub=False, stdin=False, hb=False, control=False)
+    try:
+        msg_id = client.kernel_info()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and await km.is_alive():
+            try:
+                reply = await client.get_shell_msg(timeout=poll_s)
+            except queue.Empty:
+                continue
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+    finally:
+        client.stop_channels()
 
 
 @contextmanager
