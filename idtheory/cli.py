@@ -23,7 +23,7 @@ from typing import Any
 
 from idtheory.config import SUBSPACE_METHODS, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.scales import SCALE_NAMES
-from idtheory.store import DEFAULT_ROOT
+from idtheory.store import DEFAULT_ROOT, PARTIAL_MERGE_MAX_MB
 
 DEFAULT_RESULTS = str(DEFAULT_ROOT)
 
@@ -549,12 +549,16 @@ def _merge(store: Any, other: Any, args: argparse.Namespace, filters: dict[str, 
     """``idtheory results --merge DIR``: what ``other`` holds and ``store`` lacks; with
     ``filters`` (--model/--task/--method) only the matching runs and their parameters."""
     only = [r["run_id"] for r in other.records(**filters)] if filters else None
-    added = store.merge(other, only=only)
+    limit = None if args.partial_max_mb < 0 else args.partial_max_mb
+    added = store.merge(other, only=only, partial_max_mb=limit)
+    pruned = added.pop("pruned")
+    names = {"partial": "checkpoints of trainings in flight"}
     matching = " (runs matching the filters and their parameters only)" if filters else ""
     print(
         f"merged {args.merge} into {args.results_dir}: "
-        + ", ".join(f"{n} {what}" for what, n in added.items())
+        + ", ".join(f"{n} {names.get(what, what)}" for what, n in added.items())
         + f" added{matching}"
+        + (f"; {pruned} finished runs' checkpoints removed" if pruned else "")
     )
     return 0
 
@@ -1005,9 +1009,10 @@ def _add_results(p: argparse.ArgumentParser) -> None:
         "--merge",
         metavar="DIR",
         default=None,
-        help="bring another store's runs, d90 summaries, bounds and saved parameters into this "
-        "one (those it lacks; final records are never replaced) — e.g. a sweep's clone; with "
-        "--model/--task/--method only the matching runs and their parameters",
+        help="bring another store's runs, d90 summaries, bounds, saved parameters and the "
+        "checkpoints of its trainings in flight into this one (those it lacks; final records "
+        "are never replaced) — e.g. a sweep's clone; with --model/--task/--method only the "
+        "matching runs and their parameters",
     )
     mode.add_argument(
         "--compare",
@@ -1018,6 +1023,15 @@ def _add_results(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"
+    )
+    p.add_argument(
+        "--partial-max-mb",
+        type=float,
+        default=PARTIAL_MERGE_MAX_MB,
+        metavar="MB",
+        help="with --merge: the largest checkpoint of a training in flight to copy (MiB; a "
+        "subspace training's is kilobytes, a full fine-tuning's gigabytes; negative: any size; "
+        "0: none)",
     )
     p.add_argument(
         "--format",

@@ -182,6 +182,26 @@ class _JsonlLog:
         return obj
 
 
+PARTIAL_MERGE_MAX_MB = 10.0
+"""Largest checkpoint of a training in flight (MiB) that :meth:`ResultsStore.merge` copies by
+default: every subspace training's (tens of kilobytes: θ_d, λ and their optimizer state), no full
+fine-tuning's (an MPNet-base one is 1.3 GB)."""
+
+
+def _further_along(ckpt: Path, than: Path) -> bool:
+    """Whether checkpoint ``ckpt`` is later than ``than``: by the steps their progress files
+    record when both have one, else by modification time."""
+    steps = []
+    for path in (ckpt, than):
+        try:
+            steps.append(int(json.loads(path.with_suffix(".json").read_text())["step"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            steps.append(None)
+    if None not in steps:
+        return steps[0] > steps[1]
+    return ckpt.stat().st_mtime > than.stat().st_mtime
+
+
 class ResultsStore:
     """Training records and d90 summaries on disk; the single source of truth for results.
 
@@ -449,16 +469,20 @@ class ResultsStore:
         other: ResultsStore | str | os.PathLike[str],
         *,
         only: Iterable[str] | None = None,
+        partial_max_mb: float | None = PARTIAL_MERGE_MAX_MB,
     ) -> dict[str, int]:
         """Bring what ``other`` holds and this store lacks into this store: its training
         records (through :meth:`put`, so a final record here is never replaced), d90 summaries,
-        bound records and saved subspace parameters (``params/<run_id>/``, copied when absent).
+        bound records, saved subspace parameters (``params/<run_id>/``, copied when absent) and
+        the checkpoints of its trainings in flight (:meth:`merge_partials`).
 
-        The way a sweep run in another clone or on another machine comes home. With ``only``
-        (run ids), just those training records and their parameters: how a probe store's runs
-        that a scale now trains itself (same spec, same run id) join the scale's store.
-        Idempotent: merging the same store twice writes nothing the second time. Returns how
-        many records, summaries, bounds and parameter directories were added.
+        The way a sweep run in another clone or on another machine comes home — and, with the
+        checkpoints, the way its trainings in flight resume here. With ``only`` (run ids), just
+        those training records and their parameters: how a probe store's runs that a scale now
+        trains itself (same spec, same run id) join the scale's store. Idempotent: merging the
+        same store twice writes nothing the second time. Returns how many records, summaries,
+        bounds, parameter directories and checkpoints were added, and how many checkpoints of
+        runs now stored as final were removed (``"pruned"``).
         """
         other = other if isinstance(other, ResultsStore) else ResultsStore(other)
         wanted = None if only is None else set(only)
@@ -486,7 +510,59 @@ class ResultsStore:
                 if run_dir.is_dir() and not target.exists():
                     shutil.copytree(run_dir, target)
                     added["params"] += 1
+        if wanted is None:
+            added["partial"] = self.merge_partials(other, max_mb=partial_max_mb)
+        added["pruned"] = self.prune_partials()
         return added
+
+    def merge_partials(
+        self, other: ResultsStore, *, max_mb: float | None = PARTIAL_MERGE_MAX_MB
+    ) -> int:
+        """Copy the checkpoints of ``other``'s trainings in flight (``partial/<run_id>.pt`` and
+        its progress ``.json``) that are further along than this store's, so that they resume
+        here: those of runs this store lacks as final, of at most ``max_mb`` MiB each (None: any
+        size; a subspace training's checkpoint is kilobytes, a full fine-tuning's gigabytes).
+        "Further along" is a later step in the progress files, or — where either lacks one —
+        a later modification time. Returns how many checkpoints were copied."""
+        if not other.partial_dir.is_dir():
+            return 0
+        copied = 0
+        for ckpt in sorted(other.partial_dir.glob("*.pt")):
+            mine = self.partial_dir / ckpt.name
+            try:
+                size_mb = ckpt.stat().st_size / 2**20
+            except FileNotFoundError:  # that training ended meanwhile
+                continue
+            if (max_mb is not None and size_mb > max_mb) or self._is_final(ckpt.stem):
+                continue
+            if mine.exists() and not _further_along(ckpt, mine):
+                continue
+            self.partial_dir.mkdir(parents=True, exist_ok=True)
+            for src in (ckpt, ckpt.with_suffix(".json")):
+                if src.exists():  # written whole (os.replace), so a copy is a whole file
+                    tmp = self.partial_dir / (src.name + ".tmp")
+                    shutil.copy2(src, tmp)
+                    os.replace(tmp, self.partial_dir / src.name)
+            copied += 1
+        return copied
+
+    def prune_partials(self) -> int:
+        """Remove the checkpoints (and progress files) of runs this store holds as final — left
+        over when a run finished elsewhere and its record came in through :meth:`merge`.
+        Returns how many runs' checkpoints were removed."""
+        if not self.partial_dir.is_dir():
+            return 0
+        stale = {f.name.split(".")[0] for f in self.partial_dir.iterdir() if f.is_file()}
+        stale = {run_id for run_id in stale if self._is_final(run_id)}
+        for f in list(self.partial_dir.iterdir()):
+            if f.is_file() and f.name.split(".")[0] in stale:
+                f.unlink(missing_ok=True)
+        return len(stale)
+
+    def _is_final(self, run_id: str) -> bool:
+        """A stored record that :meth:`run` would not train again (any status but "failed")."""
+        record = self.get(run_id)
+        return record is not None and record.get("status") != "failed"
 
 
 #: Short names of training settings in :meth:`ResultsStore.to_rows`' ``training`` column.

@@ -7,7 +7,8 @@
 #   git clone <repo> ../idtheory-sweep && cd ../idtheory-sweep && make venv
 #   MODELS='["minilm-l6"]' nohup scripts/sweep_real.sh > build/sweep.log 2>&1 &
 #
-# Bring its results into the main checkout with `idtheory results --merge ../idtheory-sweep/data/results`.
+# Bring its results (and the checkpoints of its trainings in flight) into the main checkout with
+# `idtheory results --merge ../idtheory-sweep/data/results`.
 #
 # MODELS: JSON list of the scale's models to compute (default: all of them); TASKS: JSON list of its
 # tasks (default: all; e.g. '["sst2"]' first: its trainings cost a third of MRPC's); METHODS: JSON

@@ -329,11 +329,12 @@ def test_merge_brings_what_the_other_store_lacks(tmp_path):
     (away.root / "params" / "abc").mkdir(parents=True)
     (away.root / "params" / "abc" / "theta.bin").write_bytes(b"x")
 
-    assert home.merge(away.root) == {"runs": 1, "summaries": 1, "bounds": 1, "params": 1}
+    counts = {"runs": 1, "summaries": 1, "bounds": 1, "params": 1, "partial": 0, "pruned": 0}
+    assert home.merge(away.root) == counts
     assert home.get(shared["run_id"])["metrics"]["dev"]["accuracy"] == 0.8  # final kept
     assert len(home) == 2 and home.summaries()[0]["summary_id"] == "s1"
     assert (home.root / "params" / "abc" / "theta.bin").read_bytes() == b"x"
-    assert home.merge(away) == {"runs": 0, "summaries": 0, "bounds": 0, "params": 0}
+    assert home.merge(away) == dict.fromkeys(counts, 0)
 
     picked = ResultsStore(tmp_path / "picked")  # only= brings just those runs and parameters
     (away.root / "params" / shared["run_id"]).mkdir()
@@ -342,9 +343,53 @@ def test_merge_brings_what_the_other_store_lacks(tmp_path):
         "summaries": 0,
         "bounds": 0,
         "params": 1,
+        "pruned": 0,
     }
     assert [r["run_id"] for r in picked] == [shared["run_id"]]
     assert not (picked.root / "params" / "abc").exists()
+
+
+def test_merge_carries_the_checkpoints_of_trainings_in_flight(tmp_path):
+    """A sweep's trainings in flight resume where its store is merged: their checkpoints come
+    along when small enough and further along than the ones here; those of runs that finished
+    (elsewhere, their records merged) go."""
+    import os
+
+    from idtheory.config import RunSpec, TrainConfig
+
+    home, away = ResultsStore(tmp_path / "home"), ResultsStore(tmp_path / "away")
+
+    def checkpoint(store, run_id, step, size=100, mtime=None):
+        store.partial_dir.mkdir(parents=True, exist_ok=True)
+        (store.partial_dir / f"{run_id}.pt").write_bytes(b"c" * size)
+        if step is not None:
+            (store.partial_dir / f"{run_id}.json").write_text(json.dumps({"step": step}))
+        if mtime is not None:
+            os.utime(store.partial_dir / f"{run_id}.pt", (mtime, mtime))
+
+    checkpoint(away, "ahead", 40)  # further along than home's copy: replaces it
+    checkpoint(home, "ahead", 30)
+    checkpoint(away, "behind", 10)  # home's copy is further along: kept
+    checkpoint(home, "behind", 20)
+    checkpoint(away, "new", 5)  # home has none: copied
+    checkpoint(away, "big", 5, size=3 * 2**20)  # over the limit: left behind
+    checkpoint(away, "old-code", None, mtime=2_000)  # no progress files: by time
+    checkpoint(home, "old-code", None, mtime=1_000)
+    spec = RunSpec("m", "t", TrainConfig(precision="fp32", device="cpu"))
+    done = spec.config_hash()
+    checkpoint(home, done, 7)  # finished away: its record comes in, its checkpoint goes
+    away.put({"run_id": done, "spec": spec.to_dict(), "status": "ok", "metrics": {}})
+
+    counts = home.merge(away, partial_max_mb=2)
+    assert (counts["partial"], counts["pruned"]) == (3, 1)
+    assert json.loads((home.partial_dir / "ahead.json").read_text())["step"] == 40
+    assert json.loads((home.partial_dir / "behind.json").read_text())["step"] == 20
+    assert (home.partial_dir / "new.pt").exists() and not (home.partial_dir / "big.pt").exists()
+    assert (home.partial_dir / "old-code.pt").stat().st_mtime == 2_000
+    assert not list(home.partial_dir.glob(f"{done}.*"))
+    assert not list(home.partial_dir.glob("*.tmp"))
+    assert home.merge(away, partial_max_mb=2)["partial"] == 0  # idempotent
+    assert home.merge(away, partial_max_mb=None)["partial"] == 1  # no limit: the big one too
 
 
 def test_results_merge_command(tmp_path, capsys):
@@ -355,6 +400,13 @@ def test_results_merge_command(tmp_path, capsys):
     ResultsStore(tmp_path / "away").put(
         {"run_id": spec.config_hash(), "spec": spec.to_dict(), "status": "ok", "metrics": {}}
     )
-    main(["results", "--results-dir", str(tmp_path / "home"), "--merge", str(tmp_path / "away")])
+    (tmp_path / "away" / "partial").mkdir()
+    (tmp_path / "away" / "partial" / "inflight.pt").write_bytes(b"c")
+    merge = ["results", "--results-dir", str(tmp_path / "home"), "--merge", str(tmp_path / "away")]
+    main([*merge, "--partial-max-mb", "0"])  # 0: no checkpoints
     assert "1 runs" in capsys.readouterr().out
     assert spec.config_hash() in ResultsStore(tmp_path / "home")
+    assert not (tmp_path / "home" / "partial" / "inflight.pt").exists()
+    main(merge)
+    assert "1 checkpoints of trainings in flight added" in capsys.readouterr().out
+    assert (tmp_path / "home" / "partial" / "inflight.pt").read_bytes() == b"c"
