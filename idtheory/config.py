@@ -208,6 +208,12 @@ class TrainConfig:
             replaced by its L-level k-means quantization (codebook rounded to float16, refit
             every step) and λ rounded to float16, and the trained model is left quantized.
             Subspace runs only.
+        gradient_checkpointing: keep only each transformer layer's inputs during the forward
+            and recompute the layer in the backward (:func:`idtheory.train.checkpointed_layers`):
+            activation memory falls from all layers' to about one layer's, for about one more
+            forward pass of compute. The same numbers (random state restored for dropout): it
+            enters neither the config hash nor a checkpoint's fingerprint (:data:`MEMORY_ONLY`),
+            so a training may resume with it switched.
     """
 
     lr: float = field(default=2e-5, metadata={"help": "peak learning rate", "positive": True})
@@ -271,6 +277,13 @@ class TrainConfig:
             "default: float)"
         },
     )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={
+            "help": "recompute each transformer layer's activations in the backward instead of "
+            "keeping them (less memory, one more forward pass per step; same results)"
+        },
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):  # epochs=3 is epochs=3.0: one run, one run id (records hold floats)
@@ -318,7 +331,11 @@ class TrainConfig:
 
 #: TrainConfig fields added after runs were stored, with the default that leaves them out of
 #: :meth:`TrainConfig.to_dict` (and so out of the config hash and of search settings).
-LATER_FIELDS: dict[str, Any] = {"group_by_length": False, "quantize_levels": None}
+LATER_FIELDS: dict[str, Any] = {
+    "group_by_length": False,
+    "quantize_levels": None,
+    "gradient_checkpointing": False,
+}
 #: Batches per length-sorted mega-batch of ``group_by_length`` (transformers uses 50 too).
 LENGTH_GROUP_BATCHES = 50
 
@@ -395,8 +412,11 @@ class RunSpec:
         return new
 
 
+#: TrainConfig fields that change how much memory a training holds, not what it computes: they
+#: enter neither the config hash nor a training checkpoint's fingerprint.
+MEMORY_ONLY: tuple[str, ...] = ("gradient_checkpointing",)
 #: TrainConfig fields that do not enter the config hash (they do not change what is computed).
-HASH_EXCLUDED: tuple[str, ...] = ("device",)
+HASH_EXCLUDED: tuple[str, ...] = ("device", *MEMORY_ONLY)
 
 
 def _as_int(value: Any) -> int | None:

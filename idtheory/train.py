@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from idtheory import __version__
-from idtheory.config import LENGTH_GROUP_BATCHES, RunSpec, TrainConfig
+from idtheory.config import LENGTH_GROUP_BATCHES, MEMORY_ONLY, RunSpec, TrainConfig
 from idtheory.data import encode_rows
 from idtheory.precision import resolve_device
 from idtheory.quantize import Quantized, StraightThrough, round_float16
@@ -355,6 +355,56 @@ def load_run_data(
     )
 
 
+def layer_stack(model: nn.Module) -> nn.ModuleList:
+    """The model's stack of transformer layers: its longest :class:`~torch.nn.ModuleList` whose
+    entries are all of one class (``encoder.layer`` of BERT, RoBERTa and MPNet, ``h`` of GPT-2,
+    ``layers`` of Llama-style models). ValueError when it has none of two or more."""
+    stacks = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.ModuleList) and len(m) >= 2 and len({type(b) for b in m}) == 1
+    ]
+    if not stacks:
+        raise ValueError(
+            f"gradient checkpointing needs a stack of transformer layers (an nn.ModuleList of "
+            f"one block class); {type(model).__name__} has none: train without it"
+        )
+    return max(stacks, key=len)
+
+
+@contextmanager
+def checkpointed_layers(model: nn.Module) -> Iterator[nn.ModuleList]:
+    """Activation (gradient) checkpointing of :func:`layer_stack`'s layers inside the block.
+
+    While autograd records, each layer keeps only its inputs and is run again in the backward
+    (``torch.utils.checkpoint``, non-reentrant: keyword arguments, and tensors the layer reads
+    from its module — a :class:`~idtheory.subspace.SubspaceModel`'s merged weights — get their
+    gradients; the random state is restored, so dropout draws the same masks). Activation memory
+    falls from every layer's to about one layer's, for about one more forward pass per step;
+    the numbers are the same. Without autograd (evaluation) the layers run as they are. Works
+    for any model with a layer stack, including those transformers cannot checkpoint itself
+    (MPNet). Yields the stack; the layers' own ``forward`` is back on exit."""
+    from torch.utils.checkpoint import checkpoint
+
+    stack = layer_stack(model)
+
+    def recomputed(forward: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if not torch.is_grad_enabled():
+                return forward(*args, **kwargs)
+            return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+
+        return run
+
+    for layer in stack:
+        layer.forward = recomputed(layer.forward)
+    try:
+        yield stack
+    finally:
+        for layer in stack:
+            layer.__dict__.pop("forward", None)
+
+
 def finetune(
     model: nn.Module,
     tokenizer,
@@ -429,7 +479,7 @@ def finetune(
         checkpoint,
         CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
         {
-            "config": config.to_dict(),
+            "config": {k: v for k, v in config.to_dict().items() if k not in MEMORY_ONLY},
             "examples": (len(train_ex), len(dev_ex)),
             "trainable": [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad],
         },
@@ -511,7 +561,8 @@ def finetune(
     if saved is not None and progress:
         bar.write(f"resuming at step {step}/{total} from {ckpt.path}")
     model.train()
-    with interrupt:
+    recompute = checkpointed_layers(model) if config.gradient_checkpointing else nullcontext()
+    with interrupt, recompute:
         try:
             while step < total:
                 gen.set_state(epoch_start)

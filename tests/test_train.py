@@ -180,8 +180,9 @@ class _Killed(Exception):
     """Stands for the process being killed mid-training."""
 
 
-def _kill_at(monkeypatch, n_steps: int) -> None:
-    """Make the (n_steps + 1)-th training step raise, after n_steps finished steps."""
+def _kill_at(monkeypatch, n_steps: int) -> dict[str, int]:
+    """Make the (n_steps + 1)-th training step raise, after n_steps finished steps; returns the
+    count of steps begun (``"n"``)."""
     import torch
 
     clip = torch.nn.utils.clip_grad_norm_
@@ -194,6 +195,7 @@ def _kill_at(monkeypatch, n_steps: int) -> None:
         return clip(*args, **kwargs)
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_then_die)
+    return calls
 
 
 def _theta(run_dir):
@@ -361,3 +363,87 @@ def test_the_default_trainer_keeps_what_the_cli_keeps(tmp_path) -> None:
         str(tmp_path / "partial"),
     )
     assert fn.progress is False
+
+
+@pytest.mark.parametrize(
+    "model, method", [("tiny-bert", "full"), ("tiny-bert", "said"), ("tiny-mpnet", "did")]
+)
+def test_gradient_checkpointing_changes_memory_not_numbers(data_dir, tmp_path, model, method):
+    """With gradient checkpointing the same run (same id) ends with the same history, metrics
+    and θ_d bit for bit — dropout included — for BERT and for MPNet, which transformers cannot
+    checkpoint itself."""
+    from dataclasses import replace
+
+    plain = replace(spec(method=method, lr=1e-3 if method == "full" else 1e-2), model=model)
+    saving = plain.with_(**{"train.gradient_checkpointing": True})
+    assert saving.config_hash() == plain.config_hash()
+    assert "gradient_checkpointing" not in plain.to_dict()["train"]
+    records = [
+        run_spec(s, data_dir=data_dir, artifacts_dir=tmp_path / str(i), progress=False)
+        for i, s in enumerate((plain, saving))
+    ]
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert records[0][key] == records[1][key], key
+    assert records[1]["spec"]["train"]["gradient_checkpointing"] is True
+    if method != "full":
+        a, b = (_theta(tmp_path / str(i) / plain.config_hash()) for i in (0, 1))
+        assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_checkpointed_layers_keep_only_the_layer_inputs():
+    """Inside checkpointed_layers a training forward saves a fraction of the activations for the
+    backward, and the gradients are those of the plain forward; outside, the layers are theirs
+    again. A model without a layer stack is refused with a message."""
+    import torch
+
+    from idtheory.models import load_model
+    from idtheory.train import checkpointed_layers
+
+    model = load_model("tiny-bert", num_labels=2, seed=0).model.train()
+    batch = {"input_ids": torch.randint(5, 100, (4, 32)), "labels": torch.tensor([0, 1, 0, 1])}
+
+    def saved_bytes_and_grads() -> tuple[int, list]:
+        saved = []
+
+        def pack(t):
+            saved.append(t.numel() * t.element_size())
+            return t
+
+        torch.manual_seed(0)
+        model.zero_grad()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = model(**batch).loss
+        loss.backward()
+        return sum(saved), [p.grad.clone() for p in model.parameters()]
+
+    plain, plain_grads = saved_bytes_and_grads()
+    with checkpointed_layers(model) as stack:
+        assert stack is model.bert.encoder.layer
+        kept, grads = saved_bytes_and_grads()
+    assert kept < plain / 2
+    assert all(torch.equal(a, b) for a, b in zip(plain_grads, grads))
+    assert all("forward" not in layer.__dict__ for layer in model.bert.encoder.layer)
+    with pytest.raises(ValueError, match="stack of transformer layers"):
+        with checkpointed_layers(torch.nn.Linear(2, 2)):
+            pass
+
+
+def test_a_training_resumes_with_gradient_checkpointing_switched(data_dir, tmp_path, monkeypatch):
+    """Gradient checkpointing is not part of a checkpoint's fingerprint: a training killed
+    without it resumes with it (the memory it needs may be why it was killed) and ends as if
+    never interrupted."""
+    s = spec()
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    partial = tmp_path / "partial"
+    with monkeypatch.context() as m:
+        m.setattr("idtheory.train.CHECKPOINT_EVERY_S", 0.0)
+        _kill_at(m, 2)
+        with pytest.raises(_Killed):
+            run_spec(s, checkpoint_dir=partial, data_dir=data_dir, progress=False)
+    switched = s.with_(**{"train.gradient_checkpointing": True})
+    with monkeypatch.context() as m:
+        taken = _kill_at(m, 10**6)  # never kills: counts the steps
+        resumed = run_spec(switched, checkpoint_dir=partial, data_dir=data_dir, progress=False)
+    assert not list(partial.glob("*.pt"))
+    assert resumed["steps"] == clean["steps"] and resumed["history"] == clean["history"]
+    assert taken["n"] == clean["steps"] - 2  # resumed at step 2, not started again
