@@ -58,6 +58,18 @@ def test_step_benchmark_cli_times_the_chosen_methods_in_bf16(capsys):
     assert "bf16 autocast" in out and "said d=20" in out and "did" not in out
 
 
+def test_step_benchmark_times_checkpointed_variants_that_keep_less():
+    """--checkpointing times every variant again with its layers recomputed; what the forward
+    keeps for the backward falls (for the subspace model as for the full one)."""
+    rows = bench.bench_step(
+        "tiny-bert", dims=(20,), length=32, repeats=1, methods=("said",), checkpointing=True
+    )
+    saved = {r["variant"]: r["saved_mb"] for r in rows}
+    assert list(saved) == ["full", "said d=20", "full checkpointed", "said d=20 checkpointed"]
+    for name in ("full", "said d=20"):
+        assert 0 < saved[f"{name} checkpointed"] < saved[name] / 2
+
+
 def test_step_and_fastfood_refuse_emulated_bf16_without_force(monkeypatch, capsys):
     import idtheory.precision as precision
 

@@ -32,6 +32,7 @@ import dataclasses
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import partial
 
 import torch
@@ -130,11 +131,18 @@ def bench_step(
     methods: tuple[str, ...] = ("said", "did"),
     bf16: bool = False,
     fresh_outputs: bool = False,
+    checkpointing: bool = False,
 ) -> list[dict[str, float]]:
     """Median seconds of one AdamW training step: full fine-tuning vs each subspace method
     (``methods``) at each d, all in fp32 or (``bf16``) all under bf16 autocast. With
     ``fresh_outputs`` each subspace model is timed a second time (``… fresh outputs``) with its
-    projections allocating their L-sized outputs per product (``reuse_buffers = False``).
+    projections allocating their L-sized outputs per product (``reuse_buffers = False``). With
+    ``checkpointing`` every variant is timed a second time (``… checkpointed``) with its
+    transformer layers recomputed in the backward (:func:`idtheory.train.checkpointed_layers`).
+
+    Each row also gives ``saved_mb``: the MiB of tensors the forward saved for the backward
+    (counted once, in the warm-up step; a tensor saved twice counts twice) — the activation
+    memory that gradient checkpointing trades for compute, independent of machine noise.
 
     ``model_name`` is a :func:`~idtheory.models.load_model` name with a 2-way head, or a
     callable returning a fresh 2-way sequence classifier on each call (one per variant), for
@@ -142,6 +150,7 @@ def bench_step(
     from idtheory.config import SubspaceConfig
     from idtheory.models import load_model
     from idtheory.subspace import get_subspace_model
+    from idtheory.train import checkpointed_layers
 
     if isinstance(model_name, str):
         name = model_name
@@ -171,18 +180,32 @@ def bench_step(
             variants[f"{method} d={d}"] = (model, opt)
             if fresh_outputs:
                 variants[f"{method} d={d} fresh outputs"] = (model, opt)
+    if checkpointing:
+        variants.update({f"{name} checkpointed": v for name, v in variants.items()})
 
     def step(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         for proj in getattr(model, "projections", ()):
             proj.reuse_buffers = not name.endswith("fresh outputs")
+        recompute = checkpointed_layers(model) if name.endswith("checkpointed") else nullcontext()
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+        with recompute, torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
             loss = model(**batch).loss
-        loss.backward()
+        loss.backward()  # a checkpointed layer recomputes with the forward's autocast state
         opt.step()
 
-    for name, (model, opt) in variants.items():
-        step(name, model, opt)  # warm-up
+    def warm_up(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer) -> float:
+        """One step; returns the MiB of tensors its forward saved for the backward."""
+        sizes: list[int] = []
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            sizes.append(t.numel() * t.element_size())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            step(name, model, opt)
+        return sum(sizes) / 2**20
+
+    saved_mb = {name: warm_up(name, *variant) for name, variant in variants.items()}
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):  # interleaved
         for name, (model, opt) in variants.items():
@@ -193,6 +216,7 @@ def bench_step(
             "variant": name,
             "step_s": statistics.median(ts),
             "ratio_to_full": statistics.median(ts) / t_full,
+            "saved_mb": saved_mb[name],
         }
         for name, ts in times.items()
     ]
@@ -335,6 +359,11 @@ def main(argv: list[str] | None = None) -> None:
     _threads_option(p)
     p.add_argument("--bf16", action="store_true", help="every variant under bf16 autocast")
     p.add_argument("--force", action="store_true", help="--bf16 on a CPU without native bf16 too")
+    p.add_argument(
+        "--checkpointing",
+        action="store_true",
+        help="every variant also with gradient checkpointing (its layers recomputed)",
+    )
     p = sub.add_parser(
         "fastfood",
         help="CPU Fastfood pass by pass vs clone; SAID step / full",
@@ -380,14 +409,20 @@ def main(argv: list[str] | None = None) -> None:
             args.device,
             tuple(args.methods),
             args.bf16,
+            checkpointing=args.checkpointing,
         )
         print(
             f"training step on {args.device}, {args.model}, batch {args.batch_size} × "
             f"length {args.length}, {'bf16 autocast' if args.bf16 else 'fp32'} "
-            f"(torch threads: {torch.get_num_threads()})"
+            f"(torch threads: {torch.get_num_threads()}); saved: MiB the forward kept for the "
+            f"backward"
         )
+        width = max(len(r["variant"]) for r in rows)
         for r in rows:
-            print(f"{r['variant']:>14}  {r['step_s']:8.3f} s   ×{r['ratio_to_full']:.3f} of full")
+            print(
+                f"{r['variant']:>{width}}  {r['step_s']:8.3f} s   ×{r['ratio_to_full']:.3f} of "
+                f"full   saved {r['saved_mb']:9.1f} MiB"
+            )
 
 
 def _run_fastfood(args: argparse.Namespace) -> None:
