@@ -396,13 +396,17 @@ def checkpointed_layers(model: nn.Module) -> Iterator[nn.ModuleList]:
 
         return run
 
+    own = [layer.__dict__.get("forward") for layer in stack]  # a hook's (accelerate's), if any
     for layer in stack:
         layer.forward = recomputed(layer.forward)
     try:
         yield stack
     finally:
-        for layer in stack:
-            layer.__dict__.pop("forward", None)
+        for layer, forward in zip(stack, own):
+            if forward is None:
+                del layer.forward
+            else:
+                layer.forward = forward
 
 
 def finetune(

@@ -423,6 +423,11 @@ def test_checkpointed_layers_keep_only_the_layer_inputs():
     assert kept < plain / 2
     assert all(torch.equal(a, b) for a, b in zip(plain_grads, grads))
     assert all("forward" not in layer.__dict__ for layer in model.bert.encoder.layer)
+    hooked = model.bert.encoder.layer[0]
+    hooked.forward = hook = functools.partial(type(hooked).forward, hooked)  # as accelerate's
+    with checkpointed_layers(model):
+        assert hooked.forward is not hook
+    assert hooked.forward is hook  # an instance's own forward is put back, not dropped
     with pytest.raises(ValueError, match="stack of transformer layers"):
         with checkpointed_layers(torch.nn.Linear(2, 2)):
             pass
