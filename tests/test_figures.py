@@ -513,21 +513,25 @@ def _tiny_notebook(path: Path, body: str, extra_params: str = "") -> None:
     nbformat.write(nb, path)
 
 
-def test_render_all_names_the_failing_notebook_and_cell(tmp_path, capsys):
-    nbs = tmp_path / "nbs"
-    nbs.mkdir()
-    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", "raise RuntimeError('boom')")
-    _tiny_notebook(nbs / "02_pretraining_trend.ipynb", "print(scale)")
-    rc = render_all(
+def _render_tiny(tmp_path: Path, only: list[int]) -> int:
+    """render_all at the smoke scale over the notebooks in ``tmp_path / "nbs"``."""
+    return render_all(
         "smoke",
-        only=[1, 2],
-        notebooks_dir=nbs,
+        only=only,
+        notebooks_dir=tmp_path / "nbs",
         results_dir=tmp_path / "r",
         figures_dir=tmp_path / "f",
         build_dir=tmp_path / "b",
         progress=False,
     )
-    assert rc == 1
+
+
+def test_render_all_names_the_failing_notebook_and_cell(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", "raise RuntimeError('boom')")
+    _tiny_notebook(nbs / "02_pretraining_trend.ipynb", "print(scale)")
+    assert _render_tiny(tmp_path, [1, 2]) == 1
     err = capsys.readouterr().err
     assert "notebook 01_subspace_accuracy.ipynb failed in cell" in err
     assert "RuntimeError: boom" in err and "raise RuntimeError('boom')" in err
@@ -547,16 +551,7 @@ def test_a_kernel_that_dies_is_reported_at_once(tmp_path, capsys):
     nbs.mkdir()
     _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", "import os\nos._exit(3)")
     t0 = time.monotonic()
-    rc = render_all(
-        "smoke",
-        only=[1],
-        notebooks_dir=nbs,
-        results_dir=tmp_path / "r",
-        figures_dir=tmp_path / "f",
-        build_dir=tmp_path / "b",
-        progress=False,
-    )
-    assert rc == 1
+    assert _render_tiny(tmp_path, [1]) == 1
     assert time.monotonic() - t0 < 120
     assert "notebook 01_subspace_accuracy.ipynb" in capsys.readouterr().err
 
