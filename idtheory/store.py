@@ -297,8 +297,7 @@ class ResultsStore:
 
     def needs_training(self, spec: RunSpec, retry: Iterable[str] = ("failed",)) -> bool:
         """True when :meth:`run` would call the trainer for ``spec``."""
-        old = self.get(spec.config_hash())
-        return old is None or old.get("status") in tuple(retry)
+        return not self._is_final(spec.config_hash(), retry)
 
     def run(
         self, spec: RunSpec, train_fn: TrainFn, *, retry: Iterable[str] = ("failed",)
@@ -552,17 +551,19 @@ class ResultsStore:
         Returns how many runs' checkpoints were removed."""
         if not self.partial_dir.is_dir():
             return 0
-        stale = {f.name.split(".")[0] for f in self.partial_dir.iterdir() if f.is_file()}
-        stale = {run_id for run_id in stale if self._is_final(run_id)}
+        removed = set()
         for f in list(self.partial_dir.iterdir()):
-            if f.is_file() and f.name.split(".")[0] in stale:
+            run_id = f.name.split(".")[0]
+            if f.is_file() and self._is_final(run_id):
                 f.unlink(missing_ok=True)
-        return len(stale)
+                removed.add(run_id)
+        return len(removed)
 
-    def _is_final(self, run_id: str) -> bool:
-        """A stored record that :meth:`run` would not train again (any status but "failed")."""
+    def _is_final(self, run_id: str, retry: Iterable[str] = ("failed",)) -> bool:
+        """Whether a stored record of ``run_id`` is one :meth:`run` would not train again (its
+        status is not in ``retry``)."""
         record = self.get(run_id)
-        return record is not None and record.get("status") != "failed"
+        return record is not None and record.get("status") not in tuple(retry)
 
 
 #: Short names of training settings in :meth:`ResultsStore.to_rows`' ``training`` column.
