@@ -185,7 +185,7 @@ def bench_step(
 
     def step(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         for proj in getattr(model, "projections", ()):
-            proj.reuse_buffers = not name.endswith("fresh outputs")
+            proj.reuse_buffers = "fresh outputs" not in name  # also "… fresh outputs checkpointed"
         recompute = checkpointed_layers(model) if name.endswith("checkpointed") else nullcontext()
         opt.zero_grad(set_to_none=True)
         with recompute, torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
