@@ -122,23 +122,27 @@ export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$MODE" = --dry-run ]; then
     echo "plan of benchmarks/gpu_real.sh (dry run: nothing trained, no GPU needed)"
     "$PY" - <<'EOF'
-from idtheory.scales import get_scale
-from idtheory.store import ResultsStore
+from collections import Counter
 
-p = get_scale("real")
+from idtheory import figures as F
+
+ctx = F.setup("real")  # the store read through the code that renders Figure 1 and Table 1
+p = ctx.params
 print(f"scale real: tasks {p['tasks']}, methods {p['methods']}, thresholds {p['floors']}, "
       f"search {p['search']} + candidates 1, train {p['train']}")
 for m in p["models"]:
     for t in p["tasks"]:
         print(f"  cell {m} / {t}: {' and '.join(x.upper() for x in p['methods'])}, "
               f"each under {len(p['floors'])} threshold(s)")
-store = ResultsStore(p["results_dir"])
+results = F.grid_results(ctx)
 for m in p["models"]:
-    real = [s for s in store.summaries() if s["model"] == m
-            and s["settings"]["base_train"].get("max_train_examples") == 3668]
-    done = sum(s["status"] == "ok" for s in real)
-    print(f"store {p['results_dir']}: {m}: {done} finished real-scale summaries of "
-          f"{len(p['tasks']) * len(p['methods']) * len(p['floors'])}")
+    status = Counter(r["status"] for r in results if r["model"] == m)
+    done = sum(n for s, n in status.items() if s != "partial")
+    print(f"store {p['results_dir']}: {m}: {done} of "
+          f"{len(p['tasks']) * len(p['methods']) * len(p['floors'])} searches finished "
+          f"({', '.join(f'{s} {n}' for s, n in sorted(status.items())) or 'none stored'})")
+for line in ctx.missing:
+    print(f"  missing: {line}")
 EOF
     "${CARRY_PY[@]}" status --carry "$CARRY" ||
         echo "(the parts travel with the device calls --prepare prints; a model runs once all its parts arrived)"
