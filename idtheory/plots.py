@@ -181,9 +181,11 @@ def accuracy_vs_d(
     paper's and the chance-corrected threshold, :func:`idtheory.search.result_threshold_kind`):
     one curve through the points of both (the same d is the same trainings), a filled star at
     the paper's d90 and a hollow one at the chance-corrected d90, and per model a dash-dot-dot
-    line at the chance-corrected threshold.
+    line at the chance-corrected threshold. A curve of a search the store holds only part of
+    (``status`` ``"partial"``: a sweep in progress) is labelled "(search in progress)"; its star
+    marks the smallest d that passed so far.
     """
-    from idtheory.search import result_threshold_kind
+    from idtheory.search import PARTIAL, result_threshold_kind
 
     fig, (ax,) = _new()
     curves = [r for r in results if r.get("points")]
@@ -200,11 +202,13 @@ def accuracy_vs_d(
         style = METHOD_STYLE.get(key[1], METHOD_STYLE["said"])
         by_d = {p["d"]: p for r in group for p in r["points"]}
         pts = [by_d[d] for d in sorted(by_d)]
+        measuring = any(r.get("status") == PARTIAL for r in group)
         ax.plot(
             [p["d"] for p in pts],
             [p["score"] for p in pts],
             color=_color(i),
-            label=f"{_short(key[0])} {str(key[1]).upper()}",
+            label=f"{_short(key[0])} {str(key[1]).upper()}"
+            + (" (search in progress)" if measuring else ""),
             **style,
             markersize=4,
         )
@@ -292,7 +296,8 @@ def table1_comparison(
     ``bracket`` (d_max, None) is drawn as a hollow triangle pointing right at d_max, marked ">":
     d90 lies above the largest d searched. Other rows without a d90 are skipped (they stay in
     the CSV). A row with ``threshold_kind`` ``"chance-corrected"`` gets a y row of its own,
-    labelled so.
+    labelled so. A row of ours with ``status`` ``"partial"`` (a search in progress) is drawn as
+    its bracket so far, never as a d90 (:func:`_in_progress`).
     """
     tasks = _unique(r["task"] for r in rows)
     fig, axes = _new(
@@ -314,6 +319,7 @@ def table1_comparison(
                     if r["method"] == method
                     and (r["source"] == "paper") == is_paper
                     and _finite(r.get("d90"))
+                    and r.get("status") != "partial"
                 ]
                 void = [r for r in pts if r.get("below_chance")]
                 pts = [r for r in pts if not r.get("below_chance")]
@@ -328,6 +334,7 @@ def table1_comparison(
                     )
                 if not is_paper:
                     _beyond_d_max(ax, sub, method, offset, labels)
+                    _in_progress(ax, sub, method, offset, labels)
                 if not pts:
                     continue
                 marker = METHOD_STYLE[method]["marker"]
@@ -409,6 +416,50 @@ def _beyond_d_max(
     )
     for x, y in zip(xs, ys):
         ax.annotate(">", (x, y), xytext=(6, -3), textcoords="offset points", fontsize=8)
+
+
+def _in_progress(
+    ax: Axes, rows: Sequence[Mapping[str, Any]], method: str, offset: float, labels: list[str]
+) -> None:
+    """Our ``partial`` rows of ``method`` (a search the store holds only part of): the bracket
+    so far, hollow and faint — a segment from its lower end to the smallest d that passed, with
+    the method's marker there, or, when no d has passed yet, a right-pointing triangle at the
+    largest d that failed, marked "…". A partial row without a bracket is skipped."""
+    colour, marker = _OURS_COLOUR[method], METHOD_STYLE[method]["marker"]
+    label = f"ours {method.upper()}: search in progress (bracket so far)"
+    for r in rows:
+        lo, hi = r.get("bracket") or (None, None)
+        if r["method"] != method or r["source"] == "paper" or r.get("status") != "partial":
+            continue
+        if not (_finite(lo) or _finite(hi)):
+            continue
+        y = labels.index(_table1_label(r)) + offset
+        if _finite(hi):
+            if _finite(lo):
+                ax.plot([lo, hi], [y, y], color=colour, alpha=0.6, linewidth=1.5)
+            ax.scatter(
+                [hi],
+                [y],
+                marker=marker,
+                s=45,
+                facecolors="none",
+                edgecolors=colour,
+                alpha=0.8,
+                label=label,
+            )
+        else:
+            ax.scatter(
+                [lo],
+                [y],
+                marker=">",
+                s=45,
+                facecolors="none",
+                edgecolors=colour,
+                alpha=0.8,
+                label=label,
+            )
+            ax.annotate("…", (lo, y), xytext=(6, -3), textcoords="offset points", fontsize=8)
+        label = "_"  # one legend entry per method
 
 
 def _table1_label(row: Mapping[str, Any]) -> str:

@@ -382,7 +382,8 @@ SCALES["real"] = {
         "bracket_ratio": 1.5,
     },
     "size_reference": None,
-    "paper_labels": {"mpnet-base": "MPNet-base (ours)"},
+    # our models as the paper would name them (colour and legend say they are ours)
+    "paper_labels": {"minilm-l6": "MiniLM-L6", "mpnet-base": "MPNet-base"},
 }
 SCALES["quick"]["notebooks"] = None
 SCALES["smoke"]["notebooks"] = None

@@ -518,6 +518,64 @@ def test_table1_comparison_draws_never_passes_at_d_max():
     assert n_points(ax) == 2
 
 
+def test_table1_comparison_draws_a_search_in_progress_as_its_bracket():
+    """A partial search is never drawn as a d90: with a passing d, a faint segment over its
+    bracket and a hollow marker at the smallest d that passed; with none yet, a hollow triangle
+    at the largest d that failed, marked "…"; one legend entry per method."""
+    rows = [
+        {"model": "P", "task": "sst2", "method": "said", "d90": 900, "source": "paper"},
+        {
+            "model": "ours",
+            "task": "sst2",
+            "method": "said",
+            "d90": 160,
+            "source": "ours",
+            "status": "partial",
+            "bracket": [40, 160],
+        },
+        {
+            "model": "ours (chance-corr.)",
+            "task": "sst2",
+            "method": "said",
+            "d90": None,
+            "source": "ours",
+            "status": "partial",
+            "bracket": [160, None],
+        },
+        {
+            "model": "ours",
+            "task": "sst2",
+            "method": "did",
+            "d90": None,
+            "source": "ours",
+            "status": "partial",
+            "bracket": None,
+        },
+    ]
+    fig = plots.table1_comparison(rows)
+    (ax,) = [a for a in fig.axes if a.get_title()]
+    progress = [c for c in ax.collections if "in progress" in c.get_label()]
+    hidden = [c for c in ax.collections if c.get_label() == "_"]
+    offsets = sorted(float(c.get_offsets()[0][0]) for c in progress + hidden)
+    assert len(progress) == 1 and offsets == [160.0, 160.0]  # the passing d, the failed d
+    assert all(len(c.get_facecolor()) == 0 for c in progress + hidden)  # hollow: no face
+    segments = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [40, 160]]
+    assert len(segments) == 1
+    assert [t.get_text() for t in ax.texts] == ["…"]
+    assert n_points(ax) == 3  # the paper's point and the two of the searches in progress
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["paper SAID", "ours SAID: search in progress (bracket so far)"]
+    plt.close(fig)
+
+
+def test_accuracy_vs_d_labels_a_search_in_progress():
+    done, measuring = result("bert", "said"), {**result("roberta", "said"), "status": "partial"}
+    fig = plots.accuracy_vs_d([done, measuring])
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "bert SAID" in labels and "roberta SAID (search in progress)" in labels
+    plt.close(fig)
+
+
 def test_log_ticks_thin_to_decades_on_a_narrow_axis():
     """Three decades on a 2.5-inch-wide axis leave no room for 1-2-5 labels side by side; the
     same span stacked on a 4-inch-high y axis keeps them."""
