@@ -1,4 +1,5 @@
-"""The documentation a clone carries: every cited document is in the repository."""
+"""The documentation a clone carries: every cited document is in the repository, and the
+README's printed numbers are what its code prints."""
 
 from __future__ import annotations
 
@@ -38,3 +39,23 @@ def test_cited_docs_exist():
             if not (REPO / target).is_file():
                 missing.append(f"{p.relative_to(REPO)} cites {target}")
     assert missing == []
+
+
+def _python_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a Markdown file, in order."""
+    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_readme_bounds_snippet_prints_what_its_comments_say(capsys):
+    """The README's bounds example runs as written and each print gives the output its comment
+    shows (a comment's "label: " prefix, e.g. "fp32: ", is not printed): the numbers a reader
+    copies are the library's."""
+    (block,) = [b for b in _python_blocks(REPO / "README.md") if "lotfi_bound" in b]
+    expected = [
+        re.sub(r"^[\w ]+: ", "", line.split("#", 1)[1].strip())
+        for line in block.splitlines()
+        if line.startswith("print(") and "#" in line
+    ]
+    assert len(expected) == 3
+    exec(compile(block, "README.md (bounds example)", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == expected
