@@ -369,13 +369,19 @@ def table1_comparison(
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    if handles:  # the paper's before ours, SAID before DID
-        labels = sorted(handles, key=lambda k: (not k.startswith("paper"), "DID" in k, k))
+    if handles:  # a column per kind of mark (the paper's first), SAID above DID
+
+        def kind(label: str) -> str:
+            return label.replace("SAID", "").replace("DID", "")
+
+        kinds = sorted({kind(k) for k in handles}, key=lambda k: (not k.startswith("paper"), k))
+        labels = sorted(handles, key=lambda k: (kinds.index(kind(k)), "DID" in k))
+        rows = 2 if any("SAID" in k for k in labels) and any("DID" in k for k in labels) else 1
         fig.legend(
             [handles[k] for k in labels],
             labels,
             loc="outside lower center",
-            ncol=min(6, len(labels)),
+            ncol=max(1, -(-len(labels) // rows)),
             fontsize=7,
         )
     fig.suptitle(title, fontsize=10)
