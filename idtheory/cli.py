@@ -500,6 +500,7 @@ def format_d90(r: dict[str, Any], cost: tuple[int, float] | None = None) -> str:
         f"  baseline {r['metric']} {_fmt(r['baseline_score'])} (lr {r['baseline_lr']}) → "
         f"{result_threshold_kind(r)} threshold {_fmt(r['threshold'])} ({rule})",
         f"  d90 = {d90}   bracket {format_bracket(r.get('bracket'))}   {spent}",
+        *_search_settings(r),
     ]
     for p in sorted(r["points"], key=lambda p: p["d"]):
         mark = "pass" if p["passes"] else "fail"
@@ -509,6 +510,60 @@ def format_d90(r: dict[str, Any], cost: tuple[int, float] | None = None) -> str:
     for prob in r.get("problems") or []:
         lines.append(f"  problem: {prob.get('message') or prob}")
     return "\n".join(lines)
+
+
+def _search_settings(r: dict[str, Any]) -> list[str]:
+    """The lines of :func:`format_d90` that tell two searches of one cell apart: the summary's
+    id and when it was stored (or that the search is in progress), the training set and recipe,
+    the learning rates and the grid — e.g. a quick-scale search on 1,000 examples from a
+    real-scale one on 3,668, or a scale's versions before and after its rates changed."""
+    from idtheory.search import PARTIAL
+
+    settings = r.get("settings") or {}
+    if not settings:
+        return []
+    if r.get("status") == PARTIAL:
+        search = "  search in progress: the store holds part of it (no summary stored yet)"
+    else:
+        created = str(r.get("created", "?"))[:16].replace("T", " ")
+        search = f"  search {r.get('summary_id', '?')}, stored {created}"
+    train = settings.get("base_train") or {}
+    n = train.get("max_train_examples")
+    recipe = [
+        "all examples" if n is None else f"{n:,} examples",
+        f"{train['epochs']:g} epochs" if train.get("epochs") is not None else "",
+        f"batch {train['batch_size']}" if train.get("batch_size") else "",
+        train.get("precision") or "",
+    ]
+    later = sorted((settings.get("subspace_lrs_from") or {}).items(), key=lambda kv: int(kv[0]))
+    lrs = f"full {_lrs(settings.get('full_lrs'))}; subspace {_lrs(settings.get('subspace_lrs'))}"
+    if later:
+        lrs += " (" + "; ".join(f"{_lrs(v)} from d = {int(d):,}" for d, v in later) + ")"
+    sub = settings.get("subspace_kwargs") or {}
+    grid = [f"{sub[k]} {k}" for k in ("projection", "layout") if sub.get(k)]
+    if settings.get("grid"):  # grid mode: these d, no search
+        span = "d = " + ", ".join(f"{int(d):,}" for d in settings["grid"])
+    else:
+        span = f"d from {settings['d_min']:,}" if settings.get("d_min") else "d"
+    if settings.get("d_floor"):
+        span += f" (down to {settings['d_floor']:,})"
+    if settings.get("grid_factor"):
+        span += f" ×{settings['grid_factor']:g}"
+    if settings.get("d_max"):
+        span += f" up to {settings['d_max']:,}"
+    if settings.get("bracket_ratio"):
+        span += f", bracket {settings['bracket_ratio']:g}"
+    return [
+        search,
+        f"  training: {', '.join(x for x in recipe if x)}",
+        f"  learning rates: {lrs}",
+        f"  grid: {'; '.join([*grid, span])}",
+    ]
+
+
+def _lrs(values: Any) -> str:
+    """Learning rates as ``0.1/0.3`` (``–`` when none)."""
+    return "/".join(f"{float(v):g}" for v in values or []) or "–"
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -525,6 +580,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         if v is not None
     }
     metric = args.metric or "accuracy"
+    if args.scale and not args.d90:
+        raise ValueError("--scale lists a scale's d90 searches: use it with --d90")
     if args.compare:
         return _compare(store, ResultsStore(args.compare), args, filters, metric)
     if args.merge:
@@ -646,13 +703,42 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
         raise ValueError(
             "--d90 prints a table or json, not csv (use --format table or --format json)"
         )
-    rows = store.summaries(**filters, **({} if args.metric is None else {"metric": args.metric}))
+    missing: list[str] = []
+    if args.scale:
+        rows, missing = _scale_searches(args, filters)
+    else:
+        rows = store.summaries(
+            **filters, **({} if args.metric is None else {"metric": args.metric})
+        )
+        rows.sort(key=lambda r: (r["model"], r["task"], r["method"], r.get("created") or ""))
     if args.format == "json":
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
             print(format_d90(r, store.cost(r.get("run_ids") or [])))
+        if not rows and not missing:
+            print("(no stored d90 searches match)")
+    for line in missing:
+        print(f"not in the store: {line}", file=sys.stderr)
     return 0
+
+
+def _scale_searches(
+    args: argparse.Namespace, filters: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``results --d90 --scale NAME``: the scale's Figure 1 / Table 1 searches as its figures
+    find them (:func:`idtheory.figures.grid_results`, store only: complete, else in progress),
+    narrowed by ``filters``; and the notes on what the store lacks."""
+    from idtheory import figures
+
+    keys = {"model": "models", "task": "tasks", "method": "methods"}
+    overrides = {keys[k]: [v] for k, v in filters.items()}
+    if args.metric is not None:
+        overrides["metric"] = args.metric
+    ctx = figures.setup(
+        args.scale, chdir=False, results_dir=str(Path(args.results_dir).resolve()), **overrides
+    )
+    return figures.grid_results(ctx), list(ctx.missing)
 
 
 def _compare(
@@ -1020,6 +1106,14 @@ def _add_results(p: argparse.ArgumentParser) -> None:
         default=None,
         help="another results store: list the runs both hold (same config hash) with both dev "
         "scores and wall times — e.g. a recompute against the committed store",
+    )
+    p.add_argument(
+        "--scale",
+        choices=SCALE_NAMES,
+        default=None,
+        help="with --d90: only the searches this scale's Figure 1 and Table 1 show, found as "
+        "its figures find them (complete, else the part stored so far: a sweep in progress); "
+        "default: every stored summary",
     )
     p.add_argument(
         "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"

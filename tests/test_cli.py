@@ -392,6 +392,103 @@ def test_d90_summary_names_its_threshold_and_the_cost_behind_it():
     assert "trainings behind it: 12, 1.50 CPU h" in out and "reused" not in out
 
 
+def _settings(examples: int | None, lrs: list[float]) -> dict:
+    return {
+        "base_train": {
+            "max_train_examples": examples,
+            "epochs": 3.0,
+            "batch_size": 32,
+            "precision": "fp32",
+        },
+        "full_lrs": [1e-4, 5e-5],
+        "subspace_lrs": lrs,
+        "subspace_lrs_from": {"5120": [0.03, 0.1]},
+        "subspace_kwargs": {"projection": "fastfood", "layout": "global"},
+        "d_min": 160,
+        "d_floor": 16,
+        "grid_factor": 4.0,
+        "d_max": 100_000,
+        "bracket_ratio": 1.5,
+    }
+
+
+def test_d90_summary_says_what_tells_two_searches_of_a_cell_apart():
+    """Two searches of one cell (say the quick scale's on 1,000 examples and the real scale's
+    on all of MRPC) differ in their settings: the listing shows the summary, when it was
+    stored, the training recipe, the rates and the grid — or that a search is in progress."""
+    from idtheory.cli import format_d90
+
+    stored = {
+        **_d90_result([453, 640]),
+        "summary_id": "0123456789abcdef",
+        "created": "2026-12-04T22:44:07+00:00",
+        "settings": _settings(3668, [0.1, 0.3]),
+    }
+    lines = format_d90(stored).splitlines()
+    assert "  search 0123456789abcdef, stored 2026-12-04 22:44" in lines
+    assert "  training: 3,668 examples, 3 epochs, batch 32, fp32" in lines
+    assert (
+        "  learning rates: full 0.0001/5e-05; subspace 0.1/0.3 (0.03/0.1 from d = 5,120)" in lines
+    )
+    assert (
+        "  grid: fastfood projection; global layout; d from 160 (down to 16) ×4 up to 100,000, "
+        "bracket 1.5" in lines
+    )
+    partial = {**stored, "status": "partial", "settings": _settings(None, [0.1])}
+    out = format_d90(partial)
+    assert "search in progress: the store holds part of it" in out and "0123456789" not in out
+    assert "training: all examples," in out and "subspace 0.1 (" in out
+    assert "search " not in format_d90(_d90_result([453, 640]))  # no settings: no such lines
+    grid = {**stored, "settings": {**_settings(1000, [0.1]), "grid": [16, 256]}}
+    assert "d = 16, 256" in format_d90(grid) and "d from" not in format_d90(grid)
+
+
+def test_results_d90_lists_a_cells_searches_together_oldest_first(tmp_path, capsys):
+    store = ResultsStore(tmp_path)
+    for sid, task, created in (
+        ("c", "sst2", "2026-12-03"),
+        ("b", "mrpc", "2026-12-04"),
+        ("a", "mrpc", "2026-12-02"),
+    ):
+        store.put_summary(
+            {
+                **_d90_result([None, 10]),
+                "summary_id": sid,
+                "task": task,
+                "created": created,
+                "settings": _settings(1000, [0.1]),
+            }
+        )
+    assert main(["results", "--results-dir", str(tmp_path), "--d90"]) == 0
+    ids = re.findall(r"search (\w), stored (\S+)", capsys.readouterr().out)
+    assert ids == [("a", "2026-12-02"), ("b", "2026-12-04"), ("c", "2026-12-03")]
+
+
+def test_results_d90_scale_lists_the_searches_its_figures_show(real_data_dir, monkeypatch, capsys):
+    """--scale real: the committed store's MiniLM-L6 SST-2 SAID searches as Figure 1 finds them
+    (the paper's threshold and the chance-corrected one), not the quick scale's or older
+    versions' summaries of that cell, which the plain listing also holds."""
+    from conftest import REPO
+
+    monkeypatch.setenv("IDTHEORY_DATA", str(real_data_dir))
+    store = str(REPO / "data" / "results")
+    cell = ["--model", "minilm-l6", "--task", "sst2", "--method", "said"]
+    assert main(["results", "--results-dir", store, "--d90", "--scale", "real", *cell]) == 0
+    out = capsys.readouterr().out
+    assert re.findall(r"d90 = (\S+)   bracket (\S+ \S+)", out) == [
+        ("640", "(453, 640]"),
+        ("3620", "(2560, 3620]"),
+    ]
+    assert out.count("training: 3,668 examples") == 2
+    assert main(["results", "--results-dir", store, "--d90", *cell]) == 0
+    assert capsys.readouterr().out.count("minilm-l6 / ") > 2  # every stored summary of the cell
+
+
+def test_results_scale_needs_d90(tmp_path, capsys):
+    args = ["results", "--results-dir", str(tmp_path), "--scale", "real"]
+    assert "use it with --d90" in _usage_error(args, capsys)
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [
