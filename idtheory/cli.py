@@ -727,12 +727,14 @@ def _scale_searches(
     args: argparse.Namespace, filters: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``results --d90 --scale NAME``: the scale's Figure 1 / Table 1 searches as its figures
-    find them (:func:`idtheory.figures.grid_results`, store only: complete, else in progress),
-    narrowed by ``filters``; and the notes on what the store lacks."""
+    find them (:func:`idtheory.figures.grid_results`, store only — ``compute`` off even for a
+    scale that trains, such as ``smoke`` —: complete, else in progress), narrowed by
+    ``filters``; and the notes on what the store lacks."""
     from idtheory import figures
 
     keys = {"model": "models", "task": "tasks", "method": "methods"}
-    overrides = {keys[k]: [v] for k, v in filters.items()}
+    overrides: dict[str, Any] = {keys[k]: [v] for k, v in filters.items()}
+    overrides["compute"] = False  # a listing never trains
     if args.metric is not None:
         overrides["metric"] = args.metric
     ctx = figures.setup(

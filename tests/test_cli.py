@@ -484,6 +484,15 @@ def test_results_d90_scale_lists_the_searches_its_figures_show(real_data_dir, mo
     assert capsys.readouterr().out.count("minilm-l6 / ") > 2  # every stored summary of the cell
 
 
+def test_results_d90_scale_never_trains(tmp_path, capsys):
+    """The smoke scale computes when rendered; listing its searches only reads the store (the
+    first version trained its tiny models into the store it listed)."""
+    assert main(["results", "--results-dir", str(tmp_path), "--d90", "--scale", "smoke"]) == 0
+    captured = capsys.readouterr()
+    assert "not in the store: Figure 1 / Table 1: tiny-bert" in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
+
+
 def test_results_scale_needs_d90(tmp_path, capsys):
     args = ["results", "--results-dir", str(tmp_path), "--scale", "real"]
     assert "use it with --d90" in _usage_error(args, capsys)
