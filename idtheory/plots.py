@@ -273,8 +273,25 @@ def accuracy_vs_d(
     ax.set_ylabel(f"dev {metric}")
     ax.set_title(title or "")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    _legend_beside(fig, ax)
     return fig
+
+
+#: Legend entries an axes holds inside before :func:`_legend_beside` moves them out.
+LEGEND_INSIDE_MAX = 6
+
+
+def _legend_beside(fig: Figure, ax: Axes) -> None:
+    """``ax``'s legend inside it while short; longer (several models, both thresholds: up to a
+    dozen lines) to its right, the figure widened to keep the axes' size — inside, it hid
+    the curves and the threshold lines it names."""
+    n = len(ax.get_legend_handles_labels()[1])
+    if n <= LEGEND_INSIDE_MAX:
+        ax.legend(fontsize=7, loc="best")
+        return
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + 2.6, h)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=7)
 
 
 # ============================================================================ Table 1

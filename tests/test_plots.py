@@ -87,6 +87,21 @@ def test_accuracy_vs_d_reference_lines():
     assert "majority class" not in no_majority.axes[0].get_legend_handles_labels()[1]
 
 
+def test_accuracy_vs_d_moves_a_long_legend_beside_the_axes():
+    """Up to LEGEND_INSIDE_MAX entries stay inside; more (two models, both thresholds) go to the
+    right of the axes, the figure widened by as much, so the legend hides no curve."""
+    one = plots.accuracy_vs_d([result("bert", "said")], majority=0.5)
+    assert one.axes[0].get_legend() is not None and not one.legends
+    many = [result(m, meth) for m in ("bert", "roberta") for meth in ("said", "did")]
+    fig = plots.accuracy_vs_d(many, majority=0.5)
+    (ax,) = fig.axes
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    assert len(fig.legends[0].get_texts()) > plots.LEGEND_INSIDE_MAX
+    assert fig.get_size_inches()[0] == pytest.approx(one.get_size_inches()[0] + 2.6)
+    plt.close(one)
+    plt.close(fig)
+
+
 def test_accuracy_vs_d_without_results_says_so():
     fig = plots.accuracy_vs_d([], empty_message="nothing stored")
     assert "nothing stored" in texts(fig.axes[0])
