@@ -29,6 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from idtheory.tasks import task_title
 from idtheory.trends import UNABLE
 
 __all__ = [
@@ -380,7 +381,7 @@ def table1_comparison(
         ax.margins(x=0.12)  # room for edge markers and the "≤" marks
         _plain_log(ax, "x")
         ax.set_xlabel("d90")
-        ax.set_title(task.upper())
+        ax.set_title(task_title(task))
         ax.grid(True, axis="x", which="both", alpha=0.3)
     handles: dict[str, Any] = {}  # one legend for all panels, below them (inside, it hid points)
     for ax in axes:
@@ -687,7 +688,7 @@ def size_trend(
     _plain_log(ax, "y")
     _plain_log(ax, "x")
     ax.set_xlabel("parameters of the pre-trained model")
-    ref_tasks = {str(r.get("task") or "").upper() for r in reference} - {"", task.upper()}
+    ref_tasks = {task_title(str(r["task"])) for r in reference if r.get("task")} - {task}
     on = task if not ref_tasks else f"{task} (green: {', '.join(sorted(ref_tasks))})"
     ax.set_ylabel(f"{method} d90 on {on}")
     ax.set_title(title)

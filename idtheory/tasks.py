@@ -899,6 +899,27 @@ def _json_value(row: Mapping[str, Any], column: str) -> Any:
     return value.item() if hasattr(value, "item") else value  # numpy scalars
 
 
+#: How the literature writes the registry's task names (the rest are their name upper-cased).
+TASK_TITLES: dict[str, str] = {
+    "sst2": "SST-2",
+    "cola": "CoLA",
+    "yelp": "Yelp",
+    "anli": "ANLI",
+    "anli-r1": "ANLI R1",
+    "anli-r2": "ANLI R2",
+    "anli-r3": "ANLI R3",
+}
+
+
+def task_title(task: str) -> str:
+    """A task's name as figure titles write it: ``SST-2``, ``MRPC``, ``CoLA``; a file task's
+    short name; an unknown name upper-cased."""
+    if task.startswith(FILE_TASK_PREFIX):
+        return display_name(task)
+    key = task.lower()
+    return TASK_TITLES.get(key, key.upper())
+
+
 def display_name(task: str) -> str:
     """The name to show for a task: a file task's short ``name``, else ``task`` itself."""
     if task.startswith(FILE_TASK_PREFIX):

@@ -282,11 +282,31 @@ def test_size_trend_with_fit():
 def test_size_trend_names_the_reference_task_when_it_differs():
     rows = [{"model": "a", "n_params": 1e6, "d90": 640, "status": "ok", "task": "sst2"}]
     ref = [{"model": "r", "n_params": 2e7, "d90": 10240, "status": "ok", "task": "mrpc"}]
-    fig = plots.size_trend(rows, task="SST2", reference=ref, reference_label="pretrained")
-    assert fig.axes[0].get_ylabel() == "SAID d90 on SST2 (green: MRPC)"
+    fig = plots.size_trend(rows, task="SST-2", reference=ref, reference_label="pretrained")
+    assert fig.axes[0].get_ylabel() == "SAID d90 on SST-2 (green: MRPC)"
     same = plots.size_trend(rows, task="MRPC", reference=ref, reference_label="pretrained")
     assert same.axes[0].get_ylabel() == "SAID d90 on MRPC"
     plt.close("all")
+
+
+def test_task_titles_as_the_literature_writes_them():
+    from idtheory.tasks import task_title
+
+    assert [task_title(t) for t in ("sst2", "mrpc", "cola", "anli-r1", "SST2", "qqp")] == [
+        "SST-2",
+        "MRPC",
+        "CoLA",
+        "ANLI R1",
+        "SST-2",
+        "QQP",
+    ]
+    rows = [
+        {"model": "P", "task": t, "method": "said", "d90": 900, "source": "paper"}
+        for t in ("sst2", "cola")
+    ]
+    fig = plots.table1_comparison(rows)
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["SST-2", "CoLA"]
+    plt.close(fig)
 
 
 def test_size_trend_without_points():
