@@ -29,7 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from idtheory.tasks import task_title
+from idtheory.tasks import task_title  # also the notebooks' titles: plots.task_title
 from idtheory.trends import UNABLE
 
 __all__ = [
