@@ -704,8 +704,9 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
             "--d90 prints a table or json, not csv (use --format table or --format json)"
         )
     missing: list[str] = []
+    needed: dict[str, Any] = {}
     if args.scale:
-        rows, missing = _scale_searches(args, filters)
+        rows, missing, needed = _scale_searches(args, filters)
     else:
         rows = store.summaries(
             **filters, **({} if args.metric is None else {"metric": args.metric})
@@ -718,6 +719,11 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
             print(format_d90(r, store.cost(r.get("run_ids") or [])))
         if not rows and not missing:
             print("(no stored d90 searches match)")
+        if needed:
+            print(
+                f"\nnext trainings of the {args.scale} scale (what computing it would start now):"
+            )
+            print(_table(_next_rows(store, needed)))
     for line in missing:
         print(f"not in the store: {line}", file=sys.stderr)
     return 0
@@ -725,11 +731,12 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
 
 def _scale_searches(
     args: argparse.Namespace, filters: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
     """``results --d90 --scale NAME``: the scale's Figure 1 / Table 1 searches as its figures
     find them (:func:`idtheory.figures.grid_results`, store only — ``compute`` off even for a
     scale that trains, such as ``smoke`` —: complete, else in progress), narrowed by
-    ``filters``; and the notes on what the store lacks."""
+    ``filters``; the notes on what the store lacks; and the trainings the searches stopped at
+    (:attr:`~idtheory.figures.FigureContext.needed`, by run id)."""
     from idtheory import figures
 
     keys = {"model": "models", "task": "tasks", "method": "methods"}
@@ -740,7 +747,39 @@ def _scale_searches(
     ctx = figures.setup(
         args.scale, chdir=False, results_dir=str(Path(args.results_dir).resolve()), **overrides
     )
-    return figures.grid_results(ctx), list(ctx.missing)
+    return figures.grid_results(ctx), list(ctx.missing), dict(ctx.needed)
+
+
+def _next_rows(store: Any, needed: dict[str, Any]) -> list[dict[str, Any]]:
+    """``results --d90 --scale``'s table of the next trainings: run id, what it trains, and how
+    far its checkpoint in the store is (none: not started)."""
+    from idtheory.tasks import display_name
+
+    running = {r["run_id"]: r for r in store.running()}
+    rows = []
+    for run_id, spec in needed.items():
+        sub = spec.subspace
+        r = running.get(run_id) or {}
+        step, total = r.get("step"), r.get("total_steps")
+        if run_id not in running:
+            progress = "not started"
+        elif step is None:
+            progress = "checkpoint (no progress file)"
+        else:
+            saved = r["saved"][:16].replace("T", " ")
+            progress = f"{step}/{total} ({100 * step / total:.0f}%), saved {saved} UTC"
+        rows.append(
+            {
+                "run_id": run_id,
+                "model": spec.model,
+                "task": display_name(spec.task),
+                "method": "full" if sub is None else sub.method,
+                "dim": None if sub is None else sub.dim,
+                "lr": spec.train.lr,
+                "checkpoint": progress,
+            }
+        )
+    return rows
 
 
 def _compare(

@@ -136,14 +136,18 @@ class StoredRuns:
     ``spec`` (whatever its status), else :class:`NotStored` is raised.
 
     Searches and trend experiments driven by it run exactly as when computing, stop where the
-    store ends (status ``"partial"``) and write nothing (:attr:`read_only`).
+    store ends (status ``"partial"``) and write nothing (:attr:`read_only`). ``on_missing``
+    hears of every spec asked for and not stored: the trainings computing would start next.
     """
 
     #: Tells :func:`measure_d90_many` to write no summary and to stop at a missing run.
     read_only: bool = True
 
-    def __init__(self, store: ResultsStore) -> None:
+    def __init__(
+        self, store: ResultsStore, on_missing: Callable[[RunSpec], None] | None = None
+    ) -> None:
         self.store = store
+        self.on_missing = on_missing
 
     def __repr__(self) -> str:
         return f"StoredRuns({self.store!r})"
@@ -151,6 +155,8 @@ class StoredRuns:
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
         record = self.store.get(spec.config_hash())
         if record is None:
+            if self.on_missing is not None:
+                self.on_missing(spec)
             raise NotStored(f"no stored run of {spec.model} / {spec.task} ({spec.config_hash()})")
         return record
 

@@ -484,6 +484,36 @@ def test_results_d90_scale_lists_the_searches_its_figures_show(real_data_dir, mo
     assert capsys.readouterr().out.count("minilm-l6 / ") > 2  # every stored summary of the cell
 
 
+def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, monkeypatch, capsys):
+    """With one training taken out of the committed store (MiniLM-L6's MRPC SAID at d = 7,241,
+    lr 0.03), the paper's search stops there: the listing shows it in progress and names that
+    training as the next one, with its checkpoint's progress when the store has one."""
+    from conftest import REPO
+
+    gone = "d35d78b231d6a115"
+    lines = (REPO / "data" / "results" / "runs.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "runs.jsonl").write_text("".join(ln for ln in lines if gone not in ln))
+    monkeypatch.setenv("IDTHEORY_DATA", str(real_data_dir))
+    args = ["results", "--results-dir", str(tmp_path), "--d90", "--scale", "real"]
+    cell = ["--model", "minilm-l6", "--task", "mrpc", "--method", "said"]
+    assert main([*args, *cell]) == 0
+    out = capsys.readouterr().out
+    assert "status partial" in out and "next trainings of the real scale" in out
+    (row,) = [ln for ln in out.splitlines() if gone in ln]
+    assert row.split()[1:6] == ["minilm-l6", "mrpc", "said", "7241", "0.03"], row
+    assert row.endswith("not started")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / f"{gone}.pt").write_bytes(b"")
+    (partial / f"{gone}.json").write_text(
+        json.dumps(
+            {"run_id": gone, "step": 86, "total_steps": 345, "saved": "2026-12-05T08:38:00+00:00"}
+        )
+    )
+    assert main([*args, *cell]) == 0
+    assert "86/345 (25%), saved 2026-12-05 08:38 UTC" in capsys.readouterr().out
+
+
 def test_results_d90_scale_never_trains(tmp_path, capsys):
     """The smoke scale computes when rendered; listing its searches only reads the store (the
     first version trained its tiny models into the store it listed)."""

@@ -64,6 +64,8 @@ class FigureContext:
         progress: a progress bar inside every training (the sweeps and pre-trainings show
             theirs whenever ``compute`` is True: :attr:`sweep_progress`).
         missing: what could not be shown because it is not stored (filled by the helpers).
+        needed: the trainings the store-only searches stopped at, by run id — what computing
+            would start now (filled when ``compute`` is False).
         shown: the parameters the notebook declares (printed by :meth:`describe`).
     """
 
@@ -76,6 +78,7 @@ class FigureContext:
     compute: bool = False
     progress: bool = False
     missing: list[str] = field(default_factory=list)
+    needed: dict[str, RunSpec] = field(default_factory=dict)
     shown: tuple[str, ...] = ()
     _store: ResultsStore | None = field(default=None, repr=False)
 
@@ -106,7 +109,11 @@ class FigureContext:
             return self.train_fn()
         from idtheory.search import StoredRuns
 
-        return StoredRuns(self.store)
+        return StoredRuns(self.store, on_missing=self.note_needed)
+
+    def note_needed(self, spec: RunSpec) -> None:
+        """Record (once) a training a store-only search stopped at (:attr:`needed`)."""
+        self.needed.setdefault(spec.config_hash(), spec)
 
     def base_train(self, *, trend: bool = False) -> TrainConfig:
         """The :class:`TrainConfig` of every training (lr and seed replaced per run); with
