@@ -1153,8 +1153,8 @@ def _add_results(p: argparse.ArgumentParser) -> None:
         choices=SCALE_NAMES,
         default=None,
         help="with --d90: only the searches this scale's Figure 1 and Table 1 show, found as "
-        "its figures find them (complete, else the part stored so far: a sweep in progress); "
-        "default: every stored summary",
+        "its figures find them (complete, else the part stored so far: a sweep in progress), "
+        "then the trainings they need next; nothing is trained (default: every stored summary)",
     )
     p.add_argument(
         "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"
