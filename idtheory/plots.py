@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from idtheory.tasks import task_title  # also the notebooks' titles: plots.task_title
 from idtheory.trends import UNABLE
@@ -120,6 +120,21 @@ def _plain_log(ax: Axes, axis: str = "x") -> None:
     target.set_major_locator(_LogTicks())
     target.set_major_formatter(FuncFormatter(_count_label))
     target.set_minor_formatter(NullFormatter())
+
+
+#: Most distinct x values :func:`_ticks_at_values` labels one by one.
+TICKS_AT_VALUES_MAX = 8
+
+
+def _ticks_at_values(ax: Axes, values: Iterable[float]) -> None:
+    """A log x axis with a labelled tick at each of a few design values (the certificate's
+    declared d: 250, 500, 1k — the 1-2-5 ticks labelled only 500 and 1k); more than
+    :data:`TICKS_AT_VALUES_MAX` distinct values keep :func:`_plain_log`'s ticks."""
+    distinct = sorted({float(v) for v in values if _finite(v) and v > 0})
+    _plain_log(ax, "x")
+    if 0 < len(distinct) <= TICKS_AT_VALUES_MAX:
+        ax.xaxis.set_major_locator(FixedLocator(distinct))
+        ax.xaxis.set_minor_locator(NullLocator())
 
 
 def no_data(ax: Axes, message: str = "no data") -> None:
@@ -573,10 +588,10 @@ def pretraining_trend(
                 [r["d90"] for r in run],
                 color=_color(i),
                 linewidth=1.5,
-                label=str(task) if k == 0 else "_nolegend_",
+                label=task_title(str(task)) if k == 0 else "_nolegend_",
             )
         if not any(_finite(r.get("d90")) for r in sub):  # the task still names its colour
-            ax.plot([], [], color=_color(i), linewidth=1.5, label=str(task))
+            ax.plot([], [], color=_color(i), linewidth=1.5, label=task_title(str(task)))
         for status in ("ok", "passes_at_smallest"):
             pts = [r for r in sub if r.get("status") == status and _finite(r.get("d90"))]
             if pts:
@@ -801,7 +816,7 @@ def generalization(
             [r["d90"] for r in sub],
             [y_of(r) for r in sub],
             color=_color(i),
-            label=str(task),
+            label=task_title(str(task)),
             zorder=4,
         )
     xs = np.log10([r["d90"] for r in pts])
@@ -1042,7 +1057,7 @@ def certificate_vs_d(
         ax.plot(xs, ys, color=_color(i), label=_series_label(key), **style)
         vacuous |= _vacuous_marks(ax, xs, values, _color(i))
     ax.set_xscale("log")
-    _plain_log(ax, "x")
+    _ticks_at_values(ax, (r["dim"] for r in pts))
     ax.set_xlabel("d (trained parameters)")
     _certificate_axes(ax, name, (float(r[name]) for r in pts), goals, vacuous)
     return fig

@@ -160,6 +160,20 @@ def test_bound_against_d_draws_one_line_per_method_and_levels(tmp_path, protocol
         plt.close(fig)
 
 
+def test_bound_against_d_labels_each_declared_d():
+    """A few declared d get a labelled tick each (the 1-2-5 ticks left d = 250 unlabelled)."""
+    rows = [
+        {"method": "said", "dim": d, "levels": 8, "headline": "occam_binomial",
+         "occam_binomial": 0.24, "dev_error": 0.2}
+        for d in (250, 500, 1000)
+    ]  # fmt: skip
+    fig = plots.certificate_vs_d(rows)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["250", "500", "1k"]
+    plt.close(fig)
+
+
 def test_values_above_one_are_drawn_at_one():
     """Catoni's row can exceed 1 (Occam's cannot): drawn at 1 with the vacuous mark."""
     row = {"method": "did", "dim": 60, "levels": 8, "headline": "occam_binomial",

@@ -213,7 +213,7 @@ def test_pretraining_trend_lines_and_markers():
     assert ax.get_legend() is None  # the legend is the figure's, outside the panel
     (legend,) = fig.legends
     labels = [t.get_text() for t in legend.get_texts()]
-    assert labels[:2] == ["mrpc", "anli"]
+    assert labels[:2] == ["MRPC", "ANLI"]  # as the literature writes them
     assert "unable to compute" in labels and "d90 > largest d tried" in labels
 
 
