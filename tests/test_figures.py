@@ -630,7 +630,8 @@ def test_an_interrupted_render_lets_the_kernel_finish_its_step(tmp_path):
     )
     _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", body)
     script = (
-        "import sys\n"
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job ignores it\n"
         "from idtheory.figures import render_all\n"
         "try:\n"
         f"    render_all('smoke', only=[1], notebooks_dir={str(nbs)!r}, progress=False,\n"
