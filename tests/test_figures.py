@@ -526,6 +526,49 @@ def _render_tiny(tmp_path: Path, only: list[int]) -> int:
     )
 
 
+@pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets")
+def test_each_kernel_gets_private_socket_paths():
+    """Not jupyter_client's ``kernel-ipc`` in the working directory, whose numbered sockets
+    two kernels starting at once in one clone both took."""
+    from idtheory.figures.context import project_root
+    from idtheory.figures.render import _kernel_manager_class
+
+    cls = _kernel_manager_class()
+    a, b = cls(kernel_name="python3"), cls(kernel_name="python3")
+    assert a.transport == "ipc" and a.ip != b.ip
+    assert Path(a.ip).is_absolute() and project_root() not in Path(a.ip).parents
+
+
+def test_two_renders_at_once_in_one_clone_both_finish(tmp_path):
+    """Each kernel's sockets have a private path: two renders from one project root at once (a
+    sweep's, and a look at its figures) both run their notebook. With jupyter_client's default
+    (kernel-ipc-1 … -5 in the project root) both kernels bound the same sockets and hung."""
+    import subprocess
+
+    from idtheory.figures.context import project_root
+
+    procs = []
+    for k in range(2):
+        home = tmp_path / f"r{k}"
+        (home / "nbs").mkdir(parents=True)
+        body = f"import pathlib, time\ntime.sleep(2)\npathlib.Path({str(home)!r}, 'ran').touch()"
+        _tiny_notebook(home / "nbs" / "01_subspace_accuracy.ipynb", body)
+        script = (
+            "from idtheory.figures import render_all\n"
+            f"render_all('smoke', only=[1], notebooks_dir={str(home / 'nbs')!r}, progress=False,"
+            f" results_dir={str(home / 'r')!r}, figures_dir={str(home / 'f')!r},"
+            f" build_dir={str(home / 'b')!r})\n"
+        )
+        procs.append(
+            subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        )  # fmt: skip
+    for proc in procs:
+        proc.communicate(timeout=180)
+    assert [(tmp_path / f"r{k}" / "ran").exists() for k in range(2)] == [True, True]
+    assert not list(project_root().glob("kernel-ipc-*"))  # nothing left in the clone
+
+
 def test_render_all_names_the_failing_notebook_and_cell(tmp_path, capsys):
     nbs = tmp_path / "nbs"
     nbs.mkdir()

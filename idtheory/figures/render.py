@@ -55,21 +55,40 @@ def _kernel_manager_class() -> type:
       as jupyter_client does, the kernel closed its sockets under the running cell, whose reply
       then printed a ZMQ traceback;
     * kernels talk over Unix-domain sockets on POSIX (``transport = "ipc"``): over TCP without
-      CurveZMQ keys, ipykernel warned about unencrypted traffic at every notebook's start.
+      CurveZMQ keys, ipykernel warned about unencrypted traffic at every notebook's start. Each
+      kernel's sockets get a path of their own in the temporary directory
+      (:func:`_private_socket_path`): jupyter_client's default, ``kernel-ipc-<n>`` in the working
+      directory (the project root) with n counted from 1, made two renders in one clone at once
+      (a sweep's and a look at its figures) bind the same sockets, and the second one hung.
     """
     from jupyter_client import AsyncKernelManager
-    from traitlets import Float, Unicode
+    from traitlets import Float, Unicode, default
 
     class PatientKernelManager(AsyncKernelManager):
         shutdown_wait_time = Float(KERNEL_STOP_GRACE_S, config=True)
         if os.name == "posix":
             transport = Unicode("ipc", config=True)
 
+            @default("ip")
+            def _private_ip(self) -> str:
+                return _private_socket_path()
+
         async def _async_request_shutdown(self, restart: bool = False) -> None:
             await _until_cell_ends(self, KERNEL_STOP_GRACE_S / 2)
             await super()._async_request_shutdown(restart=restart)
 
     return PatientKernelManager
+
+
+def _private_socket_path() -> str:
+    """A prefix no other kernel uses for its Unix-domain sockets (``<prefix>-<n>``, removed
+    with the kernel): the temporary directory, this process and a random part."""
+    import tempfile
+    import uuid
+
+    return os.path.join(
+        tempfile.gettempdir(), f"idtheory-kernel-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    )
 
 
 async def _until_cell_ends(km: Any, timeout_s: float, poll_s: float = 0.5) -> None:
