@@ -107,6 +107,11 @@ def test_accuracy_vs_d_without_results_says_so():
     assert "nothing stored" in texts(fig.axes[0])
 
 
+def ours(task: str, method: str, d90: int | None, model: str = "ours", **extra) -> dict:
+    """A Table 1 row of ours (``extra``: status, bracket, below_chance, …)."""
+    return {"model": model, "task": task, "method": method, "d90": d90, "source": "ours", **extra}
+
+
 def test_table1_comparison_points_and_panels():
     rows = [
         {"model": m, "task": t, "method": meth, "d90": 100 * (i + 1), "source": "paper"}
@@ -115,16 +120,9 @@ def test_table1_comparison_points_and_panels():
         )
     ]
     rows += [
-        {"model": "ours", "task": "mrpc", "method": "said", "d90": 50, "source": "ours"},
-        {"model": "ours", "task": "mrpc", "method": "did", "d90": None, "source": "ours"},
-        {
-            "model": "ours",
-            "task": "qqp",
-            "method": "said",
-            "d90": 10,
-            "source": "ours",
-            "status": "passes_at_smallest",
-        },
+        ours("mrpc", "said", 50),
+        ours("mrpc", "did", None),
+        ours("qqp", "said", 10, status="passes_at_smallest"),
     ]
     fig = plots.table1_comparison(rows)
     axes = [ax for ax in fig.axes if ax.get_title()]
@@ -141,15 +139,7 @@ def test_table1_comparison_marks_thresholds_below_chance():
     """A value whose 90% threshold is below the majority class is a grey cross, not a d90."""
     rows = [
         {"model": "P", "task": "mrpc", "method": "said", "d90": 900, "source": "paper"},
-        {
-            "model": "ours",
-            "task": "mrpc",
-            "method": "said",
-            "d90": 10,
-            "source": "ours",
-            "status": "passes_at_smallest",
-            "below_chance": True,
-        },
+        ours("mrpc", "said", 10, status="passes_at_smallest", below_chance=True),
     ]
     (ax,) = [a for a in plots.table1_comparison(rows).axes if a.get_title()]
     crosses = [
@@ -535,16 +525,8 @@ def test_table1_comparison_draws_never_passes_at_d_max():
     one without a bracket (nothing measured) is still skipped."""
     rows = [
         {"model": "P", "task": "mrpc", "method": "said", "d90": 900, "source": "paper"},
-        {
-            "model": "ours",
-            "task": "mrpc",
-            "method": "did",
-            "d90": None,
-            "source": "ours",
-            "status": "never_passes",
-            "bracket": [100_000, None],
-        },
-        {"model": "ours2", "task": "mrpc", "method": "said", "d90": None, "source": "ours"},
+        ours("mrpc", "did", None, status="never_passes", bracket=[100_000, None]),
+        ours("mrpc", "said", None, model="ours2"),
     ]
     (ax,) = [a for a in plots.table1_comparison(rows).axes if a.get_title()]
     beyond = [c for c in ax.collections if "not reached" in c.get_label()]
@@ -559,33 +541,9 @@ def test_table1_comparison_draws_a_search_in_progress_as_its_bracket():
     at the largest d that failed, marked "…"; one legend entry per method."""
     rows = [
         {"model": "P", "task": "sst2", "method": "said", "d90": 900, "source": "paper"},
-        {
-            "model": "ours",
-            "task": "sst2",
-            "method": "said",
-            "d90": 160,
-            "source": "ours",
-            "status": "partial",
-            "bracket": [40, 160],
-        },
-        {
-            "model": "ours (chance-corr.)",
-            "task": "sst2",
-            "method": "said",
-            "d90": None,
-            "source": "ours",
-            "status": "partial",
-            "bracket": [160, None],
-        },
-        {
-            "model": "ours",
-            "task": "sst2",
-            "method": "did",
-            "d90": None,
-            "source": "ours",
-            "status": "partial",
-            "bracket": None,
-        },
+        ours("sst2", "said", 160, status="partial", bracket=[40, 160]),
+        ours("sst2", "said", None, model="ours (cc)", status="partial", bracket=[160, None]),
+        ours("sst2", "did", None, status="partial", bracket=None),
     ]
     fig = plots.table1_comparison(rows)
     (ax,) = [a for a in fig.axes if a.get_title()]
