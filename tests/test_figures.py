@@ -183,6 +183,32 @@ def test_a_thick_notebook_is_flagged(tmp_path):
 # ------------------------------------------------------------------------------ scales
 
 
+def test_needed_is_what_computing_would_train(real_data_dir, tmp_path, monkeypatch):
+    """The quick scale computes Figure 1 on its grid; its SST-2 figure reads the stored search
+    behind it. The trainings noted as needed are the grid's the store lacks (the six a recompute
+    added: SAID and DID at 2,560 and 10,240) — not a run only the fallback reading misses (here
+    d = 453, taken out of a copy of the store, which computing would never train)."""
+    from conftest import REPO
+
+    gone = "b612429de924dc95"  # SST-2 SAID, d = 453, lr 0.1: the search's bisection, off the grid
+    lines = (REPO / "data" / "results" / "runs.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "runs.jsonl").write_text("".join(ln for ln in lines if gone not in ln))
+    monkeypatch.setenv("IDTHEORY_DATA", str(real_data_dir))
+    ctx = figures.setup("quick", compute=False, chdir=False, results_dir=str(tmp_path))
+    figures.grid_results(ctx)
+    wanted = sorted(
+        (s.task, s.subspace.method, s.subspace.dim, s.train.lr) for s in ctx.needed.values()
+    )
+    assert wanted == [
+        ("sst2", m, d, lr)
+        for m in ("did", "said")
+        for d in (2560, 10240)
+        for lr in (0.1, 0.3)
+        if (m, d) != ("did", 2560)
+    ], wanted
+    assert gone not in ctx.needed
+
+
 def test_real_scale_trains_large_d_at_lower_rates():
     """The real scale's searches switch to 0.03 / 0.1 from d = 5,120 and to 0.01 / 0.03 from
     81,920 (at 10,240 lr 0.03 beat 0.1 in every probed cell; MRPC SAID at 40,960: 0.797 at 0.03,

@@ -19,17 +19,22 @@ from idtheory.figures.context import (
 
 
 def _d90_results(
-    ctx: FigureContext, jobs: Sequence[Mapping[str, Any]], grid: Sequence[int] | None
+    ctx: FigureContext,
+    jobs: Sequence[Mapping[str, Any]],
+    grid: Sequence[int] | None,
+    *,
+    note_needed: bool = True,
 ) -> list[dict[str, Any]]:
     """:func:`~idtheory.search.measure_d90_many` of ``jobs`` at the scale's settings (grid mode
     over ``grid``, else search mode) with :meth:`FigureContext.trainer`: computed, or read back
-    from the store (status ``"partial"`` where the store ends)."""
+    from the store (status ``"partial"`` where the store ends; with ``note_needed`` the runs
+    it stops at go to :attr:`FigureContext.needed`)."""
     from idtheory.search import measure_d90_many
 
     results = measure_d90_many(
         jobs,
         store=ctx.store,
-        train_fn=ctx.trainer(),
+        train_fn=ctx.trainer(note_needed=note_needed),
         executor=(ctx.executor() if ctx.compute else None) or "local",
         progress=ctx.sweep_progress,
         **ctx.search_options(grid),
@@ -94,7 +99,9 @@ def grid_results(ctx: FigureContext) -> list[dict[str, Any]]:
     found = _d90_results(ctx, jobs, p["dims"])
     if ctx.compute:
         return found
-    tries = [found] if p["dims"] is None else [found, _d90_results(ctx, jobs, None)]
+    # computing runs only the first reading: the search mode behind a grid is a fallback
+    fallback = [] if p["dims"] is None else [_d90_results(ctx, jobs, None, note_needed=False)]
+    tries = [found, *fallback]
     out = []
     for j, results in zip(jobs, zip(*tries, strict=True), strict=True):
         complete = [r for r in results if r["status"] != PARTIAL]

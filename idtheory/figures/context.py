@@ -65,7 +65,8 @@ class FigureContext:
             theirs whenever ``compute`` is True: :attr:`sweep_progress`).
         missing: what could not be shown because it is not stored (filled by the helpers).
         needed: the trainings the store-only searches stopped at, by run id — what computing
-            would start now (filled when ``compute`` is False).
+            would start now (filled when ``compute`` is False; a fallback reading that computing
+            would not run, such as Figure 1's search mode behind a grid, adds nothing).
         shown: the parameters the notebook declares (printed by :meth:`describe`).
     """
 
@@ -102,14 +103,16 @@ class FigureContext:
 
         return default_train_fn(self.store, self.progress, self.data_dir)
 
-    def trainer(self) -> Any:
+    def trainer(self, *, note_needed: bool = True) -> Any:
         """The trainer of every search here: :meth:`train_fn` when :attr:`compute`, else
-        :class:`~idtheory.search.StoredRuns` — the same searches then only read the store."""
+        :class:`~idtheory.search.StoredRuns` — the same searches then only read the store, and
+        the runs they stop at are noted in :attr:`needed` (unless ``note_needed`` is False: a
+        fallback reading that computing would not run)."""
         if self.compute:
             return self.train_fn()
         from idtheory.search import StoredRuns
 
-        return StoredRuns(self.store, on_missing=self.note_needed)
+        return StoredRuns(self.store, on_missing=self.note_needed if note_needed else None)
 
     def note_needed(self, spec: RunSpec) -> None:
         """Record (once) a training a store-only search stopped at (:attr:`needed`)."""
