@@ -126,7 +126,7 @@ from collections import Counter
 
 from idtheory import figures as F
 
-ctx = F.setup("real")  # the store read through the code that renders Figure 1 and Table 1
+ctx = F.setup("real", compute=False)  # the store, read as Figure 1 and Table 1 read it
 p = ctx.params
 print(f"scale real: tasks {p['tasks']}, methods {p['methods']}, thresholds {p['floors']}, "
       f"search {p['search']} + candidates 1, train {p['train']}")

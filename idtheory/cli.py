@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from idtheory.config import SUBSPACE_METHODS, RunSpec, SubspaceConfig, TrainConfig
-from idtheory.scales import SCALE_NAMES
+from idtheory.scales import SCALE_NAMES, get_scale
 from idtheory.store import DEFAULT_ROOT, PARTIAL_MERGE_MAX_MB
 
 DEFAULT_RESULTS = str(DEFAULT_ROOT)
@@ -532,15 +532,20 @@ def _search_settings(r: dict[str, Any]) -> list[str]:
     recipe = [
         "all examples" if n is None else f"{n:,} examples",
         f"{train['epochs']:g} epochs" if train.get("epochs") is not None else "",
+        f"{train['max_steps']} steps at most" if train.get("max_steps") else "",
         f"batch {train['batch_size']}" if train.get("batch_size") else "",
+        f"length {train['max_length']}" if train.get("max_length") else "",
+        "grouped by length" if train.get("group_by_length") else "",
         train.get("precision") or "",
+        f"seeds {'/'.join(map(str, settings['seeds']))}" if settings.get("seeds") else "",
     ]
     later = sorted((settings.get("subspace_lrs_from") or {}).items(), key=lambda kv: int(kv[0]))
     lrs = f"full {_lrs(settings.get('full_lrs'))}; subspace {_lrs(settings.get('subspace_lrs'))}"
     if later:
         lrs += " (" + "; ".join(f"{_lrs(v)} from d = {int(d):,}" for d, v in later) + ")"
-    sub = settings.get("subspace_kwargs") or {}
-    grid = [f"{sub[k]} {k}" for k in ("projection", "layout") if sub.get(k)]
+    sub = dict(settings.get("subspace_kwargs") or {})
+    options = [f"{sub.pop(k)} {k}" for k in ("projection", "layout") if sub.get(k)]
+    options += [f"{k}={v}" for k, v in sub.items() if k not in ("method", "seed") and v is not None]
     if settings.get("grid"):  # grid mode: these d, no search
         span = "d = " + ", ".join(f"{int(d):,}" for d in settings["grid"])
     else:
@@ -553,11 +558,14 @@ def _search_settings(r: dict[str, Any]) -> list[str]:
         span += f" up to {settings['d_max']:,}"
     if settings.get("bracket_ratio"):
         span += f", bracket {settings['bracket_ratio']:g}"
+    if settings.get("candidates"):
+        span += f", {settings['candidates']} candidate d per round"
     return [
         search,
         f"  training: {', '.join(x for x in recipe if x)}",
         f"  learning rates: {lrs}",
-        f"  grid: {'; '.join([*grid, span])}",
+        *([f"  subspace: {', '.join(options)}"] if options else []),
+        f"  grid: {span}",
     ]
 
 
@@ -633,26 +641,24 @@ def _list_running(
     if args.format == "json":
         print(json.dumps(found, indent=2))
         return 0
-    now = datetime.now(timezone.utc)
     rows = []
     for r in found:
-        step, total = r.get("step"), r.get("total_steps")
         best = r.get("best") or {}
-        saved = datetime.fromisoformat(r["saved"])
         spec = {k: record_field(r, k) if "spec" in r else None for k in _SPEC_COLUMNS}
+        progress = _progress_cells(r)
         rows.append(
             {
                 "run_id": r["run_id"],
                 **spec,
                 "task": spec["task"] and display_name(spec["task"]),
-                "step": None if step is None else f"{step}/{total}",
-                "done": None if step is None else f"{100 * step / total:.0f}%",
+                "step": progress["step"],
+                "done": progress["done"],
                 f"best_dev_{metric}": (best.get("dev") or {}).get(metric),
                 "at_step": best.get("step") if best.get("dev") else None,
                 "hours": None if r.get("spent_s") is None else round(r["spent_s"] / 3600, 2),
-                "left": _time_left(r),
-                "saved_utc": saved.strftime("%Y-%m-%d %H:%M"),
-                "ago": _ago(now - saved),
+                "left": progress["left"],
+                "saved_utc": progress["saved_utc"],
+                "ago": progress["ago"],
             }
         )
     if not rows:
@@ -678,6 +684,21 @@ _SPEC_COLUMNS = ("model", "task", "method", "dim", "lr")
 """What ``results --running`` shows of each training's spec."""
 
 
+def _progress_cells(r: dict[str, Any]) -> dict[str, str | None]:
+    """How far a checkpointed training is (a row of :meth:`ResultsStore.running`): step of
+    total, percent, time left at its pace so far, when it saved (UTC) and how long ago — the
+    last two also for a checkpoint without a progress file (older code: its file's time)."""
+    step, total = r.get("step"), r.get("total_steps")
+    saved = datetime.fromisoformat(r["saved"])
+    return {
+        "step": None if step is None else f"{step}/{total}",
+        "done": None if step is None else f"{100 * step / total:.0f}%",
+        "left": _time_left(r),
+        "saved_utc": saved.strftime("%Y-%m-%d %H:%M"),
+        "ago": _ago(datetime.now(timezone.utc) - saved),
+    }
+
+
 def _time_left(progress: dict[str, Any]) -> str | None:
     """A training's time to its last step at its pace so far (its training hours per step,
     evaluations included), in words; None before its first step or without progress."""
@@ -698,7 +719,9 @@ def _ago(delta: timedelta) -> str:
 
 
 def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> int:
-    """``idtheory results --d90``: the stored d90 summaries (of ``--metric`` when given)."""
+    """``idtheory results --d90``: the stored d90 summaries (of ``--metric`` when given), a
+    cell's together, oldest first; with ``--scale`` the scale's searches as its figures find
+    them and the trainings computing it would start now (json: ``searches``, ``next_trainings``)."""
     if args.format == "csv":
         raise ValueError(
             "--d90 prints a table or json, not csv (use --format table or --format json)"
@@ -713,7 +736,11 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
         )
         rows.sort(key=lambda r: (r["model"], r["task"], r["method"], r.get("created") or ""))
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        if args.scale:  # the searches and what they need next
+            out: Any = {"searches": rows, "next_trainings": _next_rows(store, needed)}
+        else:
+            out = rows
+        print(json.dumps(out, indent=2))
     else:
         for r in rows:
             print(format_d90(r, store.cost(r.get("run_ids") or [])))
@@ -739,35 +766,39 @@ def _scale_searches(
     (:attr:`~idtheory.figures.FigureContext.needed`, by run id)."""
     from idtheory import figures
 
+    preset = get_scale(args.scale)
     keys = {"model": "models", "task": "tasks", "method": "methods"}
+    for key, value in filters.items():  # narrow the scale, never change it
+        if value not in preset[keys[key]]:
+            raise ValueError(
+                f"--{key} {value}: not one of the {args.scale} scale's {keys[key]} "
+                f"({', '.join(preset[keys[key]])}); leave it out or pick one of those"
+            )
+    if args.metric is not None and args.metric != preset["metric"]:
+        raise ValueError(
+            f"--metric {args.metric}: the {args.scale} scale measures {preset['metric']}"
+        )
     overrides: dict[str, Any] = {keys[k]: [v] for k, v in filters.items()}
-    overrides["compute"] = False  # a listing never trains
-    if args.metric is not None:
-        overrides["metric"] = args.metric
     ctx = figures.setup(
-        args.scale, chdir=False, results_dir=str(Path(args.results_dir).resolve()), **overrides
+        args.scale,
+        chdir=False,
+        results_dir=str(Path(args.results_dir).resolve()),
+        compute=False,  # a listing never trains
+        **overrides,
     )
     return figures.grid_results(ctx), list(ctx.missing), dict(ctx.needed)
 
 
 def _next_rows(store: Any, needed: dict[str, Any]) -> list[dict[str, Any]]:
-    """``results --d90 --scale``'s table of the next trainings: run id, what it trains, and how
-    far its checkpoint in the store is (none: not started)."""
+    """``results --d90 --scale``'s table of the next trainings: run id, what it trains, and its
+    checkpoint in the store if it has one (:func:`_progress_cells`; "-": not started)."""
     from idtheory.tasks import display_name
 
     running = {r["run_id"]: r for r in store.running()}
     rows = []
     for run_id, spec in needed.items():
         sub = spec.subspace
-        r = running.get(run_id) or {}
-        step, total = r.get("step"), r.get("total_steps")
-        if run_id not in running:
-            progress = "not started"
-        elif step is None:
-            progress = "checkpoint (no progress file)"
-        else:
-            saved = r["saved"][:16].replace("T", " ")
-            progress = f"{step}/{total} ({100 * step / total:.0f}%), saved {saved} UTC"
+        progress = _progress_cells(running[run_id]) if run_id in running else {}
         rows.append(
             {
                 "run_id": run_id,
@@ -776,7 +807,8 @@ def _next_rows(store: Any, needed: dict[str, Any]) -> list[dict[str, Any]]:
                 "method": "full" if sub is None else sub.method,
                 "dim": None if sub is None else sub.dim,
                 "lr": spec.train.lr,
-                "checkpoint": progress,
+                "checkpoint": "yes" if progress else "not started",
+                **{k: progress.get(k) for k in ("step", "done", "left", "saved_utc", "ago")},
             }
         )
     return rows
@@ -1154,7 +1186,8 @@ def _add_results(p: argparse.ArgumentParser) -> None:
         default=None,
         help="with --d90: only the searches this scale's Figure 1 and Table 1 show, found as "
         "its figures find them (complete, else the part stored so far: a sweep in progress), "
-        "then the trainings they need next; nothing is trained (default: every stored summary)",
+        "then the trainings computing the scale would start now; --model/--task/--method "
+        "narrow it; nothing is trained (default: every stored summary)",
     )
     p.add_argument(
         "--tol", type=float, default=0.0, help="with --compare: |difference| counted as agreeing"

@@ -27,8 +27,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
+from idtheory.search import PARTIAL
 from idtheory.tasks import task_title  # also the notebooks' titles: plots.task_title
 from idtheory.trends import UNABLE
 
@@ -201,7 +203,7 @@ def accuracy_vs_d(
     (``status`` ``"partial"``: a sweep in progress) is labelled "(search in progress)"; its star
     marks the smallest d that passed so far.
     """
-    from idtheory.search import PARTIAL, result_threshold_kind
+    from idtheory.search import result_threshold_kind
 
     fig, (ax,) = _new()
     curves = [r for r in results if r.get("points")]
@@ -352,7 +354,7 @@ def table1_comparison(
                     if r["method"] == method
                     and (r["source"] == "paper") == is_paper
                     and _finite(r.get("d90"))
-                    and r.get("status") != "partial"
+                    and r.get("status") != PARTIAL
                 ]
                 void = [r for r in pts if r.get("below_chance")]
                 pts = [r for r in pts if not r.get("below_chance")]
@@ -408,13 +410,18 @@ def table1_comparison(
             return label.replace("SAID", "").replace("DID", "")
 
         kinds = sorted({kind(k) for k in handles}, key=lambda k: (not k.startswith("paper"), k))
-        labels = sorted(handles, key=lambda k: (kinds.index(kind(k)), "DID" in k))
-        rows = 2 if any("SAID" in k for k in labels) and any("DID" in k for k in labels) else 1
+        methods = [m for m in ("SAID", "DID") if any(m in k for k in handles)] or [""]
+        blank = Rectangle((0, 0), 1, 1, visible=False)
+        cells = [  # column-major: each kind's SAID entry above its DID one, or a blank
+            next((k for k in handles if kind(k) == c and (not m or m in k)), "")
+            for c in kinds
+            for m in methods
+        ]
         fig.legend(
-            [handles[k] for k in labels],
-            labels,
+            [handles[k] if k else blank for k in cells],
+            cells,
             loc="outside lower center",
-            ncol=max(1, -(-len(labels) // rows)),
+            ncol=len(kinds),
             fontsize=7,
         )
     fig.suptitle(title, fontsize=10)
@@ -468,7 +475,7 @@ def _in_progress(
     label = f"ours {method.upper()}: search in progress (bracket so far)"
     for r in rows:
         lo, hi = r.get("bracket") or (None, None)
-        if r["method"] != method or r["source"] == "paper" or r.get("status") != "partial":
+        if r["method"] != method or r["source"] == "paper" or r.get("status") != PARTIAL:
             continue
         if not (_finite(lo) or _finite(hi)):
             continue
@@ -703,8 +710,9 @@ def size_trend(
     _plain_log(ax, "y")
     _plain_log(ax, "x")
     ax.set_xlabel("parameters of the pre-trained model")
-    ref_tasks = {task_title(str(r["task"])) for r in reference if r.get("task")} - {task}
-    on = task if not ref_tasks else f"{task} (green: {', '.join(sorted(ref_tasks))})"
+    shown = task_title(task)
+    ref_tasks = {task_title(str(r["task"])) for r in reference if r.get("task")} - {shown}
+    on = shown if not ref_tasks else f"{shown} (green: {', '.join(sorted(ref_tasks))})"
     ax.set_ylabel(f"{method} d90 on {on}")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)

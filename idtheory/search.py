@@ -133,7 +133,9 @@ class NotStored(LookupError):
 
 class StoredRuns:
     """The trainer that only reads: ``StoredRuns(store)(spec)`` is the stored record of
-    ``spec`` (whatever its status), else :class:`NotStored` is raised.
+    ``spec``, else :class:`NotStored` is raised — also for a record computing would train again
+    (status ``"failed"``: :meth:`ResultsStore.needs_training`), which a read must not store
+    a second time.
 
     Searches and trend experiments driven by it run exactly as when computing, stop where the
     store ends (status ``"partial"``) and write nothing (:attr:`read_only`). ``on_missing``
@@ -154,7 +156,7 @@ class StoredRuns:
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
         record = self.store.get(spec.config_hash())
-        if record is None:
+        if record is None or self.store.needs_training(spec):  # absent, or failed: retrained
             if self.on_missing is not None:
                 self.on_missing(spec)
             raise NotStored(f"no stored run of {spec.model} / {spec.task} ({spec.config_hash()})")

@@ -916,7 +916,10 @@ def task_title(task: str) -> str:
     short name; an unknown name upper-cased."""
     if task.startswith(FILE_TASK_PREFIX):
         return display_name(task)
-    key = task.lower()
+    try:
+        key = get_task(task).name  # aliases too: "sst-2", "SST_2"
+    except ValueError:
+        key = task.lower()
     return TASK_TITLES.get(key, key.upper())
 
 

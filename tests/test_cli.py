@@ -430,10 +430,8 @@ def test_d90_summary_says_what_tells_two_searches_of_a_cell_apart():
     assert (
         "  learning rates: full 0.0001/5e-05; subspace 0.1/0.3 (0.03/0.1 from d = 5,120)" in lines
     )
-    assert (
-        "  grid: fastfood projection; global layout; d from 160 (down to 16) ×4 up to 100,000, "
-        "bracket 1.5" in lines
-    )
+    assert "  subspace: fastfood projection, global layout" in lines
+    assert "  grid: d from 160 (down to 16) ×4 up to 100,000, bracket 1.5" in lines
     partial = {**stored, "status": "partial", "settings": _settings(None, [0.1])}
     out = format_d90(partial)
     assert "search in progress: the store holds part of it" in out and "0123456789" not in out
@@ -501,7 +499,7 @@ def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, mon
     assert "status partial" in out and "next trainings of the real scale" in out
     (row,) = [ln for ln in out.splitlines() if gone in ln]
     assert row.split()[1:6] == ["minilm-l6", "mrpc", "said", "7241", "0.03"], row
-    assert row.endswith("not started")
+    assert row.split()[6:8] == ["not", "started"] and row.split()[8:] == ["-"] * 5
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / f"{gone}.pt").write_bytes(b"")
@@ -511,7 +509,44 @@ def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, mon
         )
     )
     assert main([*args, *cell]) == 0
-    assert "86/345 (25%), saved 2026-12-05 08:38 UTC" in capsys.readouterr().out
+    (row,) = [ln for ln in capsys.readouterr().out.splitlines() if gone in ln]
+    assert row.split()[6:10] == ["yes", "86/345", "25%", "-"] and "2026-12-05 08:38" in row
+    assert main([*args, *cell, "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in listed["searches"]] == ["partial", "never_passes"]
+    assert [r["run_id"] for r in listed["next_trainings"]] == [gone]
+    assert listed["next_trainings"][0]["step"] == "86/345"
+
+
+def test_results_d90_scale_is_narrowed_never_changed(tmp_path, capsys):
+    """--model/--task/--method pick among the scale's own; another value, or another metric,
+    is refused in one line (it listed the real scale's "searches" of RTE, which the scale
+    leaves out)."""
+    args = ["results", "--results-dir", str(tmp_path), "--d90", "--scale", "real"]
+    err = _usage_error([*args, "--task", "rte"], capsys)
+    assert "--task rte: not one of the real scale's tasks (mrpc, sst2)" in err
+    assert "--model minilm-l12: not one of" in _usage_error(
+        [*args, "--model", "minilm-l12"], capsys
+    )
+    assert "the real scale measures accuracy" in _usage_error([*args, "--metric", "f1"], capsys)
+    assert not (tmp_path / "runs.jsonl").exists()
+
+
+def test_stored_runs_retrains_nothing_but_names_a_failed_run(tmp_path):
+    """A stored failed run is one computing would train again: the read-only trainer names it
+    as needed and raises NotStored, so a render never stores it a second time."""
+    from idtheory.config import RunSpec, TrainConfig
+    from idtheory.search import NotStored, StoredRuns, record_of
+
+    store = ResultsStore(tmp_path)
+    spec = RunSpec(model="m", task="mrpc", train=TrainConfig(lr=1e-4))
+    store.put_result(spec, {"status": "failed", "error": "boom"})
+    seen: list = []
+    with pytest.raises(NotStored):
+        StoredRuns(store, on_missing=seen.append)(spec)
+    assert seen == [spec]
+    assert record_of(store, StoredRuns(store), spec) is None  # as a search reads it
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 1  # nothing re-stored
 
 
 def test_results_d90_scale_never_trains(tmp_path, capsys):

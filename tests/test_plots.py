@@ -150,6 +150,22 @@ def test_table1_comparison_marks_thresholds_below_chance():
     assert "ours SAID" not in ax.get_legend_handles_labels()[1]
 
 
+def test_table1_legend_keeps_said_above_did_in_every_column():
+    """A kind of mark with one method only gets a blank beside it, so each column keeps SAID
+    above DID (the entries slid into the wrong rows)."""
+    rows = [
+        {"model": "P", "task": "mrpc", "method": m, "d90": 900, "source": "paper"}
+        for m in ("said", "did")
+    ]
+    rows += [ours("mrpc", "said", 10, below_chance=True), ours("mrpc", "did", 50)]
+    fig = plots.table1_comparison(rows)
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts == [
+        "paper SAID", "paper DID", "", "ours DID", "ours SAID: threshold ≤ majority class", "",
+    ]  # fmt: skip
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------ Figure 2
 
 
@@ -276,6 +292,8 @@ def test_size_trend_names_the_reference_task_when_it_differs():
     assert fig.axes[0].get_ylabel() == "SAID d90 on SST-2 (green: MRPC)"
     same = plots.size_trend(rows, task="MRPC", reference=ref, reference_label="pretrained")
     assert same.axes[0].get_ylabel() == "SAID d90 on MRPC"
+    named = plots.size_trend(rows, task="sst2", reference=ref, reference_label="pretrained")
+    assert named.axes[0].get_ylabel() == "SAID d90 on SST-2 (green: MRPC)"  # any spelling
     plt.close("all")
 
 
