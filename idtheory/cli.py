@@ -752,7 +752,7 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
             )
             print(_table(_next_rows(store, needed)))
     for line in missing:
-        print(f"not in the store: {line}", file=sys.stderr)
+        print(f"missing: {line}", file=sys.stderr)
     return 0
 
 

@@ -554,7 +554,7 @@ def test_results_d90_scale_never_trains(tmp_path, capsys):
     first version trained its tiny models into the store it listed)."""
     assert main(["results", "--results-dir", str(tmp_path), "--d90", "--scale", "smoke"]) == 0
     captured = capsys.readouterr()
-    assert "not in the store: Figure 1 / Table 1: tiny-bert" in captured.err
+    assert "missing: Figure 1 / Table 1: tiny-bert" in captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
 
 
