@@ -303,13 +303,13 @@ def _legend_beside(fig: Figure, ax: Axes) -> None:
     """``ax``'s legend inside it while short; longer (several models, both thresholds: up to a
     dozen lines) to its right, the figure widened to keep the axes' size — inside, it hid
     the curves and the threshold lines it names."""
-    n = len(ax.get_legend_handles_labels()[1])
-    if n <= LEGEND_INSIDE_MAX:
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) <= LEGEND_INSIDE_MAX:
         ax.legend(fontsize=7, loc="best")
         return
     w, h = fig.get_size_inches()
     fig.set_size_inches(w + 2.6, h)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=7)
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7)
 
 
 # ============================================================================ Table 1
@@ -480,30 +480,20 @@ def _in_progress(
         if not (_finite(lo) or _finite(hi)):
             continue
         y = labels.index(_table1_label(r)) + offset
-        if _finite(hi):
-            if _finite(lo):
-                ax.plot([lo, hi], [y, y], color=colour, alpha=0.6, linewidth=1.5)
-            ax.scatter(
-                [hi],
-                [y],
-                marker=marker,
-                s=45,
-                facecolors="none",
-                edgecolors=colour,
-                alpha=0.8,
-                label=label,
-            )
-        else:
-            ax.scatter(
-                [lo],
-                [y],
-                marker=">",
-                s=45,
-                facecolors="none",
-                edgecolors=colour,
-                alpha=0.8,
-                label=label,
-            )
+        if _finite(hi) and _finite(lo):
+            ax.plot([lo, hi], [y, y], color=colour, alpha=0.6, linewidth=1.5)
+        x, mark = (hi, marker) if _finite(hi) else (lo, ">")
+        ax.scatter(
+            [x],
+            [y],
+            marker=mark,
+            s=45,
+            facecolors="none",
+            edgecolors=colour,
+            alpha=0.8,
+            label=label,
+        )
+        if not _finite(hi):
             ax.annotate("…", (lo, y), xytext=(6, -3), textcoords="offset points", fontsize=8)
         label = "_"  # one legend entry per method
 

@@ -155,12 +155,11 @@ class StoredRuns:
         return f"StoredRuns({self.store!r})"
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
-        record = self.store.get(spec.config_hash())
-        if record is None or self.store.needs_training(spec):  # absent, or failed: retrained
+        if self.store.needs_training(spec):  # absent, or failed: computing would train it
             if self.on_missing is not None:
                 self.on_missing(spec)
             raise NotStored(f"no stored run of {spec.model} / {spec.task} ({spec.config_hash()})")
-        return record
+        return cast(dict[str, Any], self.store.get(spec.config_hash()))
 
 
 def search_run_spec(

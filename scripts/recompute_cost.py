@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from idtheory import figures as F
+from idtheory.search import PARTIAL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +60,7 @@ def real_rows(ctx: F.FigureContext) -> list[tuple[str, int, float]]:
     for r in F.grid_results(ctx):
         key = (r["model"], r["task"], r["method"])
         ids[key] |= set(r.get("run_ids") or [])
-        if r["status"] == "partial":
+        if r["status"] == PARTIAL:
             measuring.add(key)
     rows: list[tuple[str, int, float]] = []
     for model in ctx.params["models"]:
