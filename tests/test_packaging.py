@@ -55,3 +55,20 @@ def test_makefile_and_ci_use_the_readme_commands():
     assert "make test" in (REPO / ".ci" / "run").read_text()
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^test:", makefile, re.M) and re.search(r"^figures:", makefile, re.M)
+
+
+def test_citation_cff_matches_the_package_and_the_readme():
+    """CITATION.cff is valid CFF 1.2 in its essentials, carries pyproject's version and license,
+    and prefers the paper the README's BibTeX cites (same DOI)."""
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert cff["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors"} <= set(cff)
+    assert str(cff["version"]) == project["version"]
+    assert cff["license"] == project["license"]
+    paper = cff["preferred-citation"]
+    assert paper["year"] == 2021 and paper["authors"][0]["family-names"] == "Aghajanyan"
+    bibtex_dois = re.findall(r"doi\s*=\s*\{([^}]+)\}", (REPO / "README.md").read_text())
+    assert bibtex_dois == [paper["doi"]]
+    for ref in cff["references"]:
+        assert ref["title"] and ref["authors"] and isinstance(ref["year"], int)
