@@ -342,6 +342,10 @@ class D90Result:
             ``settings["floor"]`` (:func:`threshold_kind`): ``"paper"`` (``frac × baseline``)
             or ``"chance-corrected"`` (``floor + frac × (baseline − floor)``, floor > 0). Not
             hashed, and ignored when the store compares summaries (it adds no information).
+        pending: only in a ``"partial"`` read: the evaluated d whose runs the store holds only
+            part of, listed among ``points`` because a learning rate whose runs are all stored
+            already passes — the pass is final (a d scores its best rate), the point's score a
+            lower bound. Never in a stored summary (``to_dict`` omits it when empty).
     """
 
     model: str
@@ -369,6 +373,7 @@ class D90Result:
     summary_id: str = ""
     created: str = ""
     threshold_kind: str = ""
+    pending: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.threshold_kind:  # built by a search, or read from an older summary
@@ -385,7 +390,10 @@ class D90Result:
         return None if lo is None or hi is None else hi / lo
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not d["pending"]:  # stored summaries keep the format they always had
+            del d["pending"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> D90Result:
@@ -468,6 +476,16 @@ def score_cells(
         )
         for lr, runs in by_lr.items()
     ]
+
+
+def whole_lrs(
+    specs: Sequence[RunSpec], records: Sequence[Mapping[str, Any] | None]
+) -> tuple[list[RunSpec], list[Mapping[str, Any]]]:
+    """The runs of one configuration whose learning rate has every seed's record (``None``:
+    not stored), in their order: the part of a d a store-only read can already score."""
+    missing = {s.train.lr for s, r in zip(specs, records, strict=True) if r is None}
+    kept = [(s, r) for s, r in zip(specs, records, strict=True) if s.train.lr not in missing]
+    return [s for s, _ in kept], [r for _, r in kept if r is not None]
 
 
 def best_cell(cells: Sequence[LrCell]) -> LrCell:
@@ -931,6 +949,7 @@ class _Search:
         # ---- 2. subspace trainings
         points: dict[int, D90Point] = {}
         path: list[int] = []
+        pending: list[int] = []  # d evaluated from part of their runs (store-only reads)
 
         def sub_specs(d: int) -> list[RunSpec]:
             return [
@@ -951,9 +970,15 @@ class _Search:
                 i += len(specs)
                 if any(r is None for r in recs):
                     complete = False
-                    continue
+                    specs, recs = whole_lrs(specs, recs)
+                    if not specs:
+                        continue
                 top = best_cell(cells := score_cells(specs, recs, metric))
                 passes = top.score >= threshold - PASS_TOL
+                if len(specs) < len(sub_specs(d)):
+                    if not passes:  # a rate still training may yet pass: undecided
+                        continue
+                    pending.append(d)
                 points[d] = D90Point(
                     d=d, score=top.score, best_lr=top.lr, passes=passes, cells=cells
                 )
@@ -1006,6 +1031,7 @@ class _Search:
             search_path=path,
             non_monotone=list(curve.violations),
             d90_stable=curve.d90_stable,
+            pending=sorted(pending),
         )
         return finish(result)
 

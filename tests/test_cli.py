@@ -392,6 +392,26 @@ def test_d90_summary_names_its_threshold_and_the_cost_behind_it():
     assert "trainings behind it: 12, 1.50 CPU h" in out and "reused" not in out
 
 
+def test_d90_summary_marks_a_pass_decided_before_all_its_rates_are_stored():
+    from idtheory.cli import format_d90
+
+    def point(d: int, score: float, passes: bool) -> dict:
+        return {"d": d, "score": score, "best_lr": 0.1, "passes": passes, "cells": []}
+
+    partial = {
+        **_d90_result([160, 640]),
+        "status": "partial",
+        "points": [point(160, 0.70, False), point(640, 0.75, True)],
+        "pending": [640],
+    }
+    lines = format_d90(partial).splitlines()
+    assert "    d =      160  score 0.7000  best lr 0.1  fail" in lines
+    assert (
+        "    d =      640  score 0.7500  best lr 0.1  pass "
+        "(final: the rates still training can only raise the score)"
+    ) in lines
+
+
 def _settings(examples: int | None, lrs: list[float]) -> dict:
     return {
         "base_train": {

@@ -466,6 +466,36 @@ def test_read_only_search_stops_where_the_store_ends(tmp_path: Path) -> None:
     assert grid.status == PARTIAL and sorted(grid.scores) == [40, 640]
 
 
+def test_read_only_search_counts_a_pass_its_stored_rates_decide(tmp_path: Path) -> None:
+    """A d whose store holds a whole learning rate that passes is a pass before its other
+    rates arrive (a d scores its best rate): the partial read brackets with it, lists it as
+    pending and stops there, needing only that d's missing runs. A stored rate that fails
+    decides nothing: the d stays out."""
+    good_first = (1e-2, 1e-3)  # the fake's good rate trains first: d = 640's half passes
+    store = ResultsStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):  # baseline (4) + 10, 40, 160 (12) + 640 at 1e-2 (2)
+        run(store, FakeTrainer(interrupt_after=18), subspace_lrs=good_first)
+    needed: list[RunSpec] = []
+    read = run(store, StoredRuns(store, on_missing=needed.append), subspace_lrs=good_first)
+    assert read.status == PARTIAL and read.pending == [640]
+    assert sorted(read.scores) == [10, 40, 160, 640] and read.d90 == 640
+    assert read.bracket == (160, 640)
+    (point,) = [p for p in read.points if p.d == 640]
+    assert point.passes and [c.lr for c in point.cells] == [1e-2]
+    assert point.score == pytest.approx(sigmoid_acc(640))
+    assert [(s.dim, s.train.lr) for s in needed] == [(640, 1e-3), (640, 1e-3)]
+    assert D90Result.from_dict(read.to_dict()).pending == [640]
+    assert store.summaries() == []
+
+    bad_first = ResultsStore(tmp_path / "bad")
+    with pytest.raises(KeyboardInterrupt):  # 640's stored half is the bad rate: 0.77 < 0.81
+        run(bad_first, FakeTrainer(interrupt_after=18))
+    undecided = run(bad_first, StoredRuns(bad_first))
+    assert undecided.status == PARTIAL and undecided.pending == []
+    assert sorted(undecided.scores) == [10, 40, 160] and undecided.d90 is None
+    assert "pending" not in undecided.to_dict()  # the stored summaries' format
+
+
 def test_passes_at_smallest(tmp_path: Path) -> None:
     trainer = FakeTrainer(acc=lambda d: 0.95)
     res = run(ResultsStore(tmp_path), trainer)
