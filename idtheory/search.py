@@ -968,14 +968,15 @@ class _Search:
             for d, specs in zip(ds, specs_per_d, strict=True):
                 recs = records[i : i + len(specs)]
                 i += len(specs)
-                if any(r is None for r in recs):
+                whole = all(r is not None for r in recs)
+                if not whole:
                     complete = False
                     specs, recs = whole_lrs(specs, recs)
                     if not specs:
                         continue
                 top = best_cell(cells := score_cells(specs, recs, metric))
                 passes = top.score >= threshold - PASS_TOL
-                if len(specs) < len(sub_specs(d)):
+                if not whole:
                     if not passes:  # a rate still training may yet pass: undecided
                         continue
                     pending.append(d)
