@@ -506,7 +506,8 @@ def format_d90(r: dict[str, Any], cost: tuple[int, float] | None = None) -> str:
     for p in sorted(r["points"], key=lambda p: p["d"]):
         mark = "pass" if p["passes"] else "fail"
         if p["d"] in pending:
-            mark += " (final: the rates still training can only raise the score)"
+            rates = ", ".join(str(c["lr"]) for c in p["cells"])
+            mark += f" (final; score so far, from lr {rates} alone)"
         lines.append(f"    d = {p['d']:>8}  score {p['score']:.4f}  best lr {p['best_lr']}  {mark}")
     if r.get("non_monotone"):
         lines.append(f"  non-monotone observations: {r['non_monotone']}")

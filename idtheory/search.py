@@ -329,7 +329,8 @@ class D90Result:
         bracket: ``(lo, hi)`` as in :class:`D90Curve`: the crossing lies in ``(lo, hi]``.
         baseline_score / baseline_lr: best-lr mean-over-seeds dev score of full fine-tuning.
         threshold: ``frac × baseline_score``.
-        points: every evaluated d, sorted by d; ``search_path``: the d's in evaluation order.
+        points: every evaluated d, sorted by d (a ``pending`` d's score, best lr and cells
+            from its stored rates only); ``search_path``: the d's in evaluation order.
         baseline: the full fine-tuning cells, one per lr.
         non_monotone: ``(d_pass, d_fail)`` pairs, d_pass < d_fail (see :class:`D90Curve`).
         d90_stable: the smallest d from which every larger evaluated d passes.
@@ -959,7 +960,8 @@ class _Search:
         def evaluate(ds: list[int]) -> Generator[_Round, list[dict[str, Any]], bool]:
             """One round: train every lr × seed of every d in ``ds`` (none evaluated before);
             False when a run is not stored (read-only): the d whose runs are all stored are
-            evaluated, the others not."""
+            evaluated, and so is a d whose rates stored whole already pass (``pending``: its
+            score a lower bound); the others not."""
             ds = [d for d in ds if d not in points]
             specs_per_d = [sub_specs(d) for d in ds]
             flat = [s for specs in specs_per_d for s in specs]

@@ -396,7 +396,7 @@ def test_d90_summary_marks_a_pass_decided_before_all_its_rates_are_stored():
     from idtheory.cli import format_d90
 
     def point(d: int, score: float, passes: bool) -> dict:
-        return {"d": d, "score": score, "best_lr": 0.1, "passes": passes, "cells": []}
+        return {"d": d, "score": score, "best_lr": 0.1, "passes": passes, "cells": [{"lr": 0.1}]}
 
     partial = {
         **_d90_result([160, 640]),
@@ -407,8 +407,7 @@ def test_d90_summary_marks_a_pass_decided_before_all_its_rates_are_stored():
     lines = format_d90(partial).splitlines()
     assert "    d =      160  score 0.7000  best lr 0.1  fail" in lines
     assert (
-        "    d =      640  score 0.7500  best lr 0.1  pass "
-        "(final: the rates still training can only raise the score)"
+        "    d =      640  score 0.7500  best lr 0.1  pass (final; score so far, from lr 0.1 alone)"
     ) in lines
 
 

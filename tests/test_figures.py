@@ -933,11 +933,12 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
             put(SubspaceConfig(dim=d, method="said", **o["subspace_kwargs"]), lr, acc)
     put(
         SubspaceConfig(dim=1000, method="said", **o["subspace_kwargs"]), o["subspace_lrs"][0], 0.9
-    )  # incomplete: left out
+    )  # incomplete, but the rate stored passes: a pending point (its pass is final)
     stored = sorted(p.name for p in tmp_path.iterdir())
     (r,) = figures.grid_results(ctx)
     assert r["status"] == "partial" and r["baseline_score"] == pytest.approx(baseline)
-    assert [p["d"] for p in r["points"]] == [10, 100] and r["points"][1]["best_lr"] == 0.1
+    assert [p["d"] for p in r["points"]] == [10, 100, 1000] and r["pending"] == [1000]
+    assert r["points"][1]["best_lr"] == 0.1 and len(r["points"][2]["cells"]) == 1
     assert r["d90"] == 100 and r["mode"] == "grid"  # the search mode (next: d = 32) ties
     n_seeds = len(o["seeds"])  # every stored run behind it, the incomplete d's one too
     assert len(r["run_ids"]) == n_seeds * (len(o["full_lrs"]) + 2 * len(o["subspace_lrs"])) + 1
@@ -953,6 +954,17 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     assert row["bracket"] == "(10, 100]"
     assert r["baseline_score"] > row["majority"] and row["d90_above_majority"] == "(10, 100]"
     assert row["brackets"] == {"paper": (10, 100), "chance-corrected": (10, 100)}
+    # a d whose stored rates pass the paper's threshold, its others not stored yet (pending):
+    # its score is a lower bound, so below the chance-corrected threshold it decides nothing
+    between = (row["threshold"] + row["threshold_above_majority"]) / 2
+    pending = {
+        **r,
+        "points": [r["points"][0], {**r["points"][1], "score": between}],
+        "pending": [100],
+    }
+    (p,) = figures.d90_rows(ctx, [pending])
+    assert p["bracket"] == "(10, 100]" and p["d90_above_majority"] == "(10, ∞]"
+    assert p["curve"] == f"10: 0.500, 100: ≥ {between:.3f}"
     high, low = figures.d90_rows(ctx, [{**r, "threshold": 0.7}, {**r, "threshold": 0.6}])
     assert high["status"] == "partial"
     assert low["status"] == "partial (threshold ≤ majority class)"
@@ -961,6 +973,7 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     # column, and the paper's threshold, d90 and bracket are read off its evaluated points
     corrected = {
         **r,
+        "pending": [],
         "baseline_score": 0.8,
         "settings": {"floor": row["majority"]},
         "threshold": row["majority"] + 0.9 * (0.8 - row["majority"]),

@@ -59,14 +59,16 @@ def test_makefile_and_ci_use_the_readme_commands():
 
 def test_citation_cff_matches_the_package_and_the_readme():
     """CITATION.cff is valid CFF 1.2 in its essentials, carries pyproject's version and license,
-    and prefers the paper the README's BibTeX cites (same DOI)."""
+    cites the software itself (GitHub's "Cite this repository" shows a preferred-citation
+    instead) and first references the paper the README's BibTeX cites (same DOI)."""
     cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert cff["cff-version"] == "1.2.0"
     assert {"message", "title", "authors"} <= set(cff)
     assert str(cff["version"]) == project["version"]
     assert cff["license"] == project["license"]
-    paper = cff["preferred-citation"]
+    assert cff["type"] == "software" and "preferred-citation" not in cff
+    paper = cff["references"][0]
     assert paper["year"] == 2021 and paper["authors"][0]["family-names"] == "Aghajanyan"
     bibtex_dois = re.findall(r"doi\s*=\s*\{([^}]+)\}", (REPO / "README.md").read_text())
     assert bibtex_dois == [paper["doi"]]

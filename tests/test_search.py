@@ -495,6 +495,12 @@ def test_read_only_search_counts_a_pass_its_stored_rates_decide(tmp_path: Path) 
     assert sorted(undecided.scores) == [10, 40, 160] and undecided.d90 is None
     assert "pending" not in undecided.to_dict()  # the stored summaries' format
 
+    one_seed = ResultsStore(tmp_path / "seed")
+    with pytest.raises(KeyboardInterrupt):  # 640's good rate has seed 0 only: its mean unknown
+        run(one_seed, FakeTrainer(interrupt_after=17), subspace_lrs=good_first)
+    half = run(one_seed, StoredRuns(one_seed), subspace_lrs=good_first)
+    assert half.status == PARTIAL and half.pending == [] and sorted(half.scores) == [10, 40, 160]
+
 
 def test_passes_at_smallest(tmp_path: Path) -> None:
     trainer = FakeTrainer(acc=lambda d: 0.95)

@@ -310,7 +310,7 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
 
 def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """:func:`d90_rows`' row of one cell from its results by threshold kind."""
-    from idtheory.curve import d90_from_curve, d90_threshold, format_bracket
+    from idtheory.curve import PASS_TOL, d90_from_curve, d90_threshold, format_bracket
 
     paper, corrected = by_kind.get("paper"), by_kind.get("chance-corrected")
     r = paper or corrected
@@ -319,13 +319,21 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
     majority = majority_line(ctx, r["task"])
     points = {p["d"]: p for res in by_kind.values() for p in res.get("points") or []}
     pts = [points[d] for d in sorted(points)]
-    dims, scores = [p["d"] for p in pts], [p["score"] for p in pts]
+    # d scored from part of their rates (a search in progress): their scores are lower bounds
+    pending = {d for res in by_kind.values() for d in res.get("pending") or ()}
     base = r.get("baseline_score")
     frac = float(r.get("frac") or ctx.params["frac"])
 
     def read_off(floor: float) -> tuple[int | None, Any, str] | None:
+        """d90 read off the points against the threshold from ``floor``; a pending d counts
+        only where it already passes that threshold (a lower bound that fails decides nothing)."""
         if not pts or base is None or not base > floor:
             return None
+        threshold = d90_threshold(base, frac, floor)
+        known = [p for p in pts if p["d"] not in pending or p["score"] >= threshold - PASS_TOL]
+        if not known:
+            return None
+        dims, scores = [p["d"] for p in known], [p["score"] for p in known]
         curve = d90_from_curve(dims, scores, base, frac, floor)
         return curve.d90, curve.bracket, curve.status
 
@@ -362,7 +370,9 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
         "bracket": format_bracket(bracket),
         "threshold_above_majority": corrected_threshold,
         "d90_above_majority": corrected_bracket,
-        "curve": ", ".join(f"{p['d']}: {p['score']:.3f}" for p in pts),
+        "curve": ", ".join(
+            f"{p['d']}: {'≥ ' if p['d'] in pending else ''}{p['score']:.3f}" for p in pts
+        ),
         "trainings": trainings,
         "cpu_hours": round(hours, 2),
         "status": status,
