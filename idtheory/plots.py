@@ -201,7 +201,8 @@ def accuracy_vs_d(
     the paper's d90 and a hollow one at the chance-corrected d90, and per model a dash-dot-dot
     line at the chance-corrected threshold. A curve of a search the store holds only part of
     (``status`` ``"partial"``: a sweep in progress) is labelled "(search in progress)"; its star
-    marks the smallest d that passed so far.
+    marks the smallest d that passed so far, and a hollow marker a d scored from part of its
+    learning rates (``pending``: the pass is final, the score a lower bound).
     """
     from idtheory.search import result_threshold_kind
 
@@ -230,6 +231,17 @@ def accuracy_vs_d(
             **style,
             markersize=4,
         )
+        pending = sorted({d for r in group for d in r.get("pending") or ()} & set(by_d))
+        if pending:  # scored from part of its rates: open, like an unfinished measurement
+            ax.scatter(
+                pending,
+                [by_d[d]["score"] for d in pending],
+                marker=style["marker"],
+                s=30,
+                facecolors="w",
+                edgecolors=_color(i),
+                zorder=4,
+            )
         for r in group:
             if r.get("d90") is not None and r["d90"] in by_d:
                 hollow = r in corrected

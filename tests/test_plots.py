@@ -587,6 +587,24 @@ def test_accuracy_vs_d_labels_a_search_in_progress():
     plt.close(fig)
 
 
+def test_accuracy_vs_d_draws_a_pending_point_open():
+    """A d scored from part of its rates (``pending``) gets an open marker over the curve, in
+    the curve's colour; a finished search draws none."""
+    from matplotlib.colors import to_rgba
+
+    measuring = {**result("roberta", "said"), "status": "partial", "pending": [1000]}
+    fig = plots.accuracy_vs_d([result("bert", "did"), measuring])
+    ax = fig.axes[0]
+    (open_marks,) = [c for c in ax.collections if tuple(c.get_facecolor()[0]) == to_rgba("w")]
+    assert open_marks.get_offsets().tolist() == [[1000, 0.79]]
+    (curve,) = [ln for ln in ax.lines if ln.get_label() == "roberta SAID (search in progress)"]
+    assert tuple(open_marks.get_edgecolor()[0]) == to_rgba(curve.get_color())
+    plt.close(fig)
+    fig = plots.accuracy_vs_d([result("bert", "did")])
+    assert not [c for c in fig.axes[0].collections if tuple(c.get_facecolor()[0]) == to_rgba("w")]
+    plt.close(fig)
+
+
 def test_log_ticks_thin_to_decades_on_a_narrow_axis():
     """Three decades on a 2.5-inch-wide axis leave no room for 1-2-5 labels side by side; the
     same span stacked on a 4-inch-high y axis keeps them."""
