@@ -25,6 +25,7 @@ __all__ = [
     "d90_threshold",
     "format_bracket",
     "is_chance_corrected",
+    "passes",
     "threshold_is_degenerate",
 ]
 
@@ -154,6 +155,12 @@ def d90_ratio(numerator: Sequence[int | None], denominator: Sequence[int | None]
     return D90Ratio(None if hi_n is None else hi_n / hi_d, (lo_n or 0) / hi_d, most)
 
 
+def passes(score: float, threshold: float) -> bool:
+    """Whether a subspace ``score`` reaches ``threshold`` (finite, ``>=`` up to
+    :data:`PASS_TOL`): the one pass rule of searches, curves and tables."""
+    return math.isfinite(score) and score >= threshold - PASS_TOL
+
+
 def d90_threshold(full_score: float, frac: float = DEFAULT_FRAC, floor: float = 0.0) -> float:
     """The score a subspace must reach: ``floor + frac × (full_score − floor)`` — the paper's
     ``frac × full_score`` with the default ``floor`` 0 (then computed exactly as that product)."""
@@ -204,30 +211,30 @@ def d90_from_curve(
             f"full_score {full_score} does not exceed floor {floor}: no improvement to recover"
         )
     threshold = d90_threshold(full_score, frac, floor)
-    passes = tuple(math.isfinite(s) and s >= threshold - PASS_TOL for s in ss)
+    passed = tuple(passes(s, threshold) for s in ss)
 
-    d90 = next((d for d, p in zip(ds, passes, strict=True) if p), None)
+    d90 = next((d for d, p in zip(ds, passed, strict=True) if p), None)
     if d90 is None:
         bracket: tuple[int | None, int | None] = (ds[-1], None)
     else:
-        below = [d for d, p in zip(ds, passes, strict=True) if d < d90 and not p]
+        below = [d for d, p in zip(ds, passed, strict=True) if d < d90 and not p]
         bracket = (below[-1] if below else None, d90)
     violations = tuple(
         (dp, df)
-        for dp, pp in zip(ds, passes, strict=True)
+        for dp, pp in zip(ds, passed, strict=True)
         if pp
-        for df, pf in zip(ds, passes, strict=True)
+        for df, pf in zip(ds, passed, strict=True)
         if df > dp and not pf
     )
     d90_stable: int | None = None
-    for d, p in zip(reversed(ds), reversed(passes), strict=True):
+    for d, p in zip(reversed(ds), reversed(passed), strict=True):
         if not p:
             break
         d90_stable = d
     return D90Curve(
         dims=ds,
         scores=ss,
-        passes=passes,
+        passes=passed,
         full_score=float(full_score),
         frac=float(frac),
         threshold=threshold,

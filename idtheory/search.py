@@ -65,9 +65,9 @@ from typing import Any, Literal, cast
 from idtheory.config import HASH_EXCLUDED, RunSpec, SubspaceConfig, TrainConfig, content_id
 from idtheory.curve import (
     DEFAULT_FRAC,
-    PASS_TOL,
     d90_from_curve,
     d90_threshold,
+    passes,
     threshold_is_degenerate,
 )
 from idtheory.executors import (
@@ -977,13 +977,13 @@ class _Search:
                     if not specs:
                         continue
                 top = best_cell(cells := score_cells(specs, recs, metric))
-                passes = top.score >= threshold - PASS_TOL
+                passing = passes(top.score, threshold)
                 if not whole:
-                    if not passes:  # a rate still training may yet pass: undecided
+                    if not passing:  # a rate still training may yet pass: undecided
                         continue
                     pending.append(d)
                 points[d] = D90Point(
-                    d=d, score=top.score, best_lr=top.lr, passes=passes, cells=cells
+                    d=d, score=top.score, best_lr=top.lr, passes=passing, cells=cells
                 )
                 path.append(d)
             return complete

@@ -310,7 +310,7 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
 
 def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """:func:`d90_rows`' row of one cell from its results by threshold kind."""
-    from idtheory.curve import PASS_TOL, d90_from_curve, d90_threshold, format_bracket
+    from idtheory.curve import d90_from_curve, d90_threshold, format_bracket, passes
 
     paper, corrected = by_kind.get("paper"), by_kind.get("chance-corrected")
     r = paper or corrected
@@ -330,7 +330,7 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
         if not pts or base is None or not base > floor:
             return None
         threshold = d90_threshold(base, frac, floor)
-        known = [p for p in pts if p["d"] not in pending or p["score"] >= threshold - PASS_TOL]
+        known = [p for p in pts if p["d"] not in pending or passes(p["score"], threshold)]
         if not known:
             return None
         dims, scores = [p["d"] for p in known], [p["score"] for p in known]
