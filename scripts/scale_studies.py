@@ -35,6 +35,7 @@ from typing import Any
 
 from idtheory import figures
 from idtheory.config import RunSpec
+from idtheory.curve import d90_from_curve, d90_threshold
 from idtheory.plots import markdown_table
 
 
@@ -199,15 +200,17 @@ def grid_d90(rows: list[dict[str, Any]], precision: str, frac: float = 0.9) -> d
     full = [r[precision] for r in rows if r["method"] == "FULL" and r[precision] is not None]
     if not full:
         return {}
-    threshold = frac * max(full)
-    out: dict[str, Any] = {"threshold": threshold}
+    out: dict[str, Any] = {"threshold": d90_threshold(max(full), frac)}
     for method in sorted({r["method"] for r in rows} - {"FULL"}):
         best: dict[int, float] = {}
         for r in rows:
             if r["method"] == method and r[precision] is not None:
                 best[r["d"]] = max(best.get(r["d"], -math.inf), r[precision])
-        passing = [d for d, s in best.items() if s >= threshold]
-        out[method] = min(passing) if passing else (f"> {max(best)}" if best else None)
+        if not best:
+            out[method] = None
+            continue
+        found = d90_from_curve(list(best), list(best.values()), max(full), frac)
+        out[method] = found.d90 if found.d90 is not None else f"> {max(best)}"
     return out
 
 

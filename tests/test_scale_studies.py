@@ -78,6 +78,7 @@ def test_compare_and_grid_d90(studies):
     fp32, bf16 = studies.grid_d90(rows, "fp32"), studies.grid_d90(rows, "bf16")
     assert fp32["threshold"] == pytest.approx(0.765) and fp32["SAID"] == 640
     assert bf16["threshold"] == pytest.approx(0.774) and bf16["SAID"] == 160
+    assert studies.grid_d90(rows, "fp32", frac=1.0)["SAID"] == "> 640"  # 0.80 < 0.85 throughout
     # a missing bf16 training leaves its row open and no d90 claims past it
     del records[pairs[-1][1].config_hash()]
     rows = studies.compare(pairs, records, "accuracy", n_dev=100)
