@@ -885,6 +885,11 @@ def cmd_bound(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
         )
         print(format_report(result["rows"], title=result["title"]))
+        print(
+            f"\nbest certified bound: {result['best_bound']:.4f} (the smallest row with every code "
+            f"charged {result['code_choice_bits']:g} more bit(s) for choosing the code after "
+            "seeing the data)"
+        )
         return 0
     if args.d is None or args.m is None or args.train_error is None:
         raise ValueError("give --d, --m and --train-error (or --run ID)")
@@ -1233,7 +1238,9 @@ def _add_bound(p: argparse.ArgumentParser) -> None:
         "--n-candidate-d",
         type=_positive_int,
         default=1,
-        help="number of d values searched (charged log2 bits)",
+        help="number of d the search could have returned, fixed before it ran (charged log2 "
+        "bits): idtheory.search.possible_d90s(summary settings), e.g. 29 at the quick scale; "
+        "not the d it happened to evaluate",
     )
     p.add_argument("--extra-bits", type=float, default=0.0, help="other hyper-parameter bits")
     p.add_argument("--run", default=None, help="a stored run id: quantize and bound it")

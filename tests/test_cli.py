@@ -190,9 +190,22 @@ def test_finetune_and_bound_for_the_run(data_dir, tmp_path, capsys):
     bound = ["bound", "--run", run_id, "--results-dir", str(tmp_path), "--data-dir", str(data_dir)]
     assert main([*bound, "--levels", "8"]) == 0
     report = capsys.readouterr().out
-    assert "Catoni" in report and "Occam" in report
+    assert "Catoni" in report and "Occam" in report and "best certified bound" in report
     assert main([*bound, "--levels", "8", "--extra-bits", "2.5"]) == 0  # reaches the run's bound
     plain, charged = ResultsStore(tmp_path).bounds()
+    # the best row is paid for: 1 more bit for picking the better of the two codes
+    from idtheory.bounds import occam_bound
+
+    err = 1.0 - plain["train_accuracy_quantized"]
+    binomial = [r for r in plain["rows"] if r["name"] == "Occam, binomial"]
+    assert len(binomial) == 2 and plain["code_choice_bits"] == 1.0
+    assert plain["best_bound"] == pytest.approx(
+        min(
+            occam_bound(plain["m"], err, r["complexity_bits"] + 1, 0.05, "binomial")
+            for r in binomial
+        )
+    )
+    assert plain["best_bound"] > min(r["bound"] for r in binomial)
     assert (plain["settings"]["extra_bits"], charged["settings"]["extra_bits"]) == (0.0, 2.5)
     bits = [[r["complexity_bits"] for r in b["rows"] if r["certified"]] for b in (plain, charged)]
     assert bits[1] == pytest.approx([b + 2.5 for b in bits[0]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from idtheory.search import (
     _geometric_grid,
     d90_from_curve,
     measure_d90,
+    possible_d90s,
     search_run_spec,
     subspace_lrs_at,
 )
@@ -691,3 +693,49 @@ def test_every_result_status_but_ok_says_what_it_means():
     assert set(search._STATUS_REASONS) | {"ok"} == set(search.RESULT_STATUSES)
     assert all(search.status_reason(s) for s in search.RESULT_STATUSES if s != "ok")
     assert search.status_reason("ok") == search.status_reason("unknown") == ""
+
+
+# ---------------------------------------------------------------- the d a search could return
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"d_max": 5000},
+        {"d_max": 5000, "candidates": 3},
+        {"d_min": 640, "d_max": 5000, "d_floor": 10},
+    ],
+    ids=["bisection", "3-section", "d_floor"],
+)
+def test_possible_d90s_is_every_d_some_outcome_evaluates(tmp_path: Path, kw) -> None:
+    """Searches driven by random pass/fail outcomes (non-monotone) evaluate only d in
+    possible_d90s (a bound's prior must cover them all), and together they reach most of it
+    (the set is not padded: its rarest d need a particular 7-step path)."""
+    rng = random.Random(0)
+    seen: set[int] = set()
+    settings: dict[str, Any] = {}
+    for trial in range(80):
+        outcome: dict[int, float] = {}
+
+        def acc(d: int, outcome: dict[int, float] = outcome) -> float:
+            # the good lr's score (1e-2 adds nothing): 0.95 passes 0.81, 0.6 fails
+            return outcome.setdefault(d, rng.choice((0.6, 0.95)) + 0.1)
+
+        res = run(ResultsStore(tmp_path / str(trial)), FakeTrainer(acc=acc), seeds=(0,), **kw)
+        settings = res.settings
+        assert set(outcome) <= set(possible_d90s(settings)), sorted(outcome)
+        seen |= set(outcome)
+    possible = possible_d90s(settings)
+    assert len(seen) >= 0.8 * len(possible), sorted(set(possible) - seen)
+
+
+def test_possible_d90s_of_the_quick_scale() -> None:
+    """×4 grid from 10 to 100,000, bisected to ratio 1.5: each grid step splits into three."""
+    settings = {"d_min": 10, "d_max": 100_000, "grid_factor": 4.0, "bracket_ratio": 1.5}
+    assert possible_d90s(settings) == [
+        10, 14, 20, 28, 40, 57, 80, 113, 160, 226, 320, 453, 640, 905, 1280, 1810, 2560, 3620,
+        5120, 7241, 10240, 14482, 20480, 28963, 40960, 51200, 64000, 80000, 100000,
+    ]  # fmt: skip
+    assert possible_d90s({"grid": [300, 10, 300]}) == [10, 300]
+    with pytest.raises(ValueError, match="d_max unresolved"):
+        possible_d90s({**settings, "d_max": None})

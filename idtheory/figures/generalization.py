@@ -12,6 +12,7 @@ from idtheory.config import RunSpec
 from idtheory.figures.context import (
     FigureContext,
 )
+from idtheory.search import possible_d90s
 from idtheory.store import is_finite_number
 
 # =============================================================================== Figures 4-5
@@ -53,8 +54,9 @@ def generalization_rows(
     and on the training subsample, and their relative generalization gaps.
 
     Columns: checkpoint, step, task, method, d90, status, majority, full_dev, full_train,
-    full_gap, d90_dev, d90_train, d90_gap, m (training examples), n_candidate_d (d evaluated by
-    the search), n_candidate_lr (subspace learning rates the search could use), d90_run_ids.
+    full_gap, d90_dev, d90_train, d90_gap, m (training examples), n_candidate_d (every d the
+    search could have returned, :func:`idtheory.search.possible_d90s`), n_candidate_lr
+    (subspace learning rates the search could use), d90_run_ids.
     """
     from idtheory.plots import relative_gap
 
@@ -97,7 +99,7 @@ def generalization_rows(
             "d90_dev": _mean_metric(d90_recs, "dev", metric),
             "d90_train": _mean_metric(d90_recs, "train", metric),
             "m": m,
-            "n_candidate_d": len(s["points"]),
+            "n_candidate_d": len(possible_d90s(s["settings"])),
             "n_candidate_lr": len(_searched_lrs(s["settings"])),
             "d90_run_ids": list(cell["run_ids"]),
         }
@@ -162,8 +164,9 @@ def bound_rows(ctx: FigureContext, gen: Sequence[Mapping[str, Any]]) -> list[dic
     Two codes: the float32 θ_d as trained (``d·32`` bits, its own training error; no
     re-evaluation) and, when ``bound_levels`` is set, θ_d quantized to that many levels and
     arithmetic-coded (:func:`idtheory.compress.bound_for_run`, which measures the quantized
-    model). Every bound is charged ``log2(n_candidate_d)`` bits for picking d90 among the
-    evaluated d and ``log2(n_candidate_lr)`` for the learning rate (every rate the search could
+    model). Every bound is charged ``log2(n_candidate_d)`` bits for picking d90 among the d
+    its search could have returned (fixed by its settings, not the d its scores led it to) and
+    ``log2(n_candidate_lr)`` for the learning rate (every rate the search could
     train any d at, read from its summary).
     Aghajanyan et al.'s ``ê + √(d/m)`` is shown for reference, flagged as not certified.
     """
