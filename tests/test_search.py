@@ -739,3 +739,17 @@ def test_possible_d90s_of_the_quick_scale() -> None:
     assert possible_d90s({"grid": [300, 10, 300]}) == [10, 300]
     with pytest.raises(ValueError, match="d_max unresolved"):
         possible_d90s({**settings, "d_max": None})
+
+
+def test_k_section_bracket_ignores_a_failing_d_above_the_smallest_pass(tmp_path: Path) -> None:
+    """3 candidates per round and one bad point above the crossing (d = 2560 fails): the
+    bracket is closed below the smallest passing d, not at the failure above it."""
+
+    def dipped(d: int) -> float:
+        return 0.5 if d == 2560 else sigmoid_acc(d)
+
+    trainer = FakeTrainer(acc=dipped)
+    res = run(ResultsStore(tmp_path), trainer, seeds=(0,), candidates=3)
+    assert res.status == "ok" and res.d90 == 453 and res.bracket == (381, 453)
+    assert res.non_monotone == [(453, 2560), (640, 2560)]
+    assert trainer.dims() == [10, 40, 160, 226, 320, 381, 453, 640, 2560, 10240]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from transformers import (
 )
 
 from idtheory.config import SubspaceConfig
+from idtheory.projections import projection_class
 from idtheory.subspace import SubspaceModel, get_subspace_model
 
 TINY = dict(
@@ -94,17 +96,24 @@ def test_did_gradient_equals_explicit_transpose(layout, projection):
         model.theta.normal_(0, 0.5)
     model(**b).loss.backward()
     grad_theta = _flat_grad_of_base(model, base, b)
-    # Explicit P: the stacked materialized blocks (zero where a per-tensor block was cropped).
     if layout == "global":
         P = model.projections[0].materialize()
     else:
-        blocks = []
-        for slot, proj in zip(model.slots, model.projections):
-            M = torch.zeros(slot.numel, 12, dtype=torch.float64)
-            M[:, : proj.d] = proj.materialize()[: slot.numel]
-            blocks.append(M)
-        P = torch.cat(blocks)
+        P = torch.cat(_explicit_blocks(model, projection, d=12, seed=4))
     torch.testing.assert_close(model.theta.grad, P.T @ grad_theta)
+
+
+def _explicit_blocks(model: SubspaceModel, projection: str, d: int, seed: int) -> list:
+    """The per-tensor layout's P, block by block, built here from its definition: tensor i gets
+    its own projection with seed ``seed + i``, read from θ_d[:d_i] (zero columns beyond)."""
+    cls = projection_class(projection)
+    blocks = []
+    for i, slot in enumerate(model.slots):
+        d_i, D_i = cls.per_tensor_sizes(d, slot.numel)
+        M = torch.zeros(slot.numel, d, dtype=torch.float64)
+        M[:, :d_i] = cls(d_i, D_i, seed + i, dtype=torch.float64).materialize()[: slot.numel]
+        blocks.append(M)
+    return blocks
 
 
 @pytest.mark.parametrize("scaling", ["block", "module", "tensor"])
@@ -147,6 +156,27 @@ def test_authors_grad_scale_is_one_over_L():
         grads[mode] = model.theta.grad
         L = model.projections[0].L
     torch.testing.assert_close(grads["authors"], grads["exact"] / L)
+
+
+def test_authors_grad_scale_per_tensor_is_each_block_s_own_one_over_L():
+    """The released code's per-tensor gradient: block i's Pᵢᵀgᵢ scaled by 1/Lᵢ, Lᵢ the power of
+    two its tensor pads to (not the L of all D parameters)."""
+    base = tiny()
+    b = batch()
+    config = SubspaceConfig(dim=10, method="did", layout="per_tensor", grad_scale="authors", seed=2)
+    model = get_subspace_model(copy.deepcopy(base), config)
+    with torch.no_grad():
+        model.theta.normal_(0, 0.5)
+    model(**b).loss.backward()
+    g = _flat_grad_of_base(model, base, b).split([s.numel for s in model.slots])
+    blocks = _explicit_blocks(model, "fastfood", d=10, seed=2)
+    sizes = {2 ** math.ceil(math.log2(s.numel)) for s in model.slots}
+    assert len(sizes) > 1  # tensors of different padded sizes: a single L would differ
+    expected = sum(
+        M.T @ g_i / 2 ** math.ceil(math.log2(slot.numel))
+        for M, g_i, slot in zip(blocks, g, model.slots, strict=True)
+    )
+    torch.testing.assert_close(model.theta.grad, expected)
 
 
 @pytest.mark.parametrize(

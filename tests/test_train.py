@@ -452,3 +452,99 @@ def test_a_training_resumes_with_gradient_checkpointing_switched(data_dir, tmp_p
     assert not list(partial.glob("*.pt"))
     assert resumed["steps"] == clean["steps"] and resumed["history"] == clean["history"]
     assert taken["n"] == clean["steps"] - 2  # resumed at step 2, not started again
+
+
+# ---------------------------------------------------------------- evaluation, schedule, best state
+
+
+def test_evaluate_scores_each_example_against_its_own_label():
+    """Batches run in length order; each prediction must go back to its own example. A model
+    that reads the label off the first token scores 1.0 on examples of mixed lengths."""
+    import types
+
+    import torch
+
+    from idtheory.train import evaluate
+
+    class FirstTokenParity(torch.nn.Module):
+        def forward(self, input_ids, attention_mask=None, **kw):
+            pred = input_ids[:, 0] % 2
+            return types.SimpleNamespace(logits=torch.nn.functional.one_hot(pred, 2).float())
+
+    examples = [  # lengths 11 … 2 (reversed against the label pattern), labels 0, 1, 0, 1, …
+        {"input_ids": [4 + i % 2] + [7] * (10 - i), "attention_mask": [1] * (11 - i),
+         "labels": i % 2}
+        for i in range(10)
+    ]  # fmt: skip
+    assert evaluate(FirstTokenParity(), examples, "mrpc", batch_size=3) == {
+        "accuracy": 1.0,
+        "f1": 1.0,
+    }
+    flipped = [{**e, "labels": 1 - e["labels"]} for e in examples]
+    assert evaluate(FirstTokenParity(), flipped, "mrpc", batch_size=4)["accuracy"] == 0.0
+
+
+def test_lr_schedule_warms_up_then_decays_linearly():
+    from idtheory.train import _lr_lambda
+
+    f = _lr_lambda(10, 2)
+    assert [f(s) for s in range(10)] == [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
+    g = _lr_lambda(4, 0)
+    assert [g(s) for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
+
+
+def test_finetune_steps_at_the_scheduled_rates_with_the_configured_decay(data_dir, monkeypatch):
+    """6 steps, warm-up round(0.34 × 6) = 2: the optimizer sees lr × (0.5, 1, 1, 0.75, 0.5, 0.25)
+    and the configured weight decay."""
+    import torch
+
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+    from idtheory.train import finetune
+
+    seen: list[tuple[float, float]] = []
+
+    class RecordedAdamW(torch.optim.AdamW):
+        def step(self, closure=None):
+            group = self.param_groups[0]
+            seen.append((group["lr"], group["weight_decay"]))
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "AdamW", RecordedAdamW)
+    loaded = load_model("tiny-bert", num_labels=2, seed=0)
+    model = get_subspace_model(loaded.model, SubspaceConfig(dim=40, method="said"))
+    config = TrainConfig(lr=0.02, warmup_ratio=0.34, weight_decay=0.1, **SMALL)
+    result = finetune(model, loaded.tokenizer, "mrpc", config, data_dir=data_dir, progress=False)
+    assert result.status == "ok" and result.steps == 6
+    assert [lr for lr, _ in seen] == pytest.approx([0.01, 0.02, 0.02, 0.015, 0.01, 0.005])
+    assert {wd for _, wd in seen} == {0.1}
+
+
+def test_finetune_returns_the_parameters_of_its_best_evaluation(data_dir, monkeypatch):
+    """Dev scores fall after the first evaluation: the model returned (and its training
+    metrics) is θ_d as it was at step 1, not after the last step."""
+    import torch
+
+    from idtheory import train
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+
+    seen: list[torch.Tensor] = []
+    real_evaluate = train.evaluate
+
+    def falling(model, examples, task, **kw):
+        out = real_evaluate(model, examples, task, **kw)
+        if len(examples) == SMALL["max_eval_examples"]:  # a dev evaluation
+            seen.append(model.theta.detach().clone())
+            out = {**out, "accuracy": 1.0 - 0.1 * len(seen)}
+        return out
+
+    monkeypatch.setattr(train, "evaluate", falling)
+    loaded = load_model("tiny-bert", num_labels=2, seed=0)
+    model = get_subspace_model(loaded.model, SubspaceConfig(dim=40, method="said"))
+    config = TrainConfig(lr=0.05, eval_every=1, **SMALL)
+    result = train.finetune(model, loaded.tokenizer, "mrpc", config, data_dir=data_dir,
+                            progress=False)  # fmt: skip
+    assert result.best_step == 1 and len(seen) == 6
+    assert not torch.equal(seen[0], seen[-1])  # θ_d moved after step 1
+    assert torch.equal(model.theta.detach(), seen[0])

@@ -123,8 +123,19 @@ def test_mix32_is_a_bijection_on_16_bit_slices() -> None:
 CASES = [(1, 1), (1, 2), (3, 16), (5, 37), (7, 64), (16, 16), (33, 100), (20, 128)]
 
 
+@pytest.fixture(params=["numba", "plain torch"])
+def cpu_path(request, monkeypatch) -> str:
+    """Both CPU paths of the gather/scatter: numba's kernels and the plain torch indexing (what
+    CUDA runs without Triton, and float64 there)."""
+    if request.param == "plain torch":
+        from idtheory.kernels import fastfood_cpu
+
+        monkeypatch.setattr(fastfood_cpu, "_use_numba", lambda x: False)
+    return request.param
+
+
 @pytest.mark.parametrize(("d", "D"), CASES)
-def test_hashed_matches_dense_definition(d: int, D: int) -> None:
+def test_hashed_matches_dense_definition(d: int, D: int, cpu_path: str) -> None:
     P = HashedFastfoodProjection(d, D, seed=11, dtype=torch.float64, backend="torch")
     M = dense_hashed(P)
     assert rel(P.materialize().numpy(), M) < 1e-12
