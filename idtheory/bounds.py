@@ -662,6 +662,9 @@ def description_length_bits(
       codebook (``codebook_bits`` per centroid: 16 for float16, 32 for float32) and the symbol
       counts the decoder needs. H is the entropy of ``symbol_probs`` (bits/symbol; its last
       axis must have L entries); without it H = log2 L (uniform usage, the worst case).
+      ``symbol_probs`` must be the empirical frequencies (or the counts) of exactly the d coded
+      symbols: only then is ``ceil(d·H) + 1`` a length some code achieves (rounded or model
+      probabilities can understate it).
       ``count_bits`` defaults to ``ceil(log2(d + 1))``, the safe value (Lotfi's code uses
       ceil(log2 d), one bit short when d is a power of two).
     * ``fixed``: ``d·ceil(log2 L) + L·codebook_bits`` (fixed-length symbols, no counts).
@@ -818,9 +821,17 @@ def _row(
 
 
 def _rows_for_code(
-    code: str, bits: float, note: str, err: float, m: int, delta: float, inputs: str
+    code: str,
+    bits: float,
+    note: str,
+    err: float,
+    m: int,
+    delta: float,
+    inputs: str,
+    certified: bool = True,
 ) -> list[dict[str, Any]]:
-    """Every bound family for one hypothesis code of ``bits`` bits (point-mass posterior)."""
+    """Every bound family for one hypothesis code of ``bits`` bits (point-mass posterior);
+    ``certified=False`` marks every row uncertified (``err`` is not that code's model's)."""
     kl = bits * LN2
     k = int(_error_count(np.float64(m), np.float64(err)))
     lam_val, lam = catoni_bound_opt(err, kl, m, delta, union=True)
@@ -877,7 +888,10 @@ def _rows_for_code(
             {},
         ),
     ]
-    return [{**_row(n, code, bits, v, c, f, note, inputs), **extra} for n, v, c, f, extra in specs]
+    return [
+        {**_row(n, code, bits, v, c and certified, f, note, inputs), **extra}
+        for n, v, c, f, extra in specs
+    ]
 
 
 def bound_report(
@@ -889,11 +903,14 @@ def bound_report(
     n_candidate_d: int = 1,
     extra_bits: float = 0,
     symbol_probs: ArrayLike | None = None,
+    train_error_fp16: float | None = None,
 ) -> list[dict[str, Any]]:
     """All bounds of this module for one model with d intrinsic parameters trained on m examples
     with training error ``train_error`` (fraction; that of the stored, i.e. rounded or
-    quantized, model). Returns rows ``{name, code, statement, complexity_bits, bound,
-    certified}``; ``bound`` is a fraction (raw, may exceed 1).
+    quantized, model). The fp16 code describes θ_d rounded to float16, another model with its
+    own training error: give it as ``train_error_fp16``, else its rows are computed with
+    ``train_error`` and marked not certified. Returns rows ``{name, code, statement,
+    complexity_bits, bound, certified}``; ``bound`` is a fraction (raw, may exceed 1).
 
     Codes considered: ``levels=None`` → each of the d numbers stored as fp32 (r = 2^32) and as
     fp16 (r = 2^16): a uniform prior over r^d hypotheses, d·log2 r bits. ``levels=L`` → (a) a
@@ -929,8 +946,13 @@ def bound_report(
             inputs,
         ),
     ]
+    known16 = train_error_fp16 is not None
+    err16 = float(_fraction(train_error_fp16, "train_error_fp16")) if known16 else err
     if levels is None:
-        uniform = [("fp32", 32.0, 0.0, "2^32"), ("fp16", 16.0, 0.0, "2^16")]
+        uniform = [
+            ("fp32", 32.0, 0.0, "2^32", err, True),
+            ("fp16", 16.0, 0.0, "2^16", err16, known16),
+        ]
     else:
         la = int(_integer(levels, "levels", 1))
         if la < 2:
@@ -938,8 +960,8 @@ def bound_report(
                 f"levels must be >= 2, got {la}: one level stores every θ_d entry as the same "
                 "number, so the code carries no information about the trained θ_d"
             )
-        uniform = [(f"L={la} fixed", math.log2(la), 16.0 * la, str(la))]
-    for code, per_param, cb, r_label in uniform:
+        uniform = [(f"L={la} fixed", math.log2(la), 16.0 * la, str(la), err, True)]
+    for code, per_param, cb, r_label, code_err, own_error in uniform:
         bits = da * per_param + cb + sel
         note = f"{code}: {bits:,.1f} bits = d·log2 r, r = {r_label} values/param"
         if cb:
@@ -948,14 +970,19 @@ def bound_report(
         note += f"{sel_note}; Arora's τ holds with failure probability 10^{log10_fail:.1f}"
         if log10_fail > math.log10(dl):
             note += f" > δ: it certifies nothing at δ={dl:g}"
+        if not own_error:
+            note += (
+                f"; ê = {err:g} is the {code} model's only if rounding θ_d to {code} changes no "
+                "prediction: pass its own training error (train_error_fp16) to certify these rows"
+            )
         q_ln_r = da * per_param * LN2
         rows.append(
             _row(
                 "Arora Thm 2.1, τ = sqrt(q ln r/m)",
                 code,
                 bits,
-                err + math.sqrt(q_ln_r / ma),
-                log10_fail <= math.log10(dl),
+                code_err + math.sqrt(q_ln_r / ma),
+                own_error and log10_fail <= math.log10(dl),
                 "ê + sqrt(q ln r/m), q = d: holds with failure probability "
                 "r^-q · 2^(codebook + selection bits) (given with its code), not at δ "
                 "[Arora et al. 2018 Thm 2.1]",
@@ -963,7 +990,7 @@ def bound_report(
                 inputs,
             )
         )
-        rows += _rows_for_code(code, bits, note, err, ma, dl, inputs)
+        rows += _rows_for_code(code, bits, note, code_err, ma, dl, inputs, own_error)
     if levels is not None:
         la = int(levels)
         code = f"L={la} arith."

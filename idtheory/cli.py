@@ -870,7 +870,10 @@ def cmd_bound(args: argparse.Namespace) -> int:
         from idtheory.store import ResultsStore
 
         _refuse(
-            _changed(args, {"--d": None, "--m": None, "--train-error": None}),
+            _changed(
+                args,
+                {"--d": None, "--m": None, "--train-error": None, "--train-error-fp16": None},
+            ),
             "{options}: --run takes d, m and the training error from the stored run "
             "(drop {options}, or drop --run)",
         )
@@ -901,6 +904,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
         delta=args.delta,
         n_candidate_d=args.n_candidate_d,
         extra_bits=args.extra_bits,
+        train_error_fp16=args.train_error_fp16,
     )
     print(format_report(rows))
     return 0
@@ -1226,6 +1230,12 @@ def _add_bound(p: argparse.ArgumentParser) -> None:
         "--train-error",
         type=float,
         help="training error (fraction) of the stored model; without --run",
+    )
+    p.add_argument(
+        "--train-error-fp16",
+        type=float,
+        help="training error of θ_d rounded to float16 (certifies the fp16 rows; without "
+        "--levels and --run)",
     )
     p.add_argument(
         "--levels",

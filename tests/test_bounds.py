@@ -417,6 +417,16 @@ def test_bound_report_fp_formats():
     hoeff16 = by[("Occam, Hoeffding (Arora explicit)", "fp16")]
     assert hoeff16["bound"] == pytest.approx(0.1 + 0.559772, rel=REL)
     assert not by[("'McAllester' (tight-pac-bayes)", "fp16")]["certified"]
+    # the fp16 code is another model: certified only with its own training error
+    assert not any(r["certified"] for r in rows if r["code"] == "fp16")
+    assert "train_error_fp16" in by[("Occam, kl", "fp16")]["code_note"]
+    own = B.bound_report(207, 3668, 0.1, train_error_fp16=0.12)
+    kl16 = next(r for r in own if r["name"] == "Occam, kl" and r["code"] == "fp16")
+    assert kl16["certified"] and kl16["bound"] == pytest.approx(
+        float(B.occam_bound(3668, 0.12, 207 * 16, 0.05))
+    )
+    fp32_own = [r for r in own if r["code"] == "fp32"]
+    assert [r["bound"] for r in fp32_own] == [r["bound"] for r in rows if r["code"] == "fp32"]
     # selection bits are charged
     rows10 = B.bound_report(207, 3668, 0.1, n_candidate_d=10, extra_bits=2)
     occ10 = next(r for r in rows10 if r["name"] == "Occam, kl" and r["code"] == "fp32")

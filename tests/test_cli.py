@@ -217,6 +217,13 @@ def test_bound_table(capsys):
     )
     out = capsys.readouterr().out
     assert "Catoni" in out and "Aghajanyan" in out
+    fp16 = ["bound", "--d", "207", "--m", "3668", "--train-error", "0.1"]
+    assert main(fp16) == 0
+    kl16 = [ln for ln in capsys.readouterr().out.splitlines() if "Occam, kl" in ln and "fp16" in ln]
+    assert len(kl16) == 1 and kl16[0].rstrip().endswith("NO")  # fp16's own error not given
+    assert main([*fp16, "--train-error-fp16", "0.1"]) == 0
+    kl16 = [ln for ln in capsys.readouterr().out.splitlines() if "Occam, kl" in ln and "fp16" in ln]
+    assert kl16[0].rstrip().endswith("yes")
 
 
 def test_bound_refuses_one_level(capsys):
@@ -813,7 +820,10 @@ def test_results_modes_are_exclusive(modes, tmp_path, capsys):
     assert not (tmp_path / "runs.jsonl").exists()  # nothing merged
 
 
-@pytest.mark.parametrize("given", [["--d", "10"], ["--m", "100"], ["--train-error", "0.1"]])
+@pytest.mark.parametrize(
+    "given",
+    [["--d", "10"], ["--m", "100"], ["--train-error", "0.1"], ["--train-error-fp16", "0.1"]],
+)
 def test_bound_run_refuses_what_comes_from_the_run(given, tmp_path, monkeypatch, capsys):
     def bound_for_run(*args, **kwargs):
         raise AssertionError("bounded")
