@@ -133,6 +133,7 @@ def _quantized_bound(
             st = b.get("settings") or {}
             if (
                 st.get("levels") == levels
+                and st.get("codebook") == "float16"  # earlier records measured float64 centroids
                 and st.get("n_candidate_d") == n_candidate_d
                 and math.isclose(float(st.get("extra_bits", -1)), extra_bits)
                 and math.isclose(float(st.get("delta", -1)), delta)
