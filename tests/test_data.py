@@ -112,6 +112,18 @@ def test_second_tokenization_reads_the_cache(
     assert len(calls) == 3
     encode(build_tiny_tokenizer("roberta"), data, 32)  # another tokenizer
     assert len(calls) == 4 and len(list((tmp_path / "tokenized").glob("*.arrow"))) == 4
+    data.labels[0] = 1 - data.labels[0]  # relabelled, same texts: the new labels are served
+    assert encode(tok, data, 32)[0]["labels"] == data.labels[0] and len(calls) == 5
+    long_text = " ".join(["word"] * 60)  # truncated at 16 tokens: which end is kept matters
+    data.texts[0] = (long_text, long_text)
+    right = encode(tok, data, 16)[0]["input_ids"]
+    tok.truncation_side = "left"
+    left = encode(tok, data, 16)[0]["input_ids"]
+    assert (
+        len(calls) == 7
+        and left == tok(long_text, long_text, truncation=True, max_length=16)["input_ids"]
+    )
+    assert left != right
 
 
 def test_tokenize_without_a_cache_writes_nothing(tmp_path: Path) -> None:

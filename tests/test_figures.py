@@ -247,6 +247,13 @@ def test_get_scale_overrides():
         get_scale("quick", modles=["x"])
     with pytest.raises(ValueError, match="unknown scale"):
         get_scale("huge")
+    # a notebook editing its copy (nested values too) changes neither the preset nor later copies
+    mine = get_scale("quick")
+    mine["train"]["epochs"], mine["search"]["d_max"] = 1.0, 7
+    mine["tasks"].append("cola")
+    again = get_scale("quick")
+    assert again["train"]["epochs"] == 3.0 and again["search"]["d_max"] == 100_000
+    assert "cola" not in again["tasks"] and "cola" not in SCALES["quick"]["tasks"]
 
 
 def test_figure_names_per_notebook():

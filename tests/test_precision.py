@@ -44,6 +44,20 @@ def test_auto_follows_the_cpu(monkeypatch):
     assert resolve_precision("auto", "cpu") == "fp32"
 
 
+@pytest.mark.parametrize("bf16", [True, False])
+def test_auto_on_cuda_follows_the_gpu(monkeypatch, bf16):
+    """ "cuda", "cuda:1" and "auto" on a CUDA machine: bf16 where the GPU computes it (A100 and
+    later), fp32 elsewhere (V100, T4), whatever the CPU."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda *a: not bf16)
+    for device in ("cuda", "cuda:1", "auto"):
+        assert resolve_precision("auto", device) == ("bf16" if bf16 else "fp32"), device
+    assert resolve_precision("auto", "cpu") == ("fp32" if bf16 else "bf16")
+
+
 def test_explicit_precisions_are_kept():
     assert resolve_precision("fp32", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -247,6 +248,8 @@ def test_majority_score_is_the_constant_predictor_metric(real_data_dir: Path) ->
     # F1 of "always paraphrase": precision 279/408, recall 1
     assert majority_score("mrpc", "f1", real_data_dir) == pytest.approx(2 * 279 / (2 * 279 + 129))
     assert majority_score("cola", "mcc", real_data_dir) == 0.0  # a constant predictor has MCC 0
+    # RTE dev: the majority is label 0 (entailment, 146 of 277), not the largest label
+    assert majority_score("rte", "accuracy", real_data_dir) == pytest.approx(146 / 277)
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -369,6 +372,27 @@ def test_metrics_known_values() -> None:
     expected = (2 * 4 - (1 + 1 + 2 * 2)) / np.sqrt((16 - (1 + 1 + 4)) * (16 - (1 + 1 + 4)))
     spec = tasks.TASKS["anli"]
     assert tasks._mcc(np.array(p), np.array(y), spec.num_labels) == pytest.approx(expected)
+    # predicted and true class counts differ (5:1 against 4:2): tp 4, fp 1, fn 0, tn 1
+    m = compute_metrics("cola", [1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0])
+    assert m["mcc"] == pytest.approx((4 * 1 - 1 * 0) / math.sqrt(5 * 4 * 2 * 1))
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_mcc_is_the_correlation_of_the_one_hot_codes(k: int) -> None:
+    """Gorodkin's multi-class MCC as the covariance of the one-hot codes of predictions and
+    labels over the square root of their variances (written here from that definition), on
+    random labels with unequal predicted and true class counts."""
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        y = rng.integers(0, k, 40)
+        p = np.where(rng.random(40) < 0.6, y, rng.integers(0, k, 40))
+        Y, P = np.eye(k)[y], np.eye(k)[p]
+
+        def cov(a: np.ndarray, b: np.ndarray) -> float:
+            return float(((a - a.mean(0)) * (b - b.mean(0))).sum())
+
+        expected = cov(Y, P) / math.sqrt(cov(Y, Y) * cov(P, P))
+        assert tasks._mcc(p, y, k) == pytest.approx(expected, rel=1e-12)
 
 
 def test_metrics_inputs() -> None:

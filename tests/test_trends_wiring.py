@@ -213,3 +213,14 @@ def test_a_search_on_a_map_only_driver_records_executor_writes_on_the_driver(
     assert store.writes == [False, False]
     assert measure_d90("m", "mrpc", d_min=10, d_max=40, progress=False, **kw).d90 == 10
     assert len(trainer.calls) == 2  # stored: nothing trained again
+
+
+def test_infer_step_reads_the_update_count_from_checkpoint_names() -> None:
+    """Figure 2's x axis: MultiBERTs' ``step_20k`` is 20,000 updates, Pythia's ``step143000``
+    143,000, a Trainer's ``checkpoint-2000`` 2,000; a name without a step gives None."""
+    from idtheory.trends import _infer_step
+
+    assert _infer_step("google/multiberts-seed_0-step_20k") == 20_000
+    assert _infer_step("EleutherAI/pythia-160m@step143000") == 143_000
+    assert _infer_step("runs/family-xs/checkpoint-2000") == 2_000
+    assert _infer_step("roberta-base") is None
