@@ -901,6 +901,43 @@ def test_process_pool_broken_by_a_dead_worker_is_replaced_and_the_trainings_reru
     once.close()
 
 
+class CrashFirst:
+    """Kills its worker process (os._exit) on its first ``n`` calls, counted in files of
+    ``marker_dir``; returns ``x + 1`` afterwards."""
+
+    def __init__(self, marker_dir: str, n: int) -> None:
+        self.marker_dir, self.n = marker_dir, n
+
+    def __call__(self, x: int) -> int:
+        attempts = len(list(Path(self.marker_dir).iterdir()))
+        Path(self.marker_dir, uuid.uuid4().hex).touch()
+        if attempts < self.n:
+            os._exit(1)
+        return x + 1
+
+
+@pytest.mark.parametrize("retries", [1, 2])
+def test_process_executor_resubmits_exactly_max_retries_times(tmp_path: Path, retries) -> None:
+    """A training whose worker dies on each of its first k attempts succeeds with
+    max_retries = k and fails with k − 1: the limit counts submissions after the first."""
+    enough, short = tmp_path / "enough", tmp_path / "short"
+    enough.mkdir()
+    short.mkdir()
+    ex = ProcessExecutor(workers=1, progress=False, max_retries=retries)
+    try:
+        assert ex.submit(CrashFirst(str(enough), retries), 41).result() == 42
+    finally:
+        ex.close()
+    assert len(list(enough.iterdir())) == retries + 1
+    ex = ProcessExecutor(workers=1, progress=False, max_retries=retries - 1)
+    try:
+        with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+            ex.submit(CrashFirst(str(short), retries), 41).result()
+    finally:
+        ex.close()
+    assert len(list(short.iterdir())) == retries
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim, /proc")
 def test_a_worker_gives_back_what_its_training_freed():
     """glibc keeps freed heap memory (its mmap threshold rises once a large block was freed), so
