@@ -37,6 +37,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -260,10 +261,23 @@ class _Checkpoint:
         return None if self.path is None else self.path.with_suffix(".json")
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state, or None (no path, no file, or another training's file)."""
+        """The saved state, or None (no path, no file, or another training's file). A file
+        that cannot be read (truncated by a full disk, damaged in a copy) is moved aside to
+        ``<name>.unreadable`` with a warning, and the training starts over, rather than failing
+        every rerun."""
         if self.path is None or not self.path.is_file():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as err:  # torch raises RuntimeError, EOFError, pickle errors, ...
+            aside = self.path.with_name(self.path.name + ".unreadable")
+            os.replace(self.path, aside)
+            warnings.warn(
+                f"checkpoint {self.path} cannot be read ({type(err).__name__}: {err}); moved to "
+                f"{aside.name}, the training starts over",
+                stacklevel=2,
+            )
+            return None
         return state if state.get("fingerprint") == self.fingerprint else None
 
     def due(self) -> bool:

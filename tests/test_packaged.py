@@ -36,7 +36,9 @@ def _split(blob: bytes, n: int, out: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], str, int]:
     """A tiny random MPNet saved with save_pretrained, zipped under ``all-mpnet-base-v2/`` (with
-    a desktop.ini, as the real archive) and split into five pieces; its weights' SHA-256, size."""
+    a desktop.ini, as the real archive) and split into five pieces; its weights' SHA-256, size.
+    Two hostile members too, which extraction must drop: one climbing out of the model directory
+    with ``..`` and one with an absolute path (to :func:`_absolute_target`)."""
     root = tmp_path_factory.mktemp("tiny-mpnet")
     lm = load_model("tiny-mpnet", 2, seed=3)
     src = root / "src"
@@ -47,6 +49,8 @@ def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], 
         zf.writestr("all-mpnet-base-v2/", "")
         zf.writestr("all-mpnet-base-v2/desktop.ini", "[.ShellClassInfo]\n")
         zf.writestr("unrelated/readme.txt", "not part of the model")
+        zf.writestr("all-mpnet-base-v2/../../escaped.txt", "outside the cache entry")
+        zf.writestr(f"all-mpnet-base-v2/{_absolute_target(root)}", "anywhere on the disk")
         for f in sorted(src.iterdir()):
             zf.write(f, f"all-mpnet-base-v2/{f.name}")
     weights = (src / "model.safetensors").read_bytes()
@@ -54,6 +58,11 @@ def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], 
     pieces_dir.mkdir()
     pieces = _split(buf.getvalue(), 5, pieces_dir)
     return pieces, hashlib.sha256(weights).hexdigest(), len(weights)
+
+
+def _absolute_target(root: Path) -> Path:
+    """Where the archive's member with an absolute path points (inside the fixture's root)."""
+    return root / "absolute.txt"
 
 
 def _tiny_spec(sha: str, size: int) -> packaged.SplitZipModel:
@@ -96,6 +105,22 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return torch.equal(a, b)
+
+
+def test_members_outside_the_model_directory_are_not_extracted(
+    tiny_archive, tmp_path: Path
+) -> None:
+    """Extraction precedes the checksum, so the path check is the only guard: a member with
+    ``..`` or an absolute path is dropped (no file appears outside the entry, in the cache or
+    elsewhere) and the model is assembled as usual."""
+    pieces, sha, size = tiny_archive
+    entry = assemble(_tiny_spec(sha, size), pieces=pieces, cache=tmp_path, progress=False)
+    assert (entry / ".complete").is_file()
+    assert (entry / "model.safetensors").stat().st_size == size
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and entry not in p.parents]
+    assert outside == []
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not _absolute_target(pieces[0].parent.parent).exists()
 
 
 def test_wrong_checksum_is_refused_and_nothing_is_kept(tiny_archive, tmp_path: Path) -> None:

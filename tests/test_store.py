@@ -410,3 +410,63 @@ def test_results_merge_command(tmp_path, capsys):
     main(merge)
     assert "1 checkpoints of trainings in flight added" in capsys.readouterr().out
     assert (tmp_path / "home" / "partial" / "inflight.pt").read_bytes() == b"c"
+
+
+def test_merge_replaces_a_bound_recomputed_elsewhere(tmp_path: Path) -> None:
+    """A bound of the same key (run_id, settings) whose content differs in the other store (it
+    was recomputed there, say after a fix) replaces this store's, and counts as merged."""
+    home, away = ResultsStore(tmp_path / "home"), ResultsStore(tmp_path / "away")
+    key = {"run_id": "r1", "settings": {"levels": 16}}
+    home.put_bound({**key, "bound": 0.40})
+    away.put_bound({**key, "bound": 0.31})
+    assert home.merge(away)["bounds"] == 1
+    assert [b["bound"] for b in home.bounds(run_id="r1")] == [0.31]
+    assert [b["bound"] for b in ResultsStore(tmp_path / "home").bounds()] == [0.31]
+    assert home.merge(away)["bounds"] == 0  # now the same: nothing more
+
+
+def test_a_log_rewritten_in_place_is_read_again(tmp_path: Path) -> None:
+    """A log rewritten in place (same inode, now shorter than what was read of it) is read from
+    its start again: the store holds what the file now says, not an error or stale records."""
+    store = ResultsStore(tmp_path)
+    specs = [make_spec(d) for d in (10, 20, 30)]
+    for s in specs:
+        store.put(make_record(s))
+    assert len(store) == 3
+    path = tmp_path / "runs.jsonl"
+    inode = path.stat().st_ino
+    lines = path.read_text().splitlines(keepends=True)
+    with open(path, "r+") as fh:  # e.g. an editor that writes the file back in place
+        fh.truncate(0)
+        fh.writelines(lines[:2])
+    assert path.stat().st_ino == inode
+    assert len(store) == 2
+    assert [r["run_id"] for r in store] == [s.config_hash() for s in specs[:2]]
+    assert specs[2] not in store
+
+
+def test_a_summary_differing_only_in_a_derived_key_is_not_written_again(tmp_path: Path) -> None:
+    """A summary stored before ``threshold_kind`` existed, put again with it (derived from
+    ``settings["floor"]``), is the same summary: no second line."""
+    store = ResultsStore(tmp_path)
+    old = {"summary_id": "a", "model": "tiny", "d90": 100, "settings": {"floor": 0}}
+    store.put_summary(old)
+    assert store.put_summary({**old, "threshold_kind": "paper"}) == old
+    assert len((tmp_path / "d90.jsonl").read_text().splitlines()) == 1
+
+
+def test_merge_keeps_the_checkpoint_of_a_run_that_failed_elsewhere(tmp_path: Path) -> None:
+    """A run whose record comes in from the other store as ``"failed"`` will be trained again
+    here: its checkpoint in this store is kept (only final runs' checkpoints are pruned)."""
+    home, away = ResultsStore(tmp_path / "home"), ResultsStore(tmp_path / "away")
+    spec = make_spec(10)
+    run_id = spec.config_hash()
+    home.partial_dir.mkdir(parents=True)
+    (home.partial_dir / f"{run_id}.pt").write_bytes(b"state at step 300")
+    (home.partial_dir / f"{run_id}.json").write_text(json.dumps({"step": 300}))
+    away.put(make_record(spec, status="failed", metrics={}, message="CUDA out of memory"))
+    counts = home.merge(away)
+    assert (counts["runs"], counts["pruned"]) == (1, 0)
+    assert home.get(run_id)["status"] == "failed" and home.needs_training(spec)
+    assert (home.partial_dir / f"{run_id}.pt").read_bytes() == b"state at step 300"
+    assert (home.partial_dir / f"{run_id}.json").exists()

@@ -204,6 +204,22 @@ def _theta(run_dir):
     return load_file(run_dir / "subspace_model.safetensors")
 
 
+def _ticking(monkeypatch, seconds_per_call: float) -> None:
+    """Give idtheory.train a ``perf_counter`` (its wall-time clock) that advances
+    ``seconds_per_call`` at each call; its ``monotonic`` (the checkpoint period) stays real."""
+    import time
+    import types
+
+    now = {"t": 0.0}
+
+    def perf_counter() -> float:
+        now["t"] += seconds_per_call
+        return now["t"]
+
+    clock = types.SimpleNamespace(perf_counter=perf_counter, monotonic=time.monotonic)
+    monkeypatch.setattr("idtheory.train.time", clock)
+
+
 @pytest.mark.parametrize(
     "method, killed_after",
     [("said", 2), ("said", 3), ("said", 5), ("full", 4)],  # 3 steps per epoch: mid, boundary, 2nd
@@ -212,22 +228,32 @@ def test_a_killed_training_resumes_from_its_checkpoint_exactly(
     data_dir, tmp_path, monkeypatch, method, killed_after
 ):
     """Killed after k steps and run again, a training ends as if never interrupted: same
-    history, metrics and θ_d (dropout RNG, batch order, optimizer and scheduler restored)."""
+    history, metrics and θ_d (dropout RNG, batch order, optimizer and scheduler restored). Its
+    ``wall_time_s`` adds the time spent before the kill (1000 s per clock reading there, 1 s
+    in the rerun) to the rerun's own."""
+    import json
+
     s = spec(method=method, lr=1e-3 if method == "full" else 1e-2, group_by_length=True)
     clean = run_spec(s, data_dir=data_dir, artifacts_dir=tmp_path / "clean", progress=False)
     partial = tmp_path / "partial"
     kwargs = dict(data_dir=data_dir, artifacts_dir=tmp_path / "resumed", progress=False)
     with monkeypatch.context() as m:
         m.setattr("idtheory.train.CHECKPOINT_EVERY_S", 0.0)
+        _ticking(m, 1000.0)
         _kill_at(m, killed_after)
         with pytest.raises(_Killed):
             run_spec(s, checkpoint_dir=partial, **kwargs)
     (saved,) = partial.glob("*.pt")
     assert saved.name == f"{s.config_hash()}.pt"
-    resumed = run_spec(s, checkpoint_dir=partial, **kwargs)
+    spent = json.loads(saved.with_suffix(".json").read_text())["spent_s"]
+    assert spent >= 1000.0  # training time up to the last checkpoint, by the slow clock
+    with monkeypatch.context() as m:
+        _ticking(m, 1.0)
+        resumed = run_spec(s, checkpoint_dir=partial, **kwargs)
     assert not list(partial.glob("*.pt"))  # removed once the training ended
     for key in ("history", "metrics", "best_step", "steps", "status"):
         assert resumed[key] == clean[key], key
+    assert spent < resumed["wall_time_s"] < spent + 1000.0  # before the kill + the rerun's own
     if method == "said":
         a, b = (
             _theta(tmp_path / "clean" / s.config_hash()),
@@ -326,6 +352,113 @@ def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):
     )
     rec = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
     assert rec["history"] == clean["history"]
+
+
+def test_a_checkpoint_write_killed_midway_leaves_the_previous_one_whole(
+    data_dir, tmp_path, monkeypatch
+):
+    """Killed half-way through writing its 3rd checkpoint (1,000 bytes written), a training
+    still has its 2nd one whole (each is written beside the file and then renamed over it): the
+    rerun resumes from step 2 and ends as an uninterrupted training, leaving nothing behind."""
+    import io
+    from pathlib import Path
+
+    import torch
+
+    s = spec()
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    partial = tmp_path / "partial"
+    real_save, saves = torch.save, {"n": 0}
+
+    def save_killed_in_the_third(obj, f, *args, **kwargs):
+        saves["n"] += 1
+        if saves["n"] < 3:
+            return real_save(obj, f, *args, **kwargs)
+        whole = io.BytesIO()
+        real_save(obj, whole)
+        assert len(whole.getvalue()) > 1000
+        Path(f).write_bytes(whole.getvalue()[:1000])
+        raise _Killed
+
+    with monkeypatch.context() as m:
+        m.setattr("idtheory.train.CHECKPOINT_EVERY_S", 0.0)
+        m.setattr(torch, "save", save_killed_in_the_third)
+        with pytest.raises(_Killed):
+            run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    assert saves["n"] == 3
+    saved = torch.load(partial / f"{s.config_hash()}.pt", weights_only=False)
+    assert saved["step"] == 2
+    with monkeypatch.context() as m:
+        taken = _kill_at(m, 10**6)  # never kills: counts the steps
+        resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    assert taken["n"] == clean["steps"] - 2
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert resumed[key] == clean[key], key
+    assert list(partial.iterdir()) == []  # no checkpoint, progress or half-written file left
+
+
+def test_an_unreadable_checkpoint_is_moved_aside_and_the_training_starts_over(data_dir, tmp_path):
+    """A checkpoint damaged outside the training (a full disk, a broken copy) would fail every
+    rerun: it is moved to ``<name>.unreadable`` with a warning, and the training runs from the
+    start to the same record as an uninterrupted one."""
+    s = spec()
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / f"{s.config_hash()}.pt").write_bytes(b"PK\x03\x04 not a whole zip archive")
+    with pytest.warns(UserWarning, match="cannot be read .* the training starts over"):
+        rerun = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert rerun[key] == clean[key], key
+    assert [p.name for p in partial.iterdir()] == [f"{s.config_hash()}.pt.unreadable"]
+
+
+def test_each_evaluation_saves_a_checkpoint_whatever_the_clock_says(
+    data_dir, tmp_path, monkeypatch
+):
+    """A checkpoint is saved at each evaluation, not only when its period is up: killed in step
+    5, long before a timed save is due, a training has its checkpoint of step 3 (the end of
+    epoch 1, evaluated) and resumes there, ending as an uninterrupted training."""
+    import torch
+
+    s = spec()
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    assert [h["step"] for h in clean["history"]] == [3, 6]
+    partial = tmp_path / "partial"
+    with monkeypatch.context() as m:
+        m.setattr("idtheory.train.CHECKPOINT_EVERY_S", math.inf)  # never due by the clock
+        _kill_at(m, 4)
+        with pytest.raises(_Killed):
+            run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    (saved,) = partial.glob("*.pt")
+    state = torch.load(saved, weights_only=False)
+    assert state["step"] == 3 and state["best"]["dev"] == clean["history"][0]["dev"]
+    with monkeypatch.context() as m:
+        taken = _kill_at(m, 10**6)  # never kills: counts the steps
+        resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    assert taken["n"] == clean["steps"] - 3
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert resumed[key] == clean[key], key
+
+
+def test_a_second_ctrl_c_interrupts_at_once():
+    """The first Ctrl-C is deferred to the end of the step (``pending``); a second one (say,
+    during a long evaluation) raises KeyboardInterrupt at once. Python's handler is back after."""
+    import signal
+
+    from idtheory.train import _InterruptAtStepEnd
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _InterruptAtStepEnd() as interrupt:
+            assert not interrupt.pending
+            signal.raise_signal(signal.SIGINT)
+            assert interrupt.pending  # deferred: nothing raised
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_int_and_float_settings_are_one_run():
@@ -548,3 +681,150 @@ def test_finetune_returns_the_parameters_of_its_best_evaluation(data_dir, monkey
     assert result.best_step == 1 and len(seen) == 6
     assert not torch.equal(seen[0], seen[-1])  # θ_d moved after step 1
     assert torch.equal(model.theta.detach(), seen[0])
+
+
+# ------------------------------------------------------------- seeds, batch order, reported numbers
+
+
+class _Drawn(Exception):
+    """Stops a training once what a test looks at has been drawn."""
+
+
+def _record_epochs(monkeypatch, stop_after: int | None = None) -> list[tuple]:
+    """Record each epoch's batches that finetune draws, as ``(examples, config, batches)``
+    (the arguments and result of ``_epoch_batches``); raise _Drawn after ``stop_after``."""
+    from idtheory import train
+
+    real, drawn = train._epoch_batches, []
+
+    def recorded(examples, config, gen):
+        batches = real(examples, config, gen)
+        drawn.append((examples, config, batches))
+        if stop_after is not None and len(drawn) >= stop_after:
+            raise _Drawn
+        return batches
+
+    monkeypatch.setattr(train, "_epoch_batches", recorded)
+    return drawn
+
+
+def test_run_spec_initialises_the_model_from_the_training_seed(monkeypatch):
+    """``TrainConfig.seed`` seeds the head's initialisation (the whole tiny model's): what
+    run_spec trains with seed 7 is ``load_model(..., seed=7)``'s model, not seed 0's."""
+    import torch
+
+    from idtheory import models
+
+    real, built = models.load_model, []
+
+    def load_then_stop(*args, **kwargs):
+        built.append(real(*args, **kwargs).model.state_dict())
+        raise _Drawn
+
+    monkeypatch.setattr(models, "load_model", load_then_stop)
+    with pytest.raises(_Drawn):
+        run_spec(spec(seed=7), progress=False)
+    (state,) = built
+    seven, zero = (real("tiny-bert", 2, seed=k).model.state_dict() for k in (7, 0))
+    assert state.keys() == seven.keys()
+    assert all(torch.equal(state[k], seven[k]) for k in seven)
+    assert not torch.equal(seven["classifier.weight"], zero["classifier.weight"])
+
+
+def test_the_training_seed_orders_the_batches(data_dir, monkeypatch):
+    """The first epoch's batches come from a generator seeded with ``TrainConfig.seed``: on the
+    same examples, seeds 0 and 7 train in different orders (what d90's seeds average over)."""
+    import torch
+
+    from idtheory.models import load_model
+    from idtheory.tasks import load_task
+    from idtheory.train import _epoch_batches, finetune
+
+    loaded = load_model("tiny-bert", num_labels=2, seed=0)
+    data = load_task("mrpc", "train", data_dir=data_dir, max_examples=48, seed=0)
+    first = {}
+    for seed in (0, 7):
+        with monkeypatch.context() as m:
+            drawn = _record_epochs(m, stop_after=1)
+            with pytest.raises(_Drawn):
+                finetune(loaded.model, loaded.tokenizer, "mrpc",
+                         TrainConfig(lr=1e-2, **{**SMALL, "seed": seed}), train_data=data,
+                         data_dir=data_dir, progress=False)  # fmt: skip
+        ((examples, config, batches),) = drawn
+        assert len(examples) == len(data.labels)
+        assert batches == _epoch_batches(examples, config, torch.Generator().manual_seed(seed))
+        first[seed] = batches
+    assert first[0] != first[7]
+
+
+def test_each_epoch_is_shuffled_anew(data_dir, monkeypatch):
+    """Epoch 2's batches are the seeded generator's second draw (from its state after epoch 1),
+    not a replay of epoch 1's order."""
+    import torch
+
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+    from idtheory.train import _epoch_batches, finetune
+
+    drawn = _record_epochs(monkeypatch)
+    loaded = load_model("tiny-bert", num_labels=2, seed=0)
+    model = get_subspace_model(loaded.model, SubspaceConfig(dim=40, method="said"))
+    config = TrainConfig(lr=1e-2, **{**SMALL, "seed": 7})
+    result = finetune(model, loaded.tokenizer, "mrpc", config, data_dir=data_dir, progress=False)
+    assert result.steps == 6 and len(drawn) == 2  # two epochs of 3 batches
+    examples = drawn[0][0]
+    gen = torch.Generator().manual_seed(7)
+    expected = [_epoch_batches(examples, config, gen) for _ in range(2)]
+    assert [batches for _, _, batches in drawn] == expected
+    assert expected[0] != expected[1]
+
+
+def test_the_record_reports_train_metrics_of_the_training_set(data_dir, monkeypatch):
+    """The record's ``metrics.train`` (the generalization gap's) is measured on the training
+    examples and ``metrics.dev`` on the dev ones: an evaluation that scores the number of
+    examples it is given tells them apart."""
+    from idtheory import train
+
+    def by_size(model, examples, task, **kwargs):
+        return {"accuracy": len(examples) / 1000, "f1": 0.0}
+
+    monkeypatch.setattr(train, "evaluate", by_size)
+    s = spec()
+    rec = run_spec(s, data_dir=data_dir, progress=False)
+    n_train, n_dev = (
+        len(train.load_run_data("mrpc", split, s.train, data_dir).labels)
+        for split in ("train", "dev")
+    )
+    assert n_train != n_dev
+    assert rec["metrics"] == {
+        "dev": {"accuracy": n_dev / 1000, "f1": 0.0},
+        "train": {"accuracy": n_train / 1000, "f1": 0.0},
+    }
+
+
+def test_each_evaluation_reports_the_mean_loss_since_the_previous_one(data_dir):
+    """``history[k]["train_loss"]`` is the mean training loss of the steps between evaluation
+    k - 1 and k, not of every step so far."""
+    import numpy as np
+    import torch
+
+    from idtheory.models import load_model
+    from idtheory.subspace import get_subspace_model
+    from idtheory.train import finetune
+
+    loaded = load_model("tiny-bert", num_labels=2, seed=0)
+    model = get_subspace_model(loaded.model, SubspaceConfig(dim=40, method="said"))
+    losses: list[float] = []
+
+    def record_training_loss(module, args, out) -> None:
+        if torch.is_grad_enabled():  # a training step, not an evaluation
+            losses.append(out.loss.item())
+
+    model.register_forward_hook(record_training_loss)
+    config = TrainConfig(lr=1e-2, **{**SMALL, "epochs": 3, "eval_every": 2})
+    result = finetune(model, loaded.tokenizer, "mrpc", config, data_dir=data_dir, progress=False)
+    steps = [h["step"] for h in result.history]
+    assert steps == [2, 4, 6, 8, 9] and len(losses) == 9
+    windows = zip([0, *steps], steps)
+    means = [float(np.mean(losses[a:b])) for a, b in windows]
+    assert [h["train_loss"] for h in result.history] == pytest.approx(means, rel=1e-9)
