@@ -564,6 +564,13 @@ def _search_settings(r: dict[str, Any]) -> list[str]:
         span += f", bracket {settings['bracket_ratio']:g}"
     if settings.get("candidates"):
         span += f", {settings['candidates']} candidate d per round"
+    from idtheory.search import possible_d90s
+
+    try:  # what a bound pays for picking d90 among them (idtheory bound --n-candidate-d)
+        n_possible = len(possible_d90s(settings))
+        span += f"; {n_possible} possible d90 ({math.log2(n_possible):.1f} bits for a bound)"
+    except (KeyError, ValueError, TypeError):  # settings of another version or an open d_max
+        pass
     return [
         search,
         f"  training: {', '.join(x for x in recipe if x)}",

@@ -470,7 +470,10 @@ def test_d90_summary_says_what_tells_two_searches_of_a_cell_apart():
         "  learning rates: full 0.0001/5e-05; subspace 0.1/0.3 (0.03/0.1 from d = 5,120)" in lines
     )
     assert "  subspace: fastfood projection, global layout" in lines
-    assert "  grid: d from 160 (down to 16) ×4 up to 100,000, bracket 1.5" in lines
+    assert (
+        "  grid: d from 160 (down to 16) ×4 up to 100,000, bracket 1.5; "
+        "29 possible d90 (4.9 bits for a bound)" in lines
+    )
     partial = {**stored, "status": "partial", "settings": _settings(None, [0.1])}
     out = format_d90(partial)
     assert "search in progress: the store holds part of it" in out and "0123456789" not in out
