@@ -180,6 +180,20 @@ class _Killed(Exception):
     """Stands for the process being killed mid-training."""
 
 
+def _assert_same_training(record: dict, reference: dict) -> None:
+    """Two records of one training agree on everything it computed (not on time or host)."""
+    for key in ("history", "metrics", "best_step", "steps", "status"):
+        assert record[key] == reference[key], key
+
+
+def _resume_counting_steps(monkeypatch, s: RunSpec, data_dir, partial) -> tuple[dict, int]:
+    """Rerun ``s`` from its checkpoint in ``partial``: its record and the steps it took."""
+    with monkeypatch.context() as m:
+        taken = _kill_at(m, 10**6)  # never kills: counts the steps
+        resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    return resumed, taken["n"]
+
+
 def _kill_at(monkeypatch, n_steps: int) -> dict[str, int]:
     """Make the (n_steps + 1)-th training step raise, after n_steps finished steps; returns the
     count of steps begun (``"n"``)."""
@@ -251,8 +265,7 @@ def test_a_killed_training_resumes_from_its_checkpoint_exactly(
         _ticking(m, 1.0)
         resumed = run_spec(s, checkpoint_dir=partial, **kwargs)
     assert not list(partial.glob("*.pt"))  # removed once the training ended
-    for key in ("history", "metrics", "best_step", "steps", "status"):
-        assert resumed[key] == clean[key], key
+    _assert_same_training(resumed, clean)
     assert spent < resumed["wall_time_s"] < spent + 1000.0  # before the kill + the rerun's own
     if method == "said":
         a, b = (
@@ -305,8 +318,7 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(
         signal.signal(signal.SIGINT, previous)
     assert saved == pressed_in_step  # the whole step
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
-    for key in ("history", "metrics", "best_step", "steps", "status"):
-        assert resumed[key] == clean[key], key
+    _assert_same_training(resumed, clean)
 
 
 def test_a_requested_stop_saves_at_the_step_end_and_resumes_exactly(
@@ -335,8 +347,7 @@ def test_a_requested_stop_saves_at_the_step_end_and_resumes_exactly(
     assert ResultsStore(tmp_path).running(model="tiny-bert", method="said") == [listed]
     assert ResultsStore(tmp_path).running(method="full") == []
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
-    for key in ("history", "metrics", "best_step", "steps", "status"):
-        assert resumed[key] == clean[key], key
+    _assert_same_training(resumed, clean)
     assert list(partial.iterdir()) == []  # checkpoint and progress removed at the end
 
 
@@ -388,12 +399,9 @@ def test_a_checkpoint_write_killed_midway_leaves_the_previous_one_whole(
     assert saves["n"] == 3
     saved = torch.load(partial / f"{s.config_hash()}.pt", weights_only=False)
     assert saved["step"] == 2
-    with monkeypatch.context() as m:
-        taken = _kill_at(m, 10**6)  # never kills: counts the steps
-        resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
-    assert taken["n"] == clean["steps"] - 2
-    for key in ("history", "metrics", "best_step", "steps", "status"):
-        assert resumed[key] == clean[key], key
+    resumed, taken = _resume_counting_steps(monkeypatch, s, data_dir, partial)
+    assert taken == clean["steps"] - 2
+    _assert_same_training(resumed, clean)
     assert list(partial.iterdir()) == []  # no checkpoint, progress or half-written file left
 
 
@@ -408,8 +416,7 @@ def test_an_unreadable_checkpoint_is_moved_aside_and_the_training_starts_over(da
     (partial / f"{s.config_hash()}.pt").write_bytes(b"PK\x03\x04 not a whole zip archive")
     with pytest.warns(UserWarning, match="cannot be read .* the training starts over"):
         rerun = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
-    for key in ("history", "metrics", "best_step", "steps", "status"):
-        assert rerun[key] == clean[key], key
+    _assert_same_training(rerun, clean)
     assert [p.name for p in partial.iterdir()] == [f"{s.config_hash()}.pt.unreadable"]
 
 
@@ -433,12 +440,9 @@ def test_each_evaluation_saves_a_checkpoint_whatever_the_clock_says(
     (saved,) = partial.glob("*.pt")
     state = torch.load(saved, weights_only=False)
     assert state["step"] == 3 and state["best"]["dev"] == clean["history"][0]["dev"]
-    with monkeypatch.context() as m:
-        taken = _kill_at(m, 10**6)  # never kills: counts the steps
-        resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
-    assert taken["n"] == clean["steps"] - 3
-    for key in ("history", "metrics", "best_step", "steps", "status"):
-        assert resumed[key] == clean[key], key
+    resumed, taken = _resume_counting_steps(monkeypatch, s, data_dir, partial)
+    assert taken == clean["steps"] - 3
+    _assert_same_training(resumed, clean)
 
 
 def test_a_second_ctrl_c_interrupts_at_once():
@@ -515,8 +519,7 @@ def test_gradient_checkpointing_changes_memory_not_numbers(data_dir, tmp_path, m
         run_spec(s, data_dir=data_dir, artifacts_dir=tmp_path / str(i), progress=False)
         for i, s in enumerate((plain, saving))
     ]
-    for key in ("history", "metrics", "best_step", "steps", "status"):
-        assert records[0][key] == records[1][key], key
+    _assert_same_training(records[0], records[1])
     assert records[1]["spec"]["train"]["gradient_checkpointing"] is True
     if method != "full":
         a, b = (_theta(tmp_path / str(i) / plain.config_hash()) for i in (0, 1))
