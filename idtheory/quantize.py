@@ -64,6 +64,11 @@ class Quantized:
         """The reconstructed (dequantized) vector ``codebook[symbols]``, in the input's shape."""
         return self.codebook[self.symbols]
 
+    def with_float16_codebook(self) -> Quantized:
+        """The same assignments with the codebook rounded to float16 (what a message stores
+        and its 16 bits per centroid describe)."""
+        return Quantized(round_float16(self.codebook), self.symbols, self.levels, self.method)
+
 
 def _as_numpy(w: Any) -> NDArray[np.float64]:
     """float64 copy of an array-like or a torch tensor (no torch import)."""
@@ -178,8 +183,7 @@ def round_float16(a: ArrayLike) -> NDArray[np.float64]:
 def kmeans_float16(w: ArrayLike, levels: int, seed: int = STE_KMEANS_SEED) -> Quantized:
     """The certificate protocol's quantizer: :func:`quantize_kmeans` with ``seed``, then the
     codebook rounded to float16 (what the message stores); the assignments are kept."""
-    q = quantize_kmeans(w, levels, seed=seed)
-    return Quantized(round_float16(q.codebook), q.symbols, q.levels, q.method)
+    return quantize_kmeans(w, levels, seed=seed).with_float16_codebook()
 
 
 class StraightThrough:
