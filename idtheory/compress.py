@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from idtheory.bounds import arithmetic_code_bits, description_length_bits, symbol_entropy_bits
-from idtheory.quantize import Quantized, quantize_kmeans, quantize_uniform, round_float16
+from idtheory.quantize import Quantized, quantize_kmeans, quantize_uniform
 
 __all__ = [
     "Message",
@@ -362,8 +362,9 @@ def bound_for_run(
     too, paid by a uniform mixture over the codes; each row of ``rows`` is its own code's bound.
 
     ``n_candidate_d`` must count every d the search *could* have returned, fixed before it ran
-    (a search that bisects picks its next d from dev scores: charge every integer of
-    ``[d_min, d_max]``, e.g. 99,991 at the quick scale), not the d it happened to evaluate.
+    (a search that bisects picks its next d from dev scores), not the d it happened to
+    evaluate: ``len(idtheory.search.possible_d90s(summary["settings"]))``, 29 at the quick
+    scale.
     """
     import torch
 
@@ -382,8 +383,7 @@ def bound_for_run(
     float_train, float_dev = measure()
     theta = model.theta.detach().cpu().double().numpy()
     quantize = {"kmeans": quantize_kmeans, "uniform": quantize_uniform}[quantizer]
-    q = quantize(theta, levels)
-    q = Quantized(round_float16(q.codebook), q.symbols, q.levels, q.method)
+    q = quantize(theta, levels).with_float16_codebook()
     n_lambda = model.num_lambdas
     with torch.no_grad():
         model.theta.copy_(torch.from_numpy(q.values()))
@@ -391,6 +391,7 @@ def bound_for_run(
             model.lambdas.copy_(model.lambdas.half().float())
     q_train, q_dev = measure()
     charge = SEED_BITS + LAMBDA_BITS * n_lambda + float(extra_bits)
+    probs = symbol_probs(q)
 
     def report(more_bits: float = 0.0) -> list[dict[str, Any]]:
         return bound_report(
@@ -401,7 +402,7 @@ def bound_for_run(
             delta=delta,
             n_candidate_d=n_candidate_d,
             extra_bits=charge + more_bits,
-            symbol_probs=symbol_probs(q),
+            symbol_probs=probs,
         )
 
     rows = report()
