@@ -1,6 +1,7 @@
 """scripts/scale_studies.py: the studies train the scale's own runs but for the one setting
 they vary (lr, precision); the parity comparison's arithmetic."""
 
+import argparse
 import math
 
 import pytest
@@ -107,3 +108,26 @@ def test_adopt_copies_only_probes_at_the_scales_own_rates(studies, tmp_path):
     assert record["run_id"] in stored and at_1.config_hash() not in stored
     assert (tmp_path / "scale" / "params" / record["run_id"] / "theta.pt").exists()
     assert studies.adopt(probes, scale, "minilm-l6", "mrpc", 10240, ["said"]) == []
+
+
+def test_gradient_checkpointing_reaches_the_probe_and_keeps_its_run_id(studies):
+    """--gradient-checkpointing trains the probe with checkpointed layers (less memory, beside
+    a sweep) under the same run id as without it, so the stored probe is the same run."""
+    args = argparse.Namespace(gradient_checkpointing=True)
+    ctx = figures.setup("real", compute=False, chdir=False, **studies.memory_overrides(args))
+    plain = figures.setup("real", compute=False, chdir=False)
+    (spec,) = studies.probe_specs(ctx, "mpnet-base", "mrpc", 1280, [0.03], ["said"])
+    (same,) = studies.probe_specs(plain, "mpnet-base", "mrpc", 1280, [0.03], ["said"])
+    assert spec.train.gradient_checkpointing and not same.train.gradient_checkpointing
+    assert spec.config_hash() == same.config_hash()
+    args.gradient_checkpointing = False
+    assert studies.memory_overrides(args) == {}
+
+
+def test_the_cli_passes_gradient_checkpointing_to_both_studies(studies, monkeypatch):
+    seen = []
+    monkeypatch.setattr(studies, "run_lrs", lambda args: seen.append(args))
+    monkeypatch.setattr(studies, "run_precision", lambda args, parser: seen.append(args))
+    studies.main(["lrs", "--gradient-checkpointing", "--list"])
+    studies.main(["precision", "--list"])
+    assert [a.gradient_checkpointing for a in seen] == [True, False]
