@@ -994,27 +994,15 @@ class _Search:
             complete = yield from evaluate(list(self.grid))
         else:
             assert d_max is not None
-            coarse = _geometric_grid(self.d_min, d_max, self.grid_factor)
-            for start in range(0, len(coarse), self.k):  # k grid points per round
-                chunk = coarse[start : start + self.k]
-                complete = yield from evaluate(chunk)
-                if not complete or any(points[d].passes for d in chunk):
+            rounds = d_rounds(
+                self.d_min, d_max, self.grid_factor, self.bracket_ratio, self.k, self.d_floor
+            )
+            ds = next(rounds)
+            while complete := (yield from evaluate(ds)):
+                try:
+                    ds = rounds.send({d: points[d].passes for d in ds})
+                except StopIteration:
                     break
-            if complete and self.d_floor is not None and points[self.d_min].passes:
-                below = _downward_grid(self.d_min, self.d_floor, self.grid_factor)
-                for start in range(0, len(below), self.k):  # downwards until a d fails
-                    chunk = below[start : start + self.k]
-                    complete = yield from evaluate(chunk)
-                    if not complete or not all(points[d].passes for d in chunk):
-                        break
-            while complete:
-                lo, hi = _bracket(points)
-                if lo is None or hi is None or hi / lo <= self.bracket_ratio:
-                    break
-                ds = section_points(lo, hi, self.k, self.bracket_ratio)
-                if not ds:  # adjacent integers: the bracket is exact
-                    break
-                complete = yield from evaluate(ds)
 
         ordered = sorted(points.values(), key=lambda p: p.d)
         if not ordered:  # read-only, and not one d is stored yet
@@ -1038,6 +1026,53 @@ class _Search:
             pending=sorted(pending),
         )
         return finish(result)
+
+
+#: The rounds of a search's d: yields each round's d, receives whether each of them passed.
+DRounds = Generator[list[int], dict[int, bool], None]
+
+
+def d_rounds(
+    d_min: int,
+    d_max: int,
+    grid_factor: float,
+    bracket_ratio: float,
+    k: int = 1,
+    d_floor: int | None = None,
+) -> DRounds:
+    """Which d a search evaluates, round by round, as a function of the outcomes alone.
+
+    Yields the d of a round (none yielded before) and receives ``{d: passes}`` for them:
+    first the ×``grid_factor`` grid from ``d_min`` up to ``d_max``, ``k`` points a round, until
+    a round holds a passing d; then, with ``d_floor`` and a passing ``d_min``, the grid down
+    from ``d_min`` to ``d_floor`` until a round holds a failing d; then k-section rounds
+    (:func:`section_points`) of the bracket (largest failing d below the smallest passing d,
+    smallest passing d) until its ratio is at most ``bracket_ratio``. The one schedule both
+    :class:`_Search` (which trains each round) and :func:`possible_d90s` (which explores every
+    outcome) follow.
+    """
+    passes: dict[int, bool] = {}
+    coarse = _geometric_grid(d_min, d_max, grid_factor)
+    for start in range(0, len(coarse), k):  # up, until a round holds a passing d
+        chunk = coarse[start : start + k]
+        passes.update((yield chunk))
+        if any(passes[d] for d in chunk):
+            break
+    if d_floor is not None and passes[d_min]:
+        below = _downward_grid(d_min, d_floor, grid_factor)
+        for start in range(0, len(below), k):  # down, until a round holds a failing d
+            chunk = below[start : start + k]
+            passes.update((yield chunk))
+            if not all(passes[d] for d in chunk):
+                break
+    while True:
+        lo, hi = _bracket(passes)
+        if lo is None or hi is None or hi / lo <= bracket_ratio:
+            return
+        ds = section_points(lo, hi, k, bracket_ratio)
+        if not ds:  # adjacent integers: the bracket is exact
+            return
+        passes.update((yield ds))
 
 
 def section_points(lo: int, hi: int, k: int, bracket_ratio: float) -> list[int]:
@@ -1077,58 +1112,39 @@ def possible_d90s(settings: Mapping[str, Any]) -> list[int]:
     after seeing the data (``log2(len(...))`` bits, ``n_candidate_d``): it is fixed by the
     settings before any training, where the d a search happened to evaluate were chosen by its
     scores. Bisection keeps it small: 29 values for the quick scale's 10 … 100,000 (×4 grid,
-    bracket 1.5) against 99,991 integers.
+    bracket 1.5) against 99,991 integers. Computed by following :func:`d_rounds`, the schedule
+    the search itself runs, through every outcome of every round.
     """
     if settings.get("grid") is not None:
         return sorted({int(d) for d in settings["grid"]})
-    d_min = int(settings["d_min"])
     d_max = settings.get("d_max_resolved", settings.get("d_max"))
     if d_max is None:
         raise ValueError("the settings leave d_max unresolved: pass a summary's settings")
-    ratio, k = float(settings["bracket_ratio"]), int(settings.get("candidates", 1))
-    factor, d_floor = float(settings["grid_factor"]), settings.get("d_floor")
-
-    @functools.cache
-    def bisected(lo: int, hi: int) -> frozenset[int]:
-        """The d the bisection of bracket (lo, hi] could evaluate."""
-        if hi / lo <= ratio:
-            return frozenset()
-        ds = section_points(lo, hi, k, ratio)
-        if not ds:  # adjacent integers: the bracket is exact
-            return frozenset()
-        out = set(ds)
-        for passed in _outcomes(len(ds)):
-            new_hi = min((d for d, p in zip(ds, passed) if p), default=hi)
-            below = [d for d, p in zip(ds, passed) if not p and d < new_hi]
-            out |= bisected(max(below, default=lo), new_hi)
-        return frozenset(out)
-
-    def closing(chunk: list[int], lo: int | None, hi: int | None) -> set[int]:
-        """The chunk's d and, for each outcome of it, what bisecting the bracket it leaves
-        could add; ``lo``/``hi``: the bracket's ends from outside the chunk."""
-        out = set(chunk)
-        for passed in _outcomes(len(chunk)):
-            top = min((d for d, p in zip(chunk, passed) if p), default=hi)
-            fails = [d for d, p in zip(chunk, passed) if not p and (top is None or d < top)]
-            low = max(fails, default=lo)
-            if low is not None and top is not None:
-                out |= bisected(low, top)
-        return out
-
+    schedule = functools.partial(
+        d_rounds,
+        int(settings["d_min"]),
+        int(d_max),
+        float(settings["grid_factor"]),
+        float(settings["bracket_ratio"]),
+        int(settings.get("candidates", 1)),
+        settings.get("d_floor"),
+    )
     out: set[int] = set()
-    coarse = _geometric_grid(d_min, int(d_max), factor)
-    last_fail: int | None = None
-    for start in range(0, len(coarse), k):  # the first chunk with a pass ends the climb
-        chunk = coarse[start : start + k]
-        out |= closing(chunk, last_fail, None)
-        last_fail = chunk[-1]
-    if d_floor is not None:  # d_min passed: down until a chunk holds a failing d
-        below = _downward_grid(d_min, int(d_floor), factor)
-        top = d_min
-        for start in range(0, len(below), k):
-            chunk = below[start : start + k]
-            out |= closing(sorted(chunk), None, top)
-            top = chunk[-1]
+
+    def explore(history: list[dict[int, bool]]) -> None:
+        """Every round after the outcomes ``history`` (replayed: a generator cannot fork)."""
+        rounds = schedule()
+        try:
+            ds = next(rounds)
+            for outcome in history:
+                ds = rounds.send(outcome)
+        except StopIteration:
+            return
+        out.update(ds)
+        for passed in _outcomes(len(ds)):
+            explore([*history, dict(zip(ds, passed))])
+
+    explore([])
     return sorted(out)
 
 
@@ -1346,11 +1362,10 @@ def _finish(
     return result
 
 
-def _bracket(points: dict[int, D90Point]) -> tuple[int | None, int | None]:
+def _bracket(passes: Mapping[int, bool]) -> tuple[int | None, int | None]:
     """(largest failing d below the smallest passing d, smallest passing d)."""
-    passing = [d for d, p in points.items() if p.passes]
-    hi = min(passing) if passing else None
-    failing = [d for d, p in points.items() if not p.passes and (hi is None or d < hi)]
+    hi = min((d for d, p in passes.items() if p), default=None)
+    failing = [d for d, p in passes.items() if not p and (hi is None or d < hi)]
     return (max(failing) if failing else None, hi)
 
 

@@ -25,6 +25,7 @@ from idtheory.search import (
     StoredRuns,
     _geometric_grid,
     d90_from_curve,
+    d_rounds,
     measure_d90,
     possible_d90s,
     search_run_spec,
@@ -727,6 +728,33 @@ def test_possible_d90s_is_every_d_some_outcome_evaluates(tmp_path: Path, kw) -> 
         seen |= set(outcome)
     possible = possible_d90s(settings)
     assert len(seen) >= 0.8 * len(possible), sorted(set(possible) - seen)
+
+
+def _drive(rounds, passes) -> list[list[int]]:
+    """The rounds of a d schedule when d passes iff ``passes(d)``."""
+    out = [next(rounds)]
+    while True:
+        try:
+            out.append(rounds.send({d: passes(d) for d in out[-1]}))
+        except StopIteration:
+            return out
+
+
+def test_d_rounds_climbs_descends_and_bisects() -> None:
+    """The schedule alone: up the ×4 grid to the first pass, bisect to ratio 1.5; with d_floor
+    and a passing d_min, down until a d fails, then bisect; with 3 candidates, 3 d a round."""
+    assert _drive(d_rounds(10, 100_000, 4.0, 1.5), lambda d: d >= 600) == [
+        [10], [40], [160], [640], [320], [453],
+    ]  # fmt: skip
+    assert _drive(d_rounds(160, 100_000, 4.0, 1.5, d_floor=16), lambda d: d >= 100) == [
+        [160], [40], [80], [113],
+    ]  # fmt: skip
+    assert _drive(d_rounds(10, 100_000, 4.0, 1.5, k=3), lambda d: d >= 600) == [
+        [10, 40, 160], [640, 2560, 10240], [226, 320, 453],
+    ]  # fmt: skip
+    # a failing d above the smallest pass does not move the bracket
+    dipped = _drive(d_rounds(10, 100_000, 4.0, 1.5, k=3), lambda d: d >= 600 and d != 2560)
+    assert dipped[-1] == [226, 320, 453]
 
 
 def test_possible_d90s_of_the_quick_scale() -> None:
