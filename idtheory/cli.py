@@ -8,14 +8,17 @@ commands reuse what is stored and interrupted sweeps resume.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -1446,9 +1449,34 @@ def check_writable(results_dir: str | Path) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM — what ``kill``, a service manager and a cluster scheduler (SLURM at a job's time
+    limit) send, and the only polite stop of a background job, which ignores Ctrl-C — takes the
+    Ctrl-C path: ``KeyboardInterrupt``, deferred by a training to its step end, where it saves
+    its checkpoint (:class:`idtheory.train._InterruptAtStepEnd`), passed on by a worker pool's
+    or a notebook kernel's driver. Only where SIGTERM has its default action, in the main
+    thread; the disposition is restored after."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command_of(argv)).parse_args(argv)
+    with sigterm_as_ctrl_c():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """A parsed command, with its errors as one line and its exit status."""
     try:
         data_dir = getattr(args, "data_dir", None)
         if data_dir is not None and not Path(data_dir).is_dir():

@@ -316,9 +316,9 @@ class ProcessExecutor:
         """Ask every worker's training to stop at the end of its current step, where it saves
         its checkpoint (:data:`~idtheory.stopping.STOP_SIGNAL`; a training already handed to a
         worker but not started does not start), cancel the rest, and wait for the workers to
-        exit. A second Ctrl-C meanwhile terminates them at once (each loses the work since its
-        last checkpoint). Where the platform has no stop signal (Windows) this waits for the
-        trainings in progress to end."""
+        exit. A second Ctrl-C meanwhile kills them at once (SIGKILL: a training defers SIGTERM
+        to its step end; each loses the work since its last checkpoint). Where the platform has
+        no stop signal (Windows) this waits for the trainings in progress to end."""
         with self._lock:
             self._stopping = True  # a pool that breaks now is not replaced
             pool, self._pool = self._pool, None
@@ -333,7 +333,7 @@ class ProcessExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
         except KeyboardInterrupt:
             for process in processes:
-                process.terminate()
+                process.kill()
             raise
 
     def close(self) -> None:

@@ -54,7 +54,7 @@ from idtheory.config import LENGTH_GROUP_BATCHES, MEMORY_ONLY, RunSpec, TrainCon
 from idtheory.data import encode_rows
 from idtheory.precision import resolve_device
 from idtheory.quantize import Quantized, StraightThrough, round_float16
-from idtheory.stopping import stop_requested, stoppable
+from idtheory.stopping import request_stop, stop_requested, stoppable
 from idtheory.tasks import (
     DEV_SUBSET_SEED,
     TaskData,
@@ -306,16 +306,28 @@ class _Checkpoint:
 
 
 class _InterruptAtStepEnd:
-    """Defers a first Ctrl-C (SIGINT) to the end of the current training step, where the state
-    is whole: :func:`finetune` then saves its checkpoint and raises ``KeyboardInterrupt``, so the
-    rerun resumes from that step. A second Ctrl-C interrupts at once. Only where Python's default
-    handler is in place in the main thread (signal handlers are set there only; a process that
-    ignores SIGINT keeps ignoring it). A stop requested through :mod:`idtheory.stopping` (a
-    process pool's interrupted or dead driver) is honoured the same way, never at once."""
+    """Defers a first Ctrl-C (SIGINT) or SIGTERM to the end of the current training step, where
+    the state is whole: :func:`finetune` then saves its checkpoint and raises
+    ``KeyboardInterrupt``, so the rerun resumes from that step. SIGTERM is what ``kill``, a
+    service manager and a cluster scheduler (SLURM at a job's time limit, before its SIGKILL)
+    send; it also asks every later training of the process to stop
+    (:func:`~idtheory.stopping.request_stop`: a pool worker told to terminate trains nothing
+    more). A second signal of either kind interrupts at once. Only where Python's default is
+    in place in the main thread (signal handlers are set there only; a process that ignores a
+    signal keeps ignoring it, as a background job ignores SIGINT). A stop requested through
+    :mod:`idtheory.stopping` (a process pool's interrupted or dead driver) is honoured the same
+    way, never at once."""
+
+    #: The deferred signals, each with the dispositions under which the deferral applies:
+    #: Python's defaults, and the CLI's SIGTERM-as-Ctrl-C (:func:`idtheory.cli.sigterm_as_ctrl_c`).
+    SIGNALS = (
+        (signal.SIGINT, (signal.default_int_handler,)),
+        (signal.SIGTERM, (signal.SIG_DFL, signal.default_int_handler)),
+    )
 
     def __init__(self) -> None:
         self._ctrl_c = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
         self._loop = stoppable()
 
     @property
@@ -325,19 +337,24 @@ class _InterruptAtStepEnd:
 
     def __enter__(self) -> _InterruptAtStepEnd:
         self._loop.__enter__()
-        main = threading.current_thread() is threading.main_thread()
-        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for signum, defaults in self.SIGNALS:
+                if signal.getsignal(signum) in defaults:
+                    self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self._ctrl_c:
+        if self.pending:
             raise KeyboardInterrupt
-        self._ctrl_c = True
+        if signum == signal.SIGTERM:
+            request_stop()
+        else:
+            self._ctrl_c = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
         self._loop.__exit__(*exc)
 
 

@@ -988,3 +988,32 @@ def test_a_dead_worker_is_reported_with_what_to_do(tmp_path, monkeypatch, capsys
     assert main(["d90", *TINY, "--results-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("idtheory d90: error: a worker process died") and "rerun" in err
+
+
+def test_sigterm_takes_the_ctrl_c_path(monkeypatch, capsys):
+    """A SIGTERM (`kill`, a scheduler's time limit; a background job ignores Ctrl-C) during a
+    command ends it as a Ctrl-C does: exit 130 and the resume hint; the disposition is back
+    after. A training under the command defers it to its step end (test_train)."""
+    import signal
+
+    from idtheory import cli
+
+    seen = []
+
+    def cmd(args):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        signal.raise_signal(signal.SIGTERM)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_results", cmd)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert main(["results"]) == 130
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a disposition of the caller's own stays
+        assert main(["results"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.default_int_handler, signal.SIG_IGN]
+    assert "rerun the same command to resume" in capsys.readouterr().err

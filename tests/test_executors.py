@@ -537,15 +537,31 @@ def steps(out):
     open(out, "w").write("finished")
 
 
+def signalled_steps(out):
+    """The same loop under a training's own signal handling (a deferred SIGINT / SIGTERM)."""
+    from idtheory.train import _InterruptAtStepEnd
+
+    open(out + ".started", "w").write(str(os.getpid()))
+    with _InterruptAtStepEnd() as interrupt:
+        for i in range(1200):
+            time.sleep(0.05)
+            if interrupt.pending:
+                open(out, "w").write(str(i))
+                raise KeyboardInterrupt
+    open(out, "w").write("finished")
+
+
 def nap(seconds):
     time.sleep(seconds)
     return os.getpid()
 '''
 
 
-def _driver_of_a_stoppable_unit(tmp_path: Path, then: str, workers: int = 1) -> str:
+def _driver_of_a_stoppable_unit(
+    tmp_path: Path, then: str, workers: int = 1, unit: str = "steps"
+) -> str:
     """A driver script: ``workers`` workers (all started: each first naps 0.5 s), one of which
-    then runs ``stopunit.steps``; once it has started, ``then``."""
+    then runs ``stopunit.<unit>``; once it has started, ``then``."""
     (tmp_path / "stopunit.py").write_text(_STOPPABLE_UNIT)
     return (
         "import os, signal, sys, threading, time\n"
@@ -562,7 +578,7 @@ def _driver_of_a_stoppable_unit(tmp_path: Path, then: str, workers: int = 1) -> 
         f"assert len(set(ex.map(stopunit.nap, [0.5] * {workers}))) == {workers}\n"
         "threading.Thread(target=then, daemon=True).start()\n"
         "try:\n"
-        "    ex.map(stopunit.steps, [out])\n"
+        f"    ex.map(stopunit.{unit}, [out])\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted', flush=True)\n"
     )
@@ -597,9 +613,10 @@ def test_a_terminal_ctrl_c_with_an_idle_worker_stops_at_the_step_end(tmp_path: P
     assert (tmp_path / "unit.out").read_text().isdigit()  # stopped at a step end, not killed
 
 
-def test_interrupt_starts_nothing_new_and_a_second_ctrl_c_terminates(monkeypatch) -> None:
+def test_interrupt_starts_nothing_new_and_a_second_ctrl_c_kills(monkeypatch) -> None:
     """A training handed to a worker after a stop does not start; a Ctrl-C while `interrupt`
-    waits terminates the workers, and the executor starts afresh on its next use."""
+    waits kills the workers (SIGKILL: a training would defer SIGTERM to its step end), and the
+    executor starts afresh on its next use."""
     from idtheory import executors, stopping
 
     started: list[int] = []
@@ -612,10 +629,10 @@ def test_interrupt_starts_nothing_new_and_a_second_ctrl_c_terminates(monkeypatch
     assert started == [] and executors._apply_unless_stopped(started.append, 2) is None
 
     class Worker:
-        pid, terminated = -1, False
+        pid, killed = -1, False
 
-        def terminate(self) -> None:
-            self.terminated = True
+        def kill(self) -> None:
+            self.killed = True
 
     class Pool:
         def __init__(self) -> None:
@@ -629,7 +646,7 @@ def test_interrupt_starts_nothing_new_and_a_second_ctrl_c_terminates(monkeypatch
     ex._pool = pool  # type: ignore[assignment]
     with pytest.raises(KeyboardInterrupt):
         ex.interrupt()
-    assert all(w.terminated for w in pool._processes.values()) and ex._pool is None
+    assert all(w.killed for w in pool._processes.values()) and ex._pool is None
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX stop signal")
@@ -645,6 +662,27 @@ def test_a_dead_drivers_worker_saves_at_its_step_end_before_it_exits(tmp_path: P
     if not out.exists():
         os.kill(int((tmp_path / "unit.out.started").read_text()), signal.SIGKILL)
         pytest.fail("the orphaned worker did not stop at a step end within 15 s")
+    assert out.read_text().isdigit()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX process groups")
+def test_a_sigterm_to_the_sweeps_process_group_saves_at_the_step_end(tmp_path: Path) -> None:
+    """`kill -- -<pgid>` (or a scheduler's SIGTERM to every process of a job): the driver and an
+    idle worker end at once, the busy worker's training finishes its step and saves there."""
+    driver = _driver_of_a_stoppable_unit(
+        tmp_path, "os.killpg(0, signal.SIGTERM)", workers=2, unit="signalled_steps"
+    )
+    with (tmp_path / "driver.out").open("w") as fh:  # a file: an orphaned worker holds no pipe
+        done = subprocess.run(
+            [sys.executable, "-c", driver], stdout=fh, timeout=120, start_new_session=True
+        )
+    assert done.returncode == -signal.SIGTERM
+    out, deadline = tmp_path / "unit.out", time.monotonic() + 15
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not out.exists():
+        os.kill(int((tmp_path / "unit.out.started").read_text()), signal.SIGKILL)
+        pytest.fail("the worker did not stop at a step end within 15 s of its SIGTERM")
     assert out.read_text().isdigit()
 
 

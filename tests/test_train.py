@@ -297,25 +297,36 @@ def _interrupted_in_step(s, data_dir, partial, monkeypatch, step: int, interrupt
     return torch.load(saved, weights_only=False)["step"]
 
 
-@pytest.mark.parametrize("pressed_in_step", [2, 6])  # mid-training, and in the last step
-def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(
-    data_dir, tmp_path, monkeypatch, pressed_in_step
+@pytest.mark.parametrize(
+    "signame, pressed_in_step",
+    [("SIGINT", 2), ("SIGINT", 6), ("SIGTERM", 3)],  # mid-training, in the last step; kill
+)
+def test_ctrl_c_or_sigterm_finishes_the_step_saves_and_resumes_exactly(
+    data_dir, tmp_path, monkeypatch, signame, pressed_in_step
 ):
-    """A Ctrl-C (SIGINT) mid-step lets the step finish, saves the checkpoint there (whatever
-    the 5-minute clock says) and interrupts; the rerun ends as an uninterrupted training."""
+    """A Ctrl-C (SIGINT) or a SIGTERM (``kill``, a scheduler's time limit) mid-step lets the
+    step finish, saves the checkpoint there (whatever the 5-minute clock says) and interrupts;
+    the rerun ends as an uninterrupted training. SIGTERM also asks the process's later
+    trainings to stop."""
     import signal
 
+    from idtheory import stopping
+
+    signum = getattr(signal, signame)
+    default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
     s = spec()
     clean = run_spec(s, data_dir=data_dir, progress=False)
     partial = tmp_path / "partial"
-    # Python's own SIGINT handler, as in a terminal (a background job starts with SIGINT ignored)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Python's own dispositions, as in a terminal (a background job starts with SIGINT ignored)
+    previous = signal.signal(signum, default)
     try:
-        ctrl_c = functools.partial(signal.raise_signal, signal.SIGINT)  # handled mid-step
-        saved = _interrupted_in_step(s, data_dir, partial, monkeypatch, pressed_in_step, ctrl_c)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+        send = functools.partial(signal.raise_signal, signum)  # handled mid-step
+        saved = _interrupted_in_step(s, data_dir, partial, monkeypatch, pressed_in_step, send)
+        assert signal.getsignal(signum) is default  # restored
+        assert stopping.stop_requested() == (signum == signal.SIGTERM)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
+        stopping.clear_stop()
     assert saved == pressed_in_step  # the whole step
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
     _assert_same_training(resumed, clean)
@@ -445,24 +456,37 @@ def test_each_evaluation_saves_a_checkpoint_whatever_the_clock_says(
     _assert_same_training(resumed, clean)
 
 
-def test_a_second_ctrl_c_interrupts_at_once():
-    """The first Ctrl-C is deferred to the end of the step (``pending``); a second one (say,
-    during a long evaluation) raises KeyboardInterrupt at once. Python's handler is back after."""
+@pytest.mark.parametrize("first, second", [("SIGINT", "SIGINT"), ("SIGTERM", "SIGTERM"),
+                                           ("SIGTERM", "SIGINT")])  # fmt: skip
+def test_a_second_signal_interrupts_at_once(first, second):
+    """The first Ctrl-C or SIGTERM is deferred to the end of the step (``pending``); a second
+    one (say, during a long evaluation) raises KeyboardInterrupt at once. Python's
+    dispositions are back after, and one the process ignores stays ignored."""
     import signal
 
+    from idtheory import stopping
     from idtheory.train import _InterruptAtStepEnd
 
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, signal.SIG_DFL),
+    }
     try:
         with _InterruptAtStepEnd() as interrupt:
             assert not interrupt.pending
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(getattr(signal, first))
             assert interrupt.pending  # deferred: nothing raised
             with pytest.raises(KeyboardInterrupt):
-                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(getattr(signal, second))
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with _InterruptAtStepEnd():
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        stopping.clear_stop()
 
 
 def test_int_and_float_settings_are_one_run():
@@ -831,3 +855,24 @@ def test_each_evaluation_reports_the_mean_loss_since_the_previous_one(data_dir):
     windows = zip([0, *steps], steps)
     means = [float(np.mean(losses[a:b])) for a, b in windows]
     assert [h["train_loss"] for h in result.history] == pytest.approx(means, rel=1e-9)
+
+
+def test_a_training_under_the_cli_defers_sigterm_too():
+    """The CLI turns SIGTERM into a Ctrl-C (``sigterm_as_ctrl_c``); a training under it still
+    defers the signal to its step end, and hands the CLI's disposition back after."""
+    import signal
+
+    from idtheory import stopping
+    from idtheory.cli import sigterm_as_ctrl_c
+    from idtheory.train import _InterruptAtStepEnd
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with sigterm_as_ctrl_c():
+            with _InterruptAtStepEnd() as interrupt:
+                signal.raise_signal(signal.SIGTERM)
+                assert interrupt.pending  # deferred: nothing raised
+            assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stopping.clear_stop()
