@@ -656,13 +656,19 @@ def test_a_dead_drivers_worker_saves_at_its_step_end_before_it_exits(tmp_path: P
     driver = _driver_of_a_stoppable_unit(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
     with (tmp_path / "driver.out").open("w") as fh:  # a file: an orphaned worker holds no pipe
         subprocess.run([sys.executable, "-c", driver], stdout=fh, timeout=120)
-    out, deadline = tmp_path / "unit.out", time.monotonic() + 15
+    assert _step_the_worker_stopped_at(tmp_path).isdigit()
+
+
+def _step_the_worker_stopped_at(tmp_path: Path, wait_s: float = 15) -> str:
+    """What the stoppable unit wrote when it stopped (its step), waiting up to ``wait_s``
+    seconds; a worker still running then is killed and the test fails."""
+    out, deadline = tmp_path / "unit.out", time.monotonic() + wait_s
     while not out.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     if not out.exists():
         os.kill(int((tmp_path / "unit.out.started").read_text()), signal.SIGKILL)
-        pytest.fail("the orphaned worker did not stop at a step end within 15 s")
-    assert out.read_text().isdigit()
+        pytest.fail(f"the worker did not stop at a step end within {wait_s:g} s")
+    return out.read_text()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX process groups")
@@ -677,13 +683,7 @@ def test_a_sigterm_to_the_sweeps_process_group_saves_at_the_step_end(tmp_path: P
             [sys.executable, "-c", driver], stdout=fh, timeout=120, start_new_session=True
         )
     assert done.returncode == -signal.SIGTERM
-    out, deadline = tmp_path / "unit.out", time.monotonic() + 15
-    while not out.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if not out.exists():
-        os.kill(int((tmp_path / "unit.out.started").read_text()), signal.SIGKILL)
-        pytest.fail("the worker did not stop at a step end within 15 s of its SIGTERM")
-    assert out.read_text().isdigit()
+    assert _step_the_worker_stopped_at(tmp_path).isdigit()
 
 
 def test_local_path_does_not_import_ray(tmp_path: Path) -> None:
