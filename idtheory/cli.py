@@ -8,17 +8,14 @@ commands reuse what is stored and interrupted sweeps resume.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import Any
 
 from idtheory.config import SUBSPACE_METHODS, RunSpec, SubspaceConfig, TrainConfig
 from idtheory.scales import SCALE_NAMES, get_scale
+from idtheory.stopping import sigterm_as_ctrl_c
 from idtheory.store import DEFAULT_ROOT, PARTIAL_MERGE_MAX_MB
 
 DEFAULT_RESULTS = str(DEFAULT_ROOT)
@@ -1447,25 +1445,6 @@ def check_writable(results_dir: str | Path) -> None:
             f"results directory {root} is not writable ({reason}{where}); pass a writable "
             "--results-dir"
         ) from None
-
-
-@contextlib.contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM — what ``kill``, a service manager and a cluster scheduler (SLURM at a job's time
-    limit) send, and the only polite stop of a background job, which ignores Ctrl-C — takes the
-    Ctrl-C path: ``KeyboardInterrupt``, deferred by a training to its step end, where it saves
-    its checkpoint (:class:`idtheory.train._InterruptAtStepEnd`), passed on by a worker pool's
-    or a notebook kernel's driver. Only where SIGTERM has its default action, in the main
-    thread; the disposition is restored after."""
-    main_thread = threading.current_thread() is threading.main_thread()
-    if not main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

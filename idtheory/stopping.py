@@ -24,6 +24,7 @@ __all__ = [
     "ignore_stop_signal_before_spawning",
     "install_worker_signals",
     "request_stop",
+    "sigterm_as_ctrl_c",
     "stop_requested",
     "stoppable",
     "stoppable_running",
@@ -101,3 +102,22 @@ def ignore_stop_signal_before_spawning() -> None:
     of the program's own is left alone; nothing off the main thread."""
     if _can_set_stop_signal() and signal.getsignal(STOP_SIGNAL) is signal.SIG_DFL:
         signal.signal(STOP_SIGNAL, signal.SIG_IGN)
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM — what ``kill``, a service manager and a cluster scheduler (SLURM at a job's time
+    limit) send, and the only polite stop of a background job, which ignores Ctrl-C — takes the
+    Ctrl-C path: ``KeyboardInterrupt``, deferred by a training to its step end, where it saves
+    its checkpoint (:func:`idtheory.train.finetune`), passed on by a worker pool's or a notebook
+    kernel's driver. What every CLI command runs under. Only where SIGTERM has its default
+    action, in the main thread; the disposition is restored after."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -319,7 +319,8 @@ class _InterruptAtStepEnd:
     way, never at once."""
 
     #: The deferred signals, each with the dispositions under which the deferral applies:
-    #: Python's defaults, and the CLI's SIGTERM-as-Ctrl-C (:func:`idtheory.cli.sigterm_as_ctrl_c`).
+    #: Python's defaults, and the CLI's SIGTERM-as-Ctrl-C
+    #: (:func:`~idtheory.stopping.sigterm_as_ctrl_c`).
     SIGNALS = (
         (signal.SIGINT, (signal.default_int_handler,)),
         (signal.SIGTERM, (signal.SIG_DFL, signal.default_int_handler)),

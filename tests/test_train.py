@@ -863,7 +863,7 @@ def test_a_training_under_the_cli_defers_sigterm_too():
     import signal
 
     from idtheory import stopping
-    from idtheory.cli import sigterm_as_ctrl_c
+    from idtheory.stopping import sigterm_as_ctrl_c
     from idtheory.train import _InterruptAtStepEnd
 
     previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
