@@ -634,6 +634,38 @@ def test_a_kernel_that_dies_is_reported_at_once(tmp_path, capsys):
     assert "notebook 01_subspace_accuracy.ipynb" in capsys.readouterr().err
 
 
+def test_a_kernel_that_does_not_exit_after_its_notebook_is_stopped_soon(tmp_path):
+    """A kernel whose last cell has ended gets IDLE_KERNEL_STOP_S to exit, not the patient
+    KERNEL_STOP_GRACE_S: ipykernel 7.4 sometimes never exits after its shutdown request (a
+    race between its control and IOPub threads), and a render then hung for 600 s. Here the
+    notebook leaves a thread running that keeps the kernel's process alive past its shutdown."""
+    import subprocess
+
+    from idtheory.figures.render import IDLE_KERNEL_STOP_S
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    body = (
+        "import pathlib, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(900,)).start()  # not a daemon: exit waits\n"
+        f"pathlib.Path({str(tmp_path)!r}, 'ran').touch()"
+    )
+    _tiny_notebook(nbs / "01_subspace_accuracy.ipynb", body)
+    script = (
+        "from idtheory.figures import render_all\n"
+        f"render_all('smoke', only=[1], notebooks_dir={str(nbs)!r}, progress=False,"
+        f" results_dir={str(tmp_path / 'r')!r}, figures_dir={str(tmp_path / 'f')!r},"
+        f" build_dir={str(tmp_path / 'b')!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        proc.wait(timeout=60 + IDLE_KERNEL_STOP_S)  # a kernel's start and its notebook: seconds
+    finally:
+        proc.kill()  # its kernel then exits too (it polls its parent)
+    assert (tmp_path / "ran").exists()
+
+
 def test_the_wait_for_an_interrupted_cell_ends_with_the_reply_or_the_kernel():
     """figures.render._until_cell_ends returns on the kernel_info reply (not on other shell
     replies), at once when the kernel is dead, and otherwise after its timeout."""
@@ -674,13 +706,16 @@ def test_the_wait_for_an_interrupted_cell_ends_with_the_reply_or_the_kernel():
 
     def waited(km, timeout_s=3.0):
         t0 = time.monotonic()
-        asyncio.run(_until_cell_ends(km, timeout_s, poll_s=0.05))
+        ended = asyncio.run(_until_cell_ends(km, timeout_s, poll_s=0.05))
         assert km._client.stopped
-        return time.monotonic() - t0
+        return ended, time.monotonic() - t0
 
-    assert waited(Manager(Client(["execute-7", "info-1"]))) < 1.0  # the cell's reply, then ours
-    assert waited(Manager(Client([]), alive=False)) < 1.0  # dead: nothing to wait for
-    assert waited(Manager(Client(["execute-7"])), timeout_s=0.3) >= 0.3  # no reply: the timeout
+    ended, dt = waited(Manager(Client(["execute-7", "info-1"])))  # the cell's reply, then ours
+    assert ended and dt < 1.0
+    ended, dt = waited(Manager(Client([]), alive=False))  # dead: nothing to wait for
+    assert not ended and dt < 1.0
+    ended, dt = waited(Manager(Client(["execute-7"])), timeout_s=0.3)  # no reply: the timeout
+    assert not ended and dt >= 0.3
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

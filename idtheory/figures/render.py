@@ -37,6 +37,15 @@ for the trainings in flight to reach their step end and save, as a pool worker w
 died gets :data:`~idtheory.executors.DRIVER_GONE_GRACE_S`. jupyter_client's default, 5 s,
 killed a sweep's workers (its whole process group) mid-step."""
 
+IDLE_KERNEL_STOP_S = 5.0
+"""Seconds a kernel whose cell has ended gets to exit after its shutdown request (SIGTERM to its
+process group at half, SIGKILL at the end: jupyter_client's default ``shutdown_wait_time``).
+Nothing of ours runs there any more — a training in the kernel saved before its cell ended, a
+pool's workers were waited for by it — so only a stuck kernel is waited for: ipykernel 7.4
+sometimes never exits, its control thread blocked publishing the shutdown's "idle" status to the
+IOPub thread that its main thread has just closed and now joins (the race of ipykernel#1518);
+with :data:`KERNEL_STOP_GRACE_S` such a render hung for 600 s."""
+
 STOPPING_MESSAGE = (
     "stopping: the notebook's trainings in flight save a checkpoint at their step end, then its "
     "kernel exits (Ctrl-C again to stop waiting: worker processes still save in the background, "
@@ -53,7 +62,8 @@ def _kernel_manager_class() -> type:
     * on shutdown, after its interrupt, it first waits (up to half that time, while the kernel
       lives) for the interrupted cell to end, then asks the kernel to shut down — asked at once,
       as jupyter_client does, the kernel closed its sockets under the running cell, whose reply
-      then printed a ZMQ traceback;
+      then printed a ZMQ traceback; once the cell has ended (as after every notebook that ran
+      to its end), the kernel gets only :data:`IDLE_KERNEL_STOP_S` to exit;
     * kernels talk over Unix-domain sockets on POSIX (``transport = "ipc"``): over TCP without
       CurveZMQ keys, ipykernel warned about unencrypted traffic at every notebook's start. Each
       kernel's sockets get a path of their own in the temporary directory
@@ -73,9 +83,18 @@ def _kernel_manager_class() -> type:
             def _private_ip(self) -> str:
                 return _private_socket_path()
 
+        _cell_ended = False  # set by the shutdown request: the kernel answered after its cell
+
         async def _async_request_shutdown(self, restart: bool = False) -> None:
-            await _until_cell_ends(self, KERNEL_STOP_GRACE_S / 2)
+            self._cell_ended = await _until_cell_ends(self, KERNEL_STOP_GRACE_S / 2)
             await super()._async_request_shutdown(restart=restart)
+
+        async def _async_finish_shutdown(
+            self, waittime: float | None = None, pollinterval: float = 0.1, restart: bool = False
+        ) -> None:
+            if waittime is None and self._cell_ended:
+                waittime = IDLE_KERNEL_STOP_S
+            await super()._async_finish_shutdown(waittime, pollinterval, restart)
 
     return PatientKernelManager
 
@@ -91,10 +110,10 @@ def _private_socket_path() -> str:
     )
 
 
-async def _until_cell_ends(km: Any, timeout_s: float, poll_s: float = 0.5) -> None:
+async def _until_cell_ends(km: Any, timeout_s: float, poll_s: float = 0.5) -> bool:
     """Wait until the kernel of ``km`` has answered a ``kernel_info_request`` on its shell
     channel — which it handles only after the cell it is running — or has died, or
-    ``timeout_s`` has passed."""
+    ``timeout_s`` has passed; True only in the first case (its cell has ended, it lives)."""
     client = km.client()
     client.start_channels(iopub=False, stdin=False, hb=False, control=False)
     try:
@@ -106,7 +125,8 @@ async def _until_cell_ends(km: Any, timeout_s: float, poll_s: float = 0.5) -> No
             except queue.Empty:
                 continue
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                return
+                return True
+        return False
     finally:
         client.stop_channels()
 
