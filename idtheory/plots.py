@@ -16,6 +16,7 @@ centred "no data" message instead of raising, so a notebook always writes its fi
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
@@ -663,6 +664,11 @@ def pretraining_trend(
 # ============================================================================ Figure 3
 
 
+REFERENCE_STYLES: tuple[tuple[str, str], ...] = (("C2", "D"), ("C1", "s"), ("C4", "P"))
+"""(colour, marker) of :func:`size_trend`'s reference series, in turn: green diamonds, orange
+squares, purple pluses (the fitted models are blue dots, the fit a red dashed line)."""
+
+
 def size_trend(
     rows: Sequence[Mapping[str, Any]],
     fit: Mapping[str, Any] | None = None,
@@ -671,7 +677,7 @@ def size_trend(
     method: str = "SAID",
     task: str = "MRPC",
     reference: Sequence[Mapping[str, Any]] = (),
-    reference_label: str | None = None,
+    label: str = "fitted models",
 ) -> Figure:
     """d90 against parameter count, log-log, with the fitted line (paper Figure 3).
 
@@ -679,9 +685,10 @@ def size_trend(
     ``intercept`` of ``log10 d90 = intercept + slope · log10 n_params`` (e.g.
     :meth:`idtheory.trends.LogLogFit.to_dict`), optionally ``slope_ci95`` and ``r2``.
     ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼. ``reference``: rows of
-    the same form drawn as a separate series (green diamonds, legend entries prefixed with
-    ``reference_label``, default the ``series`` of its first row), outside the fit — e.g. real
-    pretrained models beside a from-scratch family.
+    the same form, each with its ``series`` (e.g. ``"pretrained, MRPC SAID (real scale)"``),
+    drawn outside the fit one series per colour and marker (:data:`REFERENCE_STYLES`, in order
+    of first appearance; legend entries prefixed with the series, those of ``rows`` then with
+    ``label``) — e.g. real pretrained models beside a from-scratch family.
     """
     fig, (ax,) = _new()
     pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
@@ -693,10 +700,11 @@ def size_trend(
         no_data(ax, f"no d90 with a parameter count yet (models: {missing})")
         ax.set_title(title)
         return fig
-    _size_series(ax, rows, "C0", "o", "")
-    if reference:
-        label = reference_label or str(reference[0].get("series") or "reference")
-        _size_series(ax, reference, "C2", "D", f"{label}: ")
+    _size_series(ax, rows, "C0", "o", f"{label}: " if reference else "")
+    series = list(dict.fromkeys(str(r.get("series") or "reference") for r in reference))
+    for name, (color, marker) in zip(series, itertools.cycle(REFERENCE_STYLES)):
+        members = [r for r in reference if str(r.get("series") or "reference") == name]
+        _size_series(ax, members, color, marker, f"{name}: ")
     if pts and fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
         xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)
         ys = 10.0 ** (fit["intercept"] + fit["slope"] * np.log10(xs))
@@ -714,7 +722,7 @@ def size_trend(
     ax.set_xlabel("parameters of the pre-trained model")
     shown = task_title(task)
     ref_tasks = {task_title(str(r["task"])) for r in reference if r.get("task")} - {shown}
-    on = shown if not ref_tasks else f"{shown} (green: {', '.join(sorted(ref_tasks))})"
+    on = shown if not ref_tasks else f"{shown} ({', '.join(sorted(ref_tasks))}: see the legend)"
     ax.set_ylabel(f"{method} d90 on {on}")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)

@@ -62,12 +62,13 @@ Keys of a preset (all JSON-serialisable, so papermill can inject them):
   model names, ``{"pretrain_dir": DIR, "preset": NAME}`` (the run's last checkpoint, or its
   ``"step": N``), or
   ``"@public"`` (:data:`idtheory.trends.PUBLIC_SIZE_MODELS`).
-* ``size_reference`` — a second series of Figure 3 read from the store: ``{"scale": NAME,
-  "task": T, "method": M}`` plots the d90 of every model of scale NAME's Figure 1 searches on
-  task T with method M under the paper's threshold (finished searches only; the same search
-  code with the store-only trainer) against the model's parameter count, outside the fit; None:
-  no second series. The quick scale shows the ``real`` scale's pretrained models (MRPC, SAID:
-  the paper's Figure 3 convention) beside its from-scratch family.
+* ``size_reference`` — further series of Figure 3 read from the store: ``{"scale": NAME,
+  "task": T, "method": M}`` (or a list of such) plots the d90 of every model of scale NAME's
+  Figure 1 searches on task T with method M under the paper's threshold (finished searches
+  only; the same search code with the store-only trainer) against the model's parameter count,
+  outside the fit; None: no further series. The quick scale shows the ``real`` scale's
+  pretrained models twice beside its from-scratch family: on MRPC (the paper's Figure 3
+  convention) and on SST-2 (the family's task), both with SAID.
 * ``gen_source`` — Figures 4–5 plot the accuracies of the full fine-tuning of each checkpoint
   (``"full"``, default) or of its subspace training at d = d90 (``"d90"``).
 * ``bound_levels`` / ``bound_delta`` — certified bounds of Figure "bounds": δ, and the number
@@ -247,8 +248,12 @@ SCALES: dict[str, dict[str, Any]] = {
             for p in ("xxs", "xs", "s", "m")
         ],
         "fit_statuses": ["ok"],
-        # the real pretrained models (MiniLM-L6 22.7M, MPNet-base 109M) as a second series
-        "size_reference": {"scale": "real", "task": "mrpc", "method": "said"},
+        # the real pretrained models (MiniLM-L6 22.7M, MPNet-base 109M) as further series: on
+        # MRPC (the paper's Figure 3) and on SST-2 (the family's task)
+        "size_reference": [
+            {"scale": "real", "task": "mrpc", "method": "said"},
+            {"scale": "real", "task": "sst2", "method": "said"},
+        ],
         "gen_source": "full",
         "bound_levels": 16,
         "bound_delta": 0.05,

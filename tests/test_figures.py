@@ -489,6 +489,22 @@ def test_figure3_draws_a_finished_reference_scale_beside_its_models(fake_ctx, mo
     plain, both = plots.size_trend(rows), plots.size_trend(rows, reference=reference)
     assert len(both.axes[0].collections) == len(plain.axes[0].collections) + 1
 
+    # a list: one series each (quick: MRPC and SST-2), each line of the note about its own
+    ctx.params["size_reference"] = [
+        {"scale": "fakeref", "task": "mrpc", "method": "said"},
+        {"scale": "fakeref", "task": "mrpc", "method": "did"},
+    ]
+    two = figures.size_reference_rows(ctx)
+    did = [r for r in computed if r["method"] == "did"]
+    assert [(r["series"], r["d90"]) for r in two] == [
+        *[("pretrained, MRPC SAID (fakeref scale)", r["d90"]) for r in said],
+        *[("pretrained, MRPC DID (fakeref scale)", r["d90"]) for r in did],
+    ]
+    note = figures.size_reference_note(ctx, two[:2]).splitlines()
+    assert len(note) == 2 and "fake-b" in note[0] and note[1].startswith("Not drawn: DID d90")
+    drawn = plots.size_trend(rows, reference=two)
+    assert len(drawn.axes[0].collections) == len(plain.axes[0].collections) + 2
+
 
 def test_a_broken_pretrain_module_is_not_papered_over(tmp_path, monkeypatch):
     """An import failure of idtheory.pretrain fails the figure: no random stand-in checkpoints

@@ -288,12 +288,37 @@ def test_size_trend_with_fit():
 def test_size_trend_names_the_reference_task_when_it_differs():
     rows = [{"model": "a", "n_params": 1e6, "d90": 640, "status": "ok", "task": "sst2"}]
     ref = [{"model": "r", "n_params": 2e7, "d90": 10240, "status": "ok", "task": "mrpc"}]
-    fig = plots.size_trend(rows, task="SST-2", reference=ref, reference_label="pretrained")
-    assert fig.axes[0].get_ylabel() == "SAID d90 on SST-2 (green: MRPC)"
-    same = plots.size_trend(rows, task="MRPC", reference=ref, reference_label="pretrained")
+    fig = plots.size_trend(rows, task="SST-2", reference=ref)
+    assert fig.axes[0].get_ylabel() == "SAID d90 on SST-2 (MRPC: see the legend)"
+    same = plots.size_trend(rows, task="MRPC", reference=ref)
     assert same.axes[0].get_ylabel() == "SAID d90 on MRPC"
-    named = plots.size_trend(rows, task="sst2", reference=ref, reference_label="pretrained")
-    assert named.axes[0].get_ylabel() == "SAID d90 on SST-2 (green: MRPC)"  # any spelling
+    named = plots.size_trend(rows, task="sst2", reference=ref)
+    assert named.axes[0].get_ylabel() == "SAID d90 on SST-2 (MRPC: see the legend)"  # any spelling
+    plt.close("all")
+
+
+def test_size_trend_draws_each_reference_series_in_its_own_style():
+    """Rows of two series (one task each) are two scatters, in REFERENCE_STYLES' first two
+    colours, their legend entries prefixed with the series; the fitted models' with ``label``."""
+    from matplotlib.colors import to_rgba
+
+    rows = [{"model": "a", "n_params": 1e6, "d90": 640, "status": "ok"}]
+    ref = [
+        {"series": "pre, MRPC", "model": "r1", "n_params": 2e7, "d90": 7241, "status": "ok"},
+        {"series": "pre, SST-2", "model": "r1", "n_params": 2e7, "d90": 640, "status": "ok"},
+        {"series": "pre, MRPC", "model": "r2", "n_params": 1e8, "d90": 2560, "status": "ok"},
+    ]
+    fig = plots.size_trend(rows, reference=ref, label="scratch")
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["scratch: d90", "pre, MRPC: d90", "pre, SST-2: d90"]
+    scatters = ax.collections
+    assert [len(c.get_offsets()) for c in scatters] == [1, 2, 1]
+    (c_mrpc, _), (c_sst2, _) = plots.REFERENCE_STYLES[:2]
+    assert tuple(scatters[1].get_facecolor()[0]) == to_rgba(c_mrpc)
+    assert tuple(scatters[2].get_facecolor()[0]) == to_rgba(c_sst2)
+    plain = plots.size_trend(rows)
+    assert [t.get_text() for t in plain.axes[0].get_legend().get_texts()] == ["d90"]
     plt.close("all")
 
 

@@ -264,31 +264,47 @@ def size_rows(
 
 
 # =============================================================================== Figure 3's
-# second series: the real pretrained models
+# further series: the real pretrained models
 
 #: Figure 3's label of its own models when a reference series is drawn beside them.
 SIZE_SERIES = "from scratch"
 
 
+def size_references(ctx: FigureContext) -> list[dict[str, Any]]:
+    """The scale's ``size_reference`` as a list of ``{"scale", "task", "method"}`` (one dict
+    is one series; None, {} or [] none)."""
+    ref = ctx.params.get("size_reference")
+    refs = [ref] if isinstance(ref, Mapping) else list(ref or [])
+    return [dict(r) for r in refs if r and r.get("scale")]
+
+
+def _reference_series(ref: Mapping[str, Any]) -> str:
+    from idtheory.tasks import task_title
+
+    return f"pretrained, {task_title(ref['task'])} {ref['method'].upper()} ({ref['scale']} scale)"
+
+
 def size_reference_rows(ctx: FigureContext) -> list[dict[str, Any]]:
-    """Figure 3's second series (scale key ``size_reference``): the d90 of the reference
-    scale's models on its task with its method, under the paper's threshold, against each
-    model's parameter count — read from this store by the reference scale's own Figure 1
-    searches (:func:`~idtheory.figures.grid_results`, store-only trainer), finished searches
-    only (a search in progress or a failed baseline gives no row). [] when the scale sets no
-    reference or nothing is finished.
+    """Figure 3's further series (scale key ``size_reference``, :func:`size_references`): for
+    each, the d90 of the reference scale's models on its task with its method, under the
+    paper's threshold, against each model's parameter count — read from this store by the
+    reference scale's own Figure 1 searches (:func:`~idtheory.figures.grid_results`, store-only
+    trainer), finished searches only (a search in progress or a failed baseline gives no row).
+    [] when the scale sets no reference or nothing is finished.
 
     Row columns: series (e.g. ``"pretrained, MRPC SAID (real scale)"``), model, n_params (the
     ``num_params`` of its baseline runs), task, method, metric, d90, bracket, baseline,
     threshold, status, summary_id.
     """
+    return [row for ref in size_references(ctx) for row in _reference_rows(ctx, ref)]
+
+
+def _reference_rows(ctx: FigureContext, ref: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one series of :func:`size_reference_rows`."""
     from idtheory.figures.accuracy import grid_results
     from idtheory.figures.context import setup
     from idtheory.search import PARTIAL
 
-    ref = ctx.params.get("size_reference") or {}
-    if not ref.get("scale"):
-        return []
     rctx = setup(
         ref["scale"],
         figures_dir=ctx.figures_dir,
@@ -300,7 +316,6 @@ def size_reference_rows(ctx: FigureContext) -> list[dict[str, Any]]:
         methods=[ref["method"]],
         floors=[0],
     )
-    series = f"pretrained, {ref['task'].upper()} {ref['method'].upper()} ({ref['scale']} scale)"
     rows = []
     for r in grid_results(rctx):
         if r["status"] in (PARTIAL, "baseline_failed"):
@@ -313,7 +328,7 @@ def size_reference_rows(ctx: FigureContext) -> list[dict[str, Any]]:
         ]
         rows.append(
             {
-                "series": series,
+                "series": _reference_series(ref),
                 "model": r["model"],
                 "n_params": min(counts) if counts else None,
                 "task": r["task"],
@@ -341,16 +356,21 @@ def size_table(
 
 
 def size_reference_note(ctx: FigureContext, reference: Sequence[Mapping[str, Any]]) -> str:
-    """Figure 3's caption line about its reference series ("" when the scale sets none)."""
-    ref = ctx.params.get("size_reference") or {}
-    if not ref.get("scale"):
-        return ""
-    what = (
-        f"{ref['method'].upper()} d90 on {ref['task'].upper()} of the {ref['scale']!r} scale's "
-        "pretrained models (the paper's threshold, outside the fit)"
-    )
-    if not reference:
-        where = os.path.relpath(ctx.results_dir, ctx.root)
-        return f"Not drawn: {what} — no finished search in {where} yet."
-    shown = ", ".join(f"{r['model']} ({r['n_params'] or 0:,} parameters)" for r in reference)
-    return f"Green diamonds: {what}: {shown}."
+    """Figure 3's caption lines about its reference series, one per series ("" when the scale
+    sets none)."""
+    from idtheory.tasks import task_title
+
+    lines = []
+    for ref in size_references(ctx):
+        what = (
+            f"{ref['method'].upper()} d90 on {task_title(ref['task'])} of the {ref['scale']!r} "
+            "scale's pretrained models (the paper's threshold, outside the fit)"
+        )
+        drawn = [r for r in reference if r.get("series") == _reference_series(ref)]
+        if not drawn:
+            where = os.path.relpath(ctx.results_dir, ctx.root)
+            lines.append(f"Not drawn: {what} — no finished search in {where} yet.")
+            continue
+        shown = ", ".join(f"{r['model']} ({r['n_params'] or 0:,} parameters)" for r in drawn)
+        lines.append(f"Drawn as {_reference_series(ref)!r}: {what}: {shown}.")
+    return "\n".join(lines)
