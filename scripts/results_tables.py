@@ -2,12 +2,15 @@
 
     IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py [--tasks sst2 mrpc rte]
     IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py --scale real
+    IDTHEORY_DATA=../shared/data .venv/bin/python scripts/results_tables.py --scale real \
+        --scores mpnet-base
 
 The quick scale prints its d90, pretraining-trend and size-trend tables; the real scale its d90
 table (a row per model, task and method, under both thresholds, with trainings and CPU hours)
 and the ratios behind the README's verdicts (:func:`idtheory.figures.d90_ratio_rows`): DID ÷
 SAID (the paper's own rows beside ours), MRPC ÷ SST-2, each model ÷ the next larger one, and
-each model ÷ the paper's base-size models (``--paper-models``).
+each model ÷ the paper's base-size models (``--paper-models``). ``--scores MODEL`` prints that
+model's dev score at every evaluated d and learning rate instead (the README's per-model table).
 
 The tables come from :func:`idtheory.figures.d90_rows`, :func:`~idtheory.figures.trend_rows` and
 :func:`~idtheory.figures.size_rows` (store only, nothing is trained); the prose around them in
@@ -77,10 +80,25 @@ def main() -> None:
         help="the paper's Table 1 models the real scale's d90 are divided by (default: the "
         "base-size ones)",
     )
+    parser.add_argument(
+        "--scores",
+        metavar="MODEL",
+        default=None,
+        help="print MODEL's dev score at each evaluated d and learning rate (bold: passes the "
+        "paper's threshold; †: the chance-corrected one too) instead of the d90 tables",
+    )
     args = parser.parse_args()
     ctx = F.setup(args.scale, tasks=args.tasks)
     frac = float(ctx.params["frac"])
     results = F.grid_results(ctx)  # Figure 1's: summaries, else the stored partial curves
+    if args.scores:
+        known = sorted({str(r["model"]) for r in results})
+        if args.scores not in known:
+            parser.error(
+                f"--scores: no searches of {args.scores!r} in the store; choose from {known}"
+            )
+        print(_score_table(results, args.scores))
+        return
     if args.scale == "real":
         print("### d90 of the real scale\n")
         columns = {"model": "model", **F.D90_TABLE_COLUMNS}
@@ -102,6 +120,71 @@ def main() -> None:
     print(markdown_table(_readable(rows, frac), size_cols))
     print(f"\nlog-log fit: {fit or 'none (fewer than 3 sizes with a d90)'}")
     _print_missing(ctx)
+
+
+def _score_table(results: list[dict[str, Any]], model: str) -> str:
+    """One row per task and method of ``model``'s searches, one column per evaluated d: the dev
+    score at each learning rate, lowest rate first (``…``: not stored yet; ``–``: d not
+    evaluated), bold where it passes the paper's threshold, † where it passes the
+    chance-corrected one too. A d's cells come from every search of its task and method (the
+    two thresholds' searches share their runs)."""
+    from idtheory.search import subspace_lrs_at
+    from idtheory.tasks import task_title
+
+    mine = [r for r in results if r["model"] == model]
+    cells: dict[tuple[str, str], dict[int, dict[float, float]]] = {}
+    lrs: dict[tuple[str, str, int], set[float]] = {}
+    passes: dict[tuple[str, str], list[float]] = {}
+    for r in mine:
+        key = (r["task"], r["method"])
+        if r.get("threshold") is not None:
+            passes.setdefault(key, []).append(float(r["threshold"]))
+        settings = r.get("settings") or {}
+        for p in r.get("points") or []:
+            lrs.setdefault((*key, p["d"]), set()).update(
+                subspace_lrs_at(
+                    p["d"], settings.get("subspace_lrs", ()), settings.get("subspace_lrs_from")
+                )
+            )
+            for c in p.get("cells") or []:
+                if c.get("score") is not None:
+                    cells.setdefault(key, {}).setdefault(p["d"], {})[float(c["lr"])] = c["score"]
+    dims = sorted({d for (_, _, d) in lrs})
+
+    def cell(key: tuple[str, str], d: int) -> str:
+        rates = sorted(lrs.get((*key, d), ()))
+        if not rates:
+            return "–"
+        thresholds = sorted(passes.get(key, []))
+        out = []
+        for lr in rates:
+            score = cells.get(key, {}).get(d, {}).get(lr)
+            if score is None:
+                out.append("…")
+                continue
+            text = f"{score:.3f}"
+            if thresholds and score >= thresholds[0]:
+                corrected = len(thresholds) > 1 and score >= thresholds[-1]
+                text = f"**{text}**" + ("†" if corrected else "")
+            out.append(text)
+        return " / ".join(out)
+
+    settings = mine[0].get("settings") or {}
+    rates = " / ".join(f"{x:g}" for x in settings.get("subspace_lrs", ()))
+    later = "; ".join(
+        f"{' / '.join(f'{x:g}' for x in lrs)} from d = {int(d):,}"
+        for d, lrs in sorted(
+            (settings.get("subspace_lrs_from") or {}).items(), key=lambda i: int(i[0])
+        )
+    )
+    caption = f"{model}: dev score at lr {rates}" + (f" ({later})" if later else "")
+    keys = sorted({(r["task"], r["method"]) for r in mine}, key=lambda k: (k[0], k[1] != "said"))
+    header = ["task", "method", *(f"d = {d:,}" for d in dims)]
+    lines = [caption + "\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for task, method in keys:
+        row = [task_title(task), method.upper(), *(cell((task, method), d) for d in dims)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def _ratios(

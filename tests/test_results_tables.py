@@ -21,3 +21,28 @@ def test_real_scale_tables_carry_the_verdicts_ratios(data_dir):
     assert "| minilm-l6 | sst2 | DID / SAID | paper | 2.83× (2.00–4.00×) |" in out
     assert "| minilm-l6 / RoBERTa-Base | mrpc | SAID | paper | 8.08× (5.71–8.08×) |" in out
     assert "| RoBERTa-Base | mrpc | DID / SAID | paper | 1.12× |" in out  # the paper's own
+
+
+def test_score_table_lists_every_evaluated_d_and_rate(data_dir):
+    """``--scores MODEL``: the README's per-model table — each rate's dev score per d, lowest
+    rate first, bold past the paper's threshold, † past the chance-corrected one too (MiniLM-L6's
+    searches are final); an unknown model is a usage error naming the known ones."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--scale", "real", "--scores", "minilm-l6"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("minilm-l6: dev score at lr 0.1 / 0.3 (0.03 / 0.1 from d = 5,120;")
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in out.splitlines()}
+    # SST-2 DID: 0.651 at lr 0.3 and d = 160 (README); 0.826 at 0.03, d = 10,240, passes both
+    assert "| 0.509 / 0.651 |" in rows[("SST-2", "DID")]
+    assert "| **0.826**† / **0.797** |" in rows[("SST-2", "DID")]
+    assert "| – |" in rows[("MRPC", "SAID")]  # d = 320 was evaluated on SST-2 only
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), "--scale", "real", "--scores", "no-such-model"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "minilm-l6" in bad.stderr
