@@ -701,9 +701,10 @@ def size_trend(
         ax.set_title(title)
         return fig
     _size_series(ax, rows, "C0", "o", f"{label}: " if reference else "")
-    series = list(dict.fromkeys(str(r.get("series") or "reference") for r in reference))
-    for name, (color, marker) in zip(series, itertools.cycle(REFERENCE_STYLES)):
-        members = [r for r in reference if str(r.get("series") or "reference") == name]
+    series: dict[str, list[Mapping[str, Any]]] = {}
+    for r in reference:
+        series.setdefault(str(r.get("series") or "reference"), []).append(r)
+    for (name, members), (color, marker) in zip(series.items(), itertools.cycle(REFERENCE_STYLES)):
         _size_series(ax, members, color, marker, f"{name}: ")
     if pts and fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
         xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 from typing import Any
 
 from idtheory import figures as F
@@ -128,63 +129,63 @@ def _score_table(results: list[dict[str, Any]], model: str) -> str:
     evaluated), bold where it passes the paper's threshold, † where it passes the
     chance-corrected one too. A d's cells come from every search of its task and method (the
     two thresholds' searches share their runs)."""
-    from idtheory.search import subspace_lrs_at
+    from idtheory.search import THRESHOLD_KINDS, result_threshold_kind, subspace_lrs_at
     from idtheory.tasks import task_title
 
+    paper, corrected = THRESHOLD_KINDS
     mine = [r for r in results if r["model"] == model]
-    cells: dict[tuple[str, str], dict[int, dict[float, float]]] = {}
-    lrs: dict[tuple[str, str, int], set[float]] = {}
-    passes: dict[tuple[str, str], list[float]] = {}
+    # (task, method) → d → lr → score (None: not stored yet); → threshold kind → threshold
+    scores: dict[tuple[str, str], dict[int, dict[float, float | None]]] = {}
+    thresholds: dict[tuple[str, str], dict[str, float]] = {}
     for r in mine:
         key = (r["task"], r["method"])
         if r.get("threshold") is not None:
-            passes.setdefault(key, []).append(float(r["threshold"]))
+            thresholds.setdefault(key, {})[result_threshold_kind(r)] = float(r["threshold"])
         settings = r.get("settings") or {}
+        by_d = scores.setdefault(key, {})  # a search without points yet still gets its row
         for p in r.get("points") or []:
-            lrs.setdefault((*key, p["d"]), set()).update(
-                subspace_lrs_at(
-                    p["d"], settings.get("subspace_lrs", ()), settings.get("subspace_lrs_from")
-                )
-            )
+            at_d = by_d.setdefault(p["d"], {})
+            for lr in subspace_lrs_at(
+                p["d"], settings.get("subspace_lrs", ()), settings.get("subspace_lrs_from")
+            ):
+                at_d.setdefault(lr, None)
             for c in p.get("cells") or []:
                 if c.get("score") is not None:
-                    cells.setdefault(key, {}).setdefault(p["d"], {})[float(c["lr"])] = c["score"]
-    dims = sorted({d for (_, _, d) in lrs})
+                    at_d[float(c["lr"])] = c["score"]
 
-    def cell(key: tuple[str, str], d: int) -> str:
-        rates = sorted(lrs.get((*key, d), ()))
-        if not rates:
-            return "–"
-        thresholds = sorted(passes.get(key, []))
-        out = []
-        for lr in rates:
-            score = cells.get(key, {}).get(d, {}).get(lr)
-            if score is None:
-                out.append("…")
-                continue
-            text = f"{score:.3f}"
-            if thresholds and score >= thresholds[0]:
-                corrected = len(thresholds) > 1 and score >= thresholds[-1]
-                text = f"**{text}**" + ("†" if corrected else "")
-            out.append(text)
-        return " / ".join(out)
+    def cell(score: float | None, passes: dict[str, float]) -> str:
+        if score is None:
+            return "…"
+        text = f"{score:.3f}"
+        if paper in passes and score >= passes[paper]:
+            text = f"**{text}**" + ("†" if score >= passes.get(corrected, math.inf) else "")
+        return text
 
+    dims = sorted({d for by_d in scores.values() for d in by_d})
+    rows = [
+        {
+            "task": task_title(task),
+            "method": method.upper(),
+            **{
+                d: " / ".join(
+                    cell(at_d[lr], thresholds.get((task, method), {})) for lr in sorted(at_d)
+                )
+                for d, at_d in scores[(task, method)].items()
+            },
+        }
+        for task, method in sorted(scores, key=lambda k: (k[0], k[1] != "said"))
+    ]
     settings = mine[0].get("settings") or {}
     rates = " / ".join(f"{x:g}" for x in settings.get("subspace_lrs", ()))
     later = "; ".join(
-        f"{' / '.join(f'{x:g}' for x in lrs)} from d = {int(d):,}"
-        for d, lrs in sorted(
+        f"{' / '.join(f'{x:g}' for x in at)} from d = {int(d):,}"
+        for d, at in sorted(
             (settings.get("subspace_lrs_from") or {}).items(), key=lambda i: int(i[0])
         )
     )
     caption = f"{model}: dev score at lr {rates}" + (f" ({later})" if later else "")
-    keys = sorted({(r["task"], r["method"]) for r in mine}, key=lambda k: (k[0], k[1] != "said"))
-    header = ["task", "method", *(f"d = {d:,}" for d in dims)]
-    lines = [caption + "\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for task, method in keys:
-        row = [task_title(task), method.upper(), *(cell((task, method), d) for d in dims)]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    columns = {"task": "task", "method": "method", **{d: f"d = {d:,}" for d in dims}}
+    return caption + "\n\n" + markdown_table(rows, columns)
 
 
 def _ratios(
