@@ -27,6 +27,7 @@ from typing import Any
 from idtheory import figures as F
 from idtheory.curve import is_chance_corrected
 from idtheory.plots import markdown_table
+from idtheory.tasks import task_title
 
 TREND_COLUMNS = {
     "step": "updates",
@@ -105,6 +106,8 @@ def main() -> None:
         columns = {"model": "model", **F.D90_TABLE_COLUMNS}
         rows = F.d90_rows(ctx, results)
         print(markdown_table(rows, columns))
+        print("\n### Table 1: the paper's d90 beside ours\n")
+        print(_table1_table(F.table1_rows(ctx, results)))
         print("\n### d90 ratios of the real scale\n")
         print(markdown_table(_ratios(ctx, rows, args.paper_models), F.D90_RATIO_COLUMNS))
         _print_missing(ctx)
@@ -186,6 +189,29 @@ def _score_table(results: list[dict[str, Any]], model: str) -> str:
     caption = f"{model}: dev score at lr {rates}" + (f" ({later})" if later else "")
     columns = {"task": "task", "method": "method", **{d: f"d = {d:,}" for d in dims}}
     return caption + "\n\n" + markdown_table(rows, columns)
+
+
+def _table1_table(rows: list[dict[str, Any]]) -> str:
+    """Notebook 1's Table 1 frame (:func:`idtheory.figures.table1_frame`) as Markdown: the
+    paper's rows first, then ours, a column per task and method (tasks in the order the rows
+    name them, SAID before DID); cells a row has no search for are "–"."""
+    frame = F.table1_frame(rows)
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    keys = [(m, t) for t in tasks for m in ("said", "did") if (m, t) in frame.columns]
+    order = sorted(frame.index, key=lambda i: (i[0] != "paper", i))
+    out = [
+        {
+            "source": source,
+            "model": model,
+            **{f"{t} {m}": frame.loc[(source, model), (m, t)] for m, t in keys},
+        }
+        for source, model in order
+    ]
+    for r in out:
+        r.update({k: None for k, v in r.items() if not isinstance(v, str)})  # NaN: no search
+    columns = {"source": "source", "model": "model"}
+    columns.update({f"{t} {m}": f"{task_title(t)} {m.upper()}" for m, t in keys})
+    return markdown_table(out, columns)
 
 
 def _ratios(

@@ -1202,6 +1202,25 @@ def test_table1_frame_carries_the_below_chance_caveat():
     assert frame.loc[("paper", "p"), ("said", "MRPC")] == "1,861"
 
 
+def test_table1_cells_say_what_each_status_allows():
+    """A Table 1 cell states only what its search's status allows: the d90 of a finished
+    search, bounds where the grid's ends were reached, and "…" for a search in progress — never
+    a partial search's passing d as if it were its d90."""
+    from idtheory.figures import BELOW_CHANCE_MARK, table1_cell
+
+    def cell(status, d90, bracket, **kw):
+        return table1_cell({"status": status, "d90": d90, "bracket": bracket, **kw})
+
+    assert cell("ok", 1810, (1280, 1810)) == "1,810"
+    assert cell("reported", 896, None) == "896"
+    assert cell("passes_at_smallest", 10, (0, 10), below_chance=True) == "≤ 10" + BELOW_CHANCE_MARK
+    assert cell("never_passes", None, (100000, None)) == "> 100,000"
+    assert cell("partial", 2560, (1280, 2560)) == "≤ 2,560 …"
+    assert cell("partial", None, (640, None)) == "> 640 …"
+    assert cell("partial", None, None) == "–"
+    assert cell("baseline_failed", None, None) == "–"
+
+
 def test_scale_workers_cap_the_executor(tmp_path):
     """``workers`` caps the trainings at once: the process pool's size, Ray's max_parallel;
     None keeps each executor's default and the local executor stays the library default."""

@@ -21,6 +21,15 @@ def test_real_scale_tables_carry_the_verdicts_ratios(data_dir):
     assert "| minilm-l6 | sst2 | DID / SAID | paper | 2.83× (2.00–4.00×) |" in out
     assert "| minilm-l6 / RoBERTa-Base | mrpc | SAID | paper | 8.08× (5.71–8.08×) |" in out
     assert "| RoBERTa-Base | mrpc | DID / SAID | paper | 1.12× |" in out  # the paper's own
+    # Table 1 beside the paper's: its rows first, then MiniLM-L6's final d90 under both thresholds
+    table1 = out.split("### Table 1: the paper's d90 beside ours")[1].split("###")[0]
+    lines = [line for line in table1.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| source | model | MRPC SAID | MRPC DID |")
+    assert "| paper | BERT-Base | 1,608 | 1,861 |" in lines[1]
+    sources = [line.split("|")[1].strip() for line in lines[1:]]
+    assert sources == sorted(sources, key=lambda s: s != "paper")
+    assert "| ours (real) | MiniLM-L6 | 7,241 | 10,240 |" in table1
+    assert "| ours (real, chance-corrected) | MiniLM-L6 | > 100,000 | > 100,000 |" in table1
 
 
 def test_score_table_lists_every_evaluated_d_and_rate(data_dir):

@@ -50,6 +50,7 @@ from idtheory.figures.accuracy import (
     majority_line,
     paper_d90_rows,
     results_by_task,
+    table1_cell,
     table1_frame,
     table1_rows,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "size_rows",
     "size_table",
     "store_gaps",
+    "table1_cell",
     "table1_frame",
     "table1_rows",
     "trainable_rows",

@@ -241,21 +241,34 @@ BELOW_CHANCE_MARK = " (threshold ≤ majority)"
 """Appended to a d90 in :func:`table1_frame` whose threshold a constant predictor reaches."""
 
 
+def table1_cell(row: Mapping[str, Any]) -> str:
+    """One d90 cell of :func:`table1_frame`, in the words its search's status allows: the d90
+    (``"1,810"``) of a finished search; ``"≤ 10"`` where the smallest d tried passed;
+    ``"> 100,000"`` where no d up to d_max did; for a search still in progress (``"partial"``)
+    the smallest d that passed so far (``"≤ 2,560 …"``) or the largest that failed
+    (``"> 640 …"``); ``"–"`` where there is no d90 to state (no baseline, nothing stored). A d90
+    read against a threshold at or below the majority class carries :data:`BELOW_CHANCE_MARK`."""
+    d90, status = row.get("d90"), row.get("status")
+    lo = (row.get("bracket") or (None, None))[0]
+    more = " …" if status == "partial" else ""
+    if d90 is not None:
+        bound = "≤ " if status in ("partial", "passes_at_smallest") else ""
+        text = f"{bound}{d90:,}{more}"
+    elif lo and status in ("partial", "never_passes"):
+        text = f"> {lo:,}{more}"
+    else:
+        return "–"
+    return text + (BELOW_CHANCE_MARK if row.get("below_chance") else "")
+
+
 def table1_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """Table 1 as a pandas frame (source × model by method × task) whose d90 cells carry the
-    caveat of the figure: a d90 read against a threshold at or below the majority class is shown
-    with :data:`BELOW_CHANCE_MARK` (a subspace that learned nothing passes there)."""
+    """Table 1 as a pandas frame (source × model by method × task) of :func:`table1_cell` texts:
+    each d90 with what its search's status says about it (``≤`` / ``>`` bounds, ``…`` for a
+    search in progress) and the caveat of the figure where a constant predictor reaches the
+    threshold (:data:`BELOW_CHANCE_MARK`: a subspace that learned nothing passes there)."""
     import pandas as pd
 
-    cells = [
-        {
-            **r,
-            "d90": "–"
-            if r.get("d90") is None
-            else f"{r['d90']:,}" + (BELOW_CHANCE_MARK if r.get("below_chance") else ""),
-        }
-        for r in rows
-    ]
+    cells = [{**r, "d90": table1_cell(r)} for r in rows]
     return pd.DataFrame(cells).pivot_table(
         index=["source", "model"], columns=["method", "task"], values="d90", aggfunc="first"
     )
