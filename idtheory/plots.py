@@ -179,6 +179,22 @@ def _short(name: Any, width: int = 28) -> str:
 # ============================================================================ Figure 1
 
 
+def _progress_suffix(group: Sequence[Mapping[str, Any]]) -> str:
+    """The legend suffix of one curve of :func:`accuracy_vs_d` whose searches (one per threshold
+    kind) the store holds part of: ``" (search in progress)"``, naming the kind where the other
+    search of the curve is finished (``" (chance-corrected search in progress)"``); "" when
+    every search of the curve is finished."""
+    from idtheory.search import result_threshold_kind
+
+    partial = [result_threshold_kind(r) for r in group if r.get("status") == PARTIAL]
+    if not partial:
+        return ""
+    if len(partial) < len(group) and len(set(partial)) == 1:
+        kind = "paper-threshold" if partial[0] == "paper" else partial[0]
+        return f" ({kind} search in progress)"
+    return " (search in progress)"
+
+
 def accuracy_vs_d(
     results: Sequence[Mapping[str, Any]],
     *,
@@ -201,7 +217,9 @@ def accuracy_vs_d(
     one curve through the points of both (the same d is the same trainings), a filled star at
     the paper's d90 and a hollow one at the chance-corrected d90, and per model a dash-dot-dot
     line at the chance-corrected threshold. A curve of a search the store holds only part of
-    (``status`` ``"partial"``: a sweep in progress) is labelled "(search in progress)"; its star
+    (``status`` ``"partial"``: a sweep in progress) is labelled "(search in progress)" — naming
+    the threshold kind, e.g. "(chance-corrected search in progress)", when the curve's other
+    search is finished; its star
     marks the smallest d that passed so far, and a hollow marker a d scored from part of its
     learning rates (``pending``: the pass is final, the score a lower bound).
     """
@@ -222,13 +240,11 @@ def accuracy_vs_d(
         style = METHOD_STYLE.get(key[1], METHOD_STYLE["said"])
         by_d = {p["d"]: p for r in group for p in r["points"]}
         pts = [by_d[d] for d in sorted(by_d)]
-        measuring = any(r.get("status") == PARTIAL for r in group)
         ax.plot(
             [p["d"] for p in pts],
             [p["score"] for p in pts],
             color=_color(i),
-            label=f"{_short(key[0])} {str(key[1]).upper()}"
-            + (" (search in progress)" if measuring else ""),
+            label=f"{_short(key[0])} {str(key[1]).upper()}{_progress_suffix(group)}",
             **style,
             markersize=4,
         )

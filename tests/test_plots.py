@@ -612,6 +612,26 @@ def test_accuracy_vs_d_labels_a_search_in_progress():
     plt.close(fig)
 
 
+def test_accuracy_vs_d_names_which_search_is_in_progress():
+    """A curve whose paper-threshold search is finished and whose chance-corrected search is
+    not says which one is in progress; both in progress, or only one search, say it plainly."""
+    paper = result("roberta", "said")
+    corrected = {**result("roberta", "said"), "status": "partial", "settings": {"floor": 0.68}}
+
+    def label(results):
+        fig = plots.accuracy_vs_d(results)
+        (curve,) = [ln for ln in fig.axes[0].lines if ln.get_label().startswith("roberta SAID")]
+        plt.close(fig)
+        return curve.get_label()
+
+    assert label([paper, corrected]) == "roberta SAID (chance-corrected search in progress)"
+    assert label([{**paper, "status": "partial"}, {**corrected, "status": "ok"}]) == (
+        "roberta SAID (paper-threshold search in progress)"
+    )
+    assert label([{**paper, "status": "partial"}, corrected]) == "roberta SAID (search in progress)"
+    assert label([paper, {**corrected, "status": "ok"}]) == "roberta SAID"
+
+
 def test_accuracy_vs_d_draws_a_pending_point_open():
     """A d scored from part of its rates (``pending``) gets an open marker over the curve, in
     the curve's colour; a finished search draws none."""
