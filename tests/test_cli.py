@@ -392,7 +392,7 @@ def _d90_result(bracket) -> dict:
     [([None, 10], "(0, 10]"), ([453, 640], "(453, 640]"), ((100000, None), "(100000, ∞]")],
 )
 def test_d90_brackets_use_the_readme_notation(bracket, text):
-    from idtheory.cli import format_d90
+    from idtheory.reports import format_d90
 
     out = format_d90(_d90_result(bracket))
     assert f"bracket {text}" in out
@@ -402,7 +402,7 @@ def test_d90_brackets_use_the_readme_notation(bracket, text):
 def test_d90_summary_names_its_threshold_and_the_cost_behind_it():
     """``idtheory results --d90`` tells the paper's d90 from the chance-corrected one and gives
     the trainings behind each summary and their hours (from the store, not the last call)."""
-    from idtheory.cli import format_d90
+    from idtheory.reports import format_d90
 
     paper = format_d90(_d90_result([453, 640]))
     corrected = {**_d90_result([640, 905]), "settings": {"floor": 0.6838}, "threshold": 0.7886}
@@ -413,7 +413,7 @@ def test_d90_summary_names_its_threshold_and_the_cost_behind_it():
 
 
 def test_d90_summary_marks_a_pass_decided_before_all_its_rates_are_stored():
-    from idtheory.cli import format_d90
+    from idtheory.reports import format_d90
 
     def point(d: int, score: float, passes: bool) -> dict:
         return {"d": d, "score": score, "best_lr": 0.1, "passes": passes, "cells": [{"lr": 0.1}]}
@@ -455,7 +455,7 @@ def test_d90_summary_says_what_tells_two_searches_of_a_cell_apart():
     """Two searches of one cell (say the quick scale's on 1,000 examples and the real scale's
     on all of MRPC) differ in their settings: the listing shows the summary, when it was
     stored, the training recipe, the rates and the grid — or that a search is in progress."""
-    from idtheory.cli import format_d90
+    from idtheory.reports import format_d90
 
     stored = {
         **_d90_result([453, 640]),
@@ -996,7 +996,7 @@ def test_sigterm_takes_the_ctrl_c_path(monkeypatch, capsys):
     after. A training under the command defers it to its step end (test_train)."""
     import signal
 
-    from idtheory import cli
+    from idtheory import reports
 
     seen = []
 
@@ -1005,7 +1005,7 @@ def test_sigterm_takes_the_ctrl_c_path(monkeypatch, capsys):
         signal.raise_signal(signal.SIGTERM)
         return 0
 
-    monkeypatch.setattr(cli, "cmd_results", cmd)
+    monkeypatch.setattr(reports, "cmd_results", cmd)
     previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         assert main(["results"]) == 130
