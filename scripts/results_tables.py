@@ -6,10 +6,12 @@
         --scores mpnet-base
 
 The quick scale prints its d90, pretraining-trend and size-trend tables; the real scale its d90
-table (a row per model, task and method, under both thresholds, with trainings and CPU hours)
-and the ratios behind the README's verdicts (:func:`idtheory.figures.d90_ratio_rows`): DID ÷
-SAID (the paper's own rows beside ours), MRPC ÷ SST-2, each model ÷ the next larger one, and
-each model ÷ the paper's base-size models (``--paper-models``). ``--scores MODEL`` prints that
+table (a row per model, task and method, under both thresholds, with trainings and CPU hours),
+the paper's Table 1 beside its d90 (:func:`idtheory.figures.table1_frame`: bounds and "…" where
+a search has not ended) and the ratios behind the README's verdicts
+(:func:`idtheory.figures.d90_ratio_rows`): DID ÷ SAID (the paper's own rows beside ours), MRPC ÷
+SST-2, each model ÷ the next larger one, and each model ÷ the paper's base-size models
+(``--paper-models``). ``--scores MODEL`` prints that
 model's dev score at every evaluated d and learning rate instead (the README's per-model table).
 
 The tables come from :func:`idtheory.figures.d90_rows`, :func:`~idtheory.figures.trend_rows` and
