@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,14 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
-def format_d90(r: dict[str, Any], cost: tuple[int, float] | None = None) -> str:
+def format_d90(
+    r: dict[str, Any], cost: tuple[int, float] | None = None, left: str | None = None
+) -> str:
     """A short human-readable summary of a d90 result dict (brackets as ``(lo, hi]``): its
     threshold kind (the paper's, or chance-corrected with the majority-class score it starts
-    from), and with ``cost`` (:meth:`~idtheory.store.ResultsStore.cost`) the trainings behind
-    it and their hours instead of what the call trained."""
+    from), with ``cost`` (:meth:`~idtheory.store.ResultsStore.cost`) the trainings behind it
+    and their hours instead of what the call trained, and with ``left`` a line on what a search
+    in progress still needs (:func:`left_line`)."""
     from idtheory.curve import format_bracket
     from idtheory.search import result_threshold_kind
     from idtheory.tasks import display_name
@@ -50,6 +54,7 @@ def format_d90(r: dict[str, Any], cost: tuple[int, float] | None = None) -> str:
         f"  baseline {r['metric']} {_fmt(r['baseline_score'])} (lr {r['baseline_lr']}) → "
         f"{result_threshold_kind(r)} threshold {_fmt(r['threshold'])} ({rule})",
         f"  d90 = {d90}   bracket {format_bracket(r.get('bracket'))}   {spent}",
+        *([f"  {left}"] if left else []),
         *_search_settings(r),
     ]
     pending = set(r.get("pending") or ())
@@ -296,17 +301,29 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
             **filters, **({} if args.metric is None else {"metric": args.metric})
         )
         rows.sort(key=lambda r: (r["model"], r["task"], r["method"], r.get("created") or ""))
+    from idtheory.search import PARTIAL
+
+    left = {i: search_left(store, r) for i, r in enumerate(rows) if r.get("status") == PARTIAL}
     if args.format == "json":
-        if args.scale:  # the searches and what they need next
+        if args.scale:  # the searches, what each still needs, and what they need next
+            for i, (lo, hi, hours) in left.items():
+                rows[i] = {**rows[i], "trainings_left": [lo, hi], "hours_per_training": hours}
             out: Any = {"searches": rows, "next_trainings": _next_rows(store, needed)}
         else:
             out = rows
         print(json.dumps(out, indent=2))
     else:
-        for r in rows:
-            print(format_d90(r, store.cost(r.get("run_ids") or [])))
+        for i, r in enumerate(rows):
+            line = left_line(*left[i]) if i in left else None
+            print(format_d90(r, store.cost(r.get("run_ids") or []), line))
         if not rows and not missing:
             print("(no stored d90 searches match)")
+        if len(left) > 1:
+            lo, hi = (sum(x[j] for x in left.values()) for j in (0, 1))
+            print(
+                f"\nthe {len(left)} searches in progress need {_span(lo, hi)} more trainings "
+                "in all (fewer where two searches of a cell share a d)"
+            )
         if needed:
             print(
                 f"\nnext trainings of the {args.scale} scale (what computing it would start now):"
@@ -315,6 +332,42 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
     for line in missing:
         print(f"missing: {line}", file=sys.stderr)
     return 0
+
+
+def search_left(store: Any, r: Mapping[str, Any]) -> tuple[int, int, float | None]:
+    """What the search ``r`` (a partial read's dict) still needs before it ends: the fewest and
+    the most trainings (:func:`idtheory.search.trainings_left`, against the runs ``store``
+    holds), and the mean wall hours of its subspace trainings stored so far (None before the
+    first)."""
+    from idtheory.search import settings_specs, trainings_left
+
+    settings = r["settings"]
+
+    def missing(d: int) -> int:
+        specs = settings_specs(r["model"], r["task"], r["method"], d, settings)
+        return sum(store.needs_training(spec) for spec in specs)
+
+    lo, hi = trainings_left(settings, {p["d"]: p["passes"] for p in r["points"]}, missing)
+    baseline = {i for cell in r.get("baseline") or [] for i in cell["run_ids"]}
+    n, hours = store.cost(i for i in r.get("run_ids") or [] if i not in baseline)
+    return lo, hi, (hours / n if n else None)
+
+
+def left_line(lo: int, hi: int, hours: float | None) -> str:
+    """:func:`search_left` in words: ``to end: 6–10 more trainings (≈ 9.5–15.8 CPU h at the
+    1.58 h its subspace trainings took on average)``."""
+    text = f"to end: {_span(lo, hi)} more training{'' if hi == 1 else 's'}"
+    if hours is not None and hi:
+        text += (
+            f" (≈ {_span(round(lo * hours, 1), round(hi * hours, 1))} CPU h at the "
+            f"{hours:.2f} h its subspace trainings took on average)"
+        )
+    return text
+
+
+def _span(lo: float, hi: float) -> str:
+    """``4`` or ``6–10``."""
+    return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
 
 
 def _scale_searches(

@@ -1148,6 +1148,84 @@ def possible_d90s(settings: Mapping[str, Any]) -> list[int]:
     return sorted(out)
 
 
+def settings_specs(
+    model: str, task: str, method: str, d: int, settings: Mapping[str, Any]
+) -> list[RunSpec]:
+    """The trainings (learning rates × seeds) a search with these ``settings`` (a summary's, or
+    a partial read's) runs of ``method`` at dimension ``d`` — the specs, and so the run ids, its
+    own :meth:`_Search.run_spec` builds, for code that holds a search's settings but not the
+    search (:func:`trainings_left`'s callers)."""
+    train = TrainConfig(**settings["base_train"])
+    sub = {
+        k: v
+        for k, v in (settings.get("subspace_kwargs") or {}).items()
+        if k not in ("method", "dim")
+    }
+    lrs = subspace_lrs_at(d, settings["subspace_lrs"], settings.get("subspace_lrs_from"))
+    return [
+        search_run_spec(
+            model, task, method, d, base_train=train, lr=lr, seed=seed, subspace_kwargs=sub
+        )
+        for lr in lrs
+        for seed in settings["seeds"]
+    ]
+
+
+def trainings_left(
+    settings: Mapping[str, Any],
+    passes: Mapping[int, bool],
+    missing_runs: Callable[[int], int],
+) -> tuple[int, int]:
+    """The fewest and the most trainings a search with these ``settings`` still needs before it
+    ends, whatever the scores still to come: ``passes`` holds the outcome of every d decided so
+    far (pending d included: their pass is final), ``missing_runs(d)`` how many of d's runs
+    (rates × seeds) the store lacks.
+
+    Follows :func:`d_rounds` as the search will: through the rounds the decided outcomes
+    settle, then through every outcome of the undecided d (as :func:`possible_d90s` does),
+    summing ``missing_runs`` over the d of every round on the way — so a d some other search
+    already trained costs nothing, and a decided d still missing a rate counts that rate. The
+    range is over outcomes: (4, 6) means at least 4 and at most 6 more trainings. Grid mode:
+    the grid's missing runs, one number.
+    """
+    if settings.get("grid") is not None:
+        n = sum(missing_runs(int(d)) for d in settings["grid"])
+        return n, n
+    d_max = settings.get("d_max_resolved", settings.get("d_max"))
+    if d_max is None:
+        raise ValueError("the settings leave d_max unresolved: pass a search's settings")
+    schedule = functools.partial(
+        d_rounds,
+        int(settings["d_min"]),
+        int(d_max),
+        float(settings["grid_factor"]),
+        float(settings["bracket_ratio"]),
+        int(settings.get("candidates", 1)),
+        settings.get("d_floor"),
+    )
+    cost = functools.cache(missing_runs)
+    totals: list[int] = []
+
+    def explore(history: list[dict[int, bool]], spent: int) -> None:
+        """Every round after the outcomes ``history`` (replayed: a generator cannot fork)."""
+        rounds = schedule()
+        try:
+            ds = next(rounds)
+            for outcome in history:
+                ds = rounds.send(outcome)
+        except StopIteration:
+            totals.append(spent)
+            return
+        spent += sum(cost(d) for d in ds)
+        open_ds = [d for d in ds if d not in passes]
+        for guess in _outcomes(len(open_ds)):
+            outcome = {d: passes[d] for d in ds if d in passes} | dict(zip(open_ds, guess))
+            explore([*history, outcome], spent)
+
+    explore([], 0)
+    return min(totals), max(totals)
+
+
 def _outcomes(n: int) -> Iterable[tuple[bool, ...]]:
     """Every pass/fail outcome of n candidate d."""
     return itertools.product((False, True), repeat=n)

@@ -539,6 +539,8 @@ def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, mon
     assert main([*args, *cell]) == 0
     out = capsys.readouterr().out
     assert "status partial" in out and "next trainings of the real scale" in out
+    # d = 7,241 decides the bracket either way: (5,120, 7,241] or (7,241, 10,240], ratio 1.41
+    assert "  to end: 1 more training (≈ " in out
     (row,) = [ln for ln in out.splitlines() if gone in ln]
     assert row.split()[1:6] == ["minilm-l6", "mrpc", "said", "7241", "0.03"], row
     assert row.split()[6:8] == ["not", "started"] and row.split()[8:] == ["-"] * 5
@@ -556,6 +558,8 @@ def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, mon
     assert main([*args, *cell, "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in listed["searches"]] == ["partial", "never_passes"]
+    assert listed["searches"][0]["trainings_left"] == [1, 1]
+    assert "trainings_left" not in listed["searches"][1]  # finished
     assert [r["run_id"] for r in listed["next_trainings"]] == [gone]
     assert listed["next_trainings"][0]["step"] == "86/345"
 

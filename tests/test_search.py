@@ -29,7 +29,9 @@ from idtheory.search import (
     measure_d90,
     possible_d90s,
     search_run_spec,
+    settings_specs,
     subspace_lrs_at,
+    trainings_left,
 )
 from idtheory.store import ResultsStore
 
@@ -728,6 +730,69 @@ def test_possible_d90s_is_every_d_some_outcome_evaluates(tmp_path: Path, kw) -> 
         seen |= set(outcome)
     possible = possible_d90s(settings)
     assert len(seen) >= 0.8 * len(possible), sorted(set(possible) - seen)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"d_max": 5000},
+        {"d_max": 5000, "candidates": 3},
+        {"d_min": 640, "d_max": 5000, "d_floor": 10},
+    ],
+    ids=["bisection", "3-section", "d_floor"],
+)
+def test_trainings_left_counts_what_searches_train(tmp_path: Path, kw) -> None:
+    """Searches driven by random outcomes: told every outcome, trainings_left is exactly the
+    subspace trainings the search ran; told none, its range holds that count; each d's runs are
+    the specs settings_specs builds from the settings (the search's own run ids)."""
+    rng = random.Random(1)
+    runs_at = len(FAKE_SUBSPACE_LRS) * 2  # rates × seeds
+    lows, highs = set(), set()
+    for trial in range(30):
+        outcome: dict[int, float] = {}
+
+        def acc(d: int, outcome: dict[int, float] = outcome) -> float:
+            return outcome.setdefault(d, rng.choice((0.6, 0.95)) + 0.1)
+
+        res = run(ResultsStore(tmp_path / str(trial)), FakeTrainer(acc=acc), **kw)
+        settings = res.to_dict()["settings"]
+        per_d = {
+            p.d: {i for c in p.cells for i in c.run_ids} for p in res.points
+        }  # the search's own runs
+        for d, ids in per_d.items():
+            assert {
+                s.config_hash() for s in settings_specs("tiny", "mrpc", "said", d, settings)
+            } == ids
+        trained = sum(len(ids) for ids in per_d.values())
+        passes = {p.d: p.passes for p in res.points}
+        assert trainings_left(settings, passes, lambda d: runs_at) == (trained, trained)
+        assert trainings_left(settings, passes, lambda d: 0) == (0, 0)  # all stored
+        lo, hi = trainings_left(settings, {}, lambda d: runs_at)
+        assert lo <= trained <= hi
+        lows.add(lo)
+        highs.add(hi)
+    assert len(lows) == len(highs) == 1  # with nothing decided the range is the settings' own
+
+
+def test_trainings_left_after_part_of_a_search() -> None:
+    """Grid 10, 20, 40 (×2, bracket 1.5), one run per d: from nothing, 1 (10 passes) to 4
+    (20 fails, 40 passes, then 28) trainings; with 10 failed and stored, 2 to 3; a d another
+    search already trained costs nothing; a decided d still missing a rate counts it."""
+    settings = {"d_min": 10, "d_max": 40, "grid_factor": 2.0, "bracket_ratio": 1.5}
+    one = lambda d: 1  # noqa: E731
+    assert trainings_left(settings, {}, one) == (1, 4)
+    stored = {10}
+    missing = lambda d: 0 if d in stored else 1  # noqa: E731
+    assert trainings_left(settings, {10: False}, missing) == (2, 3)
+    stored.add(28)  # trained by another search of the cell
+    assert trainings_left(settings, {10: False}, missing) == (2, 2)
+    assert trainings_left(settings, {10: False, 20: True}, lambda d: {20: 1, 14: 2}.get(d, 0)) == (
+        3,
+        3,
+    )  # 20 passes with a rate still missing, then 14 at two rates
+    assert trainings_left({"grid": [10, 40]}, {}, lambda d: d // 10) == (5, 5)
+    with pytest.raises(ValueError, match="d_max unresolved"):
+        trainings_left({**settings, "d_max": None}, {}, one)
 
 
 def _drive(rounds, passes) -> list[list[int]]:
