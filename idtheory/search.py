@@ -58,7 +58,7 @@ import itertools
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, cast
@@ -1117,9 +1117,21 @@ def possible_d90s(settings: Mapping[str, Any]) -> list[int]:
     """
     if settings.get("grid") is not None:
         return sorted({int(d) for d in settings["grid"]})
+    return sorted({d for path in _schedule_paths(settings) for ds in path for d in ds})
+
+
+def _schedule_paths(
+    settings: Mapping[str, Any], decided: Mapping[int, bool] | None = None
+) -> Iterator[list[list[int]]]:
+    """Every way a search with these (non-grid) ``settings`` can run to its end: the d of each
+    of its rounds, along every sequence of pass/fail outcomes of the d not in ``decided`` (those
+    in it keep their outcome). Follows :func:`d_rounds`, replayed for each branch (a generator
+    cannot fork)."""
     d_max = settings.get("d_max_resolved", settings.get("d_max"))
     if d_max is None:
-        raise ValueError("the settings leave d_max unresolved: pass a summary's settings")
+        raise ValueError(
+            "the settings leave d_max unresolved: pass a search's (summary's) settings"
+        )
     schedule = functools.partial(
         d_rounds,
         int(settings["d_min"]),
@@ -1129,23 +1141,23 @@ def possible_d90s(settings: Mapping[str, Any]) -> list[int]:
         int(settings.get("candidates", 1)),
         settings.get("d_floor"),
     )
-    out: set[int] = set()
+    known = dict(decided or {})
 
-    def explore(history: list[dict[int, bool]]) -> None:
-        """Every round after the outcomes ``history`` (replayed: a generator cannot fork)."""
+    def explore(history: list[dict[int, bool]], path: list[list[int]]) -> Iterator[list[list[int]]]:
         rounds = schedule()
         try:
             ds = next(rounds)
             for outcome in history:
                 ds = rounds.send(outcome)
         except StopIteration:
+            yield path
             return
-        out.update(ds)
-        for passed in _outcomes(len(ds)):
-            explore([*history, dict(zip(ds, passed))])
+        open_ds = [d for d in ds if d not in known]
+        for guess in _outcomes(len(open_ds)):
+            outcome = {d: known[d] for d in ds if d in known} | dict(zip(open_ds, guess))
+            yield from explore([*history, outcome], [*path, ds])
 
-    explore([])
-    return sorted(out)
+    return explore([], [])
 
 
 def settings_specs(
@@ -1191,38 +1203,8 @@ def trainings_left(
     if settings.get("grid") is not None:
         n = sum(missing_runs(int(d)) for d in settings["grid"])
         return n, n
-    d_max = settings.get("d_max_resolved", settings.get("d_max"))
-    if d_max is None:
-        raise ValueError("the settings leave d_max unresolved: pass a search's settings")
-    schedule = functools.partial(
-        d_rounds,
-        int(settings["d_min"]),
-        int(d_max),
-        float(settings["grid_factor"]),
-        float(settings["bracket_ratio"]),
-        int(settings.get("candidates", 1)),
-        settings.get("d_floor"),
-    )
     cost = functools.cache(missing_runs)
-    totals: list[int] = []
-
-    def explore(history: list[dict[int, bool]], spent: int) -> None:
-        """Every round after the outcomes ``history`` (replayed: a generator cannot fork)."""
-        rounds = schedule()
-        try:
-            ds = next(rounds)
-            for outcome in history:
-                ds = rounds.send(outcome)
-        except StopIteration:
-            totals.append(spent)
-            return
-        spent += sum(cost(d) for d in ds)
-        open_ds = [d for d in ds if d not in passes]
-        for guess in _outcomes(len(open_ds)):
-            outcome = {d: passes[d] for d in ds if d in passes} | dict(zip(open_ds, guess))
-            explore([*history, outcome], spent)
-
-    explore([], 0)
+    totals = [sum(cost(d) for ds in path for d in ds) for path in _schedule_paths(settings, passes)]
     return min(totals), max(totals)
 
 
