@@ -700,8 +700,8 @@ def test_every_result_status_but_ok_says_what_it_means():
 
 # ---------------------------------------------------------------- the d a search could return
 
-
-@pytest.mark.parametrize(
+#: Search schedules the tests below drive with random outcomes: bisection, 3-section, d_floor.
+SCHEDULES = pytest.mark.parametrize(
     "kw",
     [
         {"d_max": 5000},
@@ -710,6 +710,9 @@ def test_every_result_status_but_ok_says_what_it_means():
     ],
     ids=["bisection", "3-section", "d_floor"],
 )
+
+
+@SCHEDULES
 def test_possible_d90s_is_every_d_some_outcome_evaluates(tmp_path: Path, kw) -> None:
     """Searches driven by random pass/fail outcomes (non-monotone) evaluate only d in
     possible_d90s (a bound's prior must cover them all), and together they reach most of it
@@ -732,15 +735,7 @@ def test_possible_d90s_is_every_d_some_outcome_evaluates(tmp_path: Path, kw) -> 
     assert len(seen) >= 0.8 * len(possible), sorted(set(possible) - seen)
 
 
-@pytest.mark.parametrize(
-    "kw",
-    [
-        {"d_max": 5000},
-        {"d_max": 5000, "candidates": 3},
-        {"d_min": 640, "d_max": 5000, "d_floor": 10},
-    ],
-    ids=["bisection", "3-section", "d_floor"],
-)
+@SCHEDULES
 def test_trainings_left_counts_what_searches_train(tmp_path: Path, kw) -> None:
     """Searches driven by random outcomes: told every outcome, trainings_left is exactly the
     subspace trainings the search ran; told none, its range holds that count; each d's runs are
