@@ -303,7 +303,11 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
         rows.sort(key=lambda r: (r["model"], r["task"], r["method"], r.get("created") or ""))
     from idtheory.search import PARTIAL
 
-    left = {i: search_left(store, r) for i, r in enumerate(rows) if r.get("status") == PARTIAL}
+    left = {
+        i: found
+        for i, r in enumerate(rows)
+        if r.get("status") == PARTIAL and (found := search_left(store, r)) is not None
+    }
     if args.format == "json":
         if args.scale:  # the searches, what each still needs, and what they need next
             for i, (lo, hi, hours) in left.items():
@@ -334,14 +338,19 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
     return 0
 
 
-def search_left(store: Any, r: Mapping[str, Any]) -> tuple[int, int, float | None]:
+def search_left(store: Any, r: Mapping[str, Any]) -> tuple[int, int, float | None] | None:
     """What the search ``r`` (a partial read's dict) still needs before it ends: the fewest and
     the most trainings (:func:`idtheory.search.trainings_left`, against the runs ``store``
     holds), and the mean wall hours of its subspace trainings stored so far (None before the
-    first)."""
+    first). None while its grid is not known yet (d_max resolved from the baseline's runs)."""
     from idtheory.search import settings_specs, trainings_left
 
-    settings = r["settings"]
+    settings = r.get("settings") or {}
+    if (
+        settings.get("grid") is None
+        and settings.get("d_max_resolved", settings.get("d_max")) is None
+    ):
+        return None
 
     def missing(d: int) -> int:
         specs = settings_specs(r["model"], r["task"], r["method"], d, settings)

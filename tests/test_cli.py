@@ -564,6 +564,23 @@ def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, mon
     assert listed["next_trainings"][0]["step"] == "86/345"
 
 
+def test_search_left_waits_for_a_grid_it_can_count(tmp_path):
+    """A search whose d_max is still to be resolved from its baseline's runs has no count of
+    what it needs (no line, no error); with d_max, nothing stored, it has its whole range."""
+    from idtheory.reports import left_line, search_left
+
+    settings = {**_settings(1000, [0.1]), "seeds": [0], "d_min": 10, "d_max": None, "d_floor": None}
+    r = {"model": "m", "task": "mrpc", "method": "said", "settings": settings, "points": []}
+    assert search_left(ResultsStore(tmp_path), r) is None
+    r["settings"] = {**settings, "d_max": 40, "grid_factor": 2.0}
+    lo, hi, hours = search_left(ResultsStore(tmp_path), r)
+    assert (lo, hi, hours) == (1, 4, None)  # grid 10, 20, 40 then one bisection, one lr
+    assert left_line(lo, hi, hours) == "to end: 1–4 more trainings"
+    assert left_line(2, 2, 0.5) == "to end: 2 more trainings (≈ 1 CPU h at the 0.50 h its " + (
+        "subspace trainings took on average)"
+    )
+
+
 def test_results_d90_scale_is_narrowed_never_changed(tmp_path, capsys):
     """--model/--task/--method pick among the scale's own; another value, or another metric,
     is refused in one line (it listed the real scale's "searches" of RTE, which the scale
