@@ -693,6 +693,7 @@ def size_trend(
     method: str = "SAID",
     task: str = "MRPC",
     reference: Sequence[Mapping[str, Any]] = (),
+    series: Sequence[str] = (),
     label: str = "fitted models",
 ) -> Figure:
     """d90 against parameter count, log-log, with the fitted line (paper Figure 3).
@@ -702,9 +703,11 @@ def size_trend(
     :meth:`idtheory.trends.LogLogFit.to_dict`), optionally ``slope_ci95`` and ``r2``.
     ``passes_at_smallest`` points (upper bounds) are drawn as hollow ▼. ``reference``: rows of
     the same form, each with its ``series`` (e.g. ``"pretrained, MRPC SAID (real scale)"``),
-    drawn outside the fit one series per colour and marker (:data:`REFERENCE_STYLES`, in order
-    of first appearance; legend entries prefixed with the series, those of ``rows`` then with
-    ``label``) — e.g. real pretrained models beside a from-scratch family.
+    drawn outside the fit one series per colour and marker (:data:`REFERENCE_STYLES`, in the
+    order of ``series`` — the configured series, so that one with nothing to draw yet does not
+    shift the styles of the others — then of first appearance; legend entries prefixed with the
+    series, those of ``rows`` then with ``label``) — e.g. real pretrained models beside a
+    from-scratch family.
     """
     fig, (ax,) = _new()
     pts = [r for r in rows if _finite(r.get("d90")) and _finite(r.get("n_params"))]
@@ -717,11 +720,12 @@ def size_trend(
         ax.set_title(title)
         return fig
     _size_series(ax, rows, "C0", "o", f"{label}: " if reference else "")
-    series: dict[str, list[Mapping[str, Any]]] = {}
+    groups: dict[str, list[Mapping[str, Any]]] = {name: [] for name in series}
     for r in reference:
-        series.setdefault(str(r.get("series") or "reference"), []).append(r)
-    for (name, members), (color, marker) in zip(series.items(), itertools.cycle(REFERENCE_STYLES)):
-        _size_series(ax, members, color, marker, f"{name}: ")
+        groups.setdefault(str(r.get("series") or "reference"), []).append(r)
+    for (name, members), (color, marker) in zip(groups.items(), itertools.cycle(REFERENCE_STYLES)):
+        if members:
+            _size_series(ax, members, color, marker, f"{name}: ")
     if pts and fit and _finite(fit.get("slope")) and _finite(fit.get("intercept")):
         xs = np.geomspace(min(r["n_params"] for r in pts), max(r["n_params"] for r in pts), 50)
         ys = 10.0 ** (fit["intercept"] + fit["slope"] * np.log10(xs))

@@ -502,6 +502,10 @@ def test_figure3_draws_a_finished_reference_scale_beside_its_models(fake_ctx, mo
     ]
     note = figures.size_reference_note(ctx, two[:2]).splitlines()
     assert len(note) == 2 and "fake-b" in note[0] and note[1].startswith("Not drawn: DID d90")
+    assert figures.size_reference_series(ctx) == [  # the configured order, rows or not
+        "pretrained, MRPC SAID (fakeref scale)",
+        "pretrained, MRPC DID (fakeref scale)",
+    ]
     drawn = plots.size_trend(rows, reference=two)
     assert len(drawn.axes[0].collections) == len(plain.axes[0].collections) + 2
 

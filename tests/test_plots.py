@@ -319,6 +319,13 @@ def test_size_trend_draws_each_reference_series_in_its_own_style():
     assert tuple(scatters[2].get_facecolor()[0]) == to_rgba(c_sst2)
     plain = plots.size_trend(rows)
     assert [t.get_text() for t in plain.axes[0].get_legend().get_texts()] == ["d90"]
+    # styles follow the configured series: SST-2's stays orange while MRPC has nothing to draw
+    only_sst2 = [r for r in ref if r["series"] == "pre, SST-2"]
+    fig = plots.size_trend(rows, reference=only_sst2, series=["pre, MRPC", "pre, SST-2"])
+    (drawn,) = fig.axes[0].collections[1:]
+    assert tuple(drawn.get_facecolor()[0]) == to_rgba(c_sst2)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["fitted models: d90", "pre, SST-2: d90"]
     plt.close("all")
 
 

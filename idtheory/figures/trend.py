@@ -284,6 +284,12 @@ def _reference_series(ref: Mapping[str, Any]) -> str:
     return f"pretrained, {task_title(ref['task'])} {ref['method'].upper()} ({ref['scale']} scale)"
 
 
+def size_reference_series(ctx: FigureContext) -> list[str]:
+    """The names of Figure 3's further series (:func:`size_references`), in the configured
+    order (``plots.size_trend(series=...)`` gives them their styles in it)."""
+    return [_reference_series(ref) for ref in size_references(ctx)]
+
+
 def size_reference_rows(ctx: FigureContext) -> list[dict[str, Any]]:
     """Figure 3's further series (scale key ``size_reference``, :func:`size_references`): for
     each, the d90 of the reference scale's models on its task with its method, under the
