@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from idtheory.search import PARTIAL
+from idtheory.search import PARTIAL, result_threshold_kind
 from idtheory.tasks import task_title  # also the notebooks' titles: plots.task_title
 from idtheory.trends import UNABLE
 
@@ -184,8 +184,6 @@ def _progress_suffix(group: Sequence[Mapping[str, Any]]) -> str:
     kind) the store holds part of: ``" (search in progress)"``, naming the kind where the other
     search of the curve is finished (``" (chance-corrected search in progress)"``); "" when
     every search of the curve is finished."""
-    from idtheory.search import result_threshold_kind
-
     partial = [result_threshold_kind(r) for r in group if r.get("status") == PARTIAL]
     if not partial:
         return ""
@@ -223,8 +221,6 @@ def accuracy_vs_d(
     marks the smallest d that passed so far, and a hollow marker a d scored from part of its
     learning rates (``pending``: the pass is final, the score a lower bound).
     """
-    from idtheory.search import result_threshold_kind
-
     fig, (ax,) = _new()
     curves = [r for r in results if r.get("points")]
     if not curves:

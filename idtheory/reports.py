@@ -343,13 +343,10 @@ def search_left(store: Any, r: Mapping[str, Any]) -> tuple[int, int, float | Non
     the most trainings (:func:`idtheory.search.trainings_left`, against the runs ``store``
     holds), and the mean wall hours of its subspace trainings stored so far (None before the
     first). None while its grid is not known yet (d_max resolved from the baseline's runs)."""
-    from idtheory.search import settings_specs, trainings_left
+    from idtheory.search import settings_d_max, settings_specs, trainings_left
 
     settings = r.get("settings") or {}
-    if (
-        settings.get("grid") is None
-        and settings.get("d_max_resolved", settings.get("d_max")) is None
-    ):
+    if settings.get("grid") is None and settings_d_max(settings) is None:
         return None
 
     def missing(d: int) -> int:

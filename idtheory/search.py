@@ -1120,6 +1120,13 @@ def possible_d90s(settings: Mapping[str, Any]) -> list[int]:
     return sorted({d for path in _schedule_paths(settings) for ds in path for d in ds})
 
 
+def settings_d_max(settings: Mapping[str, Any]) -> int | None:
+    """The largest d a search with these settings climbs to: ``d_max``, or the one it resolved
+    from its baseline's runs (``d_max_resolved``, a partial read's); None while unresolved."""
+    d_max = settings.get("d_max_resolved", settings.get("d_max"))
+    return None if d_max is None else int(d_max)
+
+
 def _schedule_paths(
     settings: Mapping[str, Any], decided: Mapping[int, bool] | None = None
 ) -> Iterator[list[list[int]]]:
@@ -1127,7 +1134,7 @@ def _schedule_paths(
     of its rounds, along every sequence of pass/fail outcomes of the d not in ``decided`` (those
     in it keep their outcome). Follows :func:`d_rounds`, replayed for each branch (a generator
     cannot fork)."""
-    d_max = settings.get("d_max_resolved", settings.get("d_max"))
+    d_max = settings_d_max(settings)
     if d_max is None:
         raise ValueError(
             "the settings leave d_max unresolved: pass a search's (summary's) settings"

@@ -135,7 +135,6 @@ def _score_table(results: list[dict[str, Any]], model: str) -> str:
     chance-corrected one too. A d's cells come from every search of its task and method (the
     two thresholds' searches share their runs)."""
     from idtheory.search import THRESHOLD_KINDS, result_threshold_kind, subspace_lrs_at
-    from idtheory.tasks import task_title
 
     paper, corrected = THRESHOLD_KINDS
     mine = [r for r in results if r["model"] == model]
@@ -201,16 +200,18 @@ def _table1_table(rows: list[dict[str, Any]]) -> str:
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     keys = [(m, t) for t in tasks for m in ("said", "did") if (m, t) in frame.columns]
     order = sorted(frame.index, key=lambda i: (i[0] != "paper", i))
+
+    def text(v: Any) -> str | None:  # NaN, where the row has no search: "–" in the table
+        return v if isinstance(v, str) else None
+
     out = [
         {
             "source": source,
             "model": model,
-            **{f"{t} {m}": frame.loc[(source, model), (m, t)] for m, t in keys},
+            **{f"{t} {m}": text(frame.loc[(source, model), (m, t)]) for m, t in keys},
         }
         for source, model in order
     ]
-    for r in out:
-        r.update({k: None for k, v in r.items() if not isinstance(v, str)})  # NaN: no search
     columns = {"source": "source", "model": "model"}
     columns.update({f"{t} {m}": f"{task_title(t)} {m.upper()}" for m, t in keys})
     return markdown_table(out, columns)
