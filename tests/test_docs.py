@@ -43,6 +43,58 @@ def test_cited_docs_exist():
     assert missing == []
 
 
+#: A link into a Markdown file's heading: ``[text](path.md#anchor)`` or ``[text](#anchor)``.
+ANCHOR_LINK = re.compile(r"\]\(([^)\s#]*\.md)?#([^)\s]+)\)")
+
+
+def heading_anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation and symbols dropped (``-``
+    and ``_`` kept), spaces to hyphens."""
+    kept = "".join(c for c in heading.strip().lower() if c.isalnum() or c in "-_ ")
+    return kept.replace(" ", "-")
+
+
+def markdown_anchors(path: Path) -> set[str]:
+    """The anchors of ``path``'s headings (outside code blocks); a repeated one gains ``-1``,
+    ``-2``, ... as GitHub numbers them."""
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    anchors: set[str] = set()
+    times: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6}\s+(.*?)\s*$", text, flags=re.M):
+        anchor = heading_anchor(heading)
+        n = times.get(anchor, 0)
+        anchors.add(anchor if n == 0 else f"{anchor}-{n}")
+        times[anchor] = n + 1
+    return anchors
+
+
+def test_heading_anchor_follows_github():
+    assert heading_anchor("MPNet-base, step by step") == "mpnet-base-step-by-step"
+    assert (
+        heading_anchor("Real models at real data sizes (scale `real`, measuring)")
+        == "real-models-at-real-data-sizes-scale-real-measuring"
+    )
+    assert heading_anchor("A third real model, evaluated and not added: Gemma-3-270M") == (
+        "a-third-real-model-evaluated-and-not-added-gemma-3-270m"
+    )
+
+
+def test_links_to_headings_resolve(tmp_path):
+    """Every ``#anchor`` a cited file links (in the README, the docs, the notebooks, the library)
+    names a heading of its target, so a renamed section cannot leave a link going nowhere; a
+    link to a heading that is not there is caught."""
+    broken = []
+    for p in _citing_files():
+        for target, anchor in ANCHOR_LINK.findall(p.read_text(encoding="utf-8")):
+            path = (p.parent / target).resolve() if target else p
+            if path.suffix == ".md" and anchor not in markdown_anchors(path):
+                broken.append(f"{p.relative_to(REPO)} links {target}#{anchor}")
+    assert broken == []
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Title\n```\n# not a heading\n```\n## Step, by step\n## Step, by step\n")
+    assert markdown_anchors(doc) == {"title", "step-by-step", "step-by-step-1"}
+
+
 def _python_blocks(path: Path) -> list[str]:
     """The ```python blocks of a Markdown file, in order."""
     return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
