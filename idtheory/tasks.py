@@ -222,6 +222,29 @@ def _glue_hub(dev: str = "validation", test: str = "test") -> dict[str, tuple[st
     return {"train": ("train",), "dev": (dev,), "test": (test,)}
 
 
+def _glue_local(
+    folder: str,
+    columns: tuple[str, ...],
+    label: str,
+    dev: str = "dev",
+    test: str = "test",
+    skip_malformed: bool = False,
+) -> dict[str, LocalSplit]:
+    """The three splits of a GLUE task's TSV files with a header: ``<folder>/train.tsv``,
+    ``<folder>/<dev>.tsv`` (labelled in ``label``) and ``<folder>/<test>.tsv`` (unlabelled), the
+    texts in ``columns``."""
+    files = {"train": "train", "dev": dev, "test": test}
+    return {
+        split: LocalSplit(
+            (f"{folder}/{name}.tsv",),
+            columns,
+            None if split == "test" else label,
+            skip_malformed=skip_malformed,
+        )
+        for split, name in files.items()
+    }
+
+
 def _anli_local(rounds: Sequence[str]) -> dict[str, LocalSplit]:
     cols = ("context", "hypothesis")
     return {
@@ -266,11 +289,7 @@ def _build_registry() -> dict[str, TaskSpec]:
             labels=("not_equivalent", "equivalent"),
             num_labels=2,
             metrics=("accuracy", "f1"),
-            local={
-                "train": LocalSplit(("MRPC/train.tsv",), ("#1 String", "#2 String"), "Quality"),
-                "dev": LocalSplit(("MRPC/dev.tsv",), ("#1 String", "#2 String"), "Quality"),
-                "test": LocalSplit(("MRPC/test.tsv",), ("#1 String", "#2 String"), None),
-            },
+            local=_glue_local("MRPC", ("#1 String", "#2 String"), "Quality"),
             label_map=_BIN,
             hub_id=_GLUE,
             hub_config="mrpc",
@@ -285,11 +304,7 @@ def _build_registry() -> dict[str, TaskSpec]:
             labels=("negative", "positive"),
             num_labels=2,
             metrics=("accuracy",),
-            local={
-                "train": LocalSplit(("SST-2/train.tsv",), ("sentence",), "label"),
-                "dev": LocalSplit(("SST-2/dev.tsv",), ("sentence",), "label"),
-                "test": LocalSplit(("SST-2/test.tsv",), ("sentence",), None),
-            },
+            local=_glue_local("SST-2", ("sentence",), "label"),
             label_map=_BIN,
             hub_id=_GLUE,
             hub_config="sst2",
@@ -304,11 +319,7 @@ def _build_registry() -> dict[str, TaskSpec]:
             labels=("entailment", "not_entailment"),
             num_labels=2,
             metrics=("accuracy",),
-            local={
-                "train": LocalSplit(("RTE/train.tsv",), ("sentence1", "sentence2"), "label"),
-                "dev": LocalSplit(("RTE/dev.tsv",), ("sentence1", "sentence2"), "label"),
-                "test": LocalSplit(("RTE/test.tsv",), ("sentence1", "sentence2"), None),
-            },
+            local=_glue_local("RTE", ("sentence1", "sentence2"), "label"),
             label_map=_ENT2,
             hub_id=_GLUE,
             hub_config="rte",
@@ -343,23 +354,9 @@ def _build_registry() -> dict[str, TaskSpec]:
             labels=("not_duplicate", "duplicate"),
             num_labels=2,
             metrics=("accuracy", "f1"),
-            local={
-                "train": LocalSplit(
-                    ("QQP/train.tsv",),
-                    ("question1", "question2"),
-                    "is_duplicate",
-                    skip_malformed=True,
-                ),
-                "dev": LocalSplit(
-                    ("QQP/dev.tsv",),
-                    ("question1", "question2"),
-                    "is_duplicate",
-                    skip_malformed=True,
-                ),
-                "test": LocalSplit(
-                    ("QQP/test.tsv",), ("question1", "question2"), None, skip_malformed=True
-                ),
-            },
+            local=_glue_local(
+                "QQP", ("question1", "question2"), "is_duplicate", skip_malformed=True
+            ),
             label_map=_BIN,
             hub_id=_GLUE,
             hub_config="qqp",
@@ -374,13 +371,13 @@ def _build_registry() -> dict[str, TaskSpec]:
             labels=("entailment", "neutral", "contradiction"),
             num_labels=3,
             metrics=("accuracy",),
-            local={
-                "train": LocalSplit(("MNLI/train.tsv",), ("sentence1", "sentence2"), "gold_label"),
-                "dev": LocalSplit(
-                    ("MNLI/dev_matched.tsv",), ("sentence1", "sentence2"), "gold_label"
-                ),
-                "test": LocalSplit(("MNLI/test_matched.tsv",), ("sentence1", "sentence2"), None),
-            },
+            local=_glue_local(
+                "MNLI",
+                ("sentence1", "sentence2"),
+                "gold_label",
+                dev="dev_matched",
+                test="test_matched",
+            ),
             label_map=_NLI3,
             hub_id=_GLUE,
             hub_config="mnli",
@@ -395,11 +392,7 @@ def _build_registry() -> dict[str, TaskSpec]:
             labels=("entailment", "not_entailment"),
             num_labels=2,
             metrics=("accuracy",),
-            local={
-                "train": LocalSplit(("QNLI/train.tsv",), ("question", "sentence"), "label"),
-                "dev": LocalSplit(("QNLI/dev.tsv",), ("question", "sentence"), "label"),
-                "test": LocalSplit(("QNLI/test.tsv",), ("question", "sentence"), None),
-            },
+            local=_glue_local("QNLI", ("question", "sentence"), "label"),
             label_map=_ENT2,
             hub_id=_GLUE,
             hub_config="qnli",
