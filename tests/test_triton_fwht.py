@@ -18,14 +18,13 @@ The pytest process itself never imports triton or the kernel module.
 
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from subprocess_worker import run_worker  # tests/ is on sys.path
 
 pytestmark = [
     pytest.mark.triton,
@@ -205,22 +204,7 @@ def _worker_notriton() -> dict[str, Any]:
 
 
 def _run_worker(mode: str) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.pop("TRITON_INTERPRET", None)
-    if mode == "interp":
-        env["TRITON_INTERPRET"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), mode],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=TIMEOUT_S,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"{mode} worker failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, mode, TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
