@@ -15,7 +15,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -323,11 +323,7 @@ def _list_d90(store: Any, args: argparse.Namespace, filters: dict[str, Any]) -> 
         if not rows and not missing:
             print("(no stored d90 searches match)")
         if len(left) > 1:
-            lo, hi = (sum(x[j] for x in left.values()) for j in (0, 1))
-            print(
-                f"\nthe {len(left)} searches in progress need {_span(lo, hi)} more trainings "
-                "in all (fewer where two searches of a cell share a d)"
-            )
+            print("\n" + total_left_line(list(left.values())))
         if needed:
             print(
                 f"\nnext trainings of the {args.scale} scale (what computing it would start now):"
@@ -369,6 +365,21 @@ def left_line(lo: int, hi: int, hours: float | None) -> str:
             f"{hours:.2f} h its subspace trainings took on average)"
         )
     return text
+
+
+def total_left_line(lefts: Sequence[tuple[int, int, float | None]]) -> str:
+    """What several searches in progress (each :func:`search_left`'s tuple) need in all: ``the 4
+    searches in progress need 16–24 more trainings in all (≈ 20.2–34.2 CPU h at each search's
+    mean; fewer where two searches of a cell share a d)``; the hours only when every search has
+    a mean to price its trainings with."""
+    lo, hi = sum(x[0] for x in lefts), sum(x[1] for x in lefts)
+    text = f"the {len(lefts)} searches in progress need {_span(lo, hi)} more trainings in all ("
+    priced = [(n_lo, n_hi, hours) for n_lo, n_hi, hours in lefts if hours is not None]
+    if len(priced) == len(lefts):
+        lo_h = round(sum(n_lo * hours for n_lo, _, hours in priced), 1)
+        hi_h = round(sum(n_hi * hours for _, n_hi, hours in priced), 1)
+        text += f"≈ {_span(lo_h, hi_h)} CPU h at each search's mean; "
+    return text + "fewer where two searches of a cell share a d)"
 
 
 def _span(lo: float, hi: float) -> str:

@@ -581,6 +581,22 @@ def test_search_left_waits_for_a_grid_it_can_count(tmp_path):
     )
 
 
+def test_total_left_line_sums_trainings_and_prices_them_per_search():
+    """The total over the searches in progress: trainings summed, and CPU hours priced at each
+    search's own mean (1×1.5 + 2×0.5 = 2.5, 3×1.5 + 4×0.5 = 6.5), or no hours while one search
+    has no mean yet."""
+    from idtheory.reports import total_left_line
+
+    assert total_left_line([(1, 3, 1.5), (2, 4, 0.5)]) == (
+        "the 2 searches in progress need 3–7 more trainings in all (≈ 2.5–6.5 CPU h at each "
+        "search's mean; fewer where two searches of a cell share a d)"
+    )
+    assert total_left_line([(1, 3, 1.5), (2, 2, None)]) == (
+        "the 2 searches in progress need 3–5 more trainings in all (fewer where two searches "
+        "of a cell share a d)"
+    )
+
+
 def test_results_d90_scale_is_narrowed_never_changed(tmp_path, capsys):
     """--model/--task/--method pick among the scale's own; another value, or another metric,
     is refused in one line (it listed the real scale's "searches" of RTE, which the scale
