@@ -369,7 +369,7 @@ def left_line(lo: int, hi: int, hours: float | None) -> str:
 
 def total_left_line(lefts: Sequence[tuple[int, int, float | None]]) -> str:
     """What several searches in progress (each :func:`search_left`'s tuple) need in all: ``the 4
-    searches in progress need 16–24 more trainings in all (≈ 20.2–34.2 CPU h at each search's
+    searches in progress need 16–24 more trainings in all (≈ 20.2–33.7 CPU h at each search's
     mean; fewer where two searches of a cell share a d)``; the hours only when every search has
     a mean to price its trainings with."""
     lo, hi = sum(x[0] for x in lefts), sum(x[1] for x in lefts)
