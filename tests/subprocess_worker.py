@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO  # tests/ is on sys.path
 
 
 def run_worker(test_file: str | Path, mode: str, timeout_s: float) -> dict[str, Any]:

@@ -31,7 +31,6 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed"),
 ]
 
-REPO = Path(__file__).resolve().parents[1]
 SIZES = list(range(13))  # n = 2^0 … 2^12
 TIMEOUT_S = 300
 
