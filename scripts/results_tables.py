@@ -10,8 +10,9 @@ table (a row per model, task and method, under both thresholds, with trainings a
 the paper's Table 1 beside its d90 (:func:`idtheory.figures.table1_frame`: bounds and "…" where
 a search has not ended) and the ratios behind the README's verdicts
 (:func:`idtheory.figures.d90_ratio_rows`): DID ÷ SAID (the paper's own rows beside ours), MRPC ÷
-SST-2, each model ÷ the next larger one, and each model ÷ the paper's base-size models
-(``--paper-models``). ``--scores MODEL`` prints that
+SST-2, each cell's chance-corrected d90 ÷ its paper's-threshold one
+(:func:`~idtheory.figures.threshold_ratio_rows`), each model ÷ the next larger one, and each model
+÷ the paper's base-size models (``--paper-models``). ``--scores MODEL`` prints that
 model's dev score at every evaluated d and learning rate instead (the README's per-model table).
 
 The tables come from :func:`idtheory.figures.d90_rows`, :func:`~idtheory.figures.trend_rows` and
@@ -220,12 +221,13 @@ def _table1_table(rows: list[dict[str, Any]]) -> str:
 def _ratios(
     ctx: F.FigureContext, rows: list[dict[str, Any]], paper_models: list[str]
 ) -> list[dict[str, Any]]:
-    """The README's comparisons: methods, tasks, models (each ÷ the next in the scale's list,
-    smallest first) and ours ÷ the paper's ``paper_models``."""
+    """The README's comparisons: methods, tasks, thresholds, models (each ÷ the next in the
+    scale's list, smallest first) and ours ÷ the paper's ``paper_models``."""
     both = rows + F.paper_d90_rows()
     models = list(ctx.params["models"])
     out = F.d90_ratio_rows(both, "method", "DID", "SAID")
     out += F.d90_ratio_rows(rows, "task", "mrpc", "sst2")
+    out += F.threshold_ratio_rows(rows)
     for smaller, larger in itertools.pairwise(models):
         out += F.d90_ratio_rows(rows, "model", smaller, larger)
     for ours in models:

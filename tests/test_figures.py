@@ -1020,6 +1020,8 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     assert row["bracket"] == "(10, 100]"
     assert r["baseline_score"] > row["majority"] and row["d90_above_majority"] == "(10, 100]"
     assert row["brackets"] == {"paper": (10, 100), "chance-corrected": (10, 100)}
+    # both brackets come from a search in progress: the one read off its points too
+    assert row["statuses"] == {"paper": "partial", "chance-corrected": "partial"}
     # a d whose stored rates pass the paper's threshold, its others not stored yet (pending):
     # its score is a lower bound, so below the chance-corrected threshold it decides nothing
     between = (row["threshold"] + row["threshold_above_majority"]) / 2
@@ -1053,10 +1055,19 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     assert c["bracket"] == "(10, 100]" and c["status"] == "ok"
     assert c["d90_above_majority"] == "(1000, ∞]"
     assert c["brackets"] == {"paper": (10, 100), "chance-corrected": (1000, None)}
+    assert c["statuses"] == {"paper": "ok", "chance-corrected": "never_passes"}
+    # a finished paper-threshold search beside a chance-corrected one still in progress: the
+    # row says so, and only the chance-corrected bracket is provisional
+    done = {**r, "status": "ok", "pending": [], "d90": 100, "bracket": [10, 100]}
+    (both,) = figures.d90_rows(ctx, [done, {**corrected, "status": "partial"}])
+    assert both["status"] == "ok; chance-corrected: partial"
+    assert both["statuses"] == {"paper": "ok", "chance-corrected": "partial"}
+    (alone,) = figures.d90_rows(ctx, [{**corrected, "status": "partial"}])
+    assert alone["statuses"] == {"paper": "partial", "chance-corrected": "partial"}
 
 
 def test_d90_ratio_rows_divide_matching_rows_and_flag_partial_searches():
-    def row(model, task, method, paper, corrected=None, status="ok"):
+    def row(model, task, method, paper, corrected=None, status="ok", statuses=None):
         brackets = {"paper": paper} | ({"chance-corrected": corrected} if corrected else {})
         return {
             "model": model,
@@ -1064,11 +1075,13 @@ def test_d90_ratio_rows_divide_matching_rows_and_flag_partial_searches():
             "method": method,
             "status": status,
             "brackets": brackets,
+            **({"statuses": statuses} if statuses else {}),
         }
 
+    in_progress = {"paper": "ok", "chance-corrected": "partial"}  # the paper's search ended
     rows = [
         row("small", "sst2", "SAID", (453, 640), (2560, 3620)),
-        row("small", "sst2", "DID", (1280, 1810), (5120, 7241)),
+        row("small", "sst2", "DID", (1280, 1810), (5120, 7241), statuses=in_progress),
         row("small", "mrpc", "SAID", (5120, 7241)),
         row("large", "mrpc", "SAID", (160, 640), status="partial"),
         *figures.paper_d90_rows(
@@ -1081,6 +1094,8 @@ def test_d90_ratio_rows_divide_matching_rows_and_flag_partial_searches():
         ("sst2", "DID / SAID", "chance-corrected"),
     ]
     assert str(by_method[0]["ratio"]) == "2.83× (2.00–4.00×)"  # the README's SST-2 verdict
+    # provisional per threshold: DID's chance-corrected search is the one still in progress
+    assert [r["note"] for r in by_method] == ["", "provisional"]
     by_model = figures.d90_ratio_rows(rows, "model", "small", "large")
     assert [r["note"] for r in by_model] == ["provisional"]  # a search still in progress
     assert by_model[0]["ratio"].least == pytest.approx(5120 / 640)
@@ -1090,6 +1105,16 @@ def test_d90_ratio_rows_divide_matching_rows_and_flag_partial_searches():
     assert paper["ratio"].least == pytest.approx(5120 / 1608)
     with pytest.raises(ValueError, match="vary must be one of"):
         figures.d90_ratio_rows(rows, "seed", "0", "1")
+
+    # what the chance-corrected threshold costs, per cell with both brackets
+    said, did = figures.threshold_ratio_rows(rows)
+    assert (said["task"], said["method"], said["threshold"]) == (
+        "sst2",
+        "SAID",
+        "chance-corrected / paper",
+    )
+    assert str(said["ratio"]) == "5.66× (4.00–7.99×)" and said["note"] == ""
+    assert did["ratio"].ratio == pytest.approx(7241 / 1810) and did["note"] == "provisional"
 
 
 def test_stored_trend_rows_explain_their_status(fake_ctx):

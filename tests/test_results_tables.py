@@ -21,6 +21,10 @@ def test_real_scale_tables_carry_the_verdicts_ratios(data_dir):
     assert "| minilm-l6 | sst2 | DID / SAID | paper | 2.83× (2.00–4.00×) |" in out
     assert "| minilm-l6 / RoBERTa-Base | mrpc | SAID | paper | 8.08× (5.71–8.08×) |" in out
     assert "| RoBERTa-Base | mrpc | DID / SAID | paper | 1.12× |" in out  # the paper's own
+    # what the chance-corrected threshold costs on SST-2 (README: 5.7× for SAID, 4.0× for DID)
+    costs = "| minilm-l6 | sst2 | {} | chance-corrected / paper | {} |  |"
+    assert costs.format("SAID", "5.66× (4.00–7.99×)") in out
+    assert costs.format("DID", "4.00× (2.83–5.66×)") in out
     # Table 1 beside the paper's: its rows first, then MiniLM-L6's final d90 under both thresholds
     table1 = out.split("### Table 1: the paper's d90 beside ours")[1].split("###")[0]
     lines = [line for line in table1.splitlines() if line.startswith("| ")]

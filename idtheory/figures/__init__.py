@@ -53,6 +53,7 @@ from idtheory.figures.accuracy import (
     table1_cell,
     table1_frame,
     table1_rows,
+    threshold_ratio_rows,
 )
 from idtheory.figures.context import (
     MISSING_HEADER,
@@ -146,6 +147,7 @@ __all__ = [
     "table1_cell",
     "table1_frame",
     "table1_rows",
+    "threshold_ratio_rows",
     "trainable_rows",
     "transform_cost_rows",
     "trend_checkpoints",

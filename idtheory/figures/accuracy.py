@@ -301,7 +301,9 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
     below the majority class makes d90 trivially small: flagged in ``status``); the
     chance-corrected threshold ``majority + frac × (baseline − majority)`` and its bracket
     ``d90_above_majority``; the evaluated curve (every d of either search); the cost (the
-    distinct trainings behind the cell's results, their summed wall time in hours).
+    distinct trainings behind the cell's results, their summed wall time in hours); ``status``
+    (the paper's threshold's search, with "; chance-corrected: partial" while only the other
+    is still in progress) and ``statuses`` (by threshold kind, as ``brackets``).
 
     A threshold with a search of its own (``threshold_kind`` of a result) shows that search's
     bisected d90 and bracket; a threshold without one is read off the evaluated points with
@@ -324,6 +326,7 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
 def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """:func:`d90_rows`' row of one cell from its results by threshold kind."""
     from idtheory.curve import d90_from_curve, d90_threshold, format_bracket, passes
+    from idtheory.search import PARTIAL
 
     paper, corrected = by_kind.get("paper"), by_kind.get("chance-corrected")
     r = paper or corrected
@@ -350,6 +353,8 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
         curve = d90_from_curve(dims, scores, base, frac, floor)
         return curve.d90, curve.bracket, curve.status
 
+    # a bracket read off the other search's points is as provisional as that search
+    read_off_partial = any(res.get("status") == PARTIAL for res in by_kind.values())
     status = (paper or {}).get("status") or ""
     threshold, d90, bracket = None, None, None
     if paper is not None:
@@ -357,17 +362,24 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
     elif base is not None:
         threshold = d90_threshold(base, frac)
         d90, bracket, status = read_off(0.0) or (None, None, corrected.get("status") or "")
+        status = PARTIAL if read_off_partial else status
     corrected_threshold, corrected_bracket, corrected_raw = None, None, None
+    corrected_status = None
     if corrected is not None:
         corrected_threshold = corrected.get("threshold")
         corrected_raw = corrected.get("bracket")
         corrected_bracket = format_bracket(corrected_raw)
+        corrected_status = corrected.get("status") or ""
     elif majority is not None and (found := read_off(majority)) is not None:
         corrected_threshold = d90_threshold(base, frac, majority)
         corrected_raw = found[1]
         corrected_bracket = format_bracket(corrected_raw)
+        corrected_status = PARTIAL if read_off_partial else found[2]
+    statuses = {"paper": status, "chance-corrected": corrected_status}
     if threshold is not None and majority is not None and threshold <= majority:
         status += " (threshold ≤ majority class)"
+    if corrected_status == PARTIAL and not status.startswith(PARTIAL):
+        status += "; chance-corrected: partial"
     trainings, hours = ctx.store.cost(
         i for res in by_kind.values() for i in res.get("run_ids") or []
     )
@@ -394,6 +406,7 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
             for kind, b in (("paper", bracket), ("chance-corrected", corrected_raw))
             if b is not None
         },
+        "statuses": {kind: s for kind, s in statuses.items() if s is not None},
     }
 
 
@@ -436,7 +449,9 @@ def d90_ratio_rows(
 
     ``ratio`` is a :class:`~idtheory.curve.D90Ratio` (the ratio of the two d90 and the range
     their brackets allow; ``str()`` prints both). ``note`` says ``"provisional"`` when either
-    search is still partial (its bracket then is what the store holds so far)."""
+    search behind the two brackets of that threshold is still partial (its bracket then is
+    what the store holds so far; a bracket read off another search's points counts as that
+    search's)."""
     from idtheory.curve import d90_ratio
     from idtheory.search import PARTIAL
 
@@ -453,11 +468,11 @@ def d90_ratio_rows(
         bottom = bottoms.get(key)
         if bottom is None:
             continue
-        partial = any(str(r.get("status", "")).startswith(PARTIAL) for r in (top, bottom))
         for kind in ("paper", "chance-corrected"):
             a, b = top["brackets"].get(kind), bottom["brackets"].get(kind)
             if a is None or b is None:
                 continue
+            partial = any(_threshold_status(r, kind).startswith(PARTIAL) for r in (top, bottom))
             out.append(
                 {
                     **dict(zip(others, key)),
@@ -468,6 +483,37 @@ def d90_ratio_rows(
                 }
             )
     return out
+
+
+def threshold_ratio_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What the chance-corrected threshold costs: for every row of :func:`d90_rows` with a
+    bracket under both thresholds, its chance-corrected d90 ÷ its paper's-threshold d90
+    (``threshold`` ``"chance-corrected / paper"``; ``ratio`` and ``note`` as in
+    :func:`d90_ratio_rows`, the same columns)."""
+    from idtheory.curve import d90_ratio
+    from idtheory.search import PARTIAL
+
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        corrected, paper = (r["brackets"].get(k) for k in ("chance-corrected", "paper"))
+        if corrected is None or paper is None:
+            continue
+        partial = any(_threshold_status(r, k).startswith(PARTIAL) for k in r["brackets"])
+        out.append(
+            {
+                **{k: r[k] for k in _RATIO_KEYS},
+                "threshold": "chance-corrected / paper",
+                "ratio": d90_ratio(corrected, paper),
+                "note": "provisional" if partial else "",
+            }
+        )
+    return out
+
+
+def _threshold_status(row: Mapping[str, Any], kind: str) -> str:
+    """The status of the search behind ``row``'s bracket under threshold ``kind``
+    (:func:`d90_rows`' ``statuses``; the row's ``status`` for rows without them)."""
+    return str((row.get("statuses") or {}).get(kind, row.get("status", "")))
 
 
 def majority_line(ctx: FigureContext, task: str) -> float | None:
