@@ -340,6 +340,9 @@ class D90Result:
         run_ids: every training behind the result (baseline first).
         n_trained / n_reused: trainings run by this call vs found in the store.
         settings: the search settings; ``summary_id`` is their hash (with model/task/method).
+        created: when the summary was stored (UTC, ISO 8601): a search the store already
+            holds in the same words keeps its stored time; a ``"partial"`` read the time of
+            the read.
         threshold_kind: which threshold the search bisected against, derived from
             ``settings["floor"]`` (:func:`threshold_kind`): ``"paper"`` (``frac × baseline``)
             or ``"chance-corrected"`` (``floor + frac × (baseline − floor)``, floor > 0). Not
@@ -1424,8 +1427,10 @@ def _finish(
         summary_id=content_id(ident),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    if save and result.status != PARTIAL:
-        store.put_summary(result)
+    if result.status != PARTIAL:  # a search the store already holds: when it was measured
+        stored = store.put_summary(result) if save else store.stored_summary(result)
+        if stored is not None:
+            result = replace(result, created=stored["created"])
     return result
 
 

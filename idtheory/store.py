@@ -422,16 +422,17 @@ class ResultsStore:
         :data:`VOLATILE_SUMMARY_KEYS` (time stamp, trained/reused counts) and
         :data:`DERIVED_SUMMARY_KEYS`.
         """
-        d = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
-        if "summary_id" not in d:
-            raise ValueError("a summary needs a 'summary_id'")
+        d = _summary_dict(summary)
+        new = _summary_content(d)
+        return self._summaries.append(d, lambda old: old is None or _summary_content(old) != new)
 
-        def strip(s: dict[str, Any]) -> str:
-            ignored = (*VOLATILE_SUMMARY_KEYS, *DERIVED_SUMMARY_KEYS)
-            return canonical_json({k: v for k, v in s.items() if k not in ignored})
-
-        new = strip(d)
-        return self._summaries.append(d, lambda old: old is None or strip(old) != new)
+    def stored_summary(self, summary: Any) -> dict[str, Any] | None:
+        """The stored summary of ``summary``'s id when it says the same (up to
+        :data:`VOLATILE_SUMMARY_KEYS` and :data:`DERIVED_SUMMARY_KEYS`: e.g. a search replayed
+        from the store, whose stored ``created`` tells when it was measured); else None."""
+        d = _summary_dict(summary)
+        old = self._summaries.get(d["summary_id"])
+        return old if old is not None and _summary_content(old) == _summary_content(d) else None
 
     def summaries(self, **filters: Any) -> list[dict[str, Any]]:
         """Stored d90 summaries (latest per summary_id) whose top-level keys match ``filters``
@@ -611,6 +612,21 @@ def _run_key(record: dict[str, Any]) -> str:
 
 def _summary_key(summary: dict[str, Any]) -> str:
     return str(summary["summary_id"])
+
+
+def _summary_dict(summary: Any) -> dict[str, Any]:
+    """A d90 summary (a dict or an object with ``to_dict()``) as a dict with a ``summary_id``."""
+    d = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
+    if "summary_id" not in d:
+        raise ValueError("a summary needs a 'summary_id'")
+    return d
+
+
+def _summary_content(summary: dict[str, Any]) -> str:
+    """What a summary says, for telling two of one id apart: its canonical JSON without
+    :data:`VOLATILE_SUMMARY_KEYS` and :data:`DERIVED_SUMMARY_KEYS`."""
+    ignored = (*VOLATILE_SUMMARY_KEYS, *DERIVED_SUMMARY_KEYS)
+    return canonical_json({k: v for k, v in summary.items() if k not in ignored})
 
 
 def record_field(record: dict[str, Any], key: str) -> Any:

@@ -448,6 +448,12 @@ def test_read_only_search_replays_the_stored_one(tmp_path: Path) -> None:
     )
     assert read.run_ids == computed.run_ids and read.search_path == computed.search_path
     assert (tmp_path / ResultsStore.SUMMARIES_FILE).read_bytes() == summaries
+    # the replay says when the search was stored, not when it was read (an older summary here)
+    path = tmp_path / ResultsStore.SUMMARIES_FILE
+    path.write_text(path.read_text().replace(computed.created, "2000-01-02T03:04:05+00:00"))
+    older = ResultsStore(tmp_path)
+    assert run(older, StoredRuns(older)).created == "2000-01-02T03:04:05+00:00"
+    assert run(older, FakeTrainer()).created == "2000-01-02T03:04:05+00:00"  # cached: the same
     with pytest.raises(NotStored):
         StoredRuns(store)(RunSpec("other", "mrpc"))
     empty = ResultsStore(tmp_path / "empty")

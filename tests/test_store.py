@@ -453,6 +453,10 @@ def test_a_summary_differing_only_in_a_derived_key_is_not_written_again(tmp_path
     store.put_summary(old)
     assert store.put_summary({**old, "threshold_kind": "paper"}) == old
     assert len((tmp_path / "d90.jsonl").read_text().splitlines()) == 1
+    # the stored summary of one that says the same; none for one that says otherwise
+    assert store.stored_summary({**old, "threshold_kind": "paper", "created": "t9"}) == old
+    assert store.stored_summary({**old, "d90": 120}) is None
+    assert store.stored_summary({**old, "summary_id": "b"}) is None
 
 
 def test_merge_keeps_the_checkpoint_of_a_run_that_failed_elsewhere(tmp_path: Path) -> None:
