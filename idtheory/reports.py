@@ -225,6 +225,7 @@ def _list_running(
                 "left": progress["left"],
                 "saved_utc": progress["saved_utc"],
                 "ago": progress["ago"],
+                "state": progress["state"],
             }
         )
     if not rows:
@@ -253,16 +254,53 @@ _SPEC_COLUMNS = ("model", "task", "method", "dim", "lr")
 def _progress_cells(r: dict[str, Any]) -> dict[str, str | None]:
     """How far a checkpointed training is (a row of :meth:`ResultsStore.running`): step of
     total, percent, time left at its pace so far, when it saved (UTC) and how long ago — the
-    last two also for a checkpoint without a progress file (older code: its file's time)."""
+    last two also for a checkpoint without a progress file (older code: its file's time) —
+    and whether it still runs (:func:`_run_state`)."""
     step, total = r.get("step"), r.get("total_steps")
     saved = datetime.fromisoformat(r["saved"])
+    age = datetime.now(timezone.utc) - saved
     return {
         "step": None if step is None else f"{step}/{total}",
         "done": None if step is None else f"{100 * step / total:.0f}%",
         "left": _time_left(r),
         "saved_utc": saved.strftime("%Y-%m-%d %H:%M"),
-        "ago": _ago(datetime.now(timezone.utc) - saved),
+        "ago": _ago(age),
+        "state": _run_state(r, age),
     }
+
+
+STALE_SAVES = 3
+"""``results --running`` calls a training on another host ``stopped?`` once it has not saved
+for this many of its save intervals (an evaluation between two saves adds minutes, not
+intervals)."""
+
+
+def _run_state(r: Mapping[str, Any], age: timedelta) -> str | None:
+    """Whether a checkpointed training still runs: on this host, its writer process alive
+    (``running``) or gone (``stopped``); on another, ``running?`` until it has missed
+    :data:`STALE_SAVES` save intervals, then ``stopped?``; None for a checkpoint whose progress
+    file predates writers and intervals."""
+    import socket
+
+    host, pid, every = r.get("host"), r.get("pid"), r.get("every_s")
+    if host is not None and host == socket.gethostname() and pid:
+        return "running" if _process_alive(int(pid)) else "stopped"
+    if not every:
+        return None
+    return "stopped?" if age.total_seconds() > STALE_SAVES * float(every) else "running?"
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (signal 0 probes without signalling)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _time_left(progress: dict[str, Any]) -> str | None:
@@ -439,7 +477,10 @@ def _next_rows(store: Any, needed: dict[str, Any]) -> list[dict[str, Any]]:
                 "dim": None if sub is None else sub.dim,
                 "lr": spec.train.lr,
                 "checkpoint": "yes" if progress else "not started",
-                **{k: progress.get(k) for k in ("step", "done", "left", "saved_utc", "ago")},
+                **{
+                    k: progress.get(k)
+                    for k in ("step", "done", "left", "saved_utc", "ago", "state")
+                },
             }
         )
     return rows
@@ -507,7 +548,9 @@ def add_results_arguments(p: argparse.ArgumentParser) -> None:
         "--running",
         action="store_true",
         help="list the trainings with a checkpoint in the store (in progress, or killed and "
-        "not yet resumed): step of total, best dev score so far, hours, when last saved",
+        "not yet resumed): step of total, best dev score so far, hours, when last saved, and "
+        "whether it still runs (this host: its process; another: running? / stopped? by how "
+        "long it has not saved)",
     )
     mode.add_argument(
         "--merge",

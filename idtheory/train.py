@@ -285,7 +285,9 @@ class _Checkpoint:
 
     def save(self, state: dict[str, Any], progress: Mapping[str, Any]) -> None:
         """Write ``state`` (atomically), then ``progress`` (JSON-able: how far the training is)
-        with :attr:`info` to :attr:`progress_path`."""
+        with :attr:`info`, the writer (``host``, ``pid``) and the save interval (``every_s``)
+        to :attr:`progress_path` — enough for a reader to tell a running training from a
+        stopped one."""
         if self.path is None or self.progress_path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -294,7 +296,8 @@ class _Checkpoint:
         os.replace(tmp, self.path)
         saved = datetime.now(timezone.utc).isoformat(timespec="seconds")
         tmp = self.progress_path.with_name(self.progress_path.name + ".tmp")
-        tmp.write_text(json.dumps({**self.info, **progress, "saved": saved}, default=str))
+        writer = {"host": socket.gethostname(), "pid": os.getpid(), "every_s": self.every_s}
+        tmp.write_text(json.dumps({**self.info, **progress, **writer, "saved": saved}, default=str))
         with suppress(PermissionError):  # only informative: a reader holding it (Windows) wins
             os.replace(tmp, self.progress_path)
         self._last = time.monotonic()
@@ -472,8 +475,9 @@ def finetune(
     Beside the checkpoint, ``<checkpoint stem>.json`` holds ``checkpoint_info`` (JSON-able;
     :func:`run_spec` gives the run's id and spec) and the progress at the last save: ``step``
     of ``total_steps``, ``epoch``, ``spent_s`` (seconds of training), ``best`` (``step`` and
-    ``dev`` metrics of the best evaluation so far) and ``saved`` (UTC), which ``idtheory results
-    --running`` lists. ``progress`` shows a bar labelled ``[model_name] task method lr``.
+    ``dev`` metrics of the best evaluation so far), the writer (``host``, ``pid``), the save
+    interval ``every_s`` and ``saved`` (UTC), which ``idtheory results --running`` lists.
+    ``progress`` shows a bar labelled ``[model_name] task method lr``.
     """
     t0 = time.perf_counter()
     device = resolve_device(config.device)

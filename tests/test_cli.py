@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 
@@ -1009,6 +1011,50 @@ def test_results_running_lists_trainings_in_progress(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == [progress]
     assert main([*base, "--model", "other"]) == 0
     assert "no training in progress" in capsys.readouterr().out
+
+
+def test_results_running_tells_running_from_stopped(tmp_path, capsys, monkeypatch):
+    """A checkpoint's writer on this host is alive (running) or gone (stopped); on another host
+    only its silence speaks: stopped? after STALE_SAVES save intervals without a save."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta, timezone
+
+    from idtheory import reports
+
+    partial = ResultsStore(tmp_path).partial_dir
+    partial.mkdir(parents=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    now = datetime.now(timezone.utc)
+    here, away = socket.gethostname(), socket.gethostname() + "-elsewhere"
+    writers = {  # run id: (host, pid, minutes since the last save)
+        "a000000000000001": (here, os.getpid(), 1),
+        "a000000000000002": (here, int(gone.stdout), 1),
+        "a000000000000003": (away, 1, 5),
+        "a000000000000004": (away, 1, 5 * (reports.STALE_SAVES + 1)),
+    }
+    for run_id, (host, pid, minutes) in writers.items():
+        saved = (now - timedelta(minutes=minutes)).isoformat(timespec="seconds")
+        (partial / f"{run_id}.pt").write_bytes(b"")
+        progress = {"run_id": run_id, "host": host, "pid": pid, "every_s": 300.0, "saved": saved}
+        (partial / f"{run_id}.json").write_text(json.dumps(progress))
+    (partial / "a000000000000005.pt").write_bytes(b"")  # older code: no progress file
+    assert main(["results", "--results-dir", str(tmp_path), "--running", "--format", "csv"]) == 0
+    rows = {r["run_id"]: r["state"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert rows == {
+        "a000000000000001": "running",
+        "a000000000000002": "stopped",
+        "a000000000000003": "running?",
+        "a000000000000004": "stopped?",
+        "a000000000000005": "",
+    }
 
 
 def test_a_dead_worker_is_reported_with_what_to_do(tmp_path, monkeypatch, capsys):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import socket
 
 import pytest
 
@@ -355,6 +357,9 @@ def test_a_requested_stop_saves_at_the_step_end_and_resumes_exactly(
     assert (listed["step"], listed["total_steps"]) == (3, clean["steps"]) and "epoch" in listed
     assert listed["best"] == {"step": 3, "dev": clean["history"][0]["dev"]}  # evaluated at 3
     assert listed["spent_s"] > 0
+    # who wrote it and how often it saves: enough to tell a running training from a stopped one
+    assert (listed["host"], listed["pid"]) == (socket.gethostname(), os.getpid())
+    assert listed["every_s"] > 0
     assert ResultsStore(tmp_path).running(model="tiny-bert", method="said") == [listed]
     assert ResultsStore(tmp_path).running(method="full") == []
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
