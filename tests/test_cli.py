@@ -545,7 +545,8 @@ def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, mon
     assert "  to end: 1 more training (≈ " in out
     (row,) = [ln for ln in out.splitlines() if gone in ln]
     assert row.split()[1:6] == ["minilm-l6", "mrpc", "said", "7241", "0.03"], row
-    assert row.split()[6:8] == ["not", "started"] and row.split()[8:] == ["-"] * 5
+    # no checkpoint: step, done, left, saved, ago and state all "-"
+    assert row.split()[6:8] == ["not", "started"] and row.split()[8:] == ["-"] * 6
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / f"{gone}.pt").write_bytes(b"")
