@@ -83,6 +83,8 @@ def _search_settings(r: dict[str, Any]) -> list[str]:
         return []
     if r.get("status") == PARTIAL:
         search = "  search in progress: the store holds part of it (no summary stored yet)"
+    elif not r.get("created", "?"):  # a replay of stored runs, its summary not in the store
+        search = f"  search {r.get('summary_id', '?')}: its runs are stored, its summary is not"
     else:
         created = str(r.get("created", "?"))[:16].replace("T", " ")
         search = f"  search {r.get('summary_id', '?')}, stored {created}"

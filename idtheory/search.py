@@ -46,8 +46,9 @@ Conventions (the paper leaves them open, ``docs/method.md`` items 5–7; these a
   the store lacks raises :class:`NotStored` inside the trainer, and the search stops at the
   first round with a missing run, returning status ``"partial"`` (d90 read off the points
   whose runs are all stored; none when the baseline is missing). Nothing is written. The
-  read-only search evaluates the d the computing one would have (``candidates``, default 1 with
-  the local executor), so it finds exactly the runs of a search made at the same settings.
+  read-only search evaluates the d the computing one would have (``candidates``: else the k of
+  a stored k-section of the same settings, as a cluster's executor runs them, else 1 with the
+  local executor), so it finds exactly the runs of a search made at the same settings.
 """
 
 from __future__ import annotations
@@ -63,7 +64,14 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, cast
 
-from idtheory.config import HASH_EXCLUDED, RunSpec, SubspaceConfig, TrainConfig, content_id
+from idtheory.config import (
+    HASH_EXCLUDED,
+    RunSpec,
+    SubspaceConfig,
+    TrainConfig,
+    canonical_json,
+    content_id,
+)
 from idtheory.curve import (
     DEFAULT_FRAC,
     d90_from_curve,
@@ -341,8 +349,8 @@ class D90Result:
         n_trained / n_reused: trainings run by this call vs found in the store.
         settings: the search settings; ``summary_id`` is their hash (with model/task/method).
         created: when the summary was stored (UTC, ISO 8601): a search the store already
-            holds in the same words keeps its stored time; a ``"partial"`` read the time of
-            the read.
+            holds in the same words keeps its stored time; a finished store-only replay whose
+            summary the store lacks has ``""``; a ``"partial"`` read the time of the read.
         threshold_kind: which threshold the search bisected against, derived from
             ``settings["floor"]`` (:func:`threshold_kind`): ``"paper"`` (``frac × baseline``)
             or ``"chance-corrected"`` (``floor + frac × (baseline − floor)``, floor > 0). Not
@@ -698,10 +706,11 @@ def measure_d90_many(
     parallelism = executor_parallelism(executor, max_parallel)
     read_only = bool(getattr(train_fn, "read_only", False))
     for s in searches:
-        if s.candidates is None:
-            s.k = max(1, parallelism // (len(searches) * s.units_per_d))
-        else:
+        if s.candidates is not None:
             s.k = s.candidates
+        else:  # a replay evaluates the d of the stored search (a cluster's k-section included)
+            stored_k = _stored_candidates(store, s) if read_only else None
+            s.k = stored_k or max(1, parallelism // (len(searches) * s.units_per_d))
         s.save = not read_only
     gens = [s.steps(store) for s in searches]
     if read_only:  # reads are instant: in this process, whatever would have trained
@@ -1402,6 +1411,27 @@ def _drive_futures(
 # ======================================================================== helpers
 
 
+def _stored_candidates(store: ResultsStore, search: _Search) -> int | None:
+    """The k of a finished search in ``store`` with ``search``'s settings but for ``candidates``
+    (a k-section run by an executor with more trainings at once than a replay has), else None:
+    a store-only replay then evaluates the d that search did. None too where the store holds
+    the bisection (k = 1) of those settings; of several k-sections, the latest stored."""
+    if search.grid is not None:
+        return None
+    ignored = ("candidates", "d_max_resolved")
+
+    def core(settings: Mapping[str, Any]) -> str:
+        return canonical_json({k: v for k, v in settings.items() if k not in ignored})
+
+    mine = core(search.settings())
+    found = [
+        int((summary["settings"]).get("candidates", 1))
+        for summary in store.summaries(model=search.model, task=search.task, method=search.method)
+        if summary.get("mode") == "search" and core(summary.get("settings") or {}) == mine
+    ]
+    return None if not found or 1 in found else found[-1]
+
+
 def _finish(
     result: D90Result,
     store: ResultsStore,
@@ -1429,8 +1459,8 @@ def _finish(
     )
     if result.status != PARTIAL:  # a search the store already holds: when it was measured
         stored = store.put_summary(result) if save else store.stored_summary(result)
-        if stored is not None:
-            result = replace(result, created=stored["created"])
+        # a replay of runs whose summary the store lacks (merged without it): no time to tell
+        result = replace(result, created="" if stored is None else stored["created"])
     return result
 
 

@@ -522,6 +522,7 @@ def test_results_d90_scale_lists_the_searches_its_figures_show(real_data_dir, mo
         ("3620", "(2560, 3620]"),
     ]
     assert out.count("training: 3,668 examples") == 2
+    assert out.count(", stored 2026-12-04 22:39") == 2  # when measured, not when listed
     assert main(["results", "--results-dir", store, "--d90", *cell]) == 0
     assert capsys.readouterr().out.count("minilm-l6 / ") > 2  # every stored summary of the cell
 
@@ -541,6 +542,8 @@ def test_results_d90_scale_names_the_next_trainings(real_data_dir, tmp_path, mon
     assert main([*args, *cell]) == 0
     out = capsys.readouterr().out
     assert "status partial" in out and "next trainings of the real scale" in out
+    # the chance-corrected search ended in the runs copied, but no summary came with them
+    assert "its runs are stored, its summary is not" in out
     # d = 7,241 decides the bracket either way: (5,120, 7,241] or (7,241, 10,240], ratio 1.41
     assert "  to end: 1 more training (≈ " in out
     (row,) = [ln for ln in out.splitlines() if gone in ln]

@@ -1064,6 +1064,13 @@ def test_a_search_in_progress_renders_its_points(tmp_path, data_dir):
     assert both["statuses"] == {"paper": "ok", "chance-corrected": "partial"}
     (alone,) = figures.d90_rows(ctx, [{**corrected, "status": "partial"}])
     assert alone["statuses"] == {"paper": "partial", "chance-corrected": "partial"}
+    # a chance-corrected search whose baseline does not beat the majority class has no
+    # bracket: none shown, none to divide, and the status says why
+    failed = {**corrected, "status": "baseline_failed", "bracket": [None, None], "points": []}
+    (nb,) = figures.d90_rows(ctx, [done, failed])
+    assert nb["d90_above_majority"] is None and nb["brackets"] == {"paper": (10, 100)}
+    assert nb["status"] == "ok; chance-corrected: baseline_failed"
+    assert figures.threshold_ratio_rows([nb]) == []
 
 
 def test_d90_ratio_rows_divide_matching_rows_and_flag_partial_searches():

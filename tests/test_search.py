@@ -448,6 +448,22 @@ def test_read_only_search_replays_the_stored_one(tmp_path: Path) -> None:
     )
     assert read.run_ids == computed.run_ids and read.search_path == computed.search_path
     assert (tmp_path / ResultsStore.SUMMARIES_FILE).read_bytes() == summaries
+    # runs without their summary (merged alone): the replay finishes, with no stored time
+    runs_only = tmp_path / "runs-only"
+    runs_only.mkdir()
+    (runs_only / "runs.jsonl").write_bytes((tmp_path / "runs.jsonl").read_bytes())
+    alone = run(ResultsStore(runs_only), StoredRuns(ResultsStore(runs_only)))
+    assert alone.status == "ok" and alone.created == "" and alone.d90 == computed.d90
+    # a k-section search (an executor with more trainings at once) replays as itself: the
+    # replay takes k from the stored summary instead of the bisection its own executor implies
+    cluster = ResultsStore(tmp_path / "cluster")
+    sectioned = run(cluster, FakeTrainer(), candidates=3)
+    assert sectioned.settings["candidates"] == 3 and sectioned.search_path != read.search_path
+    again = run(cluster, StoredRuns(cluster))  # no candidates: k from the stored summary
+    assert again.status == "ok" and again.summary_id == sectioned.summary_id
+    assert again.search_path == sectioned.search_path and again.d90 == sectioned.d90
+    run(store, FakeTrainer(), candidates=3)  # beside a stored bisection, the bisection reads
+    assert run(store, StoredRuns(store)).summary_id == computed.summary_id
     # the replay says when the search was stored, not when it was read (an older summary here)
     path = tmp_path / ResultsStore.SUMMARIES_FILE
     path.write_text(path.read_text().replace(computed.created, "2000-01-02T03:04:05+00:00"))

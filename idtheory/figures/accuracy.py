@@ -303,7 +303,9 @@ def d90_rows(ctx: FigureContext, results: Sequence[Mapping[str, Any]]) -> list[d
     ``d90_above_majority``; the evaluated curve (every d of either search); the cost (the
     distinct trainings behind the cell's results, their summed wall time in hours); ``status``
     (the paper's threshold's search, with "; chance-corrected: partial" while only the other
-    is still in progress) and ``statuses`` (by threshold kind, as ``brackets``).
+    is still in progress, "; chance-corrected: baseline_failed" where the baseline does not
+    beat the majority class) and ``statuses`` (by threshold kind; ``brackets`` leaves out a
+    search's ``(None, None)``: no ratio is read from a search that has no bracket).
 
     A threshold with a search of its own (``threshold_kind`` of a result) shows that search's
     bisected d90 and bracket; a threshold without one is read off the evaluated points with
@@ -367,8 +369,8 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
     corrected_status = None
     if corrected is not None:
         corrected_threshold = corrected.get("threshold")
-        corrected_raw = corrected.get("bracket")
-        corrected_bracket = format_bracket(corrected_raw)
+        corrected_raw = _known(corrected.get("bracket"))
+        corrected_bracket = None if corrected_raw is None else format_bracket(corrected_raw)
         corrected_status = corrected.get("status") or ""
     elif majority is not None and (found := read_off(majority)) is not None:
         corrected_threshold = d90_threshold(base, frac, majority)
@@ -378,8 +380,9 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
     statuses = {"paper": status, "chance-corrected": corrected_status}
     if threshold is not None and majority is not None and threshold <= majority:
         status += " (threshold ≤ majority class)"
-    if corrected_status == PARTIAL and not status.startswith(PARTIAL):
-        status += "; chance-corrected: partial"
+    # the paper's search ended, the chance-corrected one did not, or found no baseline above m
+    if corrected_status in (PARTIAL, "baseline_failed") and not status.startswith(corrected_status):
+        status += f"; chance-corrected: {corrected_status}"
     trainings, hours = ctx.store.cost(
         i for res in by_kind.values() for i in res.get("run_ids") or []
     )
@@ -392,7 +395,7 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
         "majority": majority,
         "threshold": threshold,
         "d90": d90,
-        "bracket": format_bracket(bracket),
+        "bracket": None if _known(bracket) is None else format_bracket(bracket),
         "threshold_above_majority": corrected_threshold,
         "d90_above_majority": corrected_bracket,
         "curve": ", ".join(
@@ -403,7 +406,7 @@ def _d90_row(ctx: FigureContext, by_kind: Mapping[str, Mapping[str, Any]]) -> di
         "status": status,
         "brackets": {
             kind: tuple(b)
-            for kind, b in (("paper", bracket), ("chance-corrected", corrected_raw))
+            for kind, b in (("paper", _known(bracket)), ("chance-corrected", corrected_raw))
             if b is not None
         },
         "statuses": {kind: s for kind, s in statuses.items() if s is not None},
@@ -483,6 +486,12 @@ def d90_ratio_rows(
                 }
             )
     return out
+
+
+def _known(bracket: Sequence[int | None] | None) -> Sequence[int | None] | None:
+    """``bracket``, or None where it says nothing (``(None, None)``: a search whose baseline
+    failed, or one with no d evaluated yet), so that no ratio or bracket is read from it."""
+    return None if bracket is None or all(b is None for b in bracket) else bracket
 
 
 def threshold_ratio_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
