@@ -415,7 +415,8 @@ class RunSpec:
 #: TrainConfig fields that change how much memory a training holds, not what it computes: they
 #: enter neither the config hash nor a training checkpoint's fingerprint.
 MEMORY_ONLY: tuple[str, ...] = ("gradient_checkpointing",)
-#: TrainConfig fields that do not enter the config hash (they do not change what is computed).
+#: TrainConfig fields that do not enter the config hash (they do not change what is computed),
+#: nor a training checkpoint's fingerprint: a run checkpointed on one device resumes on another.
 HASH_EXCLUDED: tuple[str, ...] = ("device", *MEMORY_ONLY)
 
 

@@ -271,6 +271,7 @@ def default_train_fn(
         progress=progress,
         artifacts_dir=str(artifacts_dir or store.params_dir),
         checkpoint_dir=str(store.partial_dir),
+        keep_checkpoint=True,  # the store removes it with the record stored (put)
     )
 
 

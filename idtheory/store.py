@@ -287,13 +287,19 @@ class ResultsStore:
 
         Nothing is written when the stored record has status ``"ok"`` (final) or equals
         ``record``; otherwise the record is appended and supersedes earlier lines of its id.
+        Once the run's stored record is final (a status :meth:`run` does not retrain), its
+        checkpoint in :attr:`partial_dir` goes: a trainer that keeps it until then
+        (``keep_checkpoint``) loses nothing when killed before the record is stored.
         """
         _check_record(record)
         new = canonical_json(record)
-        return self._runs.append(
+        stored = self._runs.append(
             record,
             lambda old: old is None or (old.get("status") != "ok" and canonical_json(old) != new),
         )
+        if self._is_final(stored["run_id"]):
+            self._remove_partial(stored["run_id"])
+        return stored
 
     def needs_training(self, spec: RunSpec, retry: Iterable[str] = ("failed",)) -> bool:
         """True when :meth:`run` would call the trainer for ``spec``."""
@@ -473,8 +479,9 @@ class ResultsStore:
     ) -> dict[str, int]:
         """Bring what ``other`` holds and this store lacks into this store: its training
         records (through :meth:`put`, so a final record here is never replaced), d90 summaries,
-        bound records, saved subspace parameters (``params/<run_id>/``, copied when absent) and
-        the checkpoints of its trainings in flight (:meth:`merge_partials`).
+        bound records, saved subspace parameters (``params/<run_id>/`` of its runs stored as
+        ``"ok"``, copied whole when absent or incomplete here) and the checkpoints of its
+        trainings in flight (:meth:`merge_partials`).
 
         The way a sweep run in another clone or on another machine comes home — and, with the
         checkpoints, the way its trainings in flight resume here. With ``only`` (run ids), just
@@ -487,6 +494,7 @@ class ResultsStore:
         other = other if isinstance(other, ResultsStore) else ResultsStore(other)
         wanted = None if only is None else set(only)
         added = {"runs": 0, "summaries": 0, "bounds": 0, "params": 0}
+        in_flight = self._partial_ids()  # those of runs finished there go as their records come
         for record in other:
             if wanted is not None and record["run_id"] not in wanted:
                 continue
@@ -506,14 +514,39 @@ class ResultsStore:
             for run_dir in sorted(other.params_dir.iterdir()):
                 if wanted is not None and run_dir.name not in wanted:
                     continue
-                target = self.params_dir / run_dir.name
-                if run_dir.is_dir() and not target.exists():
-                    shutil.copytree(run_dir, target)
+                if run_dir.is_dir() and self._merge_params(run_dir, other):
                     added["params"] += 1
         if wanted is None:
             added["partial"] = self.merge_partials(other, max_mb=partial_max_mb)
-        added["pruned"] = self.prune_partials()
+        added["pruned"] = len(in_flight - self._partial_ids()) + self.prune_partials()
         return added
+
+    def _merge_params(self, run_dir: Path, other: ResultsStore) -> bool:
+        """Copy ``other``'s saved parameters ``run_dir`` here (whole, through a temporary
+        directory) when its run is stored there as ``"ok"`` — a trainer saves them before it
+        returns the record, so they are complete — and this store lacks any of its files.
+        Returns whether it copied."""
+        if (other.get(run_dir.name) or {}).get("status") != "ok":
+            return False  # still being written there, or no parameters to trust
+        target = self.params_dir / run_dir.name
+        if target.is_dir() and {f.name for f in run_dir.iterdir()} <= {
+            f.name for f in target.iterdir()
+        }:
+            return False
+        tmp = self.root / f".merging-{run_dir.name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(run_dir, tmp)
+        if target.exists():  # an incomplete copy (a merge interrupted by older code)
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        return True
+
+    def _partial_ids(self) -> set[str]:
+        """Run ids with any file in :attr:`partial_dir`."""
+        if not self.partial_dir.is_dir():
+            return set()
+        return {f.name.split(".")[0] for f in self.partial_dir.iterdir() if f.is_file()}
 
     def merge_partials(
         self, other: ResultsStore, *, max_mb: float | None = PARTIAL_MERGE_MAX_MB
@@ -550,15 +583,17 @@ class ResultsStore:
         """Remove the checkpoints (and progress files) of runs this store holds as final — left
         over when a run finished elsewhere and its record came in through :meth:`merge`.
         Returns how many runs' checkpoints were removed."""
-        if not self.partial_dir.is_dir():
-            return 0
-        removed = set()
-        for f in list(self.partial_dir.iterdir()):
-            run_id = f.name.split(".")[0]
-            if f.is_file() and self._is_final(run_id):
-                f.unlink(missing_ok=True)
-                removed.add(run_id)
+        removed = [run_id for run_id in sorted(self._partial_ids()) if self._is_final(run_id)]
+        for run_id in removed:
+            self._remove_partial(run_id)
         return len(removed)
+
+    def _remove_partial(self, run_id: str) -> None:
+        """Remove ``run_id``'s checkpoint, progress file and their temporary files."""
+        if self.partial_dir.is_dir():
+            for f in self.partial_dir.glob(f"{run_id}.*"):
+                if f.is_file():
+                    f.unlink(missing_ok=True)
 
     def _is_final(self, run_id: str, retry: Iterable[str] = ("failed",)) -> bool:
         """Whether a stored record of ``run_id`` is one :meth:`run` would not train again (its

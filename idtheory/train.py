@@ -50,7 +50,7 @@ import torch
 from torch import nn
 
 from idtheory import __version__
-from idtheory.config import LENGTH_GROUP_BATCHES, MEMORY_ONLY, RunSpec, TrainConfig
+from idtheory.config import HASH_EXCLUDED, LENGTH_GROUP_BATCHES, RunSpec, TrainConfig
 from idtheory.data import encode_rows
 from idtheory.precision import resolve_device
 from idtheory.quantize import Quantized, StraightThrough, round_float16
@@ -231,6 +231,15 @@ def _restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 CHECKPOINT_EVERY_S = 300.0
 
 
+def _comparable(fingerprint: Any) -> Any:
+    """A checkpoint's fingerprint without :data:`~idtheory.config.HASH_EXCLUDED` settings
+    (checkpoints saved before they left the fingerprint name ``device``)."""
+    if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("config"), dict):
+        return fingerprint
+    config = {k: v for k, v in fingerprint["config"].items() if k not in HASH_EXCLUDED}
+    return {**fingerprint, "config": config}
+
+
 class _Checkpoint:
     """Where and when :func:`finetune` saves its whole training state, so that a killed training
     resumes at its last checkpoint and ends exactly as it would have uninterrupted.
@@ -239,7 +248,8 @@ class _Checkpoint:
     position in it, the batch generator's state at the epoch's start, the global torch RNG
     (dropout), the trainable parameters, the optimizer, scheduler and loss-scaler states, the
     running losses, the history, the best evaluation so far and the wall time spent. A file
-    whose ``fingerprint`` (training config and number of examples) differs is ignored.
+    whose ``fingerprint`` (training config but for its device and memory-only settings, number
+    of examples, trainable parameters) differs is ignored, with a warning.
     """
 
     def __init__(
@@ -278,7 +288,14 @@ class _Checkpoint:
                 stacklevel=2,
             )
             return None
-        return state if state.get("fingerprint") == self.fingerprint else None
+        if _comparable(state.get("fingerprint")) == _comparable(self.fingerprint):
+            return state
+        warnings.warn(
+            f"checkpoint {self.path} was saved by another training (configuration, examples or "
+            "trainable parameters differ); this training starts over and replaces it",
+            stacklevel=2,
+        )
+        return None
 
     def due(self) -> bool:
         return self.path is not None and time.monotonic() - self._last >= self.every_s
@@ -457,6 +474,7 @@ def finetune(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every_s: float | None = None,
     checkpoint_info: Mapping[str, Any] | None = None,
+    keep_checkpoint: bool = False,
     model_name: str | None = None,
 ) -> TrainResult:
     """Train ``model`` (full or subspace-wrapped) on ``task`` and return the best evaluation.
@@ -470,8 +488,11 @@ def finetune(
     evaluation; a call that finds the
     file (same config, same data size) resumes from it, and ends with the same parameters,
     history and metrics as an uninterrupted training (deterministic kernels assumed, as on the
-    CPU). The file is removed when training ends. ``wall_time_s`` adds the time spent before
-    the interruption. A Ctrl-C finishes the step, saves the checkpoint there and interrupts.
+    CPU). The file is removed when training ends — unless ``keep_checkpoint``: then whoever
+    stores the result removes it once stored (:meth:`~idtheory.store.ResultsStore.put`), so a
+    process killed between the end of training and the stored record resumes near its end
+    instead of losing the training. ``wall_time_s`` adds the time spent before the
+    interruption. A Ctrl-C finishes the step, saves the checkpoint there and interrupts.
     Beside the checkpoint, ``<checkpoint stem>.json`` holds ``checkpoint_info`` (JSON-able;
     :func:`run_spec` gives the run's id and spec) and the progress at the last save: ``step``
     of ``total_steps``, ``epoch``, ``spent_s`` (seconds of training), ``best`` (``step`` and
@@ -519,7 +540,9 @@ def finetune(
         checkpoint,
         CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
         {
-            "config": {k: v for k, v in config.to_dict().items() if k not in MEMORY_ONLY},
+            # what the run computes: a checkpoint resumes on another device (as a run's id and
+            # its stored record carry over), or with other memory-only settings
+            "config": {k: v for k, v in config.to_dict().items() if k not in HASH_EXCLUDED},
             "examples": (len(train_ex), len(dev_ex)),
             "trainable": [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad],
         },
@@ -663,7 +686,8 @@ def finetune(
         if qat is not None:
             qat.finalize()
         train_metrics = metrics(train_ex)
-    ckpt.remove()
+    if not keep_checkpoint:
+        ckpt.remove()
     return TrainResult(
         status=status,
         message=message,
@@ -787,6 +811,7 @@ def run_spec(
     artifacts_dir: str | os.PathLike | None = None,
     progress: bool = True,
     checkpoint_dir: str | os.PathLike | None = None,
+    keep_checkpoint: bool = False,
 ) -> dict[str, Any]:
     """Train the run described by ``spec`` and return its results-store record.
 
@@ -800,7 +825,9 @@ def run_spec(
         checkpoint_dir: if given, the training state is checkpointed to
             ``checkpoint_dir/<run_id>.pt`` while it runs (see :func:`finetune`), and a killed
             training resumes from there when the same spec is run again. The file is removed
-            when the training ends.
+            when the training ends — unless ``keep_checkpoint``: a results store whose
+            ``partial`` directory it is removes it when it stores the record (a run killed
+            before that resumes; :meth:`~idtheory.store.ResultsStore.put`).
     """
     from idtheory.models import load_model
     from idtheory.subspace import get_subspace_model
@@ -822,6 +849,7 @@ def run_spec(
         model_name=spec.model,
         checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / f"{run_id}.pt",
         checkpoint_info={"run_id": run_id, "spec": spec.to_dict()},
+        keep_checkpoint=keep_checkpoint,
     )
     if artifacts_dir is not None and spec.subspace is not None and result.status == "ok":
         model.save_pretrained(Path(artifacts_dir) / run_id)
@@ -852,6 +880,7 @@ class _TrainFn:
     artifacts_dir: str | None = None
     progress: bool = True
     checkpoint_dir: str | None = None
+    keep_checkpoint: bool = False
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
         return run_spec(
@@ -860,6 +889,7 @@ class _TrainFn:
             artifacts_dir=self.artifacts_dir,
             progress=self.progress,
             checkpoint_dir=self.checkpoint_dir,
+            keep_checkpoint=self.keep_checkpoint,
         )
 
 
@@ -869,12 +899,15 @@ def make_train_fn(
     artifacts_dir: str | None = None,
     progress: bool = True,
     checkpoint_dir: str | None = None,
+    keep_checkpoint: bool = False,
 ) -> _TrainFn:
     """A picklable trainer for :func:`idtheory.search.measure_d90` and the executors
-    (``checkpoint_dir``: where unfinished trainings keep their state; see :func:`run_spec`)."""
+    (``checkpoint_dir``: where unfinished trainings keep their state, ``keep_checkpoint``: left
+    for the store to remove; see :func:`run_spec`)."""
     return _TrainFn(
         None if data_dir is None else str(data_dir),
         None if artifacts_dir is None else str(artifacts_dir),
         progress,
         None if checkpoint_dir is None else str(checkpoint_dir),
+        keep_checkpoint,
     )

@@ -171,6 +171,28 @@ def test_summaries_latest_wins_and_no_duplicates(tmp_path: Path) -> None:
         store.put_summary({"d90": 1})
 
 
+def test_storing_a_final_record_removes_its_checkpoint(tmp_path: Path) -> None:
+    """A trainer that keeps its checkpoint until the record is stored (keep_checkpoint) leaves
+    it to put: a final record takes it away, a failed one (trained again) leaves it to resume
+    from, and other runs' checkpoints stay."""
+    store = ResultsStore(tmp_path)
+    store.partial_dir.mkdir(parents=True)
+    done, failed, other = make_spec(10), make_spec(20), make_spec(30)
+    for spec in (done, failed, other):
+        for suffix in (".pt", ".json"):
+            (store.partial_dir / f"{spec.config_hash()}{suffix}").write_text("{}")
+    store.put(make_record(failed, status="failed", message="CUDA out of memory"))
+    store.put(make_record(done))
+    left = sorted(f.name for f in store.partial_dir.iterdir())
+    assert left == sorted(
+        f"{s.config_hash()}{x}" for s in (failed, other) for x in (".json", ".pt")
+    )
+    store.put(make_record(failed))  # trained again and finished: its checkpoint goes too
+    assert sorted({f.name.split(".")[0] for f in store.partial_dir.iterdir()}) == [
+        other.config_hash()
+    ]
+
+
 def test_truncated_last_line_is_skipped_with_warning(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path)
     specs = [make_spec(d) for d in (10, 20, 30)]
@@ -323,18 +345,31 @@ def test_merge_brings_what_the_other_store_lacks(tmp_path):
     shared = record(1e-4, 0.8)
     home.put(shared)
     away.put({**shared, "metrics": {"dev": {"accuracy": 0.1}, "train": {}}})  # a rival record
-    away.put(record(5e-5, 0.7))
+    new = record(5e-5, 0.7)
+    away.put(new)
     away.put_summary({"summary_id": "s1", "model": "m", "task": "t", "method": "said"})
     away.put_bound({"run_id": shared["run_id"], "settings": {"levels": 16}, "bound": 0.3})
-    (away.root / "params" / "abc").mkdir(parents=True)
-    (away.root / "params" / "abc" / "theta.bin").write_bytes(b"x")
+    (away.root / "params" / new["run_id"]).mkdir(parents=True)
+    (away.root / "params" / new["run_id"] / "theta.bin").write_bytes(b"x")
+    (away.root / "params" / "abc").mkdir()  # a run still saving there (no record yet): not yet
+    (away.root / "params" / "abc" / "theta.bin").write_bytes(b"half")
 
     counts = {"runs": 1, "summaries": 1, "bounds": 1, "params": 1, "partial": 0, "pruned": 0}
     assert home.merge(away.root) == counts
     assert home.get(shared["run_id"])["metrics"]["dev"]["accuracy"] == 0.8  # final kept
     assert len(home) == 2 and home.summaries()[0]["summary_id"] == "s1"
-    assert (home.root / "params" / "abc" / "theta.bin").read_bytes() == b"x"
+    assert (home.root / "params" / new["run_id"] / "theta.bin").read_bytes() == b"x"
+    assert not (home.root / "params" / "abc").exists()
     assert home.merge(away) == dict.fromkeys(counts, 0)
+    # a directory copied incomplete (by a merge that older code interrupted) is made whole
+    (home.root / "params" / new["run_id"] / "theta.bin").unlink()
+    (away.root / "params" / new["run_id"] / "config.json").write_text("{}")
+    assert home.merge(away)["params"] == 1
+    assert sorted(f.name for f in (home.root / "params" / new["run_id"]).iterdir()) == [
+        "config.json",
+        "theta.bin",
+    ]
+    assert sorted(f.name for f in home.root.iterdir() if f.name.startswith(".")) == []
 
     picked = ResultsStore(tmp_path / "picked")  # only= brings just those runs and parameters
     (away.root / "params" / shared["run_id"]).mkdir()

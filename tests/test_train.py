@@ -362,9 +362,17 @@ def test_a_requested_stop_saves_at_the_step_end_and_resumes_exactly(
     assert listed["every_s"] > 0
     assert ResultsStore(tmp_path).running(model="tiny-bert", method="said") == [listed]
     assert ResultsStore(tmp_path).running(method="full") == []
+    # a store's trainer keeps the checkpoint until the record is stored: killed in between,
+    # the rerun resumes instead of starting over; storing the record removes it
+    kept = run_spec(
+        s, data_dir=data_dir, progress=False, checkpoint_dir=partial, keep_checkpoint=True
+    )
+    _assert_same_training(kept, clean)
+    assert sorted(f.suffix for f in partial.iterdir()) == [".json", ".pt"]
     resumed = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
     _assert_same_training(resumed, clean)
     assert list(partial.iterdir()) == []  # checkpoint and progress removed at the end
+    ResultsStore(tmp_path).put(kept)  # nothing left to remove: no error
 
 
 def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):
@@ -377,8 +385,36 @@ def test_a_checkpoint_of_another_training_is_ignored(data_dir, tmp_path):
     torch.save(
         {"fingerprint": {"config": "something else"}, "step": 5}, partial / f"{s.config_hash()}.pt"
     )
-    rec = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    with pytest.warns(UserWarning, match="saved by another training"):
+        rec = run_spec(s, data_dir=data_dir, progress=False, checkpoint_dir=partial)
     assert rec["history"] == clean["history"]
+
+
+def test_a_checkpoint_resumes_on_another_device_setting(data_dir, tmp_path, monkeypatch):
+    """The device is not part of what a run computes (nor of its id): a checkpoint saved with
+    device "cpu" resumes under "auto" — the steps after it only — instead of starting over."""
+    import dataclasses
+
+    import torch
+
+    from idtheory import stopping
+
+    s = spec(device="cpu")
+    clean = run_spec(s, data_dir=data_dir, progress=False)
+    partial = tmp_path / "partial"
+    try:
+        saved = _interrupted_in_step(s, data_dir, partial, monkeypatch, 3, stopping.request_stop)
+    finally:
+        stopping.clear_stop()
+    elsewhere = dataclasses.replace(s, train=dataclasses.replace(s.train, device="auto"))
+    assert elsewhere.config_hash() == s.config_hash()
+    clip, steps = torch.nn.utils.clip_grad_norm_, []
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", lambda *a, **k: steps.append(1) or clip(*a, **k)
+    )
+    resumed = run_spec(elsewhere, data_dir=data_dir, progress=False, checkpoint_dir=partial)
+    assert len(steps) == clean["steps"] - saved
+    _assert_same_training(resumed, clean)
 
 
 def test_a_checkpoint_write_killed_midway_leaves_the_previous_one_whole(
