@@ -246,7 +246,7 @@ class _Checkpoint:
 
     The state (one ``torch.save`` file, written atomically): the step, the epoch and the
     position in it, the batch generator's state at the epoch's start, the global torch RNG
-    (dropout), the trainable parameters, the optimizer, scheduler and loss-scaler states, the
+    (dropout; on a GPU its CUDA generator too), the trainable parameters, the optimizer, scheduler and loss-scaler states, the
     running losses, the history, the best evaluation so far and the wall time spent. A file
     whose ``fingerprint`` (training config but for its device and memory-only settings, number
     of examples, trainable parameters) differs is ignored, with a warning.
@@ -560,6 +560,8 @@ def finetune(
         if scaler is not None:
             scaler.load_state_dict(saved["scaler"])
         torch.set_rng_state(saved["rng"])
+        if device.type == "cuda" and saved.get("cuda_rng") is not None:  # pragma: no cover
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)  # dropout's masks on the GPU
 
     def save_checkpoint() -> None:
         elapsed = spent + time.perf_counter() - t0
@@ -578,6 +580,7 @@ def finetune(
                 "scheduler": scheduler.state_dict(),
                 "scaler": None if scaler is None else scaler.state_dict(),
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             },
             {
                 "step": step,
