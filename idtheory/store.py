@@ -286,17 +286,24 @@ class ResultsStore:
         """Store a training record; returns the record now stored under its ``run_id``.
 
         Nothing is written when the stored record has status ``"ok"`` (final) or equals
-        ``record``; otherwise the record is appended and supersedes earlier lines of its id.
+        ``record``, nor a ``"failed"`` record over a final one (``"diverged"``); otherwise the
+        record is appended and supersedes earlier lines of its id.
         Once the run's stored record is final (a status :meth:`run` does not retrain), its
         checkpoint in :attr:`partial_dir` goes: a trainer that keeps it until then
         (``keep_checkpoint``) loses nothing when killed before the record is stored.
         """
         _check_record(record)
         new = canonical_json(record)
-        stored = self._runs.append(
-            record,
-            lambda old: old is None or (old.get("status") != "ok" and canonical_json(old) != new),
-        )
+
+        def should_write(old: dict[str, Any] | None) -> bool:
+            if old is None:
+                return True
+            if old.get("status") == "ok" or canonical_json(old) == new:
+                return False
+            # a failed attempt (say, out of memory elsewhere) never outranks a final record
+            return not (record.get("status") == "failed" and old.get("status") != "failed")
+
+        stored = self._runs.append(record, should_write)
         if self._is_final(stored["run_id"]):
             self._remove_partial(stored["run_id"])
         return stored
@@ -503,6 +510,9 @@ class ResultsStore:
                 added["runs"] += 1
         for summary in other.summaries() if wanted is None else ():
             before = self._summaries.get(_summary_key(summary))
+            mine, theirs = (before or {}).get("created"), summary.get("created")
+            if mine and theirs and str(mine) >= str(theirs):
+                continue  # this store's is as recent: an older summary there never replaces it
             if canonical_json(self.put_summary(summary)) != canonical_json(before):
                 added["summaries"] += 1
         for bound in other.bounds() if wanted is None else ():
@@ -573,7 +583,8 @@ class ResultsStore:
             self.partial_dir.mkdir(parents=True, exist_ok=True)
             for src in (ckpt, ckpt.with_suffix(".json")):
                 if src.exists():  # written whole (os.replace), so a copy is a whole file
-                    tmp = self.partial_dir / (src.name + ".tmp")
+                    # not the trainer's own ".tmp": a training running here may be saving
+                    tmp = self.partial_dir / (src.name + ".merge.tmp")
                     shutil.copy2(src, tmp)
                     os.replace(tmp, self.partial_dir / src.name)
             copied += 1

@@ -246,10 +246,11 @@ class _Checkpoint:
 
     The state (one ``torch.save`` file, written atomically): the step, the epoch and the
     position in it, the batch generator's state at the epoch's start, the global torch RNG
-    (dropout; on a GPU its CUDA generator too), the trainable parameters, the optimizer, scheduler and loss-scaler states, the
-    running losses, the history, the best evaluation so far and the wall time spent. A file
-    whose ``fingerprint`` (training config but for its device and memory-only settings, number
-    of examples, trainable parameters) differs is ignored, with a warning.
+    (dropout; on a GPU its CUDA generator too), the trainable parameters, the optimizer,
+    scheduler and loss-scaler states, the running losses, the history, the best evaluation so
+    far and the wall time spent. A file whose ``fingerprint`` (training config but for its
+    device and memory-only settings, number of examples, trainable parameters) differs is
+    ignored, with a warning.
     """
 
     def __init__(

@@ -193,6 +193,32 @@ def test_storing_a_final_record_removes_its_checkpoint(tmp_path: Path) -> None:
     ]
 
 
+def test_a_failed_record_never_replaces_a_final_one(tmp_path: Path) -> None:
+    """A run that diverged here and failed elsewhere (merged in) stays diverged: final, not
+    trained again; a failed record still gives way to a later one."""
+    store = ResultsStore(tmp_path)
+    spec = make_spec(10)
+    store.put(make_record(spec, status="diverged", message="non-finite loss"))
+    store.put(make_record(spec, status="failed", message="CUDA out of memory"))
+    assert store.get(spec.config_hash())["status"] == "diverged"
+    assert not store.needs_training(spec)
+    other = make_spec(20)
+    store.put(make_record(other, status="failed"))
+    store.put(make_record(other, status="diverged"))
+    assert store.get(other.config_hash())["status"] == "diverged"
+
+
+def test_merge_keeps_the_newer_summary(tmp_path: Path) -> None:
+    """Of two summaries of one search, the later stored wins a merge both ways."""
+    home, away = ResultsStore(tmp_path / "home"), ResultsStore(tmp_path / "away")
+    old = {"summary_id": "s", "d90": 100, "created": "2026-12-01T00:00:00+00:00"}
+    new = {"summary_id": "s", "d90": 120, "created": "2026-12-02T00:00:00+00:00"}
+    home.put_summary(new)
+    away.put_summary(old)
+    assert home.merge(away)["summaries"] == 0 and home.summaries()[0]["d90"] == 120
+    assert away.merge(home)["summaries"] == 1 and away.summaries()[0]["d90"] == 120
+
+
 def test_truncated_last_line_is_skipped_with_warning(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path)
     specs = [make_spec(d) for d in (10, 20, 30)]
