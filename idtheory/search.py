@@ -234,14 +234,18 @@ def train_records(
     if hasattr(executor, "submit"):
         futures = {executor.submit(unit, s): s for s in todo}
         errors = []
-        with stop_on_interrupt(executor):  # a Ctrl-C, or a training interrupted in its worker
-            for done in concurrent.futures.as_completed(futures):
-                if isinstance(error := done.exception(), KeyboardInterrupt):
-                    raise error
-                if error is not None:
-                    errors.append(error)
-                else:
-                    store.put_result(futures[done], done.result())
+        try:
+            with stop_on_interrupt(executor):  # a Ctrl-C, or a training interrupted in a worker
+                for done in concurrent.futures.as_completed(futures):
+                    if isinstance(error := done.exception(), KeyboardInterrupt):
+                        raise error
+                    if error is not None:
+                        errors.append(error)
+                    else:
+                        store.put_result(futures[done], done.result())
+        except KeyboardInterrupt:
+            _store_completed(store, futures)  # the workers have stopped: keep what ended
+            raise
         if errors:
             raise errors[0]
     else:
@@ -1401,6 +1405,10 @@ def _drive_futures(
                             missing.discard(h)
                             if not missing:
                                 ready.append(i)
+    except KeyboardInterrupt:
+        if driver_records:  # the executor has stopped its workers: keep what ended meanwhile
+            _store_completed(store, in_flight)
+        raise
     finally:
         bar.close()
     if error is not None:
@@ -1410,6 +1418,17 @@ def _drive_futures(
 
 
 # ======================================================================== helpers
+
+
+def _store_completed(
+    store: ResultsStore, futures: Mapping[concurrent.futures.Future, RunSpec]
+) -> None:
+    """After an interrupt (the executor's workers stopped): store the records of the trainings
+    whose futures completed meanwhile — a training past its last step when asked to stop
+    finishes — instead of training them again (storing one twice writes nothing)."""
+    for fut, spec in futures.items():
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            store.put_result(spec, fut.result())
 
 
 def _stored_candidates(store: ResultsStore, search: _Search) -> int | None:

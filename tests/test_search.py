@@ -31,6 +31,7 @@ from idtheory.search import (
     search_run_spec,
     settings_specs,
     subspace_lrs_at,
+    train_records,
     trainings_left,
 )
 from idtheory.store import ResultsStore
@@ -223,6 +224,25 @@ class PicklingExecutor:
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         remote_fn = pickle.loads(pickle.dumps(fn))
         return [pickle.loads(pickle.dumps(remote_fn(pickle.loads(pickle.dumps(x))))) for x in items]
+
+
+class StoppingPool:
+    """A future executor whose driver writes the records (as worker processes or Ray), with
+    ``interrupt()`` waiting for its trainings, as a process pool's does."""
+
+    driver_records = True
+
+    def __init__(self, workers: int) -> None:
+        import concurrent.futures
+
+        self.parallelism = workers
+        self.pool = concurrent.futures.ThreadPoolExecutor(workers)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.pool.submit(fn, *args)
+
+    def interrupt(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 def run(store: ResultsStore, trainer: FakeTrainer, **kw: Any) -> D90Result:
@@ -430,6 +450,36 @@ def test_resume_after_interrupt_trains_only_missing(tmp_path: Path) -> None:
     again = run(store, third)  # everything cached: re-rendering is free
     assert third.calls == [] and again.n_reused == 32 and again.d90 == 453
     assert len(store.summaries()) == 1  # the same search is one summary
+
+
+def test_an_interrupted_driver_keeps_the_trainings_that_ended_meanwhile(tmp_path: Path) -> None:
+    """One baseline training is interrupted in its worker while three others end shortly
+    after: the driver stops the executor (which waits for them) and stores their records
+    before re-raising, so the rerun trains only the interrupted one."""
+    import time
+
+    interrupted = {"lr": FAKE_FULL_LRS[0], "seed": 0}
+
+    def trainer(spec: RunSpec) -> dict[str, Any]:
+        if spec.subspace is None and {"lr": spec.train.lr, "seed": spec.train.seed} == interrupted:
+            raise KeyboardInterrupt  # a training asked to stop mid-way
+        time.sleep(0.2)  # the others end after the driver saw the interrupt
+        return FakeTrainer()(spec)
+
+    store = ResultsStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run(store, trainer, executor=StoppingPool(4))
+    assert len(store.records()) == 3  # every baseline training but the interrupted one
+    # the same for one round of trainings (train_records: grids, trends)
+    specs = [
+        RunSpec("tiny", "mrpc", TrainConfig(lr=lr, seed=seed))
+        for lr in FAKE_FULL_LRS
+        for seed in (0, 1)
+    ]
+    other = ResultsStore(tmp_path / "round")
+    with pytest.raises(KeyboardInterrupt):
+        train_records(other, trainer, StoppingPool(4), specs)
+    assert len(other.records()) == 3
 
 
 def test_read_only_search_replays_the_stored_one(tmp_path: Path) -> None:
