@@ -304,7 +304,7 @@ class ResultsStore:
             return not (record.get("status") == "failed" and old.get("status") != "failed")
 
         stored = self._runs.append(record, should_write)
-        if self._is_final(stored["run_id"]):
+        if _is_final_record(stored):
             self._remove_partial(stored["run_id"])
         return stored
 
@@ -521,23 +521,22 @@ class ResultsStore:
                 self.put_bound(bound)
                 added["bounds"] += 1
         if other.params_dir.is_dir():
+            ok_there = {r["run_id"] for r in other if r.get("status") == "ok"}
             for run_dir in sorted(other.params_dir.iterdir()):
                 if wanted is not None and run_dir.name not in wanted:
                     continue
-                if run_dir.is_dir() and self._merge_params(run_dir, other):
+                if run_dir.name in ok_there and self._merge_params(run_dir):
                     added["params"] += 1
         if wanted is None:
             added["partial"] = self.merge_partials(other, max_mb=partial_max_mb)
         added["pruned"] = len(in_flight - self._partial_ids()) + self.prune_partials()
         return added
 
-    def _merge_params(self, run_dir: Path, other: ResultsStore) -> bool:
-        """Copy ``other``'s saved parameters ``run_dir`` here (whole, through a temporary
-        directory) when its run is stored there as ``"ok"`` — a trainer saves them before it
-        returns the record, so they are complete — and this store lacks any of its files.
-        Returns whether it copied."""
-        if (other.get(run_dir.name) or {}).get("status") != "ok":
-            return False  # still being written there, or no parameters to trust
+    def _merge_params(self, run_dir: Path) -> bool:
+        """Copy another store's saved parameters ``run_dir`` here (whole, through a temporary
+        directory) when this store lacks any of its files; :meth:`merge` asks only for runs
+        stored there as ``"ok"`` (a trainer saves them before it returns the record, so they
+        are complete; others may be still being written). Returns whether it copied."""
         target = self.params_dir / run_dir.name
         if target.is_dir() and {f.name for f in run_dir.iterdir()} <= {
             f.name for f in target.iterdir()
@@ -607,10 +606,14 @@ class ResultsStore:
                     f.unlink(missing_ok=True)
 
     def _is_final(self, run_id: str, retry: Iterable[str] = ("failed",)) -> bool:
-        """Whether a stored record of ``run_id`` is one :meth:`run` would not train again (its
-        status is not in ``retry``)."""
-        record = self.get(run_id)
-        return record is not None and record.get("status") not in tuple(retry)
+        """Whether a stored record of ``run_id`` is one :meth:`run` would not train again."""
+        return _is_final_record(self.get(run_id), retry)
+
+
+def _is_final_record(record: dict[str, Any] | None, retry: Iterable[str] = ("failed",)) -> bool:
+    """Whether ``record`` is one :meth:`ResultsStore.run` would not train again (its status is
+    not in ``retry``)."""
+    return record is not None and record.get("status") not in tuple(retry)
 
 
 #: Short names of training settings in :meth:`ResultsStore.to_rows`' ``training`` column.
