@@ -166,17 +166,20 @@ def _exit_with_driver(
 
 
 @contextmanager
-def stop_on_interrupt(executor: Any) -> Iterator[None]:
+def stop_on_interrupt(executor: Any, then: Callable[[], object] | None = None) -> Iterator[None]:
     """Around a driver's wait for its executor's trainings: on ``KeyboardInterrupt`` (a Ctrl-C,
     or a SIGINT sent to the driver alone) call the executor's ``interrupt()`` where it has one,
-    then re-raise. A :class:`ProcessExecutor`'s workers then save and stop at their step end
-    even when the signal reached only the driver."""
+    then ``then()`` (e.g. store the trainings that ended meanwhile), then re-raise. A
+    :class:`ProcessExecutor`'s workers save and stop at their step end even when the signal
+    reached only the driver, so ``then`` sees every future that will still complete."""
     try:
         yield
     except KeyboardInterrupt:
         interrupt = getattr(executor, "interrupt", None)
         if interrupt is not None:
             interrupt()
+        if then is not None:
+            then()
         raise
 
 

@@ -234,18 +234,15 @@ def train_records(
     if hasattr(executor, "submit"):
         futures = {executor.submit(unit, s): s for s in todo}
         errors = []
-        try:
-            with stop_on_interrupt(executor):  # a Ctrl-C, or a training interrupted in a worker
-                for done in concurrent.futures.as_completed(futures):
-                    if isinstance(error := done.exception(), KeyboardInterrupt):
-                        raise error
-                    if error is not None:
-                        errors.append(error)
-                    else:
-                        store.put_result(futures[done], done.result())
-        except KeyboardInterrupt:
-            _store_completed(store, futures)  # the workers have stopped: keep what ended
-            raise
+        # A Ctrl-C, or a training interrupted in a worker: stop the workers, keep what ended.
+        with stop_on_interrupt(executor, then=lambda: _store_completed(store, futures)):
+            for done in concurrent.futures.as_completed(futures):
+                if isinstance(error := done.exception(), KeyboardInterrupt):
+                    raise error
+                if error is not None:
+                    errors.append(error)
+                else:
+                    store.put_result(futures[done], done.result())
         if errors:
             raise errors[0]
     else:
@@ -1366,9 +1363,10 @@ def _drive_futures(
 
     # A Ctrl-C anywhere in the loop, or a training interrupted in its worker (its future holds
     # the KeyboardInterrupt, which `except Exception` lets through), stops the executor's
-    # trainings at their step end.
+    # trainings at their step end; the driver then stores those that ended meanwhile.
+    keep_completed = (lambda: _store_completed(store, in_flight)) if driver_records else None
     try:
-        with stop_on_interrupt(executor):
+        with stop_on_interrupt(executor, then=keep_completed):
             for i in range(len(gens)):
                 start(i, None)
             while True:
@@ -1405,10 +1403,6 @@ def _drive_futures(
                             missing.discard(h)
                             if not missing:
                                 ready.append(i)
-    except KeyboardInterrupt:
-        if driver_records:  # the executor has stopped its workers: keep what ended meanwhile
-            _store_completed(store, in_flight)
-        raise
     finally:
         bar.close()
     if error is not None:

@@ -997,3 +997,32 @@ def test_a_worker_gives_back_what_its_training_freed():
     allocated = peak - before
     assert allocated > 200e6, allocated  # the unit did hold its tensors
     assert after - before < 0.25 * allocated, (before, peak, after)
+
+
+def test_stop_on_interrupt_stops_the_executor_then_calls_then() -> None:
+    """On a KeyboardInterrupt the executor's workers stop first, then ``then`` runs (it sees
+    every training that ended meanwhile), then the interrupt propagates; other errors and a
+    clean exit call neither."""
+    from idtheory.executors import stop_on_interrupt
+
+    calls: list[str] = []
+
+    class Executor:
+        def interrupt(self) -> None:
+            calls.append("interrupt")
+
+    with pytest.raises(KeyboardInterrupt):
+        with stop_on_interrupt(Executor(), then=lambda: calls.append("then")):
+            raise KeyboardInterrupt
+    assert calls == ["interrupt", "then"]
+    calls.clear()
+    with pytest.raises(ValueError):
+        with stop_on_interrupt(Executor(), then=lambda: calls.append("then")):
+            raise ValueError
+    with stop_on_interrupt(object(), then=lambda: calls.append("then")):
+        pass
+    assert calls == []
+    with pytest.raises(KeyboardInterrupt):  # an executor without interrupt(): then alone
+        with stop_on_interrupt(object(), then=lambda: calls.append("then")):
+            raise KeyboardInterrupt
+    assert calls == ["then"]
