@@ -171,15 +171,18 @@ def stop_on_interrupt(executor: Any, then: Callable[[], object] | None = None) -
     or a SIGINT sent to the driver alone) call the executor's ``interrupt()`` where it has one,
     then ``then()`` (e.g. store the trainings that ended meanwhile), then re-raise. A
     :class:`ProcessExecutor`'s workers save and stop at their step end even when the signal
-    reached only the driver, so ``then`` sees every future that will still complete."""
+    reached only the driver, so ``then`` sees every future that will still complete; a second
+    Ctrl-C while they stop (which kills them) still runs ``then``."""
     try:
         yield
     except KeyboardInterrupt:
         interrupt = getattr(executor, "interrupt", None)
-        if interrupt is not None:
-            interrupt()
-        if then is not None:
-            then()
+        try:
+            if interrupt is not None:
+                interrupt()
+        finally:
+            if then is not None:
+                then()
         raise
 
 

@@ -1026,3 +1026,14 @@ def test_stop_on_interrupt_stops_the_executor_then_calls_then() -> None:
         with stop_on_interrupt(object(), then=lambda: calls.append("then")):
             raise KeyboardInterrupt
     assert calls == ["then"]
+    calls.clear()
+
+    class Impatient:  # a second Ctrl-C while the workers stop
+        def interrupt(self) -> None:
+            calls.append("interrupt")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with stop_on_interrupt(Impatient(), then=lambda: calls.append("then")):
+            raise KeyboardInterrupt
+    assert calls == ["interrupt", "then"]
